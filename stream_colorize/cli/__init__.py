@@ -1,0 +1,74 @@
+"""The ``stream-colorize`` command line: a thin typer layer over the library.
+
+    $ stream-colorize image photo.jpg -o photo_colour.png
+    $ stream-colorize video film.mp4 film_colour.mp4
+    $ stream-colorize live rtsp://camera/stream
+
+Each sub-module registers its commands on ``app``; ``main`` turns our errors into one line on
+stderr and a non-zero exit instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+
+from ..errors import ColorizeError
+
+app = typer.Typer(
+    name="stream-colorize",
+    help="Colorize black-and-white images and video, from files, cameras and network streams.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+from . import image, info, live, models_cmd, train_cmd, video  # noqa: E402  (they register on app)
+
+for _module in (info, image, video, live, models_cmd, train_cmd):
+    _module.register(app)
+
+EXIT_ERROR = 1
+EXIT_INTERRUPTED = 130
+
+
+class _NoteHandler(logging.Handler):
+    """Print the library's warnings as one 'note:' line each on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        prefix = "note" if record.levelno < logging.ERROR else "error"
+        print(f"stream-colorize: {prefix}: {record.getMessage()}", file=sys.stderr, flush=True)
+
+
+def configure_logging(level: int = logging.WARNING) -> None:
+    """Route the package logger to stderr, one line per message; silence OpenCV's own logging."""
+    logger = logging.getLogger("stream_colorize")
+    if not any(isinstance(h, _NoteHandler) for h in logger.handlers):
+        logger.addHandler(_NoteHandler())
+    logger.setLevel(level)
+    logger.propagate = False
+    try:
+        import cv2
+
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    except AttributeError:  # pragma: no cover - very old OpenCV
+        pass
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the console script and ``python -m stream_colorize``."""
+    configure_logging()
+    try:
+        app(args=argv, prog_name="stream-colorize")
+    except ColorizeError as exc:
+        print(f"stream-colorize: error: {exc}", file=sys.stderr)
+        sys.exit(EXIT_ERROR)
+    except KeyboardInterrupt:
+        print("stream-colorize: interrupted", file=sys.stderr)
+        sys.exit(EXIT_INTERRUPTED)
+    except OSError as exc:
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"stream-colorize: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        sys.exit(EXIT_ERROR)

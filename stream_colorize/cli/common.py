@@ -1,0 +1,48 @@
+"""Options and helpers shared by several commands."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+
+from ..engine import DEVICES, Colorizer
+from ..errors import UsageError
+from ..models import resolve_model
+
+ModelOption = typer.Option("default", "--model", "-m", help="Registry name or path (.onnx, .prototxt/.caffemodel).")
+DeviceOption = typer.Option("auto", "--device", "-d", help=f"Compute device: {'|'.join(DEVICES)}.")
+TemperatureOption = typer.Option(
+    None, "--temperature", "-t", help="Annealed-mean temperature (default: the model's, 0.38 for Zhang).", min=0.01
+)
+ThreadsOption = typer.Option(None, "--threads", help="CPU threads for inference (default: all cores).", min=1)
+OverwriteOption = typer.Option(False, "--overwrite", "-y", help="Replace existing outputs.")
+
+
+def build_colorizer(
+    model: str, device: str, temperature: float | None = None, threads: int | None = None, batch_size: int = 1
+) -> Colorizer:
+    """Resolve the model and load it on the requested device."""
+    return Colorizer(
+        resolve_model(model), device=device, temperature=temperature, threads=threads, batch_size=batch_size
+    )
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """True when two paths name the same file (b need not exist)."""
+    try:
+        return a.resolve() == b.resolve() or (b.exists() and os.path.samefile(a, b))
+    except OSError:
+        return False
+
+
+def check_output(output: Path, inputs: list[Path], overwrite: bool) -> None:
+    """Refuse to write over an input, or over an existing file without --overwrite."""
+    for src in inputs:
+        if same_file(src, output):
+            raise UsageError(f"output {output} is the input itself; choose another output name")
+    if output.exists() and not overwrite:
+        raise UsageError(f"output {output} already exists; pass -y/--overwrite to replace it")
+    if not output.parent.is_dir():
+        raise UsageError(f"output folder {output.parent} does not exist")

@@ -1,0 +1,121 @@
+"""``stream-colorize image``: colorize photos, one by one or a whole folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import typer
+
+from ..errors import MediaError, UsageError
+from .common import (
+    DeviceOption,
+    ModelOption,
+    OverwriteOption,
+    TemperatureOption,
+    ThreadsOption,
+    build_colorizer,
+    check_output,
+)
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".jp2", ".pgm", ".ppm", ".pbm"}
+
+
+def collect_images(inputs: list[Path]) -> list[Path]:
+    """Expand folders into the images they hold (sorted, not recursive); check files exist."""
+    found: list[Path] = []
+    for item in inputs:
+        if item.is_dir():
+            try:
+                entries = sorted(p for p in item.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            except PermissionError as exc:
+                raise MediaError(f"cannot read folder {item}: permission denied") from exc
+            if not entries:
+                raise MediaError(f"folder {item} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+            found.extend(entries)
+        elif item.is_file():
+            found.append(item)
+        else:
+            raise MediaError(f"input not found: {item}")
+    return found
+
+
+def read_image(path: Path) -> np.ndarray:
+    """Read an image as BGR uint8 (EXIF orientation applied); MediaError if it is not one."""
+    try:
+        data = np.fromfile(str(path), np.uint8)
+    except OSError as exc:
+        raise MediaError(f"cannot read {path}: {exc.strerror}") from exc
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        raise MediaError(f"{path} is not an image OpenCV can read")
+    return image
+
+
+def write_image(path: Path, image: np.ndarray) -> None:
+    """Encode by the output's suffix and write through a temporary file and a rename."""
+    ext = path.suffix.lower() or ".png"
+    ok, encoded = cv2.imencode(ext, image)
+    if not ok:
+        raise UsageError(f"cannot encode an image as {ext!r}; use .png or .jpg")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        tmp.write_bytes(encoded.tobytes())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def output_paths(images: list[Path], output: Path | None, suffix: str) -> list[Path]:
+    """Where each result goes: beside the input, into a folder, or to one named file."""
+    if output is None:
+        return [p.with_name(f"{p.stem}_colour{suffix or p.suffix}") for p in images]
+    if len(images) == 1 and output.suffix and not output.is_dir():
+        return [output]
+    if output.exists() and not output.is_dir():
+        raise UsageError(f"{output} is a file; with several inputs -o must name a folder")
+    output.mkdir(parents=True, exist_ok=True)
+    return [output / f"{p.stem}_colour{suffix or p.suffix}" for p in images]
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``image`` command to ``app``."""
+
+    @app.command()
+    def image(
+        inputs: list[Path] = typer.Argument(..., help="Image files or folders of images."),
+        output: Path | None = typer.Option(
+            None, "--output", "-o", help="Output file (one input) or folder. Default: <name>_colour.<ext> beside it."
+        ),
+        model: str = ModelOption,
+        device: str = DeviceOption,
+        temperature: float | None = TemperatureOption,
+        threads: int | None = ThreadsOption,
+        side_by_side: bool = typer.Option(False, "--side-by-side", help="Write original | colour side by side."),
+        fmt: str = typer.Option("", "--format", help="Output format suffix, e.g. .png (default: the input's)."),
+        overwrite: bool = OverwriteOption,
+    ) -> None:
+        """Colorize photos (files or folders)."""
+        images = collect_images(inputs)
+        suffix = fmt if not fmt or fmt.startswith(".") else f".{fmt}"
+        targets = output_paths(images, output, suffix)
+        for src, dst in zip(images, targets):
+            check_output(dst, images, overwrite)
+        engine = build_colorizer(model, device, temperature, threads)
+        failures = 0
+        for src, dst in zip(images, targets):
+            try:
+                original = read_image(src)
+            except MediaError as exc:
+                typer.echo(f"stream-colorize: error: {exc}", err=True)
+                failures += 1
+                continue
+            colour = engine.colorize([original])[0]
+            if side_by_side:
+                colour = cv2.hconcat([original, colour])
+            write_image(dst, colour)
+            typer.echo(f"{src} -> {dst}")
+        if failures:
+            raise typer.Exit(1)

@@ -1,0 +1,34 @@
+"""``stream-colorize info``: OpenCV build, devices, what ``auto`` picks and why, installed models."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``info`` command to ``app``."""
+
+    @app.command()
+    def info() -> None:
+        """Show the OpenCV build, available devices, what --device auto picks and why, and models."""
+        import cv2
+
+        from ..engine import OPENCV_MAJOR, _unavailable_reason, cuda_device_count, opencl_device
+        from ..models.registry import BUNDLED_DIR, cache_dir, known_names
+
+        typer.echo(f"OpenCV        {cv2.__version__} (Caffe importer: {'yes' if OPENCV_MAJOR < 5 else 'no'})")
+        typer.echo(f"CPU threads   {cv2.getNumThreads()}")
+        typer.echo(f"CUDA devices  {cuda_device_count()}")
+        ocl = opencl_device()
+        typer.echo("OpenCL        " + ("none" if ocl is None else f"{ocl['name']} ({ocl['type']})"))
+        pick = "cpu"
+        for device in ("cuda", "opencl"):
+            reason = _unavailable_reason(device, auto=True)
+            if reason is None:
+                pick = f"{device} (if its probe forward agrees with the CPU)"
+                break
+            typer.echo(f"auto skips    {device}: {reason}")
+        typer.echo(f"auto picks    {pick}")
+        typer.echo(f"model cache   {cache_dir()}")
+        typer.echo(f"bundled       {BUNDLED_DIR}")
+        typer.echo(f"models        {', '.join(known_names())}")

@@ -1,0 +1,112 @@
+"""Colour-space work: the network's L input, and the merge of predicted ab with full-size L.
+
+    >>> blob = network_input([frame], 224)        # (1, 1, 224, 224) float32, L - 50
+    >>> out = merge_ab(frame, ab[0])               # BGR uint8 at the frame's own size
+
+Frames are uint8, either gray (H, W) or BGR (H, W, 3).  Two merge paths exist: ``"u8"`` works in
+OpenCV's 8-bit Lab (L scaled to 0..255, a and b offset by 128) and is several times cheaper at
+high resolution; ``"float"`` works in float32 Lab.  ``bench/engine.py`` measures both and the
+colour difference between them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import cv2
+import numpy as np
+
+MergeMethod = Literal["u8", "float"]
+L_MEAN = 50.0
+
+
+def _gray_to_l8_table() -> np.ndarray:
+    """8-bit Lab L of the neutral sRGB colour (g, g, g), for every gray level g."""
+    ramp = np.repeat(np.arange(256, dtype=np.uint8), 3).reshape(1, 256, 3)
+    return cv2.cvtColor(ramp, cv2.COLOR_BGR2Lab)[0, :, 0].copy()
+
+
+def _gray_to_l_table() -> np.ndarray:
+    """Float Lab L (0..100) of the neutral sRGB colour (g, g, g), for every gray level g."""
+    ramp = np.repeat(np.arange(256, dtype=np.float32) / 255.0, 3).reshape(1, 256, 3)
+    return cv2.cvtColor(ramp, cv2.COLOR_BGR2Lab)[0, :, 0].copy()
+
+
+_GRAY_TO_L8 = _gray_to_l8_table()
+_GRAY_TO_L = _gray_to_l_table()
+
+
+def check_frame(frame: np.ndarray) -> np.ndarray:
+    """Return ``frame`` as uint8 gray (H, W) or BGR (H, W, 3); raise ValueError otherwise."""
+    if frame.dtype != np.uint8:
+        raise ValueError(f"frames must be uint8, got {frame.dtype}")
+    if frame.ndim == 3 and frame.shape[2] == 1:
+        frame = frame[:, :, 0]
+    if frame.ndim == 3 and frame.shape[2] == 4:
+        frame = cv2.cvtColor(frame, cv2.COLOR_BGRA2BGR)
+    if not (frame.ndim == 2 or (frame.ndim == 3 and frame.shape[2] == 3)):
+        raise ValueError(f"frames must be gray (H, W) or BGR (H, W, 3), got shape {frame.shape}")
+    if frame.shape[0] < 1 or frame.shape[1] < 1:
+        raise ValueError("empty frame")
+    return frame
+
+
+def lightness(frame: np.ndarray) -> np.ndarray:
+    """Float32 L (0..100) of a gray or BGR uint8 frame, at the frame's size."""
+    frame = check_frame(frame)
+    if frame.ndim == 2:
+        return _GRAY_TO_L[frame]
+    lab = cv2.cvtColor(frame.astype(np.float32) * np.float32(1 / 255), cv2.COLOR_BGR2Lab)
+    return lab[:, :, 0]
+
+
+def network_input(frames: Sequence[np.ndarray], size: int) -> np.ndarray:
+    """Stack frames into the network's (N, 1, size, size) blob of L - 50.
+
+    Resizing comes before the Lab conversion: the network needs L only at its own size.
+    """
+    blob = np.empty((len(frames), 1, size, size), np.float32)
+    for i, frame in enumerate(frames):
+        frame = check_frame(frame)
+        small = cv2.resize(frame, (size, size), interpolation=cv2.INTER_AREA)
+        blob[i, 0] = lightness(small) - L_MEAN
+    return blob
+
+
+def _upsample_ab(ab: np.ndarray, width: int, height: int) -> np.ndarray:
+    """(2, h, w) ab -> (H, W, 2) ab, bilinear."""
+    ab_hwc = np.ascontiguousarray(ab.transpose(1, 2, 0))
+    return cv2.resize(ab_hwc, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def merge_ab(frame: np.ndarray, ab: np.ndarray, method: MergeMethod = "u8") -> np.ndarray:
+    """Combine the frame's own L with ``ab`` (2, h, w, Lab units) into a BGR uint8 frame."""
+    frame = check_frame(frame)
+    height, width = frame.shape[:2]
+    if method == "float":
+        big_ab = _upsample_ab(ab.astype(np.float32), width, height)
+        lab = np.dstack([lightness(frame), big_ab])
+        bgr = cv2.cvtColor(lab, cv2.COLOR_Lab2BGR)
+        return np.clip(bgr * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    if method != "u8":
+        raise ValueError(f"unknown merge method {method!r}")
+    if frame.ndim == 2:
+        l8 = _GRAY_TO_L8[frame]
+    else:
+        l8 = cv2.cvtColor(frame, cv2.COLOR_BGR2Lab)[:, :, 0]
+    # Offset and saturate at model resolution (cheap), then upsample the 8-bit planes.
+    ab8 = np.clip(ab + 128.0 + 0.5, 0, 255).astype(np.uint8).transpose(1, 2, 0)
+    ab8 = cv2.resize(np.ascontiguousarray(ab8), (width, height), interpolation=cv2.INTER_LINEAR)
+    lab8 = cv2.merge([l8, ab8[:, :, 0], ab8[:, :, 1]])
+    return cv2.cvtColor(lab8, cv2.COLOR_Lab2BGR)
+
+
+def frame_ab(frame: np.ndarray, size: int) -> np.ndarray:
+    """The true (2, size, size) ab of a colour frame at a given size (for training and metrics)."""
+    frame = check_frame(frame)
+    if frame.ndim == 2:
+        return np.zeros((2, size, size), np.float32)
+    small = cv2.resize(frame, (size, size), interpolation=cv2.INTER_AREA)
+    lab = cv2.cvtColor(small.astype(np.float32) * np.float32(1 / 255), cv2.COLOR_BGR2Lab)
+    return np.ascontiguousarray(lab[:, :, 1:].transpose(2, 0, 1))

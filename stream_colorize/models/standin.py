@@ -1,0 +1,132 @@
+"""Generated stand-in models: Zhang's exact architecture (or a tiny one) with seeded random weights.
+
+    >>> write_standin_onnx(Path("zhang.onnx"), arch="zhang", seed=0)   # ~129 MB, 64 GFLOPs
+    >>> write_standin_onnx(Path("tiny.onnx"), arch="tiny")             # same interface, ~1 ms
+
+They cost what the real network costs and exercise every code path; their colours mean nothing.
+Both take ``data_l`` (N, 1, 224, 224) = L - 50 and give 313-way logits (N, 313, 56, 56).
+Needs the ``onnx`` package (extra ``convert``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .zhang_arch import INPUT_NAME, LOGITS_NAME, ZHANG_LAYERS, Layer
+
+TINY_LAYERS: tuple[Layer, ...] = (
+    Layer("conv1_1", "conv", 8, stride=2),
+    Layer("conv2_1", "conv", 16, stride=2),
+    Layer("conv3_1", "conv", 16),
+    Layer("conv8_313", "head", 313, kernel=1, pad=0),
+)
+ARCHES = {"zhang": ZHANG_LAYERS, "tiny": TINY_LAYERS}
+
+
+def layer_weights(layers: tuple[Layer, ...], seed: int) -> dict[str, list[np.ndarray]]:
+    """Seeded He-initialised weights per layer, in Caffe's blob order.
+
+    conv/head: [W (out, in, k, k), b]; deconv: [W (in, out, k, k), b]; bn: [mean, var, factor].
+    """
+    rng = np.random.default_rng(seed)
+    blobs: dict[str, list[np.ndarray]] = {}
+    channels = 1
+    for layer in layers:
+        if layer.kind == "bn":
+            mean = rng.normal(0.0, 0.1, channels).astype(np.float32)
+            var = rng.uniform(0.5, 1.5, channels).astype(np.float32)
+            blobs[layer.name] = [mean, var, np.ones(1, np.float32)]
+            continue
+        fan_in = channels * layer.kernel * layer.kernel
+        std = np.sqrt(2.0 / fan_in) * (3.0 if layer.kind == "head" else 1.0)
+        shape = (layer.channels, channels, layer.kernel, layer.kernel)
+        if layer.kind == "deconv":
+            shape = (channels, layer.channels, layer.kernel, layer.kernel)
+        weight = rng.normal(0.0, std, shape).astype(np.float32)
+        bias = rng.normal(0.0, 0.01, layer.channels).astype(np.float32)
+        blobs[layer.name] = [weight, bias]
+        channels = layer.channels
+    return blobs
+
+
+def build_onnx(layers: tuple[Layer, ...], blobs: dict[str, list[np.ndarray]], input_size: int = 224):
+    """An ``onnx.ModelProto`` for a layer table and its Caffe-ordered blobs (batch dimension free)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes, inits = [], []
+    current = INPUT_NAME
+    for layer in layers:
+        params = blobs[layer.name]
+        out = layer.name
+        if layer.kind == "bn":
+            mean, var, factor = params
+            f = float(factor.reshape(-1)[0]) or 1.0
+            names = [f"{out}.{k}" for k in ("scale", "bias", "mean", "var")]
+            values = [np.ones_like(mean), np.zeros_like(mean), mean / f, var / f]
+            inits += [numpy_helper.from_array(v.astype(np.float32), n) for n, v in zip(names, values)]
+            nodes.append(helper.make_node("BatchNormalization", [current, *names], [out], epsilon=1e-5))
+        else:
+            weight, bias = params
+            inits += [numpy_helper.from_array(weight, f"{out}.w"), numpy_helper.from_array(bias, f"{out}.b")]
+            op = "ConvTranspose" if layer.kind == "deconv" else "Conv"
+            nodes.append(
+                helper.make_node(
+                    op,
+                    [current, f"{out}.w", f"{out}.b"],
+                    [out if layer.kind == "head" else f"{out}.pre"],
+                    kernel_shape=[layer.kernel] * 2,
+                    strides=[layer.stride] * 2,
+                    pads=[layer.pad] * 4,
+                    dilations=[layer.dilation] * 2,
+                )
+            )
+            if layer.kind != "head":
+                nodes.append(helper.make_node("Relu", [f"{out}.pre"], [out]))
+        current = out
+    assert current == LOGITS_NAME
+    graph = helper.make_graph(
+        nodes,
+        "colorization",
+        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["N", 1, input_size, input_size])],
+        [helper.make_tensor_value_info(LOGITS_NAME, TensorProto.FLOAT, ["N", 313, None, None])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="stream_colorize")
+    model.ir_version = 8
+    return model
+
+
+def write_onnx_atomically(model, path: Path) -> None:
+    """Serialize an ONNX model to ``path`` through a temporary file and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(model.SerializeToString())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_standin_onnx(path: Path, arch: str = "zhang", seed: int = 0) -> Path:
+    """Write a stand-in ONNX model and its JSON sidecar; return the model path."""
+    layers = ARCHES[arch]
+    model = build_onnx(layers, layer_weights(layers, seed))
+    write_onnx_atomically(model, path)
+    sidecar = {
+        "name": f"standin-{arch}",
+        "output": "logits",
+        "bins": "ours",
+        "input_size": 224,
+        "description": f"stand-in: {arch} architecture, random weights (seed {seed}); colours are meaningless",
+    }
+    path.with_suffix(".json").write_text(json.dumps(sidecar, indent=2) + "\n")
+    return path
+
+
+def count_parameters(layers: tuple[Layer, ...] = ZHANG_LAYERS, seed: int = 0) -> int:
+    """Learnable parameters (conv weights and biases; batch-norm statistics excluded)."""
+    return sum(b.size for name, bl in layer_weights(layers, seed).items() for b in bl if not name.endswith("norm"))

@@ -101,7 +101,7 @@ def register(app: typer.Typer) -> None:
         images = collect_images(inputs)
         suffix = fmt if not fmt or fmt.startswith(".") else f".{fmt}"
         targets = output_paths(images, output, suffix)
-        for src, dst in zip(images, targets):
+        for dst in targets:
             check_output(dst, images, overwrite)
         engine = build_colorizer(model, device, temperature, threads)
         failures = 0

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Install everything the tests need on Debian 12 (run as root or with sudo available):
+# system packages (ffprobe, Xvfb, PoCL OpenCL, the GStreamer RTSP server), then two venvs:
+# .venv (opencv-python 5.x, the default) and .venv-cv4 (opencv-python 4.x, which still reads Caffe).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+APT_PACKAGES=(
+  ffmpeg xvfb xdotool x11-apps imagemagick
+  pocl-opencl-icd ocl-icd-libopencl1 clinfo
+  gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+  gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly python3-gi
+)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/pip install -q -e ".[test,train,convert]"
+
+[ -x .venv-cv4/bin/python ] || "$PY" -m venv .venv-cv4
+.venv-cv4/bin/pip install -q "opencv-python==4.14.0.94" numpy av typer onnx pytest
+.venv-cv4/bin/pip install -q --no-deps -e .
+echo "setup-dev: ok"

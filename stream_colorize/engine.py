@@ -23,7 +23,7 @@ import numpy as np
 
 from .bins import annealed_mean, load_bins
 from .errors import DeviceError, ModelError
-from .lab import MergeMethod, merge_ab, network_input
+from .lab import MergeMethod, limit_to_gamut, merge_ab, network_input
 from .models.spec import ModelSpec
 
 log = logging.getLogger("stream_colorize")
@@ -147,6 +147,7 @@ class Colorizer:
         merge: MergeMethod = "u8",
         threads: int | None = None,
         batch_size: int = 1,
+        gamut_limit: bool = True,
     ) -> None:
         if temperature is not None and not temperature > 0:
             raise ValueError("temperature must be > 0")
@@ -156,6 +157,7 @@ class Colorizer:
         self.temperature = float(temperature) if temperature is not None else spec.temperature
         self.merge: MergeMethod = merge
         self.batch_size = max(1, int(batch_size))
+        self.gamut_limit = gamut_limit
         self.input_size = spec.input_size
         self._bins = load_bins(str(spec.bins) if spec.bins else None) if spec.output == "logits" else None
         if spec.format == "caffe" and spec.bins is None:
@@ -241,7 +243,13 @@ class Colorizer:
             return np.zeros((0, 2, 1, 1), np.float32)
         blob = network_input(frames, self.input_size)
         chunks = [self.forward(blob[i : i + self.batch_size]) for i in range(0, len(frames), self.batch_size)]
-        return np.concatenate(chunks)
+        ab = np.concatenate(chunks)
+        if self.gamut_limit:
+            height, width = ab.shape[2:]
+            for i in range(ab.shape[0]):
+                light = cv2.resize(blob[i, 0], (width, height), interpolation=cv2.INTER_AREA) + np.float32(50)
+                ab[i] = limit_to_gamut(ab[i], light)
+        return ab
 
     def colorize(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Colour versions (BGR uint8, same sizes) of a list of uint8 gray/BGR frames."""

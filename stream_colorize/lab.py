@@ -74,6 +74,47 @@ def network_input(frames: Sequence[np.ndarray], size: int) -> np.ndarray:
     return blob
 
 
+def _max_chroma_table(hue_steps: int = 120, max_chroma: int = 150) -> np.ndarray:
+    """Largest in-gamut sRGB chroma for each integer L (0..100) and hue step: (101, hue_steps)."""
+    from .bins import _lab_to_linear_rgb
+
+    hue = np.arange(hue_steps) * (2 * np.pi / hue_steps)
+    chroma = np.arange(max_chroma + 1, dtype=np.float64)
+    light = np.arange(101, dtype=np.float64)
+    lab = np.stack(
+        np.broadcast_arrays(
+            light[:, None, None],
+            chroma[None, None, :] * np.cos(hue)[None, :, None],
+            chroma[None, None, :] * np.sin(hue)[None, :, None],
+        ),
+        -1,
+    )
+    rgb = _lab_to_linear_rgb(lab)
+    inside = np.all((rgb >= -1e-6) & (rgb <= 1 + 1e-6), -1)
+    # Walk out from the neutral axis: the first chroma that leaves the gamut ends the ray.
+    return (np.cumprod(inside, axis=-1).sum(-1) - 1).clip(0).astype(np.float32)
+
+
+_MAX_CHROMA = _max_chroma_table()
+
+
+def limit_to_gamut(ab: np.ndarray, light: np.ndarray) -> np.ndarray:
+    """Shrink ab (2, h, w) where it is out of the sRGB gamut for the local L (h, w, 0..100).
+
+    An out-of-gamut colour is clipped per channel on the way to RGB, which shifts its lightness:
+    dark greys would turn into lighter reds.  Limiting chroma at model resolution keeps the
+    film's tonality and costs next to nothing (56 x 56 pixels).
+    """
+    a, b = ab[0], ab[1]
+    chroma = np.hypot(a, b)
+    steps = _MAX_CHROMA.shape[1]
+    hue = np.rint(np.arctan2(b, a) * (steps / (2 * np.pi))).astype(np.int64) % steps
+    row = np.clip(np.rint(light), 0, 100).astype(np.int64)
+    limit = _MAX_CHROMA[row, hue]
+    scale = np.minimum(1.0, limit / np.maximum(chroma, 1e-6)).astype(np.float32)
+    return ab * scale[None]
+
+
 def _upsample_ab(ab: np.ndarray, width: int, height: int) -> np.ndarray:
     """(2, h, w) ab -> (H, W, 2) ab, bilinear."""
     ab_hwc = np.ascontiguousarray(ab.transpose(1, 2, 0))

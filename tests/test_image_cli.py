@@ -1,0 +1,109 @@
+"""`stream-colorize image` as a user runs it: a subprocess on real image files."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+
+def run_cli(*args: str, home: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, STREAM_COLORIZE_HOME=str(home))
+    return subprocess.run(
+        [sys.executable, "-m", "stream_colorize", *args], capture_output=True, text=True, env=env, timeout=300
+    )
+
+
+def assert_one_line_error(run: subprocess.CompletedProcess, needle: str) -> None:
+    assert run.returncode != 0
+    assert "Traceback" not in run.stderr
+    errors = [line for line in run.stderr.splitlines() if "error" in line.lower()]
+    assert len(errors) == 1 and needle in errors[0], run.stderr
+
+
+@pytest.fixture()
+def photo(tmp_path: Path) -> Path:
+    y, x = np.mgrid[0:90, 0:130]
+    gray = ((x * 2 + y) % 256).astype(np.uint8)
+    path = tmp_path / "photo.jpg"
+    cv2.imwrite(str(path), gray)
+    return path
+
+
+@pytest.fixture()
+def model(tiny_onnx: Path) -> str:
+    return str(tiny_onnx)
+
+
+def chroma(image: np.ndarray) -> float:
+    lab = cv2.cvtColor(image, cv2.COLOR_BGR2Lab).astype(np.float32)
+    return float(np.hypot(lab[:, :, 1] - 128, lab[:, :, 2] - 128).mean())
+
+
+def test_colorizes_a_photo_beside_it(photo: Path, model: str, tmp_path: Path) -> None:
+    before = photo.read_bytes()
+    run = run_cli("image", str(photo), "--model", model, home=tmp_path)
+    assert run.returncode == 0, run.stderr
+    out = cv2.imread(str(tmp_path / "photo_colour.jpg"))
+    assert out.shape == (90, 130, 3) and chroma(out) > 3.0
+    assert photo.read_bytes() == before
+
+
+def test_refuses_existing_output_then_overwrites_with_y(photo: Path, model: str, tmp_path: Path) -> None:
+    target = tmp_path / "out.png"
+    target.write_bytes(b"keep me")
+    run = run_cli("image", str(photo), "-m", model, "-o", str(target), home=tmp_path)
+    assert_one_line_error(run, "already exists")
+    assert target.read_bytes() == b"keep me"
+    run = run_cli("image", str(photo), "-m", model, "-o", str(target), "-y", home=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert cv2.imread(str(target)).shape == (90, 130, 3)
+
+
+def test_never_writes_over_its_input(photo: Path, model: str, tmp_path: Path) -> None:
+    before = photo.read_bytes()
+    run = run_cli("image", str(photo), "-m", model, "-o", str(photo), "-y", home=tmp_path)
+    assert_one_line_error(run, "is the input itself")
+    assert photo.read_bytes() == before
+
+
+def test_folder_in_folder_out_with_side_by_side(photo: Path, model: str, tmp_path: Path) -> None:
+    cv2.imwrite(str(photo.parent / "second.png"), np.full((40, 50), 99, np.uint8))
+    out_dir = tmp_path / "results"
+    run = run_cli("image", str(photo.parent), "-m", model, "-o", str(out_dir), "--side-by-side", home=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert cv2.imread(str(out_dir / "photo_colour.jpg")).shape == (90, 260, 3)
+    assert cv2.imread(str(out_dir / "second_colour.png")).shape == (40, 100, 3)
+
+
+@pytest.mark.parametrize(
+    ("setup", "needle"),
+    [
+        ("missing", "not found"),
+        ("not_image", "is not an image"),
+        ("empty_dir", "holds no images"),
+    ],
+)
+def test_bad_inputs_give_one_line(setup: str, needle: str, model: str, tmp_path: Path) -> None:
+    target = tmp_path / "input.jpg"
+    if setup == "not_image":
+        target.write_text("this is text, not a JPEG")
+    elif setup == "empty_dir":
+        target = tmp_path / "empty"
+        target.mkdir()
+    run = run_cli("image", str(target), "-m", model, "-o", str(tmp_path / "o.png"), home=tmp_path)
+    assert_one_line_error(run, needle)
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_unknown_and_corrupt_models(photo: Path, tmp_path: Path) -> None:
+    assert_one_line_error(run_cli("image", str(photo), "-m", "nosuchmodel", home=tmp_path), "unknown model")
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"\x08\x07garbage" * 50)
+    assert_one_line_error(run_cli("image", str(photo), "-m", str(broken), home=tmp_path), "corrupt or truncated")
+    assert not (tmp_path / "photo_colour.jpg").exists()

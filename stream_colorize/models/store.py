@@ -1,0 +1,280 @@
+"""The model cache: what is there, fetching, verifying, and Caffe → ONNX conversion on OpenCV 5.
+
+    >>> fetch_model("zhang2016")                 # download into cache_dir()/zhang2016/
+    >>> [p for p in verify_model("zhang2016") if not p.ok]
+    []
+    >>> spec = downloaded_spec(get_entry("zhang2016"))   # Caffe on OpenCV 4, converted ONNX on 5
+
+Layout: ``<cache>/<model name>/<file>`` for the registered files (each model folder holds its own
+copy of the small prototxt and ``pts_in_hull.npy``, so it is a complete Caffe model on its own),
+plus ``<cache>/<model name>/<model name>.onnx`` (and its ``.json`` sidecar) once converted.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+
+from ..errors import ModelError, UsageError
+from .fetch import DEFAULT_TIMEOUT, fetch_file, sha256_of
+from .registry import (
+    DEFAULT_MODEL_FILE,
+    PTS_IN_HULL,
+    STANDINS,
+    RegistryEntry,
+    RemoteFile,
+    cache_dir,
+    get_entry,
+    standin_path,
+)
+from .spec import CAFFE_RECIPE_SCALE, ModelSpec, spec_from_caffe, spec_from_onnx
+
+log = logging.getLogger(__name__)
+OPENCV_MAJOR = int(cv2.__version__.split(".")[0])
+
+
+def model_dir(name: str) -> Path:
+    """Folder of a downloaded model in the cache."""
+    return cache_dir() / name
+
+
+def converted_path(name: str) -> Path:
+    """Where the converted ONNX of a downloaded Caffe model lives."""
+    return model_dir(name) / f"{name}.onnx"
+
+
+def file_path(entry: RegistryEntry, remote: RemoteFile) -> Path:
+    """Cache path of one of an entry's files."""
+    return model_dir(entry.name) / remote.name
+
+
+def _find(entry: RegistryEntry, suffix: str) -> Path:
+    return next(file_path(entry, f) for f in entry.files if f.name.endswith(suffix))
+
+
+def presence(entry: RegistryEntry) -> str:
+    """``yes``, ``partial`` or ``no``: are the model's files in the cache (by size; no hashing)."""
+    if entry.source == "bundled":
+        return "yes" if DEFAULT_MODEL_FILE.is_file() else "no"
+    if entry.source == "generated":
+        return "yes" if (cache_dir() / "standin" / f"{STANDINS[entry.name]}.onnx").is_file() else "no"
+    ok = [p.is_file() and p.stat().st_size == f.size for f in entry.files for p in [file_path(entry, f)]]
+    if all(ok):
+        return "yes"
+    started = any(ok) or any((model_dir(entry.name) / f"{f.name}.part").is_file() for f in entry.files)
+    return "partial" if started else "no"
+
+
+def local_size(entry: RegistryEntry) -> int | None:
+    """Bytes on disk for a bundled or generated model, None if it is not there."""
+    if entry.source == "bundled":
+        path = DEFAULT_MODEL_FILE
+    elif entry.source == "generated":
+        path = cache_dir() / "standin" / f"{STANDINS[entry.name]}.onnx"
+    else:
+        return entry.size
+    return path.stat().st_size if path.is_file() else None
+
+
+class _Bar:
+    """A fetch progress callback drawing one rich task per file."""
+
+    def __init__(self, progress) -> None:
+        self._progress = progress
+        self._task = None
+
+    def start(self, description: str, total: int) -> None:
+        """Begin a new file's bar."""
+        self._task = self._progress.add_task(description, total=total)
+
+    def __call__(self, step: int, reset_to: int | None) -> None:
+        if reset_to is not None:
+            self._progress.reset(self._task, completed=reset_to)
+        if step:
+            self._progress.advance(self._task, step)
+
+
+@contextmanager
+def download_progress(quiet: bool) -> Iterator[_Bar | None]:
+    """A rich progress bar on stderr (bytes, speed, ETA) to pass to fetches; None when quiet."""
+    if quiet:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        yield _Bar(progress)
+
+
+def fetch_model(name: str, quiet: bool = False, timeout: float = DEFAULT_TIMEOUT) -> list[Path]:
+    """Download (or generate) a named model into the cache; return its files.
+
+    Files already there and intact are kept. ModelError (one line) when a file cannot be had.
+    """
+    entry = get_entry(name)
+    if entry.source == "bundled":
+        if not DEFAULT_MODEL_FILE.is_file():
+            raise ModelError(f"the bundled model is missing ({DEFAULT_MODEL_FILE}); reinstall the package")
+        return [DEFAULT_MODEL_FILE]
+    if entry.source == "generated":
+        return [standin_path(name)]
+    folder = model_dir(name)
+    paths = []
+    with download_progress(quiet) as progress:
+        for remote in entry.files:
+            if progress is not None:
+                progress.start(remote.name, remote.size)
+            paths.append(fetch_file(remote, folder, timeout=timeout, progress=progress))
+    return paths
+
+
+@dataclass(frozen=True)
+class FileCheck:
+    """The result of checking one cached file against the registry."""
+
+    path: Path
+    problem: str = ""  # empty when the file is intact
+
+    @property
+    def ok(self) -> bool:
+        """True when size and SHA-256 match."""
+        return not self.problem
+
+
+def verify_file(path: Path, remote: RemoteFile) -> FileCheck:
+    """Check one file's size, then its SHA-256."""
+    if not path.is_file():
+        return FileCheck(path, "missing")
+    size = path.stat().st_size
+    if size != remote.size:
+        return FileCheck(path, f"size {size} bytes, expected {remote.size}")
+    got = sha256_of(path)
+    if got != remote.sha256:
+        return FileCheck(path, f"sha256 {got}, expected {remote.sha256}")
+    return FileCheck(path)
+
+
+def verify_model(name: str) -> list[FileCheck]:
+    """Size and SHA-256 of every registered file of ``name`` in the cache (missing ones included)."""
+    entry = get_entry(name)
+    if entry.source != "download":
+        raise UsageError(f"{name} has no registered checksums ({entry.source} model); nothing to verify")
+    return [verify_file(file_path(entry, remote), remote) for remote in entry.files]
+
+
+def _require_files(entry: RegistryEntry) -> None:
+    missing = [f.name for f in entry.files if not file_path(entry, f).is_file()]
+    if missing:
+        raise ModelError(
+            f"model {entry.name} is not downloaded yet ({', '.join(missing)} missing from {model_dir(entry.name)}); "
+            f"run: stream-colorize models fetch {entry.name}"
+        )
+
+
+def convert_model(name: str, output: Path | None = None, overwrite: bool = False) -> Path:
+    """Convert a downloaded Caffe model to ONNX (atomically); return the ONNX path.
+
+    Without ``output`` it goes into the cache beside the Caffe files, where ``resolve_model``
+    finds it. The ONNX gets a JSON sidecar and a copy of the bin centres beside it.
+    """
+    entry = get_entry(name)
+    if entry.source != "download" or entry.format != "caffe":
+        raise UsageError(f"{name} is already an ONNX model; only the Caffe models (zhang2016...) need converting")
+    _require_files(entry)
+    out = (output if output is not None else converted_path(name)).expanduser()
+    if out.suffix.lower() != ".onnx":
+        raise UsageError(f"output {out} must end in .onnx")
+    if out.exists() and not overwrite:
+        raise UsageError(f"output {out} already exists; pass -y/--overwrite to replace it")
+    if not out.parent.is_dir():
+        raise UsageError(f"output folder {out.parent} does not exist")
+    if importlib.util.find_spec("onnx") is None:
+        raise ModelError(
+            f"converting {name} to ONNX needs the 'onnx' package: pip install onnx "
+            f"(or pip install 'stream-colorize[convert]'), then run: stream-colorize models convert {name}"
+        )
+    try:
+        from .convert import convert_caffe_to_onnx
+    except ImportError as exc:
+        raise ModelError(f"the Caffe to ONNX converter is not available in this install ({exc})") from exc
+
+    prototxt, caffemodel, pts = _find(entry, ".prototxt"), _find(entry, ".caffemodel"), _find(entry, ".npy")
+    tmp = out.with_name(f".{out.stem}.{os.getpid()}.partial.onnx")
+    tmp_sidecar = tmp.with_suffix(".json")
+    try:
+        convert_caffe_to_onnx(prototxt, caffemodel, pts, tmp)
+        if not tmp.is_file():
+            raise ModelError(f"converting {name} produced no file")
+        _write_sidecar(out, tmp_sidecar, entry, pts)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+        tmp_sidecar.unlink(missing_ok=True)
+    return out
+
+
+def _write_sidecar(out: Path, converter_sidecar: Path, entry: RegistryEntry, pts: Path) -> None:
+    """Put the model description (and the bin centres it names) beside ``out``.
+
+    The converter's own sidecar wins when it wrote one; otherwise the model keeps Zhang's deploy
+    recipe: 313-way logits decoded with pts_in_hull.npy at T = 1/2.606.
+    """
+    meta: dict = {}
+    if converter_sidecar.is_file():
+        meta = json.loads(converter_sidecar.read_text())
+    meta.setdefault("name", entry.name)
+    meta.setdefault("description", entry.description)
+    meta.setdefault("output", "logits")
+    meta.setdefault("bins", PTS_IN_HULL.name)
+    meta.setdefault("temperature", round(1.0 / CAFFE_RECIPE_SCALE, 6))
+    bins = meta["bins"]
+    if bins != "ours" and not (out.parent / bins).is_file():
+        shutil.copyfile(pts, out.parent / bins)
+    sidecar = out.with_suffix(".json")
+    tmp = sidecar.with_name(f".{sidecar.name}.{os.getpid()}.partial")
+    tmp.write_text(json.dumps(meta, indent=2) + "\n")
+    os.replace(tmp, sidecar)
+
+
+def downloaded_spec(entry: RegistryEntry) -> ModelSpec:
+    """The ModelSpec of a downloaded model: Caffe where OpenCV reads it, else its ONNX conversion.
+
+    On OpenCV 5 the conversion happens once, on first use, when ``onnx`` is installed.
+    """
+    _require_files(entry)
+    onnx_path = converted_path(entry.name)
+    if OPENCV_MAJOR < 5 and hasattr(cv2.dnn, "readNetFromCaffe"):
+        return spec_from_caffe(_find(entry, ".caffemodel"), name=entry.name)
+    if not onnx_path.is_file():
+        if importlib.util.find_spec("onnx") is None:
+            raise ModelError(
+                f"OpenCV {cv2.__version__} cannot read Caffe models and {entry.name} is not converted yet; "
+                f"pip install onnx, then run: stream-colorize models convert {entry.name}"
+            )
+        log.warning("converting %s to ONNX once for OpenCV %s (%s)", entry.name, cv2.__version__, onnx_path)
+        convert_model(entry.name)
+    return spec_from_onnx(onnx_path, name=entry.name)

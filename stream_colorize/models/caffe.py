@@ -1,0 +1,375 @@
+"""Caffe files without Caffe: the binary ``.caffemodel``, the text ``.prototxt``, and a stand-in.
+
+    >>> layers = read_caffemodel(Path("colorization_release_v2.caffemodel"))
+    >>> {l.name: [b.shape for b in l.blobs] for l in layers}["conv8_313"]   # [(313, 256, 1, 1), (313,)]
+    >>> prototxt, caffemodel = write_standin_caffe(Path("standin_caffe"), seed=0)
+
+The schema is our own subset of BVLC's ``caffe.proto``: ``NetParameter`` (name 1, V1 ``layers`` 2,
+``layer`` 100), ``LayerParameter`` (name 1, type 2, bottom 3, top 4, blobs 7), ``V1LayerParameter``
+(bottom 2, top 3, name 4, type enum 5, blobs 6) and ``BlobProto`` (legacy num/channels/height/width
+1-4, data 5, double_data 8, shape 7 -> ``BlobShape.dim`` 1).  Every other field is skipped.
+
+The stand-in is Zhang's deploy graph with the seeded random weights of ``standin.layer_weights``,
+so it computes what the ONNX stand-in with the same seed computes.  It loads in OpenCV 4's
+``readNetFromCaffe``; the engine injects the bin centres and the annealing scale as usual.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..bins import load_bins
+from ..errors import ModelError
+from .protowire import LEN, Field, MessageWriter, WireError, iter_fields, unpack_doubles, unpack_floats, unpack_varints
+from .standin import ARCHES, layer_weights
+from .zhang_arch import INPUT_NAME, LOGITS_NAME, Layer
+
+PROTOTXT_NAME = "colorization_deploy_v2.prototxt"
+STANDIN_CAFFEMODEL_NAME = "colorization_standin_v2.caffemodel"
+BINS_NAME = "pts_in_hull.npy"
+# Zhang's first convolution is called bw_conv1_1 in his files; its top blob is conv1_1.
+CAFFE_LAYER_NAMES = {"conv1_1": "bw_conv1_1"}
+_V1_TYPES = {4: "Convolution", 18: "ReLU", 20: "Softmax", 36: "Silence", 39: "Deconvolution", 5: "Data"}
+
+
+@dataclass
+class CaffeLayer:
+    """One layer of a NetParameter: what the binary file says about it."""
+
+    name: str
+    type: str
+    bottom: list[str] = field(default_factory=list)
+    top: list[str] = field(default_factory=list)
+    blobs: list[np.ndarray] = field(default_factory=list)
+
+
+# -- binary .caffemodel ----------------------------------------------------------------------
+
+
+def parse_blob(data: memoryview) -> np.ndarray:
+    """Decode a BlobProto into a float32 array of its declared shape."""
+    shape: list[int] | None = None
+    legacy = [0, 0, 0, 0]
+    has_legacy = False
+    floats: list[Field] = []
+    doubles: list[Field] = []
+    for f in iter_fields(data):
+        if f.number == 7 and f.wire == LEN:
+            shape = unpack_varints(g for g in iter_fields(f.value) if g.number == 1)
+        elif f.number == 5:
+            floats.append(f)
+        elif f.number == 8:
+            doubles.append(f)
+        elif 1 <= f.number <= 4:
+            legacy[f.number - 1] = f.as_int()
+            has_legacy = True
+    values = unpack_floats(floats)
+    if values.size == 0 and doubles:
+        values = unpack_doubles(doubles).astype(np.float32)
+    if shape is None:
+        shape = legacy if has_legacy else [values.size]
+    if any(d < 0 for d in shape) or int(np.prod(shape, dtype=np.int64)) != values.size:
+        raise WireError(f"blob of shape {tuple(shape)} holds {values.size} values")
+    return values.reshape(shape)
+
+
+def parse_layer(data: memoryview, v1: bool = False) -> CaffeLayer:
+    """Decode a LayerParameter (or a V1LayerParameter when ``v1``)."""
+    num = (
+        {"name": 4, "type": 5, "bottom": 2, "top": 3, "blobs": 6}
+        if v1
+        else dict(name=1, type=2, bottom=3, top=4, blobs=7)
+    )
+    layer = CaffeLayer(name="", type="")
+    for f in iter_fields(data):
+        if f.number == num["name"]:
+            layer.name = f.as_str()
+        elif f.number == num["type"]:
+            layer.type = _V1_TYPES.get(f.value, f"V1:{f.value}") if v1 and f.wire != LEN else f.as_str()
+        elif f.number == num["bottom"]:
+            layer.bottom.append(f.as_str())
+        elif f.number == num["top"]:
+            layer.top.append(f.as_str())
+        elif f.number == num["blobs"] and f.wire == LEN:
+            layer.blobs.append(parse_blob(f.value))
+    return layer
+
+
+def parse_net(data: bytes | memoryview) -> tuple[str, list[CaffeLayer]]:
+    """Decode a NetParameter: (net name, layers in file order; V1 ``layers`` included)."""
+    name = ""
+    layers: list[CaffeLayer] = []
+    for f in iter_fields(data):
+        if f.number == 1 and f.wire == LEN:
+            name = f.as_str()
+        elif f.number == 100 and f.wire == LEN:
+            layers.append(parse_layer(f.value))
+        elif f.number == 2 and f.wire == LEN:
+            layers.append(parse_layer(f.value, v1=True))
+    return name, layers
+
+
+def read_caffemodel(path: Path) -> list[CaffeLayer]:
+    """Read a binary .caffemodel; raise ModelError (one line) if it is missing, truncated or corrupt."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ModelError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    try:
+        _, layers = parse_net(data)
+    except (WireError, ValueError) as exc:
+        raise ModelError(f"{path}: not a valid Caffe model, truncated or corrupt ({exc}); fetch it again") from exc
+    if not any(layer.blobs for layer in layers):
+        raise ModelError(f"{path}: holds no weights; is it a .caffemodel (not a .prototxt)?")
+    return layers
+
+
+def blob_message(array: np.ndarray) -> MessageWriter:
+    """Encode an array as a BlobProto (shape + packed float data)."""
+    shape = MessageWriter().packed_varints(1, array.shape)
+    return MessageWriter().message(7, shape).packed_floats(5, array)
+
+
+def layer_message(layer: CaffeLayer) -> MessageWriter:
+    """Encode a CaffeLayer as a LayerParameter."""
+    msg = MessageWriter().string(1, layer.name).string(2, layer.type)
+    for name in layer.bottom:
+        msg.string(3, name)
+    for name in layer.top:
+        msg.string(4, name)
+    for blob in layer.blobs:
+        msg.message(7, blob_message(blob))
+    return msg
+
+
+def write_caffemodel(path: Path, layers: list[CaffeLayer], name: str = "LtoAB") -> Path:
+    """Write layers as a binary NetParameter, through a temporary file and a rename."""
+    net = MessageWriter().string(1, name)
+    for layer in layers:
+        net.message(100, layer_message(layer))
+    with _atomic(path) as tmp, open(tmp, "wb") as stream:
+        net.write_to(stream)
+    return path
+
+
+# -- text .prototxt --------------------------------------------------------------------------
+
+_TOKEN = re.compile(
+    r"""\s+|\#[^\n]*|(?P<str>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')|(?P<punct>[{}:\[\],;<>])|(?P<word>[^\s{}:\[\],;<>\#"']+)"""
+)
+
+
+def _tokens(text: str) -> list[tuple[str, str]]:
+    out = []
+    pos = 0
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if m is None:
+            raise ModelError(f"prototxt: unexpected character {text[pos]!r} at offset {pos}")
+        pos = m.end()
+        kind = m.lastgroup
+        if kind:
+            out.append((kind, m.group(kind)))
+    return out
+
+
+def _scalar(kind: str, token: str) -> object:
+    if kind == "str":
+        return token[1:-1].encode("latin-1", "backslashreplace").decode("unicode_escape")
+    low = token.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    for cast in (int, float):
+        try:
+            return cast(token)
+        except ValueError:
+            pass
+    return token  # an enum name
+
+
+def parse_prototxt(text: str) -> dict[str, list]:
+    """Parse protobuf text format into nested dicts; every key maps to a list of its values."""
+    tokens = _tokens(text)
+    pos = 0
+
+    def block(closing: str | None) -> dict[str, list]:
+        nonlocal pos
+        obj: dict[str, list] = {}
+        while True:
+            if pos >= len(tokens):
+                if closing:
+                    raise ModelError("prototxt: a block is not closed")
+                return obj
+            kind, tok = tokens[pos]
+            pos += 1
+            if closing and tok == closing and kind == "punct":
+                return obj
+            if kind != "word":
+                raise ModelError(f"prototxt: expected a field name, found {tok!r}")
+            if pos < len(tokens) and tokens[pos][1] == ":":
+                pos += 1
+            if pos >= len(tokens):
+                raise ModelError(f"prototxt: field {tok!r} has no value")
+            vkind, value = tokens[pos]
+            pos += 1
+            if value in ("{", "<"):
+                parsed: object = block("}" if value == "{" else ">")
+            elif value == "[":
+                items = []
+                while pos < len(tokens) and tokens[pos][1] != "]":
+                    if tokens[pos][1] != ",":
+                        items.append(_scalar(*tokens[pos]))
+                    pos += 1
+                pos += 1
+                obj.setdefault(tok, []).extend(items)
+                continue
+            elif vkind == "punct":
+                raise ModelError(f"prototxt: field {tok!r} has no value")
+            else:
+                parsed = _scalar(vkind, value)
+            obj.setdefault(tok, []).append(parsed)
+            if pos < len(tokens) and tokens[pos][1] in (",", ";"):
+                pos += 1
+
+    return block(None)
+
+
+def read_prototxt(path: Path) -> list[dict[str, list]]:
+    """The layers of a deploy .prototxt (``layer`` or legacy ``layers`` blocks), in order."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ModelError(f"cannot read {path}: {exc}") from exc
+    try:
+        net = parse_prototxt(text)
+    except ModelError as exc:
+        raise ModelError(f"{path}: {exc}") from exc
+    return net.get("layer", []) + net.get("layers", [])
+
+
+def first(block: dict[str, list], key: str, default: object = None) -> object:
+    """The first value of ``key`` in a parsed prototxt block, or ``default``."""
+    values = block.get(key)
+    return values[0] if values else default
+
+
+def _conv_lines(channels: int, kernel: int, stride: int, pad: int, dilation: int) -> list[str]:
+    lines = [f"    num_output: {channels}", f"    kernel_size: {kernel}"]
+    if pad:
+        lines.append(f"    pad: {pad}")
+    if stride != 1:
+        lines.append(f"    stride: {stride}")
+    if dilation != 1:
+        lines.append(f"    dilation: {dilation}")
+    return lines
+
+
+def _layer_text(name: str, kind: str, bottom: str | None, top: str | None, body: list[str] = ()) -> str:
+    lines = ["layer {", f'  name: "{name}"', f'  type: "{kind}"']
+    if bottom:
+        lines.append(f'  bottom: "{bottom}"')
+    if top:
+        lines.append(f'  top: "{top}"')
+    return "\n".join([*lines, *body, "}"])
+
+
+def deploy_prototxt(layers: tuple[Layer, ...], input_size: int = 224) -> str:
+    """Zhang's deploy graph for a layer table, as prototxt text (logits -> Scale -> Softmax -> ab)."""
+    shape = f"    shape {{ dim: 1 dim: 1 dim: {input_size} dim: {input_size} }}"
+    parts = [_layer_text(INPUT_NAME, "Input", None, INPUT_NAME, ["  input_param {", shape, "  }"])]
+    current = INPUT_NAME
+    for layer in layers:
+        if layer.kind == "bn":
+            frozen = ["  param { lr_mult: 0 decay_mult: 0 }"] * 3
+            parts.append(_layer_text(layer.name, "BatchNorm", current, layer.name, ["  batch_norm_param { }", *frozen]))
+        else:
+            kind = "Deconvolution" if layer.kind == "deconv" else "Convolution"
+            conv = _conv_lines(layer.channels, layer.kernel, layer.stride, layer.pad, layer.dilation)
+            name = CAFFE_LAYER_NAMES.get(layer.name, layer.name)
+            parts.append(_layer_text(name, kind, current, layer.name, ["  convolution_param {", *conv, "  }"]))
+            if layer.kind != "head":
+                parts.append(_layer_text(f"relu{layer.name[4:]}", "ReLU", layer.name, layer.name))
+        current = layer.name
+    assert current == LOGITS_NAME
+    scale = ["  scale_param {", "    bias_term: false", "    filler { type: 'constant' value: 2.606 }", "  }"]
+    parts += [
+        _layer_text("conv8_313_rh", "Scale", LOGITS_NAME, "conv8_313_rh", scale),
+        _layer_text("class8_313_rh", "Softmax", "conv8_313_rh", "class8_313_rh"),
+        _layer_text(
+            "class8_ab",
+            "Convolution",
+            "class8_313_rh",
+            "class8_ab",
+            ["  convolution_param {", *_conv_lines(2, 1, 1, 0, 1), "  }"],
+        ),
+        _layer_text("Silence", "Silence", "class8_ab", None),
+    ]
+    return 'name: "LtoAB"\n\n' + "\n".join(parts) + "\n"
+
+
+# -- the stand-in ----------------------------------------------------------------------------
+
+
+class _atomic:
+    """Context manager yielding a temporary path that is renamed to ``path`` on success."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+
+    def __enter__(self) -> Path:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        return self.tmp
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                os.replace(self.tmp, self.path)
+        finally:
+            self.tmp.unlink(missing_ok=True)
+
+
+def write_text_atomically(path: Path, text: str) -> Path:
+    """Write a text file through a temporary file and a rename."""
+    with _atomic(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return path
+
+
+def save_npy_atomically(path: Path, array: np.ndarray) -> Path:
+    """Save an .npy file through a temporary file and a rename."""
+    with _atomic(path) as tmp, open(tmp, "wb") as stream:
+        np.save(stream, array)
+    return path
+
+
+def standin_caffe_layers(layers: tuple[Layer, ...], seed: int) -> list[CaffeLayer]:
+    """The layers a trained caffemodel would hold for this table: weighted ones with blobs."""
+    weights = layer_weights(layers, seed)
+    out = []
+    current = INPUT_NAME
+    for layer in layers:
+        kind = {"bn": "BatchNorm", "deconv": "Deconvolution"}.get(layer.kind, "Convolution")
+        name = CAFFE_LAYER_NAMES.get(layer.name, layer.name)
+        out.append(CaffeLayer(name, kind, [current], [layer.name], weights[layer.name]))
+        current = layer.name
+    return out
+
+
+def write_standin_caffe(folder: Path, seed: int = 0, arch: str = "zhang") -> tuple[Path, Path]:
+    """Write a Caffe stand-in (prototxt, caffemodel, pts_in_hull.npy = our bins) into ``folder``.
+
+    Same weights as ``write_standin_onnx(..., arch, seed)``; colours are meaningless.
+    Returns (prototxt path, caffemodel path).
+    """
+    folder = Path(folder)
+    layers = ARCHES[arch]
+    save_npy_atomically(folder / BINS_NAME, load_bins())
+    prototxt = write_text_atomically(folder / PROTOTXT_NAME, deploy_prototxt(layers))
+    caffemodel = write_caffemodel(folder / STANDIN_CAFFEMODEL_NAME, standin_caffe_layers(layers, seed))
+    return prototxt, caffemodel

@@ -13,10 +13,7 @@ plus ``<cache>/<model name>/<model name>.onnx`` (and its ``.json`` sidecar) once
 from __future__ import annotations
 
 import importlib.util
-import json
 import logging
-import os
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,7 +25,6 @@ from ..errors import ModelError, UsageError
 from .fetch import DEFAULT_TIMEOUT, fetch_file, sha256_of
 from .registry import (
     DEFAULT_MODEL_FILE,
-    PTS_IN_HULL,
     STANDINS,
     RegistryEntry,
     RemoteFile,
@@ -36,7 +32,7 @@ from .registry import (
     get_entry,
     standin_path,
 )
-from .spec import CAFFE_RECIPE_SCALE, ModelSpec, spec_from_caffe, spec_from_onnx
+from .spec import ModelSpec, spec_from_caffe, spec_from_onnx
 
 log = logging.getLogger(__name__)
 OPENCV_MAJOR = int(cv2.__version__.split(".")[0])
@@ -199,7 +195,7 @@ def convert_model(name: str, output: Path | None = None, overwrite: bool = False
     """Convert a downloaded Caffe model to ONNX (atomically); return the ONNX path.
 
     Without ``output`` it goes into the cache beside the Caffe files, where ``resolve_model``
-    finds it. The ONNX gets a JSON sidecar and a copy of the bin centres beside it.
+    finds it. The converter puts a JSON sidecar and a copy of the bin centres beside the ONNX.
     """
     entry = get_entry(name)
     if entry.source != "download" or entry.format != "caffe":
@@ -217,47 +213,12 @@ def convert_model(name: str, output: Path | None = None, overwrite: bool = False
             f"converting {name} to ONNX needs the 'onnx' package: pip install onnx "
             f"(or pip install 'stream-colorize[convert]'), then run: stream-colorize models convert {name}"
         )
-    try:
-        from .convert import convert_caffe_to_onnx
-    except ImportError as exc:
-        raise ModelError(f"the Caffe to ONNX converter is not available in this install ({exc})") from exc
+    from .convert import convert_caffe_to_onnx
 
     prototxt, caffemodel, pts = _find(entry, ".prototxt"), _find(entry, ".caffemodel"), _find(entry, ".npy")
-    tmp = out.with_name(f".{out.stem}.{os.getpid()}.partial.onnx")
-    tmp_sidecar = tmp.with_suffix(".json")
-    try:
-        convert_caffe_to_onnx(prototxt, caffemodel, pts, tmp)
-        if not tmp.is_file():
-            raise ModelError(f"converting {name} produced no file")
-        _write_sidecar(out, tmp_sidecar, entry, pts)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
-        tmp_sidecar.unlink(missing_ok=True)
-    return out
-
-
-def _write_sidecar(out: Path, converter_sidecar: Path, entry: RegistryEntry, pts: Path) -> None:
-    """Put the model description (and the bin centres it names) beside ``out``.
-
-    The converter's own sidecar wins when it wrote one; otherwise the model keeps Zhang's deploy
-    recipe: 313-way logits decoded with pts_in_hull.npy at T = 1/2.606.
-    """
-    meta: dict = {}
-    if converter_sidecar.is_file():
-        meta = json.loads(converter_sidecar.read_text())
-    meta.setdefault("name", entry.name)
-    meta.setdefault("description", entry.description)
-    meta.setdefault("output", "logits")
-    meta.setdefault("bins", PTS_IN_HULL.name)
-    meta.setdefault("temperature", round(1.0 / CAFFE_RECIPE_SCALE, 6))
-    bins = meta["bins"]
-    if bins != "ours" and not (out.parent / bins).is_file():
-        shutil.copyfile(pts, out.parent / bins)
-    sidecar = out.with_suffix(".json")
-    tmp = sidecar.with_name(f".{sidecar.name}.{os.getpid()}.partial")
-    tmp.write_text(json.dumps(meta, indent=2) + "\n")
-    os.replace(tmp, sidecar)
+    # The converter writes the sidecar and bins first and the ONNX last, each through a temporary
+    # file and a rename: the model never appears half-written or without its recipe.
+    return convert_caffe_to_onnx(prototxt, caffemodel, pts, out)
 
 
 def downloaded_spec(entry: RegistryEntry) -> ModelSpec:

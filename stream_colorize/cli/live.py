@@ -1,7 +1,98 @@
-"""Commands of this area are registered here (work in progress)."""
+"""``stream-colorize live``: watch a camera, a network stream, a file or a lavfi graph in colour.
+
+$ stream-colorize live                          # the first camera, in a window
+$ stream-colorize live rtsp://cam.local/stream --skip auto
+$ stream-colorize live lavfi:testsrc2=size=640x480:rate=30 --headless --record out.mp4 --duration 10
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
+from ..errors import UsageError
+from ..io.devices import parse_source
+from ..io.live_source import LiveSource
+from ..io.window import require_display
+from ..live import LiveOptions, run_live
+from .common import (
+    DeviceOption,
+    ModelOption,
+    OverwriteOption,
+    TemperatureOption,
+    ThreadsOption,
+    build_colorizer,
+    check_output,
+)
+
+KEYS_HELP = "Keys: q/Esc quit, space pause, s side-by-side, t smoothing, +/- skip, p snapshot PNG."
+
+
+def parse_skip(text: str) -> int | None:
+    """``auto`` -> None, a positive integer -> itself; UsageError otherwise."""
+    if text.lower() == "auto":
+        return None
+    if text.isdigit() and int(text) >= 1:
+        return int(text)
+    raise UsageError(f"--skip must be 'auto' or a positive integer, not {text!r}")
+
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to ``app``."""
+    """Add the ``live`` command to ``app``."""
+
+    @app.command(help=f"Colorize a live source in a window (or headless). {KEYS_HELP}")
+    def live(
+        source: str | None = typer.Argument(
+            None,
+            help="Camera index or device (default: the first camera), rtsp:// rtmp:// http(s):// udp:// URL, "
+            "a file, or lavfi:<graph>.",
+        ),
+        model: str = ModelOption,
+        device: str = DeviceOption,
+        temperature: float | None = TemperatureOption,
+        threads: int | None = ThreadsOption,
+        skip: str = typer.Option("auto", "--skip", help="Run the model every N frames, or 'auto' to keep up."),
+        smooth: float = typer.Option(0.5, "--smooth", min=0.0, max=0.95, help="ab smoothing strength (0: off)."),
+        side: bool = typer.Option(False, "--side-by-side", help="Start with original | colour."),
+        headless: bool = typer.Option(False, "--headless", help="No window; print fps and latency periodically."),
+        record: Path | None = typer.Option(None, "--record", help="Also write what is shown to this video file."),
+        overwrite: bool = OverwriteOption,
+        duration: float | None = typer.Option(None, "--duration", min=0.1, help="Stop after this many seconds."),
+        rtsp_transport: str = typer.Option("tcp", "--rtsp-transport", help="RTSP over tcp or udp."),
+        timeout: float = typer.Option(10.0, "--timeout", min=0.5, help="Seconds to wait when opening a stream."),
+        read_timeout: float = typer.Option(5.0, "--read-timeout", min=0.5, help="Seconds without data = stalled."),
+        retries: int = typer.Option(5, "--retries", min=0, help="Reconnection attempts after a stream drops."),
+        camera_size: str | None = typer.Option(None, "--camera-size", help="Ask the camera for WxH, e.g. 1280x720."),
+        camera_fps: float | None = typer.Option(None, "--camera-fps", min=1.0, help="Ask the camera for this rate."),
+        snapshots: Path = typer.Option(Path("."), "--snapshot-dir", help="Where the p key saves PNGs."),
+    ) -> None:
+        skip_value = parse_skip(skip)
+        if rtsp_transport not in ("tcp", "udp"):
+            raise UsageError(f"--rtsp-transport must be tcp or udp, not {rtsp_transport!r}")
+        if not headless:
+            require_display()  # before anything touches the OpenCV GUI, which would abort the process
+        if record is not None:
+            check_output(record, [], overwrite)
+        spec = parse_source(source, rtsp_transport=rtsp_transport, camera_size=camera_size, camera_fps=camera_fps)
+        if record is not None and spec.kind == "file":
+            check_output(record, [Path(spec.call.file)], overwrite)
+        engine = build_colorizer(model, device, temperature, threads)
+        options = LiveOptions(
+            skip=skip_value,
+            smooth=smooth,
+            smoothing=smooth > 0,
+            side_by_side=side,
+            headless=headless,
+            record=record,
+            duration=duration,
+            snapshot_dir=snapshots,
+        )
+        src = LiveSource(spec, None, retries=retries, open_timeout=timeout, read_timeout=read_timeout)  # type: ignore[arg-type]
+        stats = run_live(spec, engine, options, source=src)
+        p = stats.latency_percentiles()
+        typer.echo(
+            f"shown {stats.shown} frames at {stats.fps:.1f} fps; latency p50 {p['p50'] * 1000:.0f} ms, "
+            f"p95 {p['p95'] * 1000:.0f} ms, max {p['max'] * 1000:.0f} ms",
+            err=True,
+        )

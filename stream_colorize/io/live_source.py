@@ -1,0 +1,349 @@
+"""Live inputs: a reader thread that keeps only the newest frames, and reconnects when a stream drops.
+
+    >>> frames = LeakyQueue(2)
+    >>> source = LiveSource(parse_source("rtsp://127.0.0.1:8554/live"), frames, retries=5)
+    >>> source.open(); source.start()              # open() raises MediaError with one clear line
+    >>> frame = frames.get(timeout=1.0)            # LiveFrame: image, index, pts, captured time
+
+Cameras and network streams run at their own pace; files and lavfi graphs are paced here by
+their timestamps, so they play at their own rate.  A consumer that falls behind never makes the
+source wait: the queue drops its oldest frame (and counts the drop), which keeps latency bounded.
+Every network wait has a timeout (PyAV's ``timeout=(open, read)``).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Generic, TypeVar
+from urllib.parse import urlsplit
+
+import av
+import cv2
+import numpy as np
+
+from ..errors import MediaError
+from .devices import OpenCall, SourceSpec
+
+log = logging.getLogger("stream_colorize")
+T = TypeVar("T")
+
+
+class LeakyQueue(Generic[T]):
+    """A bounded FIFO whose ``put`` never blocks: when full, the oldest item is dropped."""
+
+    def __init__(self, maxsize: int = 1) -> None:
+        if maxsize < 1:
+            raise ValueError("maxsize must be >= 1")
+        self.maxsize = maxsize
+        self.dropped = 0
+        self._items: collections.deque[T] = collections.deque()
+        self._cond = threading.Condition()
+
+    def put(self, item: T) -> T | None:
+        """Append ``item``; return the item dropped to make room, if any."""
+        with self._cond:
+            dropped = None
+            if len(self._items) >= self.maxsize:
+                dropped = self._items.popleft()
+                self.dropped += 1
+            self._items.append(item)
+            self._cond.notify()
+            return dropped
+
+    def get(self, timeout: float | None = None) -> T | None:
+        """The oldest item, waiting up to ``timeout`` seconds; None when nothing came."""
+        with self._cond:
+            if not self._items:
+                self._cond.wait(timeout)
+            return self._items.popleft() if self._items else None
+
+    def clear(self) -> None:
+        """Drop everything queued (not counted as drops)."""
+        with self._cond:
+            self._items.clear()
+
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._items)
+
+
+@dataclass
+class LiveFrame:
+    """One decoded frame and when it was captured (``time.monotonic()`` right after decoding)."""
+
+    index: int
+    image: np.ndarray  # uint8 gray (H, W) or BGR (H, W, 3)
+    captured: float
+    pts: int | None = None
+    time_base: Fraction | None = None
+
+
+def _host_of(url: str) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    return f"{host}:{parts.port}" if parts.port else host
+
+
+def describe_open_error(exc: BaseException, spec: SourceSpec, open_timeout: float) -> str:
+    """One line saying why ``spec`` could not be opened and what to try."""
+    name = spec.display_name
+    if isinstance(exc, av.error.HTTPUnauthorizedError) or "401" in str(exc):
+        return f"{name}: the server refused access (401 Unauthorized); put user:password@ in the URL"
+    if isinstance(exc, av.error.HTTPForbiddenError):
+        return f"{name}: the server forbids this stream (403 Forbidden)"
+    if isinstance(exc, av.error.HTTPNotFoundError):
+        return f"{name}: the server has no such stream (404 Not Found); check the path in the URL"
+    if isinstance(exc, av.error.HTTPError):
+        return f"{name}: the server answered with an error ({exc.strerror})"
+    if isinstance(exc, ConnectionRefusedError):
+        return f"{name}: connection refused by {_host_of(spec.text)}; is the server running and the port right?"
+    if isinstance(exc, av.error.ExitError) or isinstance(exc, TimeoutError):
+        return f"{name}: no answer within {open_timeout:g} s; check the address or raise --timeout"
+    if isinstance(exc, FileNotFoundError) and spec.kind == "camera":
+        return f"no camera at {spec.call.file} ({spec.text}); plug one in or give another index or device"
+    if isinstance(exc, av.error.OSError) and spec.kind == "network":
+        return f"{name}: cannot reach the server ({exc.strerror}); check the host name"
+    if isinstance(exc, av.error.InvalidDataError):
+        return f"{name}: not a video FFmpeg can read ({exc.strerror})"
+    reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return f"cannot open {name}: {reason}"
+
+
+class _PyAVReader:
+    """Decodes the video stream of one PyAV container (and hands audio packets on, if asked)."""
+
+    def __init__(self, call: OpenCall, open_timeout: float, read_timeout: float, want_audio: bool) -> None:
+        self.container = av.open(
+            call.file, format=call.format, options=dict(call.options), timeout=(open_timeout, read_timeout)
+        )
+        if not self.container.streams.video:
+            self.container.close()
+            raise MediaError("no video stream")
+        self.stream = self.container.streams.video[0]
+        self.stream.thread_type = "AUTO"
+        self.audio = self.container.streams.audio[0] if want_audio and self.container.streams.audio else None
+        rate = self.stream.average_rate or self.stream.guessed_rate
+        self.fps = float(rate) if rate else 0.0
+        self.time_base = self.stream.time_base
+
+    def frames(self, on_audio: Callable[[av.Packet], None] | None):
+        """Yield decoded video frames; audio packets go to ``on_audio``."""
+        streams = [self.stream] + ([self.audio] if self.audio is not None and on_audio else [])
+        for packet in self.container.demux(streams):
+            if packet.stream is self.stream:
+                yield from packet.decode()
+            elif packet.dts is not None and packet.size and on_audio is not None:
+                on_audio(packet)
+
+    def close(self) -> None:
+        try:
+            self.container.close()
+        except Exception:  # noqa: BLE001 - closing a broken stream must not mask the real error
+            pass
+
+
+class _OpenCVReader:
+    """A camera through ``cv2.VideoCapture`` (the fallback where FFmpeg cannot address it)."""
+
+    def __init__(self, call: OpenCall) -> None:
+        target: int | str = int(call.file) if call.file.isdigit() else call.file
+        self.capture = cv2.VideoCapture(target)
+        if not self.capture.isOpened():
+            raise MediaError(f"OpenCV cannot open camera {call.file}")
+        self.fps = float(self.capture.get(cv2.CAP_PROP_FPS) or 0.0)
+        self.time_base = None
+        self.audio = None
+
+    def frames(self, on_audio: Callable[[av.Packet], None] | None):
+        while True:
+            ok, image = self.capture.read()
+            if not ok:
+                return
+            yield image
+
+    def close(self) -> None:
+        self.capture.release()
+
+
+class LiveSource:
+    """A reader thread from one SOURCE into a LeakyQueue, with pacing and reconnection.
+
+    ``status`` is a short text for the overlay: ``"connecting"``, ``"playing"``,
+    ``"reconnecting (2/5)"``, ``"ended"`` or ``"failed"``.  After the thread stops, ``error``
+    holds a MediaError when it gave up; a file or lavfi graph that ends is not an error.
+    """
+
+    def __init__(
+        self,
+        spec: SourceSpec,
+        out: LeakyQueue[LiveFrame],
+        retries: int = 5,
+        open_timeout: float = 10.0,
+        read_timeout: float = 5.0,
+        colour: Callable[[], bool] = lambda: False,
+        on_audio: Callable[[av.Packet], None] | None = None,
+        backoff: tuple[float, float] = (0.5, 8.0),
+    ) -> None:
+        self.spec = spec
+        self.out = out
+        self.retries = retries
+        self.open_timeout = open_timeout
+        self.read_timeout = read_timeout
+        self.colour = colour
+        self.on_audio = on_audio
+        self.backoff = backoff
+        self.status = "connecting"
+        self.error: MediaError | None = None
+        self.frames_read = 0
+        self.reconnects = 0
+        self.fps = 0.0
+        self.paused = threading.Event()
+        self._stop = threading.Event()
+        self._reader: _PyAVReader | _OpenCVReader | None = None
+        self._thread: threading.Thread | None = None
+        self._index = 0
+
+    # -- opening ----------------------------------------------------------------------------
+    def _open_reader(self) -> _PyAVReader | _OpenCVReader:
+        call = self.spec.call
+        try:
+            if call.backend == "opencv":
+                return _OpenCVReader(call)
+            return _PyAVReader(call, self.open_timeout, self.read_timeout, self.on_audio is not None)
+        except MediaError as exc:
+            raise MediaError(f"{self.spec.display_name}: {exc}") from exc
+        except (av.FFmpegError, OSError, ValueError) as exc:
+            fallback = self.spec.fallback
+            if fallback is not None and not isinstance(exc, FileNotFoundError):
+                log.warning("PyAV cannot open %s (%s); trying OpenCV's capture", self.spec.display_name, exc)
+                try:
+                    return _OpenCVReader(fallback)
+                except MediaError:
+                    pass
+            raise MediaError(describe_open_error(exc, self.spec, self.open_timeout)) from exc
+
+    def open(self) -> None:
+        """Open the source now, in the caller's thread; MediaError with one line if it cannot."""
+        self._reader = self._open_reader()
+        self.fps = self._reader.fps
+        self.status = "playing"
+
+    @property
+    def audio_stream(self):
+        """The input audio stream whose packets go to ``on_audio`` (None when there is none)."""
+        return getattr(self._reader, "audio", None)
+
+    # -- the thread -------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the reader thread (opening first if ``open`` was not called)."""
+        if self._reader is None:
+            self.open()
+        self._thread = threading.Thread(target=self._run, name="live-source", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Ask the thread to stop and wait for it (at most about one read timeout)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout if timeout is not None else self.read_timeout + 1.0)
+
+    @property
+    def running(self) -> bool:
+        """True while the reader thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def _to_image(self, frame) -> np.ndarray:
+        if isinstance(frame, np.ndarray):
+            return frame if self.colour() else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+        return frame.to_ndarray(format="bgr24" if self.colour() else "gray")
+
+    def _pump(self, reader: _PyAVReader | _OpenCVReader) -> None:
+        """Read until the stream ends or fails; pace files and lavfi by their timestamps."""
+        paced = not self.spec.live
+        start_wall = time.monotonic()
+        first_pts: float | None = None
+        fallback_step = 1.0 / reader.fps if reader.fps > 0 else 1.0 / 30
+        count = 0
+        for frame in reader.frames(self.on_audio):
+            if self._stop.is_set():
+                return
+            if self.paused.is_set() and paced:
+                pause_began = time.monotonic()
+                while self.paused.is_set() and not self._stop.is_set():
+                    time.sleep(0.02)
+                start_wall += time.monotonic() - pause_began
+            pts = getattr(frame, "pts", None)
+            if paced:
+                seconds = float(pts * reader.time_base) if pts is not None and reader.time_base else None
+                if seconds is None:
+                    seconds = count * fallback_step + (first_pts or 0.0)
+                if first_pts is None:
+                    first_pts = seconds
+                delay = start_wall + (seconds - first_pts) - time.monotonic()
+                if delay > 0 and self._stop.wait(delay):
+                    return
+            image = self._to_image(frame)
+            captured = time.monotonic()
+            self.out.put(LiveFrame(self._index, image, captured, pts, reader.time_base))
+            self._index += 1
+            count += 1
+            self.frames_read += 1
+            if self.spec.live and self.status != "playing":
+                self.status = "playing"
+
+    def _run(self) -> None:
+        attempt = 0
+        reader = self._reader
+        while not self._stop.is_set():
+            reason = "the stream ended"
+            read_before = self.frames_read
+            try:
+                if reader is None:
+                    reader = self._open_reader()
+                    self.reconnects += 1
+                    log.warning("reconnected to %s", self.spec.display_name)
+                self._pump(reader)
+                if self._stop.is_set():
+                    break
+                if not self.spec.live:
+                    self.status = "ended"
+                    break
+            except MediaError as exc:
+                reason = str(exc)
+            except (av.FFmpegError, OSError, ValueError) as exc:
+                if isinstance(exc, av.error.ExitError):
+                    reason = f"no data for {self.read_timeout:g} s"
+                else:
+                    reason = getattr(exc, "strerror", None) or str(exc)
+                if not self.spec.live:
+                    self.status = "failed"
+                    self.error = MediaError(f"{self.spec.display_name}: decoding failed ({reason})")
+                    break
+            finally:
+                if reader is not None:
+                    reader.close()
+                    reader = None
+            if self._stop.is_set():
+                break
+            if self.frames_read > read_before:
+                attempt = 0  # it played for a while: a fresh drop gets the full set of retries
+            attempt += 1
+            if attempt > self.retries:
+                self.status = "failed"
+                self.error = MediaError(
+                    f"lost {self.spec.display_name} ({reason}); gave up after {self.retries} "
+                    "reconnection attempts (raise --retries to keep trying longer)"
+                )
+                break
+            self.status = f"reconnecting ({attempt}/{self.retries})"
+            log.warning("%s: %s; reconnecting (%d/%d)", self.spec.display_name, reason, attempt, self.retries)
+            delay = min(self.backoff[0] * 2 ** (attempt - 1), self.backoff[1])
+            if self._stop.wait(delay):
+                break
+        self._reader = None

@@ -1,0 +1,256 @@
+"""Build the training set (photos from Debian packages) and the reserved evaluation set.
+
+    $ python -m stream_colorize.train.dataset build work/data      # downloads into work/data/..
+    >>> images = load_npz("work/data/train.npz")                    # (N, S, S, 3) uint8 BGR squares
+    >>> photos = load_folder(Path("my_photos"))                     # list of BGR uint8 images
+
+``build`` writes ``train/`` and ``eval/`` folders of JPEGs with a ``manifest.csv`` each (file,
+source package, path inside it, licence), and compact ``train.npz`` / ``eval.npz`` files of
+square crops that the GPU job carries.  Wallpaper packages were reviewed by eye (most are
+renders); images carved from bundles pass a statistical photo filter; photo cut-outs are
+composited onto photo backgrounds; near-duplicates are dropped by perceptual hash.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..errors import MediaError
+from .imagestats import colourfulness, dhash, fit_within, hamming, image_stats, is_photo
+from .sources import (
+    EVAL_DEB,
+    TRAIN_PACKAGES,
+    Candidate,
+    fetch_packages,
+    fetch_wheels,
+    iter_candidates,
+    iter_eval_images,
+    licence_for,
+)
+
+# Wallpapers reviewed on contact sheets: these are photographs, the rest are renders.
+REVIEWED_PHOTOS = {
+    "mate-backgrounds": {
+        "Aqua", "Blinds", "Dune", "FreshFlower", "Garden", "GreenMeadow", "LadyBird", "RainDrops", "Storm",
+        "TwoWings", "Wood", "YellowFlower",
+    },
+    "lomiri-wallpapers-16.04": {
+        "Bridge_by_Sander_Klootwijk", "Dragonfly_by_Bolly", "Picture_0B_by_freespace", "Picture_1A_by_freespace",
+        "Wine_by_Jakkub_Mede", "aitzgorri_by_Aitzol_Berasategi", "analogpattern_by_Peter_Nerlich",
+        "free_by_Peter_Nerlich", "friends_by_Aitzol_Berasategi", "life_by_Aitzol_Berasategi",
+        "picosdeeuropa_by_Aitzol_Berasategi", "seeding_by_Clements_Engelhardt", "sunset_by_Aitzol_Berasategi",
+    },
+    "lomiri-wallpapers-20.04": {"Kleiber_by_Lukas_Baubkus"},
+    "lomiri-wallpapers": set(),
+    "plasma-workspace-wallpapers": {"Autumn", "BytheWater", "EveningGlow", "FallenLeaf", "OneStandsOut", "Path"},
+}  # fmt: skip
+# GCompris bundles of drawings, or of paintings (not photos).
+EXCLUDED_BUNDLES = {"lang.rcc", "paintings.rcc"}
+STORE_SIDE = 512  # longest side of the JPEGs kept in the folders
+NPZ_SIDE = 288  # side of the square crops packed for the GPU job
+DUPLICATE_BITS = 5
+
+
+@dataclass
+class Item:
+    """An accepted image and where it came from."""
+
+    image: np.ndarray  # BGR uint8
+    package: str
+    path: str
+    licence: str
+    note: str = ""
+
+
+def _wallpaper_name(c: Candidate) -> str:
+    parts = Path(c.path).parts
+    if c.package == "plasma-workspace-wallpapers":
+        return parts[3]  # usr/share/wallpapers/<Name>/contents/images/...
+    return Path(c.path).stem
+
+
+def select_training(ext: Path, log=print) -> tuple[list[Item], list[Item]]:
+    """Judge every candidate; return (photos, cut-outs) with provenance."""
+    photos: list[Item] = []
+    cutouts: list[Item] = []
+    first_of_puzzle: set[str] = set()
+    for c in iter_candidates(ext):
+        bundle = Path(c.path.split("#")[0]).name
+        licence = licence_for(ext / c.package, c.path)
+        if "-NC" in licence.upper():
+            continue  # non-commercial terms would bind the bundled model
+        if c.package in REVIEWED_PHOTOS:
+            if _wallpaper_name(c) in REVIEWED_PHOTOS[c.package]:
+                photos.append(Item(np.ascontiguousarray(c.image[..., :3]), c.package, c.path, licence, "reviewed"))
+            continue
+        if c.package == "jigzo-data":
+            # A puzzle file holds its photo first, then piece masks and previews.
+            if bundle not in first_of_puzzle:
+                first_of_puzzle.add(bundle)
+                photos.append(Item(np.ascontiguousarray(c.image[..., :3]), c.package, c.path, licence, "puzzle"))
+            continue
+        if bundle in EXCLUDED_BUNDLES:
+            continue
+        stats = image_stats(c.image)
+        if c.package == "tuxpaint-stamps-default":
+            if c.image.shape[2] == 4 and is_photo(stats, cutout=True):
+                cutouts.append(Item(c.image, c.package, c.path, licence, "cut-out"))
+        elif is_photo(stats):
+            photos.append(Item(np.ascontiguousarray(c.image[..., :3]), c.package, c.path, licence, "filtered"))
+    log(f"selected {len(photos)} photos and {len(cutouts)} cut-outs")
+    return photos, cutouts
+
+
+def deduplicate(items: list[Item]) -> list[Item]:
+    """Keep the largest of each group of near-identical images (difference hash)."""
+    order = sorted(items, key=lambda it: -it.image.shape[0] * it.image.shape[1])
+    kept: list[Item] = []
+    hashes: list[int] = []
+    for it in order:
+        h = dhash(it.image)
+        if all(hamming(h, k) > DUPLICATE_BITS for k in hashes):
+            kept.append(it)
+            hashes.append(h)
+    return kept
+
+
+def composite(cutout: np.ndarray, background: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Paste a BGRA cut-out onto a crop of a photo background (alpha blend, random place and size)."""
+    side = min(background.shape[:2])
+    y0 = rng.integers(0, background.shape[0] - side + 1)
+    x0 = rng.integers(0, background.shape[1] - side + 1)
+    canvas = cv2.resize(background[y0 : y0 + side, x0 : x0 + side], (384, 384), interpolation=cv2.INTER_AREA)
+    target = int(384 * rng.uniform(0.55, 0.9))
+    stamp = cv2.resize(cutout, None, fx=target / max(cutout.shape[:2]), fy=target / max(cutout.shape[:2]))
+    sh, sw = stamp.shape[:2]
+    y = rng.integers(0, 384 - sh + 1)
+    x = rng.integers(0, 384 - sw + 1)
+    alpha = stamp[..., 3:4].astype(np.float32) / 255.0
+    region = canvas[y : y + sh, x : x + sw].astype(np.float32)
+    canvas[y : y + sh, x : x + sw] = (stamp[..., :3] * alpha + region * (1 - alpha) + 0.5).astype(np.uint8)
+    return canvas
+
+
+def square_crops(image: np.ndarray, side: int = NPZ_SIDE) -> list[np.ndarray]:
+    """Square crops covering a photo: one for near-square images, two or three along a wide one."""
+    h, w = image.shape[:2]
+    short = min(h, w)
+    count = 1 if max(h, w) < 1.4 * short else (2 if max(h, w) < 2.1 * short else 3)
+    crops = []
+    for k in range(count):
+        offset = 0 if count == 1 else round(k * (max(h, w) - short) / (count - 1))
+        if count == 1:
+            offset = (max(h, w) - short) // 2
+        crop = image[offset : offset + short] if h > w else image[:, offset : offset + short]
+        crops.append(cv2.resize(crop, (side, side), interpolation=cv2.INTER_AREA))
+    return crops
+
+
+def _write_jpeg(path: Path, image: np.ndarray) -> None:
+    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 93])
+    if not ok:
+        raise MediaError(f"cannot encode {path}")
+    path.write_bytes(data.tobytes())
+
+
+def write_set(folder: Path, items: list[Item]) -> None:
+    """Write items as numbered JPEGs (longest side <= STORE_SIDE) and a manifest.csv."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.jpg"):
+        old.unlink()
+    with open(folder / "manifest.csv", "w", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(["file", "package", "source_path", "licence", "how_selected"])
+        for k, it in enumerate(items):
+            name = f"{k:04d}.jpg"
+            _write_jpeg(folder / name, fit_within(it.image, STORE_SIDE))
+            out.writerow([name, it.package, it.path, it.licence, it.note])
+
+
+def pack_npz(path: Path, images: list[np.ndarray], side: int = NPZ_SIDE, crops: bool = True) -> int:
+    """Save square uint8 BGR images as JPEG bytes in one .npz (``data``, ``offsets``, ``side``)."""
+    blobs = []
+    for image in images:
+        squares = square_crops(image, side) if crops else [image]
+        for sq in squares:
+            ok, data = cv2.imencode(".jpg", sq, [cv2.IMWRITE_JPEG_QUALITY, 93])
+            blobs.append(data.ravel())
+    offsets = np.cumsum([0] + [len(b) for b in blobs]).astype(np.int64)
+    buf = io.BytesIO()
+    np.savez(buf, data=np.concatenate(blobs), offsets=offsets, side=np.int64(side))
+    tmp = path.with_suffix(".npz.partial")
+    tmp.write_bytes(buf.getvalue())
+    tmp.replace(path)
+    return len(blobs)
+
+
+def load_npz(path: str | Path) -> list[np.ndarray]:
+    """Decode a packed .npz into its list of uint8 BGR images."""
+    with np.load(path) as z:
+        data, offsets = z["data"], z["offsets"]
+        return [cv2.imdecode(data[offsets[i] : offsets[i + 1]], cv2.IMREAD_COLOR) for i in range(len(offsets) - 1)]
+
+
+def load_folder(folder: Path) -> list[np.ndarray]:
+    """All readable images of a folder as BGR uint8 (sorted by name)."""
+    out = []
+    for p in sorted(folder.iterdir()):
+        if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"):
+            img = cv2.imdecode(np.fromfile(str(p), np.uint8), cv2.IMREAD_COLOR)
+            if img is not None:
+                out.append(img)
+    return out
+
+
+def build(out: Path, work: Path, seed: int = 0, log=print) -> None:
+    """Download, select, deduplicate and write the training and evaluation sets under ``out``."""
+    ext = work / "ext"
+    fetch_packages(work / "debs", [*TRAIN_PACKAGES, EVAL_DEB], ext)
+    wheels = fetch_wheels(work / "wheels")
+    rng = np.random.default_rng(seed)
+    photos, cutouts = select_training(ext, log)
+    photos = deduplicate(photos)
+    cutouts = deduplicate(cutouts)
+    backgrounds = [it.image for it in photos if it.package != "tuxpaint-stamps-default"]
+    composed = []
+    for it in cutouts:
+        bg = backgrounds[rng.integers(len(backgrounds))]
+        composed.append(Item(composite(it.image, bg, rng), it.package, it.path, it.licence, "cut-out on photo"))
+    train = photos + composed
+    evaluation = deduplicate(
+        [Item(c.image, c.package, c.path, licence_for(ext / c.package, c.path) if c.package == EVAL_DEB else "see wheel")
+         for c in iter_eval_images(ext, wheels) if colourfulness(c.image) >= 12.0]
+    )  # fmt: skip
+    # Nothing reserved for evaluation may leak into training.
+    eval_hashes = [dhash(it.image) for it in evaluation]
+    train = [it for it in train if all(hamming(dhash(it.image), h) > DUPLICATE_BITS for h in eval_hashes)]
+    log(f"after deduplication: {len(photos)} photos + {len(composed)} composites; {len(evaluation)} eval photos")
+    write_set(out / "train", train)
+    write_set(out / "eval", evaluation)
+    n_train = pack_npz(out / "train.npz", [it.image for it in train])
+    n_eval = pack_npz(out / "eval.npz", [fit_within(it.image, STORE_SIDE) for it in evaluation], crops=False)
+    log(f"wrote {out / 'train.npz'} ({n_train} crops) and {out / 'eval.npz'} ({n_eval} photos)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m stream_colorize.train.dataset build OUT [--work DIR]``."""
+    parser = argparse.ArgumentParser(prog="python -m stream_colorize.train.dataset")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("build", help="download packages and build train/eval sets")
+    b.add_argument("out", type=Path)
+    b.add_argument("--work", type=Path, default=None, help="download/unpack folder (default: OUT/..)")
+    args = parser.parse_args(argv)
+    build(args.out, args.work or args.out.parent)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""Typed settings for the video pipeline, presets in TOML files, command-line overrides.
+
+    >>> settings = load_settings("configs/film.toml")            # or a preset name: "film"
+    >>> settings = settings.override(skip=2, crf=None)          # None keeps the preset's value
+    >>> settings.skip, settings.crf                              # (2, 16)
+
+A preset is a flat TOML table whose keys are the field names of ``Settings`` (unknown keys and
+wrong types are errors).  Presets shipped with the project live in ``configs/``; a name without
+a suffix (``film``, ``fast``) looks there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from .errors import UsageError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10 needs the tomli backport for presets
+    try:
+        import tomli as tomllib
+    except ImportError:
+        tomllib = None
+
+PRESET_DIRS = (Path(__file__).resolve().parent.parent / "configs", Path(__file__).resolve().parent / "configs")
+
+# Defaults picked by measurement; see bench/pipeline.py and the issue note.
+DEFAULT_SMOOTH_STRENGTH = 0.5
+DEFAULT_SCENE_CUT = 12.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the ``video`` command can be told; the defaults are the plain command's."""
+
+    model: str = "default"
+    device: str = "auto"
+    temperature: float | None = None
+    threads: int | None = None
+    batch: int = 1
+    skip: int = 1
+    smooth: bool = True
+    smooth_strength: float = DEFAULT_SMOOTH_STRENGTH
+    scene_cut: float = DEFAULT_SCENE_CUT
+    codec: str = "auto"  # libx264, or VP9 for .webm
+    crf: int = 18
+    preset: str = "medium"
+    pix_fmt: str = "auto"
+    audio_codec: str = "copy"
+    subtitles: bool = True
+    duration: float | None = None
+    queue_size: int = 8
+
+    def override(self, **values: object) -> Settings:
+        """A copy with every non-None value replaced (so unset CLI flags keep preset values)."""
+        changes = {k: v for k, v in values.items() if v is not None}
+        unknown = set(changes) - {f.name for f in fields(self)}
+        if unknown:
+            raise UsageError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        return dataclasses.replace(self, **changes).validated()
+
+    def validated(self) -> Settings:
+        """Check value ranges; raise UsageError naming the bad setting."""
+        if self.skip < 1:
+            raise UsageError(f"skip must be >= 1 (got {self.skip})")
+        if self.batch < 1:
+            raise UsageError(f"batch must be >= 1 (got {self.batch})")
+        if not 0.0 <= self.smooth_strength < 1.0:
+            raise UsageError(f"smooth_strength must be in [0, 1) (got {self.smooth_strength})")
+        if self.scene_cut <= 0:
+            raise UsageError(f"scene_cut must be > 0 (got {self.scene_cut})")
+        if not 0 <= self.crf <= 63:
+            raise UsageError(f"crf must be in 0..63 (got {self.crf})")
+        if self.duration is not None and self.duration <= 0:
+            raise UsageError(f"duration must be > 0 seconds (got {self.duration})")
+        if self.queue_size < 1:
+            raise UsageError(f"queue_size must be >= 1 (got {self.queue_size})")
+        return self
+
+
+def _field_types() -> dict[str, tuple[type, ...]]:
+    kinds: dict[str, tuple[type, ...]] = {}
+    for f in fields(Settings):
+        text = str(f.type)
+        if text.startswith("float"):
+            kinds[f.name] = (float, int)
+        elif text.startswith("int"):
+            kinds[f.name] = (int,)
+        elif text.startswith("bool"):
+            kinds[f.name] = (bool,)
+        else:
+            kinds[f.name] = (str,)
+    return kinds
+
+
+def find_preset(name_or_path: str | Path) -> Path:
+    """The TOML file for a path or a preset name (looked up in configs/)."""
+    path = Path(name_or_path).expanduser()
+    if path.is_file():
+        return path
+    if path.suffix == "" and path.parent == Path("."):
+        for folder in PRESET_DIRS:
+            candidate = folder / f"{path.name}.toml"
+            if candidate.is_file():
+                return candidate
+    known = sorted({p.stem for d in PRESET_DIRS if d.is_dir() for p in d.glob("*.toml")})
+    hint = f" (presets: {', '.join(known)})" if known else ""
+    raise UsageError(f"config file not found: {name_or_path}{hint}")
+
+
+def read_preset(name_or_path: str | Path) -> dict[str, object]:
+    """Read and type-check a preset; return its values by field name."""
+    path = find_preset(name_or_path)
+    if tomllib is None:
+        raise UsageError("reading --config needs Python 3.11 or the 'tomli' package")
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read config {path}: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"config {path} is not valid TOML: {exc}") from exc
+    kinds = _field_types()
+    for key, value in data.items():
+        if key not in kinds:
+            raise UsageError(f"config {path}: unknown key {key!r} (known: {', '.join(sorted(kinds))})")
+        ok = isinstance(value, kinds[key]) and not (isinstance(value, bool) and kinds[key] != (bool,))
+        if not ok:
+            raise UsageError(f"config {path}: {key} must be {kinds[key][0].__name__}, not {type(value).__name__}")
+        if kinds[key] == (float, int):
+            data[key] = float(value)
+    return data
+
+
+def load_settings(config: str | Path | None = None) -> Settings:
+    """Defaults, with a preset file's values on top when one is given."""
+    if config is None:
+        return Settings()
+    return Settings().override(**read_preset(config))

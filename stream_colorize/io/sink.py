@@ -1,0 +1,309 @@
+"""The encoder and muxer: colour frames in, a file out, every other stream copied untouched.
+
+    >>> sink = FileSink("out.mp4", source.info, source.copy_streams, EncodeOptions(crf=18))
+    >>> sink.write(item)                             # a Frame with .output set, or an av.Packet
+    >>> sink.close("done")                           # or "partial" (kept as out.partial.mp4), "failed"
+
+The file is written under a hidden temporary name beside the output and renamed only by
+``close``: "done" gives the final name, "partial" a name that says so, "failed" removes it.
+Video keeps the source's timestamps and time base (variable frame rate survives), rotation and
+sample aspect ratio.  Audio, subtitle and data packets are muxed as they came (``--audio-codec``
+transcodes audio instead).  Streams are created at the first video frame, so a live source's
+size is known by then; packets that arrive earlier wait in a small buffer.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from ..errors import MediaError, UsageError
+from .source import Frame, VideoInfo
+
+log = logging.getLogger("stream_colorize")
+
+SKIP_METADATA = {"duration", "encoder", "handler_name", "vendor_id"}  # rewritten by the muxer
+
+
+@dataclass(frozen=True)
+class EncodeOptions:
+    """How to encode the video and what to do with the other streams."""
+
+    codec: str = "auto"  # auto: libx264, or the container's own choice where it cannot hold H.264
+    crf: int = 18
+    preset: str = "medium"
+    pix_fmt: str = "auto"  # auto: yuv420p, yuv420p10le for >8-bit input, yuv444p for odd sizes
+    audio_codec: str = "copy"
+    subtitles: bool = True
+
+
+def partial_path(path: Path) -> Path:
+    """Where an interrupted run's playable result goes: ``out.mp4`` -> ``out.partial.mp4``."""
+    return path.with_name(f"{path.stem}.partial{path.suffix}")
+
+
+def _describe(stream: av.stream.Stream) -> str:
+    codec = stream.codec_context.name if stream.codec_context is not None else (stream.metadata.get("codec") or "data")
+    lang = stream.metadata.get("language")
+    return f"stream #{stream.index} ({stream.type} {codec}{', ' + lang if lang else ''})"
+
+
+def choose_pix_fmt(options: EncodeOptions, codec: str, info: VideoInfo, width: int, height: int) -> str:
+    """The encoder's pixel format for ``auto``: 4:2:0, 10-bit when the input was, 4:4:4 for odd sizes."""
+    if options.pix_fmt != "auto":
+        return options.pix_fmt
+    if width % 2 or height % 2:
+        return "yuv444p10le" if info.bit_depth > 8 and codec in ("libx264", "libx265") else "yuv444p"
+    if info.bit_depth > 8 and codec in ("libx264", "libx265", "libvpx-vp9", "libsvtav1"):
+        return "yuv420p10le"
+    return "yuv420p"
+
+
+class FileSink:
+    """Encode ``Frame.output`` (BGR uint8) and mux copied packets into one output file."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        info: VideoInfo,
+        copy_streams: list[av.stream.Stream],
+        options: EncodeOptions | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.info = info
+        self.options = options or EncodeOptions()
+        self.frames = 0
+        self.final_path: Path | None = None
+        self.tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.tmp{self.path.suffix}")
+        try:
+            self.container = av.open(str(self.tmp), "w", format=self._format_name())
+        except (ValueError, av.error.FFmpegError) as exc:
+            self.tmp.unlink(missing_ok=True)
+            raise UsageError(
+                f"cannot write {self.path.name}: unknown output format {self.path.suffix!r}; use .mp4, .mkv, .mov, ..."
+            ) from exc
+        except OSError as exc:
+            raise MediaError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
+        self._closed = False
+        self.video_codec = self._choose_video_codec()
+        try:
+            self.copies = self._plan_copies(copy_streams)
+            self._check_video_codec()
+        except BaseException:
+            self.close("failed")
+            raise
+        self.video: av.video.stream.VideoStream | None = None
+        self._out: dict[int, av.stream.Stream] = {}
+        self._pending: list[av.Packet] = []
+        self._last_pts: int | None = None
+
+    def _format_name(self) -> str | None:
+        return {".ts": "mpegts", ".m2ts": "mpegts", ".mkv": "matroska", ".webm": "webm"}.get(self.path.suffix.lower())
+
+    # -- planning ----------------------------------------------------------------------------
+    def _supported(self) -> set[str] | None:
+        """Codecs the output format says it takes, or None where it cannot tell (e.g. MPEG-TS)."""
+        supported = self.container.supported_codecs
+        return supported if len(supported) > 12 else None
+
+    def _choose_video_codec(self) -> str:
+        if self.options.codec != "auto":
+            return self.options.codec
+        supported = self._supported()
+        if supported is None or "libx264" in supported or "h264" in supported:
+            return "libx264"
+        return {"vp9": "libvpx-vp9", "vp8": "libvpx", "av1": "libsvtav1"}.get(
+            self.container.default_video_codec, self.container.default_video_codec
+        )
+
+    def _check_video_codec(self) -> None:
+        name = self.video_codec
+        try:
+            codec = av.codec.Codec(name, "w")
+        except Exception as exc:
+            raise UsageError(f"unknown video encoder {name!r} (try libx264, libx265, libvpx-vp9)") from exc
+        if codec.type != "video":
+            raise UsageError(f"{name!r} is not a video encoder")
+        supported = self._supported()
+        if supported is not None and codec.name not in supported and codec.canonical_name not in supported:
+            raise UsageError(f"{self.path.suffix} files cannot hold {codec.name} video; choose another --codec")
+
+    def _plan_copies(self, streams: list[av.stream.Stream]) -> list[tuple[av.stream.Stream, str]]:
+        """Decide per stream: 'copy' or 'transcode'; raise naming a stream the output can't hold."""
+        plan = []
+        supported = self._supported()
+        fmt = self.path.suffix.lstrip(".") or self.container.format.name
+        for s in streams:
+            if s.type == "subtitle" and not self.options.subtitles:
+                continue
+            if s.type == "audio" and self.options.audio_codec != "copy":
+                plan.append((s, "transcode"))
+                if supported is not None and self.options.audio_codec not in supported:
+                    raise UsageError(
+                        f"{fmt} files cannot hold {self.options.audio_codec} audio; pick another --audio-codec"
+                    )
+                continue
+            name = s.codec_context.name if s.codec_context is not None else None
+            if name is not None and (supported is None or name in supported):
+                plan.append((s, "copy"))
+                continue
+            why = f"{fmt} files cannot hold {name or 'this data'}"
+            if s.type == "audio":
+                raise MediaError(
+                    f"{_describe(s)}: {why}; pass --audio-codec aac (or another) to transcode, or write .mkv"
+                )
+            if s.type == "subtitle":
+                raise MediaError(f"{_describe(s)}: {why}; write .mkv, or pass --no-subtitles to leave subtitles out")
+            log.warning("%s left out: %s", _describe(s), why)
+        return plan
+
+    # -- stream creation at the first frame ---------------------------------------------------
+    def _open_streams(self, image: np.ndarray) -> None:
+        height, width = image.shape[:2]
+        rate = self.info.rate if self.info.rate and self.info.rate > 0 else Fraction(25)
+        try:
+            video = self.container.add_stream(self.video_codec, rate=rate)
+        except (ValueError, av.error.FFmpegError) as exc:
+            raise UsageError(f"cannot use video encoder {self.video_codec!r}: {exc}") from exc
+        video.width, video.height = width, height
+        video.pix_fmt = choose_pix_fmt(self.options, self.video_codec, self.info, width, height)
+        video.codec_context.time_base = self.info.time_base
+        video.time_base = self.info.time_base
+        if self.info.sample_aspect_ratio:
+            video.codec_context.sample_aspect_ratio = self.info.sample_aspect_ratio
+        if self.info.rotation:
+            video.set_display_rotation(self.info.rotation)
+        video.options = self._encoder_options()
+        self.video = video
+        for s, how in self.copies:
+            if how == "transcode":
+                out = self.container.add_stream(self.options.audio_codec, rate=s.codec_context.sample_rate)
+                out.layout = s.codec_context.layout
+            else:
+                out = self.container.add_stream_from_template(s)
+            for key, value in s.metadata.items():
+                if key.lower() not in SKIP_METADATA and not key.upper().startswith("DURATION"):
+                    out.metadata[key] = value
+            out.disposition = s.disposition
+            self._out[s.index] = out
+        self._transcoded = {s.index: s for s, how in self.copies if how == "transcode"}
+
+    def _encoder_options(self) -> dict[str, str]:
+        opts, codec = self.options, self.video_codec
+        if codec in ("libx264", "libx265"):
+            found = {"crf": str(opts.crf), "preset": opts.preset}
+            if self.path.suffix.lower() == ".avi":
+                found["bf"] = "0"  # AVI has no presentation timestamps: B-frames would come back out of order
+            return found
+        if codec in ("libvpx", "libvpx-vp9"):
+            return {"crf": str(opts.crf), "b": "0", "deadline": "good", "cpu-used": "4", "row-mt": "1"}
+        if codec == "libsvtav1":
+            return {"crf": str(opts.crf), "preset": "8"}
+        return {}
+
+    # -- writing -----------------------------------------------------------------------------
+    def write(self, item: Frame | av.Packet) -> None:
+        """Encode a finished Frame (its ``output``) or mux a packet of a copied stream."""
+        try:
+            if isinstance(item, Frame):
+                self._write_frame(item)
+            elif self.video is None:
+                self._pending.append(item)
+            else:
+                self._write_packet(item)
+        except av.error.FFmpegError as exc:
+            raise MediaError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
+        except OSError as exc:
+            raise MediaError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
+
+    def _write_frame(self, frame: Frame) -> None:
+        image = frame.output if frame.output is not None else frame.image
+        if self.video is None:
+            self._open_streams(image)
+            pending, self._pending = self._pending, []
+            for packet in pending:
+                self._write_packet(packet)
+        fmt = "gray" if image.ndim == 2 else "bgr24"
+        vf = av.VideoFrame.from_ndarray(image, format=fmt)
+        pts = self._next_pts(frame)
+        vf.pts, vf.time_base = pts, self.info.time_base
+        for packet in self.video.encode(vf):
+            self.container.mux(packet)
+        self.frames += 1
+
+    def _next_pts(self, frame: Frame) -> int:
+        """The source pts in the source time base, made strictly increasing."""
+        tb = self.info.time_base
+        pts = frame.pts
+        if pts is not None and frame.time_base is not None and frame.time_base != tb:
+            pts = round(pts * frame.time_base / tb)
+        if pts is None or (self._last_pts is not None and pts <= self._last_pts):
+            step = max(1, round(1 / ((self.info.rate or Fraction(25)) * tb)))
+            pts = 0 if self._last_pts is None else self._last_pts + step
+        self._last_pts = pts
+        return pts
+
+    def _write_packet(self, packet: av.Packet) -> None:
+        out = self._out.get(packet.stream.index)
+        if out is None:
+            return
+        if packet.stream.index in self._transcoded:
+            for frame in packet.decode():
+                frame.pts = None
+                for enc in out.encode(frame):
+                    self.container.mux(enc)
+            return
+        packet.stream = out
+        self.container.mux(packet)
+
+    def _flush(self) -> None:
+        if self.video is None:
+            return
+        for packet in self.video.encode(None):
+            self.container.mux(packet)
+        for index, src in self._transcoded.items():
+            out = self._out[index]
+            for frame in src.decode(None):
+                frame.pts = None
+                for enc in out.encode(frame):
+                    self.container.mux(enc)
+            for enc in out.encode(None):
+                self.container.mux(enc)
+
+    def close(self, outcome: str = "done") -> Path | None:
+        """Finish the file. ``done``: rename to the output; ``partial``: keep it as
+        ``name.partial.ext``; ``failed``: delete it.  Returns the final path (None if failed)."""
+        if self._closed:
+            return self.final_path
+        self._closed = True
+        try:
+            if outcome != "failed":
+                try:
+                    self._flush()
+                except (av.error.FFmpegError, OSError) as exc:
+                    outcome = "failed"
+                    raise MediaError(f"cannot finish {self.path}: {getattr(exc, 'strerror', None) or exc}") from exc
+            try:
+                self.container.close()
+            except (av.error.FFmpegError, OSError) as exc:
+                if outcome != "failed":
+                    outcome = "failed"
+                    raise MediaError(f"cannot finish {self.path}: {getattr(exc, 'strerror', None) or exc}") from exc
+            if outcome != "failed" and self.frames == 0:
+                outcome = "failed"
+                raise MediaError("no video frame could be decoded from the input; nothing was written")
+        finally:
+            if outcome == "failed":
+                self.tmp.unlink(missing_ok=True)
+        if outcome == "failed":
+            return None
+        target = self.path if outcome == "done" else partial_path(self.path)
+        os.replace(self.tmp, target)
+        self.final_path = target
+        return target

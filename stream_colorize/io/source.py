@@ -1,0 +1,286 @@
+"""Media sources: open a file or URL with PyAV, decode its video to gray frames, pass the rest on.
+
+    >>> with MediaSource("film.mkv") as source:
+    ...     for item in source.items():             # Frame or av.Packet, in demux order
+    ...         if isinstance(item, Frame): print(item.index, item.pts, item.image.shape)
+
+``items()`` yields one ``Frame`` per decoded video frame (gray uint8 by default, which is all
+the model and the merge need) and, unchanged, every packet of the streams a sink should copy
+(audio, subtitles, data).  Decoding errors in the middle are skipped and counted in ``stats``; a
+file that ends early is noticed and reported there too.  ``stop()`` makes ``items()`` end at the
+next packet, from any thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from ..errors import MediaError
+
+log = logging.getLogger("stream_colorize")
+
+NETWORK_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://", "rtp://")
+COPY_KINDS = ("audio", "subtitle", "data")
+
+
+@dataclass
+class Frame:
+    """One video frame on its way through the pipeline.
+
+    ``image`` is the decoded picture (gray (H, W) or BGR (H, W, 3) uint8); ``ab`` is set by the
+    colorize stage (model-resolution chroma, opaque to the pipeline); ``output`` is the finished
+    BGR frame the sink encodes.  ``pts``/``time_base`` are the source's, kept for the output.
+    """
+
+    index: int
+    pts: int | None
+    time_base: Fraction | None
+    image: np.ndarray
+    ab: np.ndarray | None = None
+    output: np.ndarray | None = None
+    model_ran: bool = False
+
+    @property
+    def time(self) -> float | None:
+        """Presentation time in seconds, when known."""
+        if self.pts is None or self.time_base is None:
+            return None
+        return float(self.pts * self.time_base)
+
+
+@dataclass
+class SourceStats:
+    """What the source saw: frames decoded, packets skipped as corrupt, an early end."""
+
+    frames: int = 0
+    corrupt: int = 0
+    truncated: bool = False
+    last_time: float | None = None
+    note: str = ""
+
+
+@dataclass
+class VideoInfo:
+    """The input video's properties a sink needs to reproduce it."""
+
+    width: int
+    height: int
+    time_base: Fraction
+    rate: Fraction | None
+    sample_aspect_ratio: Fraction | None
+    rotation: float
+    bit_depth: int
+    pix_fmt: str | None
+    frames: int  # 0 when unknown
+    duration: float | None  # seconds, None when unknown
+    codec: str
+    extra: dict = field(default_factory=dict)
+
+
+def is_url(name: str | Path) -> bool:
+    """True for network inputs (rtsp://, http://, ...)."""
+    return str(name).lower().startswith(NETWORK_SCHEMES)
+
+
+def _bit_depth(stream: av.video.stream.VideoStream) -> int:
+    try:
+        fmt = stream.codec_context.format
+        return max(c.bits for c in fmt.components) if fmt is not None else 8
+    except (AttributeError, ValueError):
+        return 8
+
+
+class MediaSource:
+    """A demuxer and video decoder for one input (file path or URL).
+
+    ``gray=True`` decodes straight to 8-bit luma, several times cheaper downstream than BGR.
+    ``timeout`` (seconds) bounds opening and each read for network inputs; RTSP uses TCP.
+    ``duration`` stops after that many seconds of video (needed for endless live streams).
+    ``copy_kinds`` selects the stream types whose packets ``items()`` passes through.
+    """
+
+    def __init__(
+        self,
+        name: str | Path,
+        *,
+        gray: bool = True,
+        timeout: float = 10.0,
+        duration: float | None = None,
+        copy_kinds: tuple[str, ...] = COPY_KINDS,
+        options: dict[str, str] | None = None,
+        input_format: str | None = None,
+    ) -> None:
+        self.name = str(name)
+        self.gray = gray
+        self.duration = duration
+        self.stats = SourceStats()
+        self._stop = threading.Event()
+        self.container = self._open(name, timeout, options, input_format)
+        try:
+            videos = self.container.streams.video
+            if not videos:
+                kinds = ", ".join(sorted({s.type for s in self.container.streams})) or "nothing"
+                raise MediaError(f"{self.name} has no video stream (it holds {kinds}); give a video file")
+            self.video = videos[0]
+            if self.video.codec_context is None:
+                raise MediaError(f"{self.name}: no decoder for its video codec")
+            if self._looks_like_image():
+                raise MediaError(f"{self.name} is a still image, not a video; use 'stream-colorize image' for photos")
+            self.video.thread_type = "AUTO"
+            self.copy_streams = [s for s in self.container.streams if s.type in copy_kinds and s is not self.video]
+            self.info = self._info()
+        except BaseException:
+            self.container.close()
+            raise
+
+    # -- opening -----------------------------------------------------------------------------
+    def _open(self, name: str | Path, timeout: float, options: dict | None, input_format: str | None):
+        opts = dict(options or {})
+        text = str(name)
+        if text.lower().startswith(("rtsp://", "rtsps://")):
+            opts.setdefault("rtsp_transport", "tcp")
+        if not is_url(text) and input_format is None:
+            path = Path(text)
+            if not path.exists():
+                raise MediaError(f"input not found: {path}")
+            if path.is_dir():
+                raise MediaError(f"{path} is a folder; give a video file (or a folder as both input and output)")
+        try:
+            return av.open(
+                text, options=opts, format=input_format, timeout=(timeout, timeout) if is_url(text) else None
+            )
+        except av.error.FileNotFoundError as exc:
+            raise MediaError(f"input not found: {text}") from exc
+        except av.error.PermissionError as exc:
+            raise MediaError(f"cannot read {text}: permission denied") from exc
+        except (av.error.InvalidDataError, av.error.EOFError) as exc:
+            raise MediaError(f"{text} is not a media file FFmpeg can read (invalid data)") from exc
+        except av.error.FFmpegError as exc:
+            raise MediaError(f"cannot open {text}: {exc.strerror or exc}") from exc
+        except OSError as exc:
+            raise MediaError(f"cannot open {text}: {exc.strerror or exc}") from exc
+
+    def _looks_like_image(self) -> bool:
+        fmt = self.container.format.name or ""
+        return fmt.endswith("_pipe") or fmt in ("image2", "png_pipe", "jpeg_pipe", "webp_pipe", "gif")
+
+    def _info(self) -> VideoInfo:
+        v = self.video
+        ctx = v.codec_context
+        duration = None
+        if v.duration is not None and v.time_base:
+            duration = float(v.duration * v.time_base)
+        elif self.container.duration:
+            duration = self.container.duration / 1_000_000
+        rate = v.average_rate or v.guessed_rate or v.base_rate
+        return VideoInfo(
+            width=ctx.width,
+            height=ctx.height,
+            time_base=v.time_base or Fraction(1, 90000),
+            rate=Fraction(rate) if rate else None,
+            sample_aspect_ratio=v.sample_aspect_ratio,
+            rotation=0.0,
+            bit_depth=_bit_depth(v),
+            pix_fmt=ctx.pix_fmt,
+            frames=int(v.frames or 0),
+            duration=duration,
+            codec=ctx.name,
+        )
+
+    # -- reading -----------------------------------------------------------------------------
+    def stop(self) -> None:
+        """Make ``items()`` finish at the next packet (thread-safe)."""
+        self._stop.set()
+
+    def _picture(self, frame: av.VideoFrame) -> np.ndarray:
+        if not self.gray:
+            return frame.to_ndarray(format="bgr24")
+        if frame.format.name in ("yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "gray"):
+            plane = frame.planes[0]
+            y = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : frame.width]
+            if frame.format.name.startswith("yuvj") or frame.format.name == "gray" or frame.color_range == 2:
+                return y.copy()
+            return _LIMITED_TO_FULL[y]  # studio-range luma (16..235) to full-range gray
+        return frame.to_ndarray(format="gray")
+
+    def items(self) -> Iterator[Frame | av.Packet]:
+        """Frames of the video and packets of the copied streams, in demux order."""
+        index = 0
+        first_time: float | None = None
+        streams = [self.video, *self.copy_streams]
+        demux = self.container.demux(streams)
+        while not self._stop.is_set():
+            try:
+                packet = next(demux)
+            except StopIteration:
+                break
+            except av.error.EOFError:
+                break
+            except (av.error.InvalidDataError, av.error.FFmpegError) as exc:
+                # A damaged container: keep what decoded and say so.
+                self.stats.truncated = True
+                self.stats.note = f"reading stopped early ({exc.strerror or exc})"
+                break
+            if packet.stream is not self.video:
+                if packet.dts is not None and packet.size:
+                    yield packet
+                continue
+            try:
+                frames = packet.decode()
+            except (av.error.InvalidDataError, av.error.FFmpegError) as exc:
+                self.stats.corrupt += 1
+                log.debug("skipped a corrupt video packet: %s", exc)
+                continue
+            for frame in frames:
+                if frame.rotation and index == 0:
+                    self.info.rotation = float(frame.rotation)
+                item = Frame(index, frame.pts, frame.time_base or self.video.time_base, self._picture(frame))
+                t = item.time
+                if t is not None:
+                    first_time = t if first_time is None else first_time
+                    self.stats.last_time = t
+                    if self.duration is not None and t - first_time >= self.duration:
+                        self._stop.set()
+                        break
+                index += 1
+                self.stats.frames = index
+                yield item
+        self._check_truncated()
+
+    def _check_truncated(self) -> None:
+        info, stats = self.info, self.stats
+        if self._stop.is_set() or stats.truncated or info.duration is None or stats.last_time is None:
+            return
+        frame_time = float(1 / info.rate) if info.rate else 0.1
+        start = float(self.video.start_time * self.video.time_base) if self.video.start_time is not None else 0.0
+        if stats.last_time - start + 3 * frame_time < info.duration * 0.98:
+            stats.truncated = True
+            stats.note = (
+                f"the input ends early: video decoded up to {stats.last_time - start:.2f} s of {info.duration:.2f} s"
+            )
+
+    def close(self) -> None:
+        """Close the input."""
+        self.container.close()
+
+    def __enter__(self) -> MediaSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _limited_to_full_table() -> np.ndarray:
+    levels = (np.arange(256, dtype=np.float32) - 16.0) * (255.0 / 219.0)
+    return np.clip(levels + 0.5, 0, 255).astype(np.uint8)
+
+
+_LIMITED_TO_FULL = _limited_to_full_table()

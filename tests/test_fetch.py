@@ -273,3 +273,15 @@ def test_a_stale_wrong_file_under_the_final_name_is_replaced(server: FileServer,
     (tmp_path / "blob.bin").write_bytes(b"old and wrong")
     path = fetch_file(REMOTE, tmp_path, urls=[server.url("good/blob.bin")], timeout=5)
     assert path.read_bytes() == DATA
+
+
+def test_file_url_mirror_for_offline_copies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    (stick / "blob.bin").write_bytes(DATA)
+    monkeypatch.setenv(MIRROR_ENV, stick.as_uri())
+    monkeypatch.setenv(MIRROR_ONLY_ENV, "1")
+    assert fetch_file(REMOTE, tmp_path / "cache", timeout=5).read_bytes() == DATA
+    monkeypatch.setenv(MIRROR_ENV, (tmp_path / "empty").as_uri())
+    with pytest.raises(ModelError, match="no mirror has it.*file not found"):
+        fetch_file(remote_for(b"x", "other.bin"), tmp_path / "cache", timeout=5)

@@ -66,6 +66,11 @@ def fetch(
     paths = store.fetch_model(name, quiet=quiet, timeout=timeout)
     if entry.source == "download":
         typer.echo(f"{name}: {len(paths)} files verified in {store.model_dir(name)}")
+        if entry.format == "caffe" and store.OPENCV_MAJOR >= 5 and not store.converted_path(name).is_file():
+            typer.echo(
+                f"OpenCV {store.OPENCV_MAJOR} has no Caffe importer: {name} is converted to ONNX on first use "
+                f"(needs onnx), or now with: stream-colorize models convert {name}"
+            )
     else:
         typer.echo(f"{name}: {entry.source} model at {paths[0]}")
 

@@ -94,6 +94,8 @@ def _open(url: str, start: int, timeout: float) -> http.client.HTTPResponse:
             raise _Failure("range", f"HTTP 416 for bytes {start}-") from exc
         raise _Failure("http", f"HTTP {exc.code} {exc.reason}") from exc
     except urllib.error.URLError as exc:
+        if isinstance(exc.reason, FileNotFoundError):  # a file:// mirror without this file
+            raise _Failure("http", "file not found") from exc
         raise _Failure("network", _network_reason(exc)) from exc
     except (TimeoutError, ConnectionError, http.client.HTTPException) as exc:
         raise _Failure("network", _network_reason(exc)) from exc

@@ -131,6 +131,10 @@ def _download_once(url: str, remote: RemoteFile, part: Path, timeout: float, pro
         status = getattr(response, "status", 200)
         if have and (status != 206 or _range_start(response) not in (None, have)):
             have = 0  # Range ignored (200) or answered from elsewhere: take the body from byte 0
+        announced = response.headers.get("Content-Length", "")
+        if announced.isdigit() and have + int(announced) != remote.size:
+            part.unlink(missing_ok=True)  # a different file (an HTML error page, another version)
+            raise _Failure("size", f"the mirror's file is {have + int(announced)} bytes, expected {remote.size}")
         if have:
             sha256_of(part, hasher)
         if progress:

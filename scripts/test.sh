@@ -5,4 +5,4 @@ cd "$(dirname "$0")/.."
 .venv/bin/ruff check .
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
 echo "--- opencv-python 4.x (Caffe importer) ---"
-.venv-cv4/bin/python -m pytest -q -p no:cacheprovider tests/test_engine.py tests/test_caffe.py tests/test_convert.py
+.venv-cv4/bin/python -m pytest -q -p no:cacheprovider tests/test_engine.py tests/test_caffe.py tests/test_convert.py tests/test_models_cli.py

@@ -281,7 +281,9 @@ class Result:
         if reused > 0:
             parts.append(f"model on {self.model_runs}, reused on {reused}")
         if self.source.corrupt:
-            parts.append(f"{self.source.corrupt} corrupt packets skipped")
+            parts.append(f"{self.source.corrupt} undecodable video packets skipped")
+        if self.source.damaged:
+            parts.append(f"{self.source.damaged} frames decoded from damaged data")
         if self.source.truncated:
             parts.append(self.source.note or "input ended early")
         size = self.size

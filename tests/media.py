@@ -245,4 +245,4 @@ def probe_frame_count(path: Path) -> int:
         text=True,
         check=True,
     )  # fmt: skip
-    return int(out.stdout.strip().split(",")[0])
+    return int(out.stdout.split()[0].split(",")[0])

@@ -61,7 +61,8 @@ class SourceStats:
     """What the source saw: frames decoded, packets skipped as corrupt, an early end."""
 
     frames: int = 0
-    corrupt: int = 0
+    corrupt: int = 0  # video packets that gave no frame (undecodable, skipped)
+    damaged: int = 0  # frames decoded from damaged data (kept, concealed by the decoder)
     truncated: bool = False
     last_time: float | None = None
     note: str = ""
@@ -214,6 +215,7 @@ class MediaSource:
     def items(self) -> Iterator[Frame | av.Packet]:
         """Frames of the video and packets of the copied streams, in demux order."""
         index = 0
+        video_packets = 0
         first_time: float | None = None
         streams = [self.video, *self.copy_streams]
         demux = self.container.demux(streams)
@@ -233,6 +235,9 @@ class MediaSource:
                 if packet.dts is not None and packet.size:
                     yield packet
                 continue
+            if packet.size:
+                video_packets += 1
+            damaged = packet.is_corrupt
             try:
                 frames = packet.decode()
             except (av.error.InvalidDataError, av.error.FFmpegError) as exc:
@@ -240,6 +245,8 @@ class MediaSource:
                 log.debug("skipped a corrupt video packet: %s", exc)
                 continue
             for frame in frames:
+                if damaged or frame.is_corrupt:
+                    self.stats.damaged += 1
                 if frame.rotation and index == 0:
                     self.info.rotation = float(frame.rotation)
                 item = Frame(index, frame.pts, frame.time_base or self.video.time_base, self._picture(frame))
@@ -253,6 +260,9 @@ class MediaSource:
                 index += 1
                 self.stats.frames = index
                 yield item
+        if not self._stop.is_set():
+            # The decoder drops frames it cannot rebuild without raising: count them too.
+            self.stats.corrupt = max(self.stats.corrupt, video_packets - index)
         self._check_truncated()
 
     def _check_truncated(self) -> None:

@@ -90,8 +90,12 @@ def _host_of(url: str) -> str:
     return f"{host}:{parts.port}" if parts.port else host
 
 
-def describe_open_error(exc: BaseException, spec: SourceSpec, open_timeout: float) -> str:
-    """One line saying why ``spec`` could not be opened and what to try."""
+def describe_open_error(exc: BaseException, spec: SourceSpec, open_timeout: float, elapsed: float = 0.0) -> str:
+    """One line saying why ``spec`` could not be opened and what to try.
+
+    ``elapsed`` is how long the attempt took: FFmpeg's RTSP demuxer reports an interrupted
+    (timed-out) open as invalid data, so running into the timeout counts as "no answer".
+    """
     name = spec.display_name
     if isinstance(exc, av.error.HTTPUnauthorizedError) or "401" in str(exc):
         return f"{name}: the server refused access (401 Unauthorized); put user:password@ in the URL"
@@ -103,7 +107,8 @@ def describe_open_error(exc: BaseException, spec: SourceSpec, open_timeout: floa
         return f"{name}: the server answered with an error ({exc.strerror})"
     if isinstance(exc, ConnectionRefusedError):
         return f"{name}: connection refused by {_host_of(spec.text)}; is the server running and the port right?"
-    if isinstance(exc, av.error.ExitError) or isinstance(exc, TimeoutError):
+    timed_out = spec.kind == "network" and elapsed >= 0.9 * open_timeout
+    if isinstance(exc, (av.error.ExitError, TimeoutError)) or timed_out:
         return f"{name}: no answer within {open_timeout:g} s; check the address or raise --timeout"
     if isinstance(exc, FileNotFoundError) and spec.kind == "camera":
         return f"no camera at {spec.call.file} ({spec.text}); plug one in or give another index or device"
@@ -212,6 +217,7 @@ class LiveSource:
     # -- opening ----------------------------------------------------------------------------
     def _open_reader(self) -> _PyAVReader | _OpenCVReader:
         call = self.spec.call
+        began = time.monotonic()
         try:
             if call.backend == "opencv":
                 return _OpenCVReader(call)
@@ -226,7 +232,8 @@ class LiveSource:
                     return _OpenCVReader(fallback)
                 except MediaError:
                     pass
-            raise MediaError(describe_open_error(exc, self.spec, self.open_timeout)) from exc
+            elapsed = time.monotonic() - began
+            raise MediaError(describe_open_error(exc, self.spec, self.open_timeout, elapsed)) from exc
 
     def open(self) -> None:
         """Open the source now, in the caller's thread; MediaError with one line if it cannot."""

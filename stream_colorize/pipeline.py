@@ -150,7 +150,10 @@ class Pipeline:
             if self._stop.is_set():
                 raise _Stopped
             try:
-                q.put(item, timeout=0.05)
+                if leaky and item is not _END:
+                    q.put_nowait(item)
+                else:
+                    q.put(item, timeout=0.05)
                 return
             except queue.Full:
                 if leaky and item is not _END:

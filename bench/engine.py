@@ -27,6 +27,9 @@ import numpy as np
 from stream_colorize.engine import OPENCV_MAJOR, Colorizer
 from stream_colorize.lab import merge_ab, network_input
 from stream_colorize.models import resolve_model
+from stream_colorize.models.caffe import PROTOTXT_NAME, write_standin_caffe
+from stream_colorize.models.registry import cache_dir
+from stream_colorize.models.spec import spec_from_caffe
 
 RESOLUTIONS = {"480p": (854, 480), "720p": (1280, 720), "1080p": (1920, 1080), "2160p": (3840, 2160)}
 REPS = {"480p": 20, "720p": 12, "1080p": 8, "2160p": 4}  # --quick; x3 otherwise
@@ -101,6 +104,7 @@ def bench_forward(quick: bool) -> None:
                 label = f"{batch}" if colorizer.batch_size == batch else f"{batch}->{colorizer.batch_size}"
                 print(f"{model:<14}{label:>6}{threads:>8}{ms:11.1f}{ms / baseline:8.2f}", flush=True)
     if OPENCV_MAJOR < 5:
+        bench_caffe_vs_onnx(loaded["standin"], frames[0], reps["standin"][0] + 1)
         return
     print("\n== OpenCV 5: classic DNN engine vs the default (new) engine, CPU, batch 1, 2 threads ==")
     print(f"{'model':<14}{'auto ms':>9}{'classic ms':>12}{'classic/auto':>14}")
@@ -113,6 +117,21 @@ def bench_forward(quick: bool) -> None:
         blob = network_input(frames[:1], auto.input_size)
         t_auto, t_classic = paired_median_ms(partial(auto.forward, blob), partial(classic.forward, blob), reps1 + 1)
         print(f"{model:<14}{t_auto:9.1f}{t_classic:12.1f}{t_classic / t_auto:14.2f}", flush=True)
+
+
+def bench_caffe_vs_onnx(onnx: Colorizer, frame: np.ndarray, reps: int) -> None:
+    """OpenCV 4: the Caffe stand-in against the ONNX stand-in (same weights), batch 1, 2 threads."""
+    folder = cache_dir() / "standin" / "caffe"
+    if not (folder / PROTOTXT_NAME).is_file():
+        write_standin_caffe(folder, seed=0)
+    caffe = Colorizer(spec_from_caffe(folder / PROTOTXT_NAME), device="cpu")
+    onnx.batch_size = 1
+    cv2.setNumThreads(2)
+    blob = network_input([frame], onnx.input_size)
+    t_onnx, t_caffe = paired_median_ms(partial(onnx.forward, blob), partial(caffe.forward, blob), reps)
+    print("\n== OpenCV 4: Caffe stand-in vs ONNX stand-in (same weights), CPU, batch 1, 2 threads ==")
+    print(f"{'model':<14}{'onnx ms':>9}{'caffe ms':>10}{'caffe/onnx':>12}")
+    print(f"{'standin':<14}{t_onnx:9.1f}{t_caffe:10.1f}{t_caffe / t_onnx:12.2f}", flush=True)
 
 
 class _engine_env:

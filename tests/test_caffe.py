@@ -42,7 +42,14 @@ from stream_colorize.models.standin import TINY_LAYERS, layer_weights, write_sta
 from stream_colorize.models.zhang_arch import ZHANG_LAYERS
 
 CV_MAJOR = int(cv2.__version__.split(".")[0])
-needs_cv4 = pytest.mark.skipif(CV_MAJOR >= 5, reason=f"OpenCV {cv2.__version__} has no Caffe importer")
+
+
+def needs_cv4(test):
+    """Run only on opencv-python 4.x, the last with a Caffe importer (marker: opencv4)."""
+    skip = pytest.mark.skipif(CV_MAJOR >= 5, reason=f"OpenCV {cv2.__version__} has no Caffe importer")
+    return pytest.mark.opencv4(skip(test))
+
+
 needs_cv5 = pytest.mark.skipif(CV_MAJOR < 5, reason=f"OpenCV {cv2.__version__} still reads Caffe")
 
 

@@ -225,10 +225,12 @@ def build(out: Path, work: Path, seed: int = 0, log=print) -> None:
         bg = backgrounds[rng.integers(len(backgrounds))]
         composed.append(Item(composite(it.image, bg, rng), it.package, it.path, it.licence, "cut-out on photo"))
     train = photos + composed
-    evaluation = deduplicate(
-        [Item(c.image, c.package, c.path, licence_for(ext / c.package, c.path) if c.package == EVAL_DEB else "see wheel")
-         for c in iter_eval_images(ext, wheels) if colourfulness(c.image) >= 12.0]
-    )  # fmt: skip
+    evaluation = []
+    for c in iter_eval_images(ext, wheels):
+        if colourfulness(c.image) >= 12.0:
+            licence = licence_for(ext / c.package, c.path) if c.package == EVAL_DEB else "see the wheel's licence"
+            evaluation.append(Item(c.image, c.package, c.path, licence, "reserved"))
+    evaluation = deduplicate(evaluation)
     # Nothing reserved for evaluation may leak into training.
     eval_hashes = [dhash(it.image) for it in evaluation]
     train = [it for it in train if all(hamming(dhash(it.image), h) > DUPLICATE_BITS for h in eval_hashes)]

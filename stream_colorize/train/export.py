@@ -1,0 +1,129 @@
+"""ONNX export that cv2.dnn loads, checked against torch, written atomically with its sidecar.
+
+    >>> export_model(net, Path("out/model.onnx"), temperature=0.38, meta={"description": "..."})
+    >>> t = choose_temperature(Path("out/model.onnx"), val_photos)   # best PSNR at enough colour
+
+The sidecar (``model.json``) tells the engine the output is 313 logits over our bins and which
+annealing temperature to use, and records the architecture so ``--init`` can fine-tune it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from ..bins import annealed_mean, load_bins
+from ..engine import Colorizer
+from ..errors import ModelError
+from ..lab import merge_ab, network_input
+from ..models.spec import spec_from_onnx
+from .metrics import evaluate_pairs, to_gray
+from .model import ColorNet
+
+INPUT_SIZE = 224
+TOLERANCE = 1e-3
+TEMPERATURES = (0.25, 0.32, 0.38, 0.45, 0.55, 0.7, 0.85, 1.0)
+MIN_COLOUR_RATIO = 0.85
+
+
+def _check_against_cv2(path: Path, net: ColorNet) -> float:
+    """Largest |cv2.dnn - torch| relative to torch's largest |logit|, on a structured probe."""
+    ramp = np.linspace(-50.0, 50.0, INPUT_SIZE, dtype=np.float32)
+    probe = (ramp[None, :] * np.cos(ramp[:, None] / 15.0)).reshape(1, 1, INPUT_SIZE, INPUT_SIZE)
+    with torch.no_grad():
+        ref = net(torch.from_numpy(probe)).numpy()
+    dnn = cv2.dnn.readNetFromONNX(str(path))
+    dnn.setInput(probe)
+    out = dnn.forward()
+    if out.shape != ref.shape:
+        raise ModelError(f"cv2.dnn output shape {out.shape} differs from torch's {ref.shape}")
+    return float(np.abs(out - ref).max() / max(1e-6, np.abs(ref).max()))
+
+
+def export_model(net: ColorNet, out: Path, temperature: float, meta: dict | None = None) -> dict:
+    """Write ``out`` (.onnx) and ``out.with_suffix('.json')``; return the sidecar dict.
+
+    Both go through temporary names; the ONNX is renamed last, so a model file never exists
+    without its description.  Raises ModelError if cv2.dnn disagrees with torch beyond 1e-3.
+    """
+    deploy = net.folded() if any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules()) else net.eval()
+    deploy = deploy.cpu().float().eval()
+    tmp_onnx = out.with_name(f".{out.name}.{os.getpid()}.partial.onnx")
+    tmp_json = out.with_name(f".{out.stem}.{os.getpid()}.partial.json")
+    try:
+        dummy = torch.zeros(1, 1, INPUT_SIZE, INPUT_SIZE)
+        torch.onnx.export(
+            deploy,
+            (dummy,),
+            str(tmp_onnx),
+            dynamo=False,
+            opset_version=17,
+            input_names=["data_l"],
+            output_names=["logits"],
+        )
+        rel = _check_against_cv2(tmp_onnx, deploy)
+        if rel > TOLERANCE:
+            raise ModelError(f"exported model disagrees with torch in cv2.dnn (relative error {rel:.2e})")
+        sidecar = {
+            "name": out.stem,
+            "input_size": INPUT_SIZE,
+            "output": "logits",
+            "bins": "ours",
+            "temperature": round(float(temperature), 3),
+            "arch": net.arch.to_dict(),
+            "cv2_relative_error": rel,
+            **(meta or {}),
+        }
+        tmp_json.write_text(json.dumps(sidecar, indent=2) + "\n")
+        os.replace(tmp_json, out.with_suffix(".json"))
+        os.replace(tmp_onnx, out)
+        return sidecar
+    finally:
+        tmp_onnx.unlink(missing_ok=True)
+        tmp_json.unlink(missing_ok=True)
+
+
+def set_sidecar(path: Path, **values) -> dict:
+    """Update keys of a model's sidecar in place (atomically)."""
+    side = path.with_suffix(".json")
+    data = json.loads(side.read_text())
+    data.update(values)
+    tmp = side.with_name(f".{side.name}.{os.getpid()}.partial")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, side)
+    return data
+
+
+def choose_temperature(
+    path: Path, photos: list[np.ndarray], min_ratio: float = MIN_COLOUR_RATIO, log=print
+) -> tuple[float, dict]:
+    """The annealing temperature with the best PSNR among those keeping colourfulness >= min_ratio.
+
+    Evaluated on held-out training photos (never the reserved evaluation set); the network runs
+    once per photo and each temperature only re-decodes its logits.  If no temperature reaches
+    the ratio, the most colourful one wins.
+    """
+    colorizer = Colorizer(spec_from_onnx(path), device="cpu")
+    grays = [to_gray(p) for p in photos]
+    logits = []
+    for gray in grays:
+        colorizer.net.setInput(network_input([gray], INPUT_SIZE))
+        logits.append(colorizer.net.forward())
+    centres = load_bins()
+    best: tuple[float, dict] | None = None
+    fallback: tuple[float, dict] | None = None
+    for t in TEMPERATURES:
+        results = [merge_ab(g, annealed_mean(z, centres, t)[0]) for g, z in zip(grays, logits)]
+        report = evaluate_pairs(results, photos)
+        log(f"  T={t:.2f}: PSNR {report['psnr']:.2f} (gray {report['psnr_gray']:.2f}), "
+            f"colour ratio {report['colourfulness_ratio']:.2f}")  # fmt: skip
+        if report["colourfulness_ratio"] >= min_ratio and (best is None or report["psnr"] > best[1]["psnr"]):
+            best = (t, report)
+        if fallback is None or report["colourfulness_ratio"] > fallback[1]["colourfulness_ratio"]:
+            fallback = (t, report)
+    return best or fallback  # type: ignore[return-value]

@@ -1,0 +1,188 @@
+"""The training loop: whole dataset on the device, augmentation on the device, a time or step budget.
+
+    >>> cfg = TrainConfig(minutes=1, device="cpu", crop=128)
+    >>> net = train(images, cfg)                     # images: list of BGR uint8 photos
+    >>> net = train(images, cfg, init=ColorNet.from_onnx("models/default.onnx", arch))  # fine-tune
+
+Each step draws a batch of random crops (scale, position, mirror) with a small hue rotation of
+ab, all with ``grid_sample`` on the device, so no DataLoader or worker processes are needed.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from ..bins import load_bins
+from .losses import bgr_to_lab, colour_loss, rebalance_weights
+from .model import ArchConfig, ColorNet
+
+Progress = Callable[[int, float, float], None]  # (step, fraction done, loss)
+
+
+@dataclass
+class TrainConfig:
+    """Knobs of one training run; a run stops at whichever of ``steps`` / ``minutes`` comes first."""
+
+    steps: int | None = None
+    minutes: float | None = None
+    batch: int = 16
+    crop: int = 128
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    reg_weight: float = 1.0
+    rebalance_lambda: float = 0.5
+    min_scale: float = 0.45
+    hue_degrees: float = 8.0
+    dropout: float = 0.1
+    seed: int = 0
+    device: str = "cpu"
+    threads: int | None = None
+    amp: bool = True
+    checkpoint: Path | None = None
+    checkpoint_seconds: float = 60.0
+
+    def to_dict(self) -> dict:
+        """JSON-friendly copy."""
+        out = asdict(self)
+        out["checkpoint"] = str(self.checkpoint) if self.checkpoint else None
+        return out
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' -> cuda when available, else cpu; anything else as given."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def stack_squares(images: list[np.ndarray], side: int) -> torch.Tensor:
+    """Centre-crop each image to a square, resize to ``side``: (N, 3, side, side) uint8 tensor."""
+    out = np.empty((len(images), side, side, 3), np.uint8)
+    for i, img in enumerate(images):
+        h, w = img.shape[:2]
+        s = min(h, w)
+        y, x = (h - s) // 2, (w - s) // 2
+        out[i] = cv2.resize(img[y : y + s, x : x + s], (side, side), interpolation=cv2.INTER_AREA)
+    return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()
+
+
+def random_views(data: torch.Tensor, idx: torch.Tensor, crop: int, min_scale: float, gen: torch.Generator):
+    """Random scaled, shifted, mirrored crops of data[idx] as float 0..1 BGR, (B, 3, crop, crop)."""
+    b = idx.shape[0]
+    dev = data.device
+    scale = min_scale + (1 - min_scale) * torch.rand(b, generator=gen, device=dev)
+    flip = torch.where(torch.rand(b, generator=gen, device=dev) < 0.5, -1.0, 1.0)
+    tx = (1 - scale) * (2 * torch.rand(b, generator=gen, device=dev) - 1)
+    ty = (1 - scale) * (2 * torch.rand(b, generator=gen, device=dev) - 1)
+    theta = torch.zeros(b, 2, 3, device=dev)
+    theta[:, 0, 0] = scale * flip
+    theta[:, 0, 2] = tx
+    theta[:, 1, 1] = scale
+    theta[:, 1, 2] = ty
+    src = data[idx].float() / 255.0
+    grid = F.affine_grid(theta, [b, 3, crop, crop], align_corners=False)
+    return F.grid_sample(src, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+
+
+def make_batch(data, idx, cfg: TrainConfig, gen) -> tuple[torch.Tensor, torch.Tensor]:
+    """Network input (L - 50 at crop size) and target ab (at crop / 4) for a batch of indices."""
+    lab = bgr_to_lab(random_views(data, idx, cfg.crop, cfg.min_scale, gen))
+    ab = F.avg_pool2d(lab[:, 1:], 4)
+    if cfg.hue_degrees > 0:
+        angle = (2 * torch.rand(idx.shape[0], generator=gen, device=data.device) - 1) * math.radians(cfg.hue_degrees)
+        c, s = torch.cos(angle).view(-1, 1, 1), torch.sin(angle).view(-1, 1, 1)
+        ab = torch.stack([c * ab[:, 0] - s * ab[:, 1], s * ab[:, 0] + c * ab[:, 1]], 1)
+    return lab[:, :1] - 50.0, ab
+
+
+def _lr_factor(progress: float, warmup: float = 0.03) -> float:
+    if progress < warmup:
+        return progress / warmup
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, (progress - warmup) / (1 - warmup)))) * 0.97 + 0.03
+
+
+def save_checkpoint(path: Path, net: ColorNet, step: int, cfg: TrainConfig) -> None:
+    """Atomically save weights, architecture and config."""
+    tmp = path.with_name(path.name + ".partial")
+    torch.save({"state": net.state_dict(), "arch": net.arch.to_dict(), "step": step, "cfg": cfg.to_dict()}, tmp)
+    tmp.replace(path)
+
+
+def train(
+    images: list[np.ndarray],
+    cfg: TrainConfig,
+    init: ColorNet | None = None,
+    arch: ArchConfig | None = None,
+    progress: Progress | None = None,
+    log: Callable[[str], None] = print,
+) -> ColorNet:
+    """Train (or fine-tune ``init``) on BGR uint8 photos; return the network in eval mode."""
+    if cfg.steps is None and cfg.minutes is None:
+        raise ValueError("give steps or minutes")
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    dev = resolve_device(cfg.device)
+    side = max(cfg.crop + 8, round(cfg.crop / cfg.min_scale * 0.75))
+    data = stack_squares(images, side).to(dev)
+    centres = torch.from_numpy(load_bins()).to(dev)
+    gen = torch.Generator(device=dev)
+    gen.manual_seed(cfg.seed)
+    net = init if init is not None else ColorNet(arch, dropout=cfg.dropout)
+    net = net.to(dev).train()
+    if dev.type == "cuda":
+        net = net.to(memory_format=torch.channels_last)
+        torch.backends.cudnn.benchmark = True
+    with torch.no_grad():
+        sample_idx = torch.randint(0, data.shape[0], (min(256, 4 * data.shape[0]),), generator=gen, device=dev)
+        _, sample_ab = make_batch(data, sample_idx, cfg, gen)
+        weights = rebalance_weights(sample_ab, centres, cfg.rebalance_lambda) if cfg.rebalance_lambda < 1 else None
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    use_amp = cfg.amp and dev.type == "cuda"
+    start = time.monotonic()
+    last_ckpt = start
+    step = 0
+    ema_loss = float("nan")
+    while True:
+        elapsed = time.monotonic() - start
+        frac_steps = step / cfg.steps if cfg.steps else 0.0
+        frac_time = elapsed / (cfg.minutes * 60) if cfg.minutes else 0.0
+        done = max(frac_steps, frac_time)
+        if done >= 1.0:
+            break
+        for group in opt.param_groups:
+            group["lr"] = cfg.lr * _lr_factor(done)
+        idx = torch.randint(0, data.shape[0], (cfg.batch,), generator=gen, device=dev)
+        with torch.no_grad():
+            l_in, ab = make_batch(data, idx, cfg, gen)
+        if dev.type == "cuda":
+            l_in = l_in.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_amp):
+            logits = net(l_in)
+        loss = colour_loss(logits.float(), ab, centres, weights, cfg.reg_weight)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+        opt.step()
+        step += 1
+        value = float(loss.detach()) if step % 10 == 1 or dev.type == "cpu" else ema_loss
+        ema_loss = value if math.isnan(ema_loss) else 0.95 * ema_loss + 0.05 * value
+        if progress is not None:
+            progress(step, min(1.0, done), ema_loss)
+        if cfg.checkpoint and time.monotonic() - last_ckpt > cfg.checkpoint_seconds:
+            save_checkpoint(cfg.checkpoint, net, step, cfg)
+            last_ckpt = time.monotonic()
+    if cfg.checkpoint:
+        save_checkpoint(cfg.checkpoint, net, step, cfg)
+    rate = step * cfg.batch / max(1e-6, time.monotonic() - start)
+    log(f"trained {step} steps ({rate:.0f} crops/s, {time.monotonic() - start:.0f} s), loss {ema_loss:.3f}")
+    return net.eval().cpu().float().to(memory_format=torch.contiguous_format)

@@ -1,0 +1,90 @@
+"""Colour maths in torch for training: BGR -> Lab, soft-encoding onto the 313 bins, rebalancing.
+
+    >>> lab = bgr_to_lab(batch_u8)                     # (N, 3, H, W) uint8 BGR -> float Lab
+    >>> target = soft_encode(ab, centres)              # (N, 313, h, w) soft labels
+    >>> w = rebalance_weights(ab_samples, centres)     # (313,) class weights, mean 1 under the data
+    >>> loss = colour_loss(logits, ab, centres, w)
+
+The Lab conversion follows OpenCV's for float input (sRGB companding, D65), so the network
+trains on exactly what ``stream_colorize.lab`` feeds it at inference.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+_RGB_TO_XYZ = torch.tensor(
+    [[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]]
+)
+_WHITE = torch.tensor([0.950456, 1.0, 1.088754])
+
+
+def bgr_to_lab(bgr: torch.Tensor) -> torch.Tensor:
+    """(N, 3, H, W) BGR (uint8, or float in 0..1) -> float Lab (L 0..100, a/b about -110..110)."""
+    x = bgr.float() / 255.0 if bgr.dtype == torch.uint8 else bgr.float()
+    rgb = x.flip(1)
+    lin = torch.where(rgb > 0.04045, ((rgb + 0.055) / 1.055) ** 2.4, rgb / 12.92)
+    xyz = torch.einsum("ij,njhw->nihw", _RGB_TO_XYZ.to(x.device), lin) / _WHITE.to(x.device).view(1, 3, 1, 1)
+    t = 0.008856
+    f = torch.where(xyz > t, xyz.clamp_min(1e-12) ** (1 / 3), 7.787 * xyz + 16.0 / 116.0)
+    big_l = torch.where(xyz[:, 1:2] > t, 116.0 * f[:, 1:2] - 16.0, 903.3 * xyz[:, 1:2])
+    a = 500.0 * (f[:, 0:1] - f[:, 1:2])
+    b = 200.0 * (f[:, 1:2] - f[:, 2:3])
+    return torch.cat([big_l, a, b], 1)
+
+
+def soft_encode(ab: torch.Tensor, centres: torch.Tensor, k: int = 5, sigma: float = 5.0) -> torch.Tensor:
+    """(N, 2, h, w) ab -> (N, Q, h, w): Gaussian weights on the k nearest bins (Zhang et al.)."""
+    n, _, h, w = ab.shape
+    flat = ab.permute(0, 2, 3, 1).reshape(-1, 2)
+    d2 = torch.cdist(flat, centres) ** 2
+    near_d2, near_idx = d2.topk(k, dim=1, largest=False)
+    weights = torch.softmax(-near_d2 / (2 * sigma * sigma), dim=1)
+    target = torch.zeros(flat.shape[0], centres.shape[0], device=ab.device, dtype=ab.dtype)
+    target.scatter_(1, near_idx, weights)
+    return target.view(n, h, w, -1).permute(0, 3, 1, 2)
+
+
+def rebalance_weights(ab: torch.Tensor, centres: torch.Tensor, lam: float = 0.5, sigma: float = 5.0) -> torch.Tensor:
+    """Class weights from the empirical bin distribution of ``ab`` samples (N, 2, ...).
+
+    w ~ 1 / ((1 - lam) * p_smoothed + lam / Q), normalised so that sum(p * w) = 1.
+    """
+    flat = ab.transpose(0, 1).reshape(2, -1).t()
+    nearest = torch.cdist(flat, centres).argmin(1)
+    p = torch.bincount(nearest, minlength=centres.shape[0]).float()
+    p = p / p.sum()
+    d2 = torch.cdist(centres, centres) ** 2
+    kernel = torch.exp(-d2 / (2 * sigma * sigma))
+    p_smooth = kernel @ p
+    p_smooth = p_smooth / p_smooth.sum()
+    w = 1.0 / ((1 - lam) * p_smooth + lam / centres.shape[0])
+    return w / (p_smooth * w).sum()
+
+
+def expected_ab(logits: torch.Tensor, centres: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """Annealed mean of the bin distribution: (N, Q, h, w) -> (N, 2, h, w)."""
+    prob = torch.softmax(logits.float() / temperature, dim=1)
+    return torch.einsum("nqhw,qc->nchw", prob, centres)
+
+
+def colour_loss(
+    logits: torch.Tensor,
+    ab: torch.Tensor,
+    centres: torch.Tensor,
+    class_weights: torch.Tensor | None,
+    reg_weight: float = 0.0,
+) -> torch.Tensor:
+    """Rebalanced soft cross-entropy over the bins, plus ``reg_weight`` x Huber on the mean ab (/ 10)."""
+    target = soft_encode(ab, centres)
+    logp = F.log_softmax(logits.float(), dim=1)
+    ce = -(target * logp).sum(1)
+    if class_weights is not None:
+        nearest = target.argmax(1)
+        ce = ce * class_weights[nearest]
+    loss = ce.mean()
+    if reg_weight > 0:
+        mean_ab = expected_ab(logits, centres)
+        loss = loss + reg_weight * F.smooth_l1_loss(mean_ab / 10.0, ab / 10.0)
+    return loss

@@ -1,0 +1,128 @@
+"""The compact colorization network (torch): an encoder-decoder, L in, 313 ab-bin logits out.
+
+    >>> net = ColorNet(ArchConfig())                  # ~1.9 M parameters, 1.4 GMAC at 224x224
+    >>> logits = net(l_minus_50)                       # (N, 1, 224, 224) -> (N, 313, 56, 56)
+    >>> net = ColorNet.from_onnx("models/default.onnx", ArchConfig())   # for fine-tuning
+
+Output at a quarter of the input resolution, like Zhang et al.'s: colour varies slowly, and the
+merge step brings back full-resolution detail from the frame's own L.  ``norm=False`` builds the
+deploy form (BatchNorm folded into the convolutions), which is what an exported ONNX holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..bins import NUM_BINS
+
+
+@dataclass
+class ArchConfig:
+    """Widths of the network; stored in the model's sidecar so it can be rebuilt for fine-tuning."""
+
+    widths: list[int] = field(default_factory=lambda: [32, 64, 128, 192])
+    decoder: list[int] = field(default_factory=lambda: [128, 64])
+    outputs: int = NUM_BINS
+
+    def to_dict(self) -> dict:
+        """Plain dict for JSON."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ArchConfig:
+        """Inverse of to_dict (unknown keys ignored)."""
+        return cls(**{k: v for k, v in data.items() if k in ("widths", "decoder", "outputs")})
+
+
+def _block(cin: int, cout: int, norm: bool, stride: int = 1, dilation: int = 1) -> nn.Sequential:
+    conv = nn.Conv2d(cin, cout, 3, stride, padding=dilation, dilation=dilation, bias=not norm)
+    layers: list[nn.Module] = [conv]
+    if norm:
+        layers.append(nn.BatchNorm2d(cout))
+    layers.append(nn.ReLU(inplace=True))
+    return nn.Sequential(*layers)
+
+
+class ColorNet(nn.Module):
+    """U-Net-like encoder (4 stride-2 stages) and decoder (back to 1/4 resolution)."""
+
+    def __init__(self, arch: ArchConfig | None = None, norm: bool = True, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.arch = arch or ArchConfig()
+        w = self.arch.widths
+        d = self.arch.decoder
+        self.enc1 = nn.Sequential(_block(1, w[0], norm, 2), _block(w[0], w[0], norm))
+        self.enc2 = nn.Sequential(_block(w[0], w[1], norm, 2), _block(w[1], w[1], norm))
+        self.enc3 = nn.Sequential(_block(w[1], w[2], norm, 2), _block(w[2], w[2], norm))
+        self.enc4 = nn.Sequential(
+            _block(w[2], w[3], norm, 2), _block(w[3], w[3], norm, dilation=2), _block(w[3], w[3], norm, dilation=4)
+        )
+        self.dec3 = nn.Sequential(_block(w[3] + w[2], d[0], norm), _block(d[0], d[0], norm))
+        self.dec2 = nn.Sequential(_block(d[0] + w[1], d[1], norm), _block(d[1], d[1], norm))
+        self.drop = nn.Dropout2d(dropout) if dropout > 0 else nn.Identity()
+        self.head = nn.Conv2d(d[1], self.arch.outputs, 1)
+
+    def forward(self, l_centered: torch.Tensor) -> torch.Tensor:
+        """(N, 1, H, W) L - 50 -> (N, outputs, H/4, W/4) logits."""
+        x = l_centered * 0.02
+        e1 = self.enc1(x)
+        e2 = self.enc2(e1)
+        e3 = self.enc3(e2)
+        e4 = self.enc4(e3)
+        up3 = F.interpolate(e4, scale_factor=2.0, mode="bilinear", align_corners=False)
+        d3 = self.dec3(torch.cat([up3, e3], 1))
+        up2 = F.interpolate(d3, scale_factor=2.0, mode="bilinear", align_corners=False)
+        d2 = self.dec2(torch.cat([up2, e2], 1))
+        return self.head(self.drop(d2))
+
+    def convs(self) -> list[nn.Conv2d]:
+        """Convolutions in graph order (the order an ONNX export lists them)."""
+        return [m for m in self.modules() if isinstance(m, nn.Conv2d)]
+
+    def folded(self) -> ColorNet:
+        """A deploy copy with every BatchNorm folded into the convolution before it."""
+        out = ColorNet(self.arch, norm=False)
+        src = [m for m in self.modules() if isinstance(m, (nn.Conv2d, nn.BatchNorm2d))]
+        pairs = []
+        for i, m in enumerate(src):
+            if isinstance(m, nn.Conv2d):
+                bn = src[i + 1] if i + 1 < len(src) and isinstance(src[i + 1], nn.BatchNorm2d) else None
+                pairs.append((m, bn))
+        with torch.no_grad():
+            for (conv, bn), dst in zip(pairs, out.convs()):
+                weight = conv.weight.detach().float()
+                bias = conv.bias.detach().float() if conv.bias is not None else torch.zeros(weight.shape[0])
+                if bn is not None:
+                    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+                    weight = weight * scale.view(-1, 1, 1, 1)
+                    bias = (bias - bn.running_mean) * scale + bn.bias
+                dst.weight.copy_(weight)
+                dst.bias.copy_(bias)
+        return out.eval()
+
+    @classmethod
+    def from_onnx(cls, path: str | Path, arch: ArchConfig) -> ColorNet:
+        """Rebuild the deploy network from an exported ONNX file (Conv weights in node order)."""
+        import onnx
+        from onnx import numpy_helper
+
+        graph = onnx.load(str(path)).graph
+        inits = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+        convs = [n for n in graph.node if n.op_type == "Conv"]
+        net = cls(arch, norm=False)
+        targets = net.convs()
+        if len(convs) != len(targets):
+            raise ValueError(f"{path}: {len(convs)} convolutions, expected {len(targets)} for this architecture")
+        with torch.no_grad():
+            for node, conv in zip(convs, targets):
+                weight = torch.from_numpy(inits[node.input[1]].copy())
+                if weight.shape != conv.weight.shape:
+                    raise ValueError(f"{path}: weight shape {tuple(weight.shape)} != {tuple(conv.weight.shape)}")
+                conv.weight.copy_(weight)
+                conv.bias.copy_(torch.from_numpy(inits[node.input[2]].copy()))
+        return net

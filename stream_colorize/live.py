@@ -29,7 +29,7 @@ import av
 import numpy as np
 
 from .engine import Colorizer
-from .errors import ColorizeError, MediaError
+from .errors import ColorizeError
 from .io.devices import SourceSpec
 from .io.live_source import LeakyQueue, LiveFrame, LiveSource
 from .io.window import Window, draw_overlay, save_snapshot, side_by_side
@@ -402,6 +402,3 @@ def run_live(
                 if ok:
                     raise
     return stats
-
-
-__all__ = ["AutoSkip", "ColourStage", "LiveOptions", "LiveStats", "MediaError", "Recorder", "run_live"]

@@ -88,7 +88,7 @@ def register(app: typer.Typer) -> None:
             duration=duration,
             snapshot_dir=snapshots,
         )
-        src = LiveSource(spec, None, retries=retries, open_timeout=timeout, read_timeout=read_timeout)  # type: ignore[arg-type]
+        src = LiveSource(spec, retries=retries, open_timeout=timeout, read_timeout=read_timeout)
         stats = run_live(spec, engine, options, source=src)
         p = stats.latency_percentiles()
         typer.echo(

@@ -187,7 +187,7 @@ class LiveSource:
     def __init__(
         self,
         spec: SourceSpec,
-        out: LeakyQueue[LiveFrame],
+        out: LeakyQueue[LiveFrame] | None = None,
         retries: int = 5,
         open_timeout: float = 10.0,
         read_timeout: float = 5.0,
@@ -196,7 +196,7 @@ class LiveSource:
         backoff: tuple[float, float] = (0.5, 8.0),
     ) -> None:
         self.spec = spec
-        self.out = out
+        self.out: LeakyQueue[LiveFrame] = out if out is not None else LeakyQueue(2)
         self.retries = retries
         self.open_timeout = open_timeout
         self.read_timeout = read_timeout

@@ -1,0 +1,78 @@
+"""Live latency: capture-to-display p50/p95/max and the fps achieved, from a paced 30 fps source.
+
+    $ python bench/live.py                       # 120 s per model (the issue's figure)
+    $ python bench/live.py --seconds 30 --size 640x480
+
+Runs the live pipeline headless with ``--skip auto`` on ``lavfi testsrc2 ... ,realtime`` (gray,
+as a black-and-white camera would send), first with the tiny stand-in as the baseline, then with
+the Zhang-size stand-in and the bundled ``default`` model (when it is installed).  The first
+two seconds of each run are left out as warm-up.  Figures only; no assertions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+
+from stream_colorize.engine import Colorizer
+from stream_colorize.errors import ModelError
+from stream_colorize.io.devices import parse_source
+from stream_colorize.live import LiveOptions, run_live
+from stream_colorize.models import resolve_model
+
+
+def run_one(name: str, seconds: float, size: str, threads: int | None) -> dict | None:
+    try:
+        spec = resolve_model(name)
+    except ModelError as exc:
+        print(f"{name:14s} skipped: {exc}")
+        return None
+    engine = Colorizer(spec, device="cpu", threads=threads)
+    engine.predict_ab([__import__("numpy").zeros((224, 224), "uint8")])  # warm up outside the measurement
+    source = parse_source(f"lavfi:testsrc2=size={size}:rate=30,format=gray,realtime")
+    began = time.monotonic()
+    stats = run_live(source, engine, LiveOptions(skip=None, headless=True, duration=seconds, print_every=1e9))
+    wall = time.monotonic() - began
+    warm = int(2 * 30)
+    p = stats.latency_percentiles(skip_first=min(warm, max(0, len(stats.latencies) - 1)))
+    row = {
+        "model": name,
+        "fps": stats.shown / wall,
+        "model_ms": stats.model_s * 1000,
+        "runs": stats.model_runs,
+        "p50": p["p50"] * 1000,
+        "p95": p["p95"] * 1000,
+        "max": p["max"] * 1000,
+    }
+    print(
+        f"{name:14s} fps {row['fps']:5.1f}  model {row['model_ms']:7.1f} ms ({row['runs']} runs)  "
+        f"latency p50 {row['p50']:6.1f}  p95 {row['p95']:6.1f}  max {row['max']:6.1f} ms",
+        flush=True,
+    )
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=120.0, help="duration of each run (default 120)")
+    parser.add_argument("--size", default="640x480", help="source frame size (default 640x480)")
+    parser.add_argument("--threads", type=int, default=None, help="cv2 threads (default: all cores)")
+    parser.add_argument(
+        "--models", default="standin-tiny,standin,default", help="comma-separated; the first is the baseline"
+    )
+    args = parser.parse_args()
+    logging.getLogger("stream_colorize").setLevel(logging.ERROR)
+    print(f"paced 30 fps {args.size} gray source, --skip auto, {args.seconds:g} s per model")
+    rows = [r for r in (run_one(m, args.seconds, args.size, args.threads) for m in args.models.split(",")) if r]
+    if len(rows) > 1:
+        base = rows[0]
+        for row in rows[1:]:
+            print(
+                f"{row['model']} vs {base['model']}: fps x{row['fps'] / base['fps']:.2f}, "
+                f"latency p95 x{row['p95'] / max(base['p95'], 1e-3):.2f}"
+            )
+
+
+if __name__ == "__main__":
+    main()

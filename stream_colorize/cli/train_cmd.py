@@ -1,7 +1,226 @@
-"""Commands of this area are registered here (work in progress)."""
+"""``stream-colorize train`` (fine-tune on your own colour photos/videos) and ``eval`` (measure a model).
 
+    $ stream-colorize eval reserved_photos/ --model default
+    $ stream-colorize eval --video colour_clip.mp4
+    $ stream-colorize train --data my_photos/ --data reel.mp4 --out my_model.onnx --steps 300
+
+Training needs the optional extra ``[train]`` (torch); evaluation needs nothing beyond the base
+install.  Torch is imported only inside the ``train`` command.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
 import typer
+
+from ..errors import MediaError, ModelError, UsageError
+from ..train.imagestats import colourfulness
+from ..train.metrics import evaluate_images, evaluate_video, format_report
+from .common import DeviceOption, ModelOption, OverwriteOption, TemperatureOption, ThreadsOption, build_colorizer
+from .image import IMAGE_SUFFIXES, collect_images, read_image
+
+VIDEO_SUFFIXES = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".flv", ".ogv"}
+GRAY_COLOURFULNESS = 4.0  # below this an image is treated as black-and-white
+FRAMES_PER_VIDEO = 48
+
+
+def is_colour(image: np.ndarray) -> bool:
+    """True when an image carries colour worth learning from."""
+    small = cv2.resize(image, (64, 64), interpolation=cv2.INTER_AREA)
+    return colourfulness(small) >= GRAY_COLOURFULNESS
+
+
+def sample_video(path: Path, count: int = FRAMES_PER_VIDEO) -> list[np.ndarray]:
+    """Up to ``count`` frames spread over a video (BGR uint8); MediaError when none decode."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise MediaError(f"{path} holds no video stream; give colour photos or videos")
+            stream = container.streams.video[0]
+            total = stream.frames or 0
+            step = max(1, total // count) if total else 5
+            frames = []
+            for i, frame in enumerate(container.decode(stream)):
+                if i % step == 0:
+                    frames.append(frame.to_ndarray(format="bgr24"))
+                if len(frames) >= count:
+                    break
+    except av.error.FFmpegError as exc:
+        raise MediaError(f"cannot decode video {path}: {exc}") from exc
+    if not frames:
+        raise MediaError(f"video {path} has no frames")
+    return frames
+
+
+def gather_training_images(paths: list[Path]) -> list[np.ndarray]:
+    """Colour photos and sampled video frames from files and folders (folders: recursive)."""
+    files: list[Path] = []
+    for item in paths:
+        if item.is_dir():
+            try:
+                found = sorted(p for p in item.rglob("*") if p.is_file())
+            except PermissionError as exc:
+                raise MediaError(f"cannot read folder {item}: permission denied") from exc
+            media = [p for p in found if p.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES]
+            if not media:
+                raise MediaError(f"folder {item} holds no images or videos to train on")
+            files.extend(media)
+        elif item.is_file():
+            files.append(item)
+        else:
+            raise MediaError(f"training data not found: {item}")
+    images: list[np.ndarray] = []
+    for path in files:
+        if path.suffix.lower() in VIDEO_SUFFIXES:
+            images.extend(sample_video(path))
+        else:
+            images.append(read_image(path))
+    colour = [img for img in images if min(img.shape[:2]) >= 32 and is_colour(img)]
+    if not colour:
+        raise MediaError(
+            f"none of the {len(images)} training images has colour (all grayscale or tiny); "
+            "training needs colour photos or colour video"
+        )
+    return colour
+
+
+def _check_out(out: Path, overwrite: bool) -> None:
+    if out.suffix.lower() != ".onnx":
+        raise UsageError(f"--out must name an .onnx file, not {out}")
+    if (out.exists() or out.with_suffix(".json").exists()) and not overwrite:
+        raise UsageError(f"output {out} already exists; choose another name or pass -y/--overwrite")
+    if not out.parent.is_dir():
+        raise UsageError(f"output folder {out.parent} does not exist")
+
+
+def _load_init(init: str):
+    """The network to start from: a trained ONNX of our architecture, or None for scratch."""
+    from ..models import resolve_model
+    from ..train.model import ArchConfig, ColorNet
+
+    if init in ("none", "scratch"):
+        return None, 0.38
+    spec = resolve_model(init)
+    arch = spec.extra.get("arch")
+    if spec.format != "onnx" or spec.output != "logits" or not isinstance(arch, dict):
+        raise ModelError(f"cannot fine-tune '{init}': only models made by 'stream-colorize train' can be a start")
+    try:
+        return ColorNet.from_onnx(spec.path, ArchConfig.from_dict(arch)), spec.temperature
+    except (ValueError, KeyError, OSError) as exc:
+        raise ModelError(f"cannot fine-tune '{init}': {exc}") from exc
+
+
+def train_command(
+    data: list[Path] = typer.Option(..., "--data", help="Colour photos, videos, or folders of them (repeatable)."),
+    out: Path = typer.Option(..., "--out", "-o", help="The new model (.onnx; a .json sidecar is written beside it)."),
+    init: str = typer.Option("default", "--init", help="Model to fine-tune (name or path), or 'none' for scratch."),
+    steps: int = typer.Option(300, "--steps", min=1, help="Training steps (batches)."),
+    minutes: float | None = typer.Option(None, "--minutes", min=0.01, help="Stop after this long instead."),
+    device: str = typer.Option("cpu", "--device", help="Torch device: cpu, cuda, or auto."),
+    threads: int | None = ThreadsOption,
+    batch: int = typer.Option(8, "--batch", min=1, help="Crops per step."),
+    crop: int = typer.Option(128, "--crop", min=32, help="Training crop side (multiple of 16)."),
+    lr: float | None = typer.Option(None, "--lr", help="Learning rate (default 5e-4 fine-tuning, 2e-3 scratch)."),
+    overwrite: bool = OverwriteOption,
+) -> None:
+    """Fine-tune the colorization model on your own colour photos or videos; writes ONNX + sidecar."""
+    _check_out(out, overwrite)
+    if crop % 16:
+        raise UsageError("--crop must be a multiple of 16")
+    try:
+        import torch
+    except ImportError as exc:
+        raise UsageError("training needs torch: pip install 'stream-colorize[train]'") from exc
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from ..train.export import export_model
+    from ..train.job import split_validation
+    from ..train.loop import TrainConfig, resolve_device, train
+
+    images = gather_training_images(data)
+    if device not in ("cpu", "cuda", "auto") and not device.startswith("cuda:"):
+        raise UsageError(f"unknown training device {device!r}; use cpu, cuda or auto")
+    if resolve_device(device).type == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda asked, but torch sees no CUDA device; use --device cpu")
+    net, temperature = _load_init(init)
+    train_set, val_set = split_validation(images, 0.1) if len(images) >= 5 else (images, images)
+    held_out = len(images) >= 5
+    cfg = TrainConfig(
+        steps=None if minutes else steps,
+        minutes=minutes,
+        batch=batch,
+        crop=crop,
+        lr=lr or (5e-4 if net is not None else 2e-3),
+        device=device,
+        threads=threads or 2,
+        dropout=0.0 if net is not None else 0.1,
+        rebalance_lambda=0.5,
+    )
+    typer.echo(f"training on {len(train_set)} colour images ({len(val_set)} {'held out' if held_out else 'reused'} "
+               f"for evaluation), from {init}")  # fmt: skip
+    columns = (TextColumn("train"), BarColumn(), TextColumn("{task.percentage:>3.0f}%  loss {task.fields[loss]}"),
+               TimeElapsedColumn(), TimeRemainingColumn())  # fmt: skip
+    with Progress(*columns, transient=False) as bar:
+        task = bar.add_task("train", total=1000, loss="-")
+        net = train(
+            train_set,
+            cfg,
+            init=net,
+            progress=lambda step, done, loss: bar.update(task, completed=int(done * 1000), loss=f"{loss:.3f}"),
+            log=lambda msg: None,
+        )
+        bar.update(task, completed=1000)
+    export_model(net, out, temperature=temperature, meta={"description": f"fine-tuned from {init}"})
+    from ..engine import Colorizer
+    from ..models.spec import spec_from_onnx
+
+    report = evaluate_images(Colorizer(spec_from_onnx(out), device="cpu", threads=threads), val_set)
+    typer.echo(f"wrote {out} and {out.with_suffix('.json').name}")
+    typer.echo("evaluation on " + ("held-out" if held_out else "the training") + " images:\n" + format_report(report))
+
+
+def eval_command(
+    images: Path | None = typer.Argument(None, help="Folder (or file) of colour photos: the ground truth."),
+    video: Path | None = typer.Option(None, "--video", help="A colour video: also measure flicker."),
+    model: str = ModelOption,
+    device: str = DeviceOption,
+    temperature: float | None = TemperatureOption,
+    threads: int | None = ThreadsOption,
+    max_frames: int = typer.Option(300, "--max-frames", min=2, help="Frames of --video to use."),
+    as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON."),
+) -> None:
+    """Measure a model on colour photos (and a video): PSNR, SSIM, colourfulness, flicker vs truth."""
+    if images is None and video is None:
+        raise UsageError("give a folder of colour photos, --video FILE, or both")
+    colour: list[np.ndarray] = []
+    if images is not None:
+        photos = [read_image(p) for p in collect_images([images])]
+        colour = [p for p in photos if is_colour(p)]
+        if not colour:
+            raise MediaError(f"{images} holds no colour photos; evaluation compares against colour originals")
+    if video is not None and not video.is_file():
+        raise MediaError(f"video not found: {video}")
+    colorizer = build_colorizer(model, device, temperature, threads)
+    results: dict[str, dict] = {}
+    if colour:
+        results["images"] = evaluate_images(colorizer, colour)
+    if video is not None:
+        results["video"] = evaluate_video(colorizer, video, max_frames)
+    if as_json:
+        typer.echo(json.dumps({"model": model, **results}, indent=2))
+        return
+    typer.echo(f"model {model} on {colorizer.choice.device}")
+    for name, report in results.items():
+        typer.echo(f"-- {name}\n{format_report(report)}")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to ``app``."""
+    """Add ``train`` and ``eval`` to the app."""
+    app.command("train")(train_command)
+    app.command("eval")(eval_command)

@@ -1,0 +1,126 @@
+"""``stream-colorize eval`` and the quality metrics, on cases where the answer is known."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from stream_colorize.cli import main
+from stream_colorize.train.imagestats import colourfulness
+from stream_colorize.train.metrics import evaluate_pairs, flicker, psnr, ssim, to_gray
+
+
+def colour_photo(seed: int, size: tuple[int, int] = (96, 128)) -> np.ndarray:
+    """A smooth, colourful synthetic 'photo' with some texture."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (4, 5, 3), dtype=np.uint8)
+    img = cv2.resize(small, size[::-1], interpolation=cv2.INTER_CUBIC)
+    noise = rng.normal(0, 6, img.shape)
+    return np.clip(img + noise, 0, 255).astype(np.uint8)
+
+
+def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
+    try:
+        main(args)
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_truth_as_its_own_prediction_is_perfect():
+    photos = [colour_photo(i) for i in range(3)]
+    report = evaluate_pairs(photos, photos)
+    assert report["psnr"] == 100.0  # identical images: infinite PSNR, counted as 100 dB
+    assert report["ssim"] == pytest.approx(1.0)
+    assert report["colourfulness_ratio"] == pytest.approx(1.0)
+    assert report["psnr_gray"] < 40  # the gray baseline of a colourful photo is far from it
+    assert report["psnr_gain"] > 20
+
+
+def test_gray_prediction_matches_the_gray_baseline():
+    photos = [colour_photo(i) for i in range(3)]
+    grays = [cv2.cvtColor(to_gray(p), cv2.COLOR_GRAY2BGR) for p in photos]
+    report = evaluate_pairs(grays, photos)
+    assert abs(report["psnr_gain"]) < 0.3  # gray BGR and the ab = 0 merge differ only by rounding
+    assert report["colourfulness_ratio"] < 0.05
+
+
+def test_metric_definitions():
+    a = np.full((32, 32, 3), 100, np.uint8)
+    b = a.copy()
+    b[0, 0, 0] = 110
+    assert psnr(a, a) == float("inf")
+    mse = 100 / (32 * 32 * 3)
+    assert psnr(b, a) == pytest.approx(10 * np.log10(255**2 / mse))
+    assert ssim(a, a) == pytest.approx(1.0)
+    assert colourfulness(a) == 0.0
+    red = np.zeros((8, 8, 3), np.uint8)
+    red[..., 2] = 255
+    assert colourfulness(red) == pytest.approx(0.3 * np.hypot(255, 127.5))
+    assert flicker([a, a, a]) == 0.0
+    assert flicker([a, red]) > 50
+
+
+def test_eval_cli_on_a_folder(tmp_path: Path, tiny_onnx: Path, capsys):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(folder / f"p{i}.png"), colour_photo(i))
+    code, out, err = run_cli(["eval", str(folder), "--model", str(tiny_onnx), "--json"], capsys)
+    assert code == 0, err
+    report = json.loads(out)["images"]
+    assert report["images"] == 3
+    assert np.isfinite(report["psnr"]) and np.isfinite(report["psnr_gray"])
+    assert 0 < report["ssim"] <= 1
+    code, out, err = run_cli(["eval", str(folder), "--model", str(tiny_onnx)], capsys)
+    assert code == 0 and "PSNR" in out and "gray baseline" in out and "colourfulness" in out
+
+
+def test_eval_cli_rejects_gray_photos_and_missing_input(tmp_path: Path, tiny_onnx: Path, capsys):
+    folder = tmp_path / "gray"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "g.png"), to_gray(colour_photo(0)))
+    code, _, err = run_cli(["eval", str(folder), "--model", str(tiny_onnx)], capsys)
+    assert code == 1 and "no colour photos" in err and err.count("error:") == 1
+    code, _, err = run_cli(["eval", "--model", str(tiny_onnx)], capsys)
+    assert code == 1 and "give a folder" in err
+    code, _, err = run_cli(["eval", "--video", str(tmp_path / "none.mp4"), "--model", str(tiny_onnx)], capsys)
+    assert code == 1 and "not found" in err
+
+
+def write_video(path: Path, frames: list[np.ndarray], fps: int = 10) -> None:
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width, stream.height = frames[0].shape[1], frames[0].shape[0]
+        stream.pix_fmt = "yuv444p"
+        stream.options = {"crf": "10"}
+        for f in frames:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(f, format="bgr24")))
+        out.mux(stream.encode())
+
+
+def test_eval_cli_video_flicker(tmp_path: Path, tiny_onnx: Path, capsys):
+    still = colour_photo(3, (64, 96))
+    moving = [np.roll(still, 8 * i, axis=1) for i in range(6)]
+    write_video(tmp_path / "still.mp4", [still] * 6)
+    write_video(tmp_path / "moving.mp4", moving)
+    code, out, err = run_cli(
+        ["eval", "--video", str(tmp_path / "still.mp4"), "--model", str(tiny_onnx), "--json"], capsys
+    )
+    assert code == 0, err
+    still_report = json.loads(out)["video"]
+    assert still_report["frames"] == 6
+    assert still_report["flicker_truth"] < 0.2  # a still shot barely changes (codec noise only)
+    assert still_report["flicker"] < 0.5  # the same gray frame gets the same colours
+    code, out, err = run_cli(
+        ["eval", "--video", str(tmp_path / "moving.mp4"), "--model", str(tiny_onnx), "--json"], capsys
+    )
+    assert code == 0, err
+    assert json.loads(out)["video"]["flicker_truth"] > 1.0

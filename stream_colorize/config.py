@@ -48,7 +48,7 @@ class Settings:
     scene_cut: float = DEFAULT_SCENE_CUT
     codec: str = "auto"  # libx264, or VP9 for .webm
     crf: int = 18
-    preset: str = "medium"
+    preset: str = "veryfast"  # x264 medium is the slowest stage at 720p on 2 cores (bench/pipeline.py)
     pix_fmt: str = "auto"
     audio_codec: str = "copy"
     subtitles: bool = True

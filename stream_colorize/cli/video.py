@@ -113,7 +113,7 @@ def register(app: typer.Typer) -> None:
         batch: int | None = typer.Option(None, "--batch", min=1, help="Frames per model call [default: 1]."),
         codec: str | None = typer.Option(None, "--codec", help="Video encoder [default: libx264; VP9 for .webm]."),
         crf: int | None = typer.Option(None, "--crf", min=0, max=63, help="Constant rate factor [default: 18]."),
-        preset: str | None = typer.Option(None, "--preset", help="Encoder preset [default: medium]."),
+        preset: str | None = typer.Option(None, "--preset", help="Encoder preset [default: veryfast]."),
         pix_fmt: str | None = typer.Option(None, "--pix-fmt", help="Output pixel format [default: auto]."),
         audio_codec: str | None = typer.Option(
             None, "--audio-codec", help="'copy' (default) or an encoder (aac, libopus, ...) to transcode audio."

@@ -21,6 +21,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 
 from ..errors import MediaError, UsageError
@@ -37,7 +38,7 @@ class EncodeOptions:
 
     codec: str = "auto"  # auto: libx264, or the container's own choice where it cannot hold H.264
     crf: int = 18
-    preset: str = "medium"
+    preset: str = "veryfast"
     pix_fmt: str = "auto"  # auto: yuv420p, yuv420p10le for >8-bit input, yuv444p for odd sizes
     audio_codec: str = "copy"
     subtitles: bool = True
@@ -173,6 +174,10 @@ class FileSink:
             raise UsageError(f"cannot use video encoder {self.video_codec!r}: {exc}") from exc
         video.width, video.height = width, height
         video.pix_fmt = choose_pix_fmt(self.options, self.video_codec, self.info, width, height)
+        # Our RGB->YUV conversions (OpenCV's and swscale's default) use the BT.601 matrix in studio
+        # range: say so, or players assume BT.709 for HD sizes and shift the colours.
+        video.codec_context.colorspace = 6  # AVCOL_SPC_SMPTE170M
+        video.codec_context.color_range = 1  # AVCOL_RANGE_MPEG
         video.codec_context.time_base = self.info.time_base
         video.time_base = self.info.time_base
         if self.info.sample_aspect_ratio:
@@ -229,13 +234,20 @@ class FileSink:
             pending, self._pending = self._pending, []
             for packet in pending:
                 self._write_packet(packet)
-        fmt = "gray" if image.ndim == 2 else "bgr24"
-        vf = av.VideoFrame.from_ndarray(image, format=fmt)
+        vf = self._to_video_frame(image)
         pts = self._next_pts(frame)
         vf.pts, vf.time_base = pts, self.info.time_base
         for packet in self.video.encode(vf):
             self.container.mux(packet)
         self.frames += 1
+
+    def _to_video_frame(self, image: np.ndarray) -> av.VideoFrame:
+        """BGR or gray uint8 to a VideoFrame; straight to yuv420p with OpenCV where possible
+        (about 5x cheaper than swscale's bgr24 conversion, same BT.601 studio-range result)."""
+        height, width = image.shape[:2]
+        if image.ndim == 3 and self.video.pix_fmt == "yuv420p" and not (width % 2 or height % 2):
+            return av.VideoFrame.from_ndarray(cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420), format="yuv420p")
+        return av.VideoFrame.from_ndarray(image, format="gray" if image.ndim == 2 else "bgr24")
 
     def _next_pts(self, frame: Frame) -> int:
         """The source pts in the source time base, made strictly increasing."""

@@ -1,0 +1,157 @@
+"""Pipeline speed: each stage alone against the whole threaded pipeline; and flicker vs lag.
+
+    $ python bench/pipeline.py --quick            # 720p only, a few minutes on 2 cores
+    $ python bench/pipeline.py                    # 720p and 1080p
+    $ python bench/pipeline.py --temporal         # flicker/lag of skip and smoothing settings
+
+Clips are generated (10 s of testsrc2 in gray with an AAC track, H.264) into a temporary folder.
+Stages alone, in frames per second: decode (PyAV to gray), inference (``predict_ab``, once per
+``skip`` frames), merge (``merge_ab`` to BGR), encode (libx264 + mux, audio copied).  The full
+pipeline runs ``colorize_file`` with the same settings.  The ratio full / slowest stage says how
+well the threads overlap (1.0 = the pipeline runs as fast as its slowest stage; the target is
+>= 0.9).  The Zhang-size stand-in costs ~0.5 s a frame here, so its runs are cut to
+``--zhang-frames`` frames (default 12) through ``--duration``; the tiny model and the bundled
+``default`` (when it exists) run the whole clip.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from stream_colorize.config import Settings  # noqa: E402
+from stream_colorize.engine import Colorizer  # noqa: E402
+from stream_colorize.errors import ModelError  # noqa: E402
+from stream_colorize.io.sink import EncodeOptions, FileSink  # noqa: E402
+from stream_colorize.io.source import Frame, MediaSource  # noqa: E402
+from stream_colorize.lab import merge_ab  # noqa: E402
+from stream_colorize.models import resolve_model  # noqa: E402
+from stream_colorize.pipeline import colorize_file  # noqa: E402
+from stream_colorize.temporal import Temporal  # noqa: E402
+from tests.media import make_clip  # noqa: E402
+
+SIZES = {"720p": (1280, 720), "1080p": (1920, 1080)}
+
+
+def decode(path: Path, limit: int | None) -> tuple[list[Frame], float]:
+    """Decoded gray frames (up to ``limit``) and decode fps."""
+    frames: list[Frame] = []
+    t0 = time.perf_counter()
+    with MediaSource(path) as source:
+        for item in source.items():
+            if isinstance(item, Frame):
+                frames.append(item)
+                if limit is not None and len(frames) >= limit:
+                    break
+    return frames, len(frames) / (time.perf_counter() - t0)
+
+
+def infer_fps(engine: Colorizer, frames: list[Frame], skip: int) -> tuple[np.ndarray, float]:
+    """ab for every ``skip``-th frame, and the per-output-frame rate that implies."""
+    engine.predict_ab([frames[0].image])  # warm-up
+    chosen = [f.image for f in frames[::skip]]
+    t0 = time.perf_counter()
+    ab = np.concatenate(
+        [engine.predict_ab(chosen[i : i + engine.batch_size]) for i in range(0, len(chosen), engine.batch_size)]
+    )
+    return ab, len(frames) / (time.perf_counter() - t0)
+
+
+def merge_fps(frames: list[Frame], ab: np.ndarray, skip: int) -> tuple[list[np.ndarray], float]:
+    t0 = time.perf_counter()
+    out = [merge_ab(f.image, ab[i // skip]) for i, f in enumerate(frames)]
+    return out, len(out) / (time.perf_counter() - t0)
+
+
+def encode_fps(src: Path, frames: list[Frame], images: list[np.ndarray], dst: Path, preset: str) -> float:
+    with MediaSource(src) as source:
+        info, copies = source.info, source.copy_streams
+        packets = [p for p in source.items() if not isinstance(p, Frame)]
+        sink = FileSink(dst, info, copies, EncodeOptions(preset=preset))
+        t0 = time.perf_counter()
+        for frame, image in zip(frames, images):
+            frame.output = image
+            sink.write(frame)
+        for packet in packets:
+            sink.write(packet)
+        sink.close("done")
+    return len(frames) / (time.perf_counter() - t0)
+
+
+def bench_clip(label: str, clip: Path, model: str, skip: int, limit: int | None, preset: str, tmp: Path) -> None:
+    engine = Colorizer(resolve_model(model), device="cpu")
+    frames, dec = decode(clip, limit)
+    ab, inf = infer_fps(engine, frames, skip)
+    images, mer = merge_fps(frames, ab, skip)
+    enc = encode_fps(clip, frames, images, tmp / "enc.mp4", preset)
+    rate = 25
+    settings = Settings(model=model, device="cpu", skip=skip, preset=preset, duration=(limit / rate) if limit else None)
+    result = colorize_file(clip, tmp / "full.mp4", settings, engine=engine)
+    (tmp / "full.mp4").unlink()
+    slowest = min(dec, inf, mer, enc)
+    print(
+        f"{label:6} {model:13} skip {skip}  frames {result.frames:4}  decode {dec:6.1f}  infer {inf:6.1f}  "
+        f"merge {mer:6.1f}  encode {enc:6.1f}  | full {result.fps:6.1f} fps  full/slowest {result.fps / slowest:4.2f}",
+        flush=True,
+    )
+
+
+def temporal_table(clip: Path, model: str, limit: int) -> None:
+    """Flicker (mean |Δab| between consecutive frames) and lag (mean |ab - per-frame model ab|)."""
+    engine = Colorizer(resolve_model(model), device="cpu")
+    frames, _ = decode(clip, limit)
+    truth = engine.predict_ab([f.image for f in frames])  # the model on every frame, unsmoothed
+    index_of = {id(f.image): i for i, f in enumerate(frames)}
+    print(f"temporal: {model} on {clip.name}, {len(frames)} frames (ab units; lag vs the per-frame model)")
+    for skip in (1, 2, 3):
+        for strength in (0.0, 0.3, 0.5, 0.7, 0.85):
+            t = Temporal(skip=skip, smooth=strength)
+            copies = [Frame(f.index, f.pts, f.time_base, f.image) for f in frames]
+            t.assign(copies, lambda imgs: truth[[index_of[id(im)] for im in imgs]])
+            ab = np.stack([c.ab for c in copies])
+            flicker = float(np.abs(np.diff(ab, axis=0)).mean())
+            lag = float(np.abs(ab - truth).mean())
+            print(f"  skip {skip} smooth {strength:4.2f}: flicker {flicker:6.3f}  lag {lag:6.3f}  cuts {t.cuts}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="720p only")
+    parser.add_argument("--zhang-frames", type=int, default=12)
+    parser.add_argument("--preset", default="veryfast")
+    parser.add_argument("--temporal", action="store_true", help="flicker vs lag table only")
+    parser.add_argument("--clip", type=Path, help="for --temporal: a clip (default: the bundled sample)")
+    args = parser.parse_args()
+    models = ["standin-tiny", "standin"]
+    try:
+        resolve_model("default")
+        models.insert(0, "default")
+    except ModelError:
+        print("note: no bundled 'default' model yet; using the tiny stand-in in its place")
+    if args.temporal:
+        clip = args.clip or Path(__file__).resolve().parent.parent / "stream_colorize" / "data" / "sample.mp4"
+        for model in models[:-1]:
+            temporal_table(clip, model, 200)
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        tmp = Path(folder)
+        for label in ["720p"] if args.quick else list(SIZES):
+            t0 = time.perf_counter()
+            clip = make_clip(tmp / f"{label}.mp4", seconds=10, size=SIZES[label], rate=Fraction(25), audio=1)
+            print(f"{label}: generated 10 s clip in {time.perf_counter() - t0:.1f} s (preset {args.preset})")
+            for model in models:
+                limit = args.zhang_frames if model == "standin" else None
+                for skip in (1, 2):
+                    bench_clip(label, clip, model, skip, limit, args.preset, tmp)
+
+
+if __name__ == "__main__":
+    main()

@@ -119,7 +119,8 @@ def _read_net(spec: ModelSpec, device: str) -> cv2.dnn.Net:
             if not hasattr(cv2.dnn, "readNetFromCaffe") or OPENCV_MAJOR >= 5:
                 raise ModelError(
                     f"OpenCV {cv2.__version__} cannot read Caffe models; convert it once with "
-                    f"'stream-colorize models convert {spec.name}' or install opencv-python<5"
+                    f"'stream-colorize models convert {spec.name if spec.name.startswith('zhang2016') else spec.path}' "
+                    "or install opencv-python<5"
                 )
             return cv2.dnn.readNetFromCaffe(str(spec.prototxt), str(spec.path))
         if OPENCV_MAJOR >= 5:

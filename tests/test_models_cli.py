@@ -258,3 +258,20 @@ def test_convert_then_colorize_with_the_downloaded_name(home: Path, capsys: pyte
     gray = np.tile(np.linspace(0, 255, 64, dtype=np.uint8), (48, 1))
     ab = Colorizer(spec, device="cpu").predict_ab([gray])
     assert ab.shape == (1, 2, 56, 56) and np.isfinite(ab).all() and float(np.abs(ab).max()) > 0
+
+
+@pytest.mark.slow
+def test_convert_accepts_a_caffe_model_by_path(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from stream_colorize.engine import Colorizer
+    from stream_colorize.models.caffe import write_standin_caffe
+    from stream_colorize.models.spec import spec_from_path
+
+    _, caffemodel = write_standin_caffe(tmp_path / "mine")
+    code, out, err = run_cli(capsys, "models", "convert", str(caffemodel))
+    assert code == 0, err
+    onnx = caffemodel.with_suffix(".onnx")
+    assert onnx.is_file() and str(onnx) in out
+    ab = Colorizer(spec_from_path(onnx), device="cpu").predict_ab([np.full((40, 60), 120, np.uint8)])
+    assert ab.shape == (1, 2, 56, 56) and np.isfinite(ab).all()
+    code, _, err = run_cli(capsys, "models", "convert", str(caffemodel))
+    assert code != 0 and "already exists" in err

@@ -102,7 +102,7 @@ def verify(
 
 @models_app.command("convert")
 def convert(
-    name: str = typer.Argument(..., help="A downloaded Caffe model (zhang2016, zhang2016-norebal)."),
+    name: str = typer.Argument(..., help="A downloaded Caffe model (zhang2016...) or a .prototxt/.caffemodel path."),
     output: Path | None = typer.Option(
         None, "--output", "-o", help="ONNX file to write (default: into the cache, where --model NAME finds it)."
     ),

@@ -197,6 +197,9 @@ def convert_model(name: str, output: Path | None = None, overwrite: bool = False
     Without ``output`` it goes into the cache beside the Caffe files, where ``resolve_model``
     finds it. The converter puts a JSON sidecar and a copy of the bin centres beside the ONNX.
     """
+    local = Path(name).expanduser()
+    if local.suffix.lower() in (".prototxt", ".caffemodel") and local.is_file():
+        return _convert_local(local, output, overwrite)
     entry = get_entry(name)
     if entry.source != "download" or entry.format != "caffe":
         raise UsageError(f"{name} is already an ONNX model; only the Caffe models (zhang2016...) need converting")
@@ -219,6 +222,21 @@ def convert_model(name: str, output: Path | None = None, overwrite: bool = False
     # The converter writes the sidecar and bins first and the ONNX last, each through a temporary
     # file and a rename: the model never appears half-written or without its recipe.
     return convert_caffe_to_onnx(prototxt, caffemodel, pts, out)
+
+
+def _convert_local(path: Path, output: Path | None, overwrite: bool) -> Path:
+    """Convert a Caffe model given by path (its .prototxt, .caffemodel and pts_in_hull.npy together)."""
+    spec = spec_from_caffe(path)
+    if spec.bins is None:
+        raise ModelError(f"{path.parent} holds no pts_in_hull.npy (the 313 ab bin centres) beside the Caffe files")
+    out = (output or spec.path.with_suffix(".onnx")).expanduser()
+    if out.exists() and not overwrite:
+        raise UsageError(f"output {out} already exists; pass -y/--overwrite to replace it")
+    if importlib.util.find_spec("onnx") is None:
+        raise ModelError("converting Caffe models to ONNX needs the 'onnx' package: pip install onnx")
+    from .convert import convert_caffe_to_onnx
+
+    return convert_caffe_to_onnx(spec.prototxt, spec.path, spec.bins, out)
 
 
 def downloaded_spec(entry: RegistryEntry) -> ModelSpec:

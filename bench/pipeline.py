@@ -17,6 +17,7 @@ well the threads overlap (1.0 = the pipeline runs as fast as its slowest stage; 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import tempfile
 import time
@@ -105,7 +106,8 @@ def bench_clip(label: str, clip: Path, model: str, skip: int, limit: int | None,
 
 
 def temporal_table(clip: Path, model: str, limit: int) -> None:
-    """Flicker (mean |Δab| between consecutive frames) and lag (mean |ab - per-frame model ab|)."""
+    """Flicker (mean |Δab| between consecutive frames), distance from the per-frame model's ab, and
+    the smoother's step response (frames until 90% of a change shows)."""
     engine = Colorizer(resolve_model(model), device="cpu")
     frames, _ = decode(clip, limit)
     truth = engine.predict_ab([f.image for f in frames])  # the model on every frame, unsmoothed
@@ -119,7 +121,11 @@ def temporal_table(clip: Path, model: str, limit: int) -> None:
             ab = np.stack([c.ab for c in copies])
             flicker = float(np.abs(np.diff(ab, axis=0)).mean())
             lag = float(np.abs(ab - truth).mean())
-            print(f"  skip {skip} smooth {strength:4.2f}: flicker {flicker:6.3f}  lag {lag:6.3f}  cuts {t.cuts}")
+            settle = math.ceil(math.log(0.1) / math.log(strength)) if strength > 0 else 0  # 90% of a step
+            print(
+                f"  skip {skip} smooth {strength:4.2f}: flicker {flicker:6.3f}  off-model {lag:6.3f}  "
+                f"settles in {settle:2d} frames  cuts {t.cuts}"
+            )
 
 
 def main() -> None:

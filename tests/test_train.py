@@ -1,0 +1,225 @@
+"""Training: colour maths against OpenCV, export that cv2.dnn agrees with, the ``train`` command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from stream_colorize.cli import main
+from stream_colorize.engine import Colorizer
+from stream_colorize.models.spec import spec_from_onnx
+from stream_colorize.train.dataset import Item, composite, deduplicate, load_npz, pack_npz
+from stream_colorize.train.imagestats import dhash, hamming
+from stream_colorize.train.sources import carve, licence_for
+
+torch = pytest.importorskip("torch")
+
+from stream_colorize.bins import load_bins  # noqa: E402
+from stream_colorize.train.losses import bgr_to_lab, rebalance_weights, soft_encode  # noqa: E402
+from stream_colorize.train.model import ArchConfig, ColorNet  # noqa: E402
+
+SMALL = ArchConfig(widths=[8, 8, 16, 16], decoder=[16, 8])
+
+
+def colour_photo(seed: int, size: tuple[int, int] = (96, 128)) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    img = cv2.resize(rng.integers(0, 256, (4, 5, 3), dtype=np.uint8), size[::-1], interpolation=cv2.INTER_CUBIC)
+    return np.clip(img + rng.normal(0, 6, img.shape), 0, 255).astype(np.uint8)
+
+
+def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
+    try:
+        main(args)
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_lab_matches_opencv():
+    img = np.random.default_rng(0).integers(0, 256, (1, 3, 20, 20), dtype=np.uint8)
+    ours = bgr_to_lab(torch.from_numpy(img))[0].permute(1, 2, 0).numpy()
+    ref = cv2.cvtColor(img[0].transpose(1, 2, 0).astype(np.float32) / 255, cv2.COLOR_BGR2Lab)
+    assert np.abs(ours - ref).max() < 0.5
+
+
+def test_soft_encoding_and_rebalancing():
+    centres = torch.from_numpy(load_bins())
+    ab = torch.tensor([[[[0.0, 40.0]], [[0.0, -30.0]]]])  # (1, 2, 1, 2): gray and a colour
+    target = soft_encode(ab, centres)
+    assert torch.allclose(target.sum(1), torch.ones(1, 1, 2))
+    assert (target > 0).sum(1).tolist() == [[[5, 5]]]
+    nearest = centres[target[0, :, 0, 1].argmax()]
+    assert torch.linalg.norm(nearest - torch.tensor([40.0, -30.0])) < 8
+    # Mostly-gray data: rare colours weigh more than gray, and the weights average 1 under the data.
+    samples = torch.cat([torch.zeros(2, 900), torch.tensor([[40.0] * 100, [-30.0] * 100])], 1).view(1, 2, 10, 100)
+    w = rebalance_weights(samples, centres)
+    gray_bin = torch.cdist(torch.zeros(1, 2), centres).argmin()
+    colour_bin = torch.cdist(torch.tensor([[40.0, -30.0]]), centres).argmin()
+    assert w[colour_bin] > w[gray_bin]
+
+
+def test_folded_export_matches_torch_and_reloads(tmp_path: Path):
+    from stream_colorize.train.export import export_model
+
+    net = ColorNet(SMALL)
+    with torch.no_grad():  # give BatchNorm non-trivial statistics
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.uniform_(0.5, 1.5)
+    net.eval()
+    x = torch.randn(1, 1, 224, 224) * 30
+    with torch.no_grad():
+        ref = net(x)
+        assert torch.allclose(net.folded()(x), ref, atol=1e-3, rtol=1e-3)
+    out = tmp_path / "m.onnx"
+    meta = export_model(net, out, temperature=0.4)
+    assert meta["cv2_relative_error"] < 1e-3
+    side = json.loads(out.with_suffix(".json").read_text())
+    assert side["output"] == "logits" and side["arch"] == SMALL.to_dict()
+    ab = Colorizer(spec_from_onnx(out), device="cpu").predict_ab([colour_photo(0)])
+    assert ab.shape == (1, 2, 56, 56)
+    again = ColorNet.from_onnx(out, SMALL)
+    with torch.no_grad():
+        assert torch.allclose(again(x), ref, atol=1e-3, rtol=1e-3)
+    assert not list(tmp_path.glob("*partial*"))
+
+
+def test_carve_finds_embedded_images_and_dedup():
+    blobs = [cv2.imencode(ext, colour_photo(i, (200, 240)))[1].tobytes() for i, ext in enumerate([".png", ".jpg"])]
+    webp = cv2.imencode(".webp", colour_photo(5, (180, 180)))[1].tobytes()
+    container = b"qres\0\0junk" + blobs[0] + b"\0" * 7 + blobs[1] + b"pad" + webp + b"tail"
+    found = [img.shape[:2] for _, img in carve(container)]
+    assert sorted(found) == sorted([(200, 240), (200, 240), (180, 180)])
+    a = colour_photo(1, (200, 240))
+    resized = cv2.resize(a, (120, 100), interpolation=cv2.INTER_AREA)
+    assert hamming(dhash(a), dhash(resized)) <= 5
+    kept = deduplicate([Item(a, "p", "a", "x"), Item(resized, "p", "b", "x"), Item(colour_photo(9), "p", "c", "x")])
+    assert [it.path for it in kept] == ["a", "c"]
+
+
+def test_composite_and_npz_roundtrip(tmp_path: Path):
+    cut = np.zeros((50, 40, 4), np.uint8)
+    cut[..., 2] = 255
+    cut[10:40, 10:30, 3] = 255
+    out = composite(cut, colour_photo(2, (300, 400)), np.random.default_rng(0))
+    assert out.shape == (384, 384, 3)
+    assert ((out[..., 2] == 255) & (out[..., 0] == 0)).sum() > 100  # the red stamp is there
+    n = pack_npz(tmp_path / "d.npz", [colour_photo(1, (100, 300)), colour_photo(2)], side=64)
+    images = load_npz(tmp_path / "d.npz")
+    assert n == len(images) == 4 and images[0].shape == (64, 64, 3)  # the wide photo gives 3 crops
+
+
+def test_licence_lookup(tmp_path: Path):
+    doc = tmp_path / "usr/share/doc/pkg"
+    doc.mkdir(parents=True)
+    (doc / "copyright").write_text(
+        "Format: x\n\nFiles: *\nCopyright: a\nLicense: GPL-2+\n\n"
+        "Files: puzzles/00_default/heli.pzl\n       other.png\nCopyright: b\nLicense: CC-BY-4.0\n\n"
+        "Files: debian/*\nCopyright: c\nLicense: GPL-2+\n"
+    )
+    assert licence_for(tmp_path, "usr/share/games/jigzo/puzzles/00_default/heli.pzl#12") == "CC-BY-4.0"
+    assert licence_for(tmp_path, "usr/share/games/jigzo/puzzles/00_default/bike.pzl") == "GPL-2+"
+    assert licence_for(tmp_path, "usr/share/x/other.png") == "CC-BY-4.0"
+
+
+@pytest.fixture(scope="module")
+def photo_dir(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("photos")
+    for i in range(6):
+        cv2.imwrite(str(folder / f"p{i}.jpg"), colour_photo(i))
+    return folder
+
+
+def test_train_smoke_from_scratch_then_finetune(tmp_path: Path, photo_dir: Path, capsys):
+    out = tmp_path / "m.onnx"
+    args = ["train", "--data", str(photo_dir), "--out", str(out), "--init", "none", "--steps", "2"]
+    code, stdout, err = run_cli([*args, "--batch", "2", "--crop", "64", "--threads", "1"], capsys)
+    assert code == 0, err
+    assert out.is_file() and out.with_suffix(".json").is_file()
+    assert "PSNR" in stdout and "held-out" in stdout
+    spec = spec_from_onnx(out)
+    assert spec.output == "logits" and spec.extra["arch"]["widths"]
+    frame = cv2.cvtColor(colour_photo(7), cv2.COLOR_BGR2GRAY)
+    colour = Colorizer(spec, device="cpu").colorize([frame])[0]
+    assert colour.shape == (96, 128, 3)
+    # Fine-tune the model just written (it carries its architecture in the sidecar).
+    video = tmp_path / "clip.mp4"
+    with av.open(str(video), "w") as c:
+        s = c.add_stream("libx264", rate=5)
+        s.width, s.height, s.pix_fmt = 128, 96, "yuv420p"
+        for i in range(4):
+            c.mux(s.encode(av.VideoFrame.from_ndarray(colour_photo(20 + i), format="bgr24")))
+        c.mux(s.encode())
+    tuned = tmp_path / "tuned.onnx"
+    args = ["train", "--data", str(video), "--out", str(tuned), "--init", str(out), "--steps", "1"]
+    code, stdout, err = run_cli([*args, "--batch", "2", "--crop", "64", "--threads", "1"], capsys)
+    assert code == 0, err
+    assert "training on 4 colour images" in stdout
+    assert spec_from_onnx(tuned).temperature == spec.temperature
+
+
+def _gray_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "gray"
+    folder.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(folder / f"g{i}.png"), cv2.cvtColor(colour_photo(i), cv2.COLOR_BGR2GRAY))
+    return folder
+
+
+def _empty_video(tmp_path: Path) -> Path:
+    path = tmp_path / "empty.mp4"
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=5)
+        s.width, s.height = 64, 48
+        c.start_encoding()  # header only: a video file without a single frame
+    return path
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("empty", "holds no images or videos"),
+        ("missing", "not found"),
+        ("garbage", "not an image"),
+        ("gray", "has colour"),
+        ("empty_video", "video"),
+        ("exists", "already exists"),
+        ("not_onnx", ".onnx"),
+    ],
+)
+def test_train_bad_input(tmp_path: Path, photo_dir: Path, case: str, message: str, capsys):
+    out = tmp_path / "model.onnx"
+    data = photo_dir
+    if case == "empty":
+        data = tmp_path / "empty"
+        data.mkdir()
+    elif case == "missing":
+        data = tmp_path / "nope"
+    elif case == "garbage":
+        data = tmp_path / "bad.jpg"
+        data.write_bytes(b"not a jpeg at all")
+    elif case == "gray":
+        data = _gray_dir(tmp_path)
+    elif case == "empty_video":
+        data = _empty_video(tmp_path)
+    elif case == "exists":
+        out.write_bytes(b"keep me")
+    elif case == "not_onnx":
+        out = tmp_path / "model.txt"
+    before = sorted(p.name for p in tmp_path.iterdir())
+    code, _, err = run_cli(["train", "--data", str(data), "--out", str(out), "--steps", "1"], capsys)
+    assert code == 1
+    assert err.count("error:") == 1 and message in err, err
+    assert "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
+    if case == "exists":
+        assert out.read_bytes() == b"keep me"

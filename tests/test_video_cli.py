@@ -106,7 +106,7 @@ def test_config_file_and_flag_override(clip: Path, tmp_path: Path, tiny_onnx: Pa
     ],
 )
 def test_bad_input_one_line(case: str, expect: str, media: Path, tmp_path: Path, tiny_onnx: Path, capsys) -> None:
-    clip = make_clip(tmp_path / "c.mp4", seconds=0.2, subtitles=case == "subs_wont_fit")
+    clip = make_clip(tmp_path / ("c.mkv" if case == "subs_wont_fit" else "c.mp4"), seconds=0.2, subtitles=True)
     src, out = clip, tmp_path / "out.mp4"
     if case == "missing":
         src = tmp_path / "nope.mp4"
@@ -126,7 +126,7 @@ def test_bad_input_one_line(case: str, expect: str, media: Path, tmp_path: Path,
     elif case == "bad_suffix":
         out = tmp_path / "o.qqq"
     elif case == "subs_wont_fit":
-        out = tmp_path / "o.mkv"
+        out = tmp_path / "o.avi"
     before = {p.name: digest(p) for p in tmp_path.iterdir() if p.is_file()}
     code, err = cli(capsys, str(src), str(out), "-m", str(tiny_onnx), "-d", "cpu", "-q")
     assert code == 1

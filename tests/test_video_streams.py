@@ -125,3 +125,25 @@ def test_audio_transcode_when_asked(media: Path, tiny_onnx: Path) -> None:
     audio = [s for s in streams if s["codec_type"] == "audio"]
     assert audio and audio[0]["codec_name"] == "opus"
     assert abs(float(probe(dst)["format"]["duration"]) - float(probe(src)["format"]["duration"])) < 0.1
+
+
+def test_text_subtitles_move_between_containers(media: Path, tiny_onnx: Path) -> None:
+    def cues(path: Path) -> list[tuple[float, str]]:
+        with av.open(str(path)) as c:
+            stream = c.streams.subtitles[0]
+            found = []
+            for packet in c.demux(stream):
+                data = bytes(packet)
+                if stream.codec_context.name == "mov_text":
+                    data = data[2:]
+                if data:
+                    found.append((round(float(packet.pts * packet.time_base), 3), data.decode()))
+            return found
+
+    mp4 = make_clip(media / "subs.mp4", seconds=1, subtitles=True)
+    mkv = media / "subs_out.mkv"
+    run(mp4, mkv, tiny_onnx)
+    back = media / "subs_back.mp4"
+    run(mkv, back, tiny_onnx)
+    assert cues(mp4) == cues(mkv) == cues(back) and len(cues(mp4)) == 3
+    assert [s["codec_name"] for s in probe(mkv)["streams"] if s["codec_type"] == "subtitle"] == ["subrip"]

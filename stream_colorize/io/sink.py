@@ -102,6 +102,7 @@ class FileSink:
         self.video: av.video.stream.VideoStream | None = None
         self._out: dict[int, av.stream.Stream] = {}
         self._pending: list[av.Packet] = []
+        self._rewrap: dict[int, tuple[str, str]] = {}
         self._last_pts: int | None = None
 
     def _format_name(self) -> str | None:
@@ -159,8 +160,13 @@ class FileSink:
                 raise MediaError(
                     f"{_describe(s)}: {why}; pass --audio-codec aac (or another) to transcode, or write .mkv"
                 )
+            target = _text_subtitle_target(name, supported)
+            if s.type == "subtitle" and target is not None:
+                plan.append((s, f"text:{target}"))  # same text, rewrapped for this container
+                continue
             if s.type == "subtitle":
-                raise MediaError(f"{_describe(s)}: {why}; write .mkv, or pass --no-subtitles to leave subtitles out")
+                other = "" if self.path.suffix.lower() == ".mkv" else ", or write .mkv"
+                raise MediaError(f"{_describe(s)}: {why}; pass --no-subtitles to leave subtitles out{other}")
             log.warning("%s left out: %s", _describe(s), why)
         return plan
 
@@ -190,6 +196,9 @@ class FileSink:
             if how == "transcode":
                 out = self.container.add_stream(self.options.audio_codec, rate=s.codec_context.sample_rate)
                 out.layout = s.codec_context.layout
+            elif how.startswith("text:"):
+                out = self.container.add_mux_stream(how[5:], time_base=s.time_base)
+                self._rewrap[s.index] = (s.codec_context.name, how[5:])
             else:
                 out = self.container.add_stream_from_template(s)
             for key, value in s.metadata.items():
@@ -271,6 +280,10 @@ class FileSink:
                 for enc in out.encode(frame):
                     self.container.mux(enc)
             return
+        if packet.stream.index in self._rewrap:
+            packet = _rewrap_text(packet, *self._rewrap[packet.stream.index])
+            if packet is None:
+                return
         packet.stream = out
         self.container.mux(packet)
 
@@ -319,3 +332,29 @@ class FileSink:
         os.replace(self.tmp, target)
         self.final_path = target
         return target
+
+
+TEXT_SUBTITLES = ("mov_text", "subrip", "srt", "webvtt", "text")
+
+
+def _text_subtitle_target(codec: str | None, supported: set[str] | None) -> str | None:
+    """A plain-text subtitle codec this container holds, for a plain-text subtitle stream."""
+    if codec not in TEXT_SUBTITLES or supported is None:
+        return None
+    return next((c for c in ("subrip", "mov_text", "webvtt") if c in supported), None)
+
+
+def _rewrap_text(packet: av.Packet, source: str, target: str) -> av.Packet | None:
+    """The same subtitle text in another plain-text codec's packet layout (timing unchanged);
+    None for an empty cue (mov_text's gap fillers)."""
+    data = bytes(packet)
+    if source == "mov_text":  # 16-bit big-endian length, the text, then optional style boxes
+        data = data[2 : 2 + int.from_bytes(data[:2], "big")]
+    if not data:
+        return None
+    if target == "mov_text":
+        data = len(data).to_bytes(2, "big") + data
+    out = av.Packet(data)
+    out.pts, out.dts, out.duration, out.time_base = packet.pts, packet.dts, packet.duration, packet.time_base
+    out.stream = packet.stream
+    return out

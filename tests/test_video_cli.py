@@ -180,3 +180,29 @@ def test_sigint_leaves_playable_partial(media: Path, tmp_path: Path, tiny_onnx: 
     n = probe_frame_count(partial)
     assert 0 < n < 1000
     assert leftovers(tmp_path) == ["out.partial.mp4"]
+
+
+def test_duration_limits_a_file(clip: Path, tmp_path: Path, tiny_onnx: Path, capsys) -> None:
+    out = tmp_path / "short.mp4"
+    code, err = cli(capsys, str(clip), str(out), "-m", str(tiny_onnx), "-d", "cpu", "--duration", "0.4", "-q")
+    assert code == 0, err
+    assert probe_frame_count(out) == 10
+
+
+@pytest.mark.rtsp
+@pytest.mark.slow
+def test_rtsp_url_with_duration(tmp_path: Path, tiny_onnx: Path) -> None:
+    from live_helpers import RtspServer, rtsp_server_missing
+
+    reason = rtsp_server_missing()
+    if reason:
+        pytest.skip(reason)
+    served = make_clip(tmp_path / "served.mp4", seconds=4, size=(320, 240), audio=0)
+    out = tmp_path / "rec.mkv"
+    with RtspServer(file=served) as server:
+        cmd = [sys.executable, "-m", "stream_colorize", "video", server.url, str(out), "-m", str(tiny_onnx)]
+        done = subprocess.run([*cmd, "-d", "cpu", "--duration", "2"], capture_output=True, text=True, timeout=90)
+    assert done.returncode == 0, done.stderr
+    frames = video_frames(out)
+    assert 40 <= len(frames) <= 55  # 2 s at 25 fps, give or take the stream's start
+    assert chroma(frames[-1]) > 5.0

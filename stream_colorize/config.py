@@ -17,6 +17,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from .errors import UsageError
+from .temporal import DEFAULT_CUT_THRESHOLD, DEFAULT_SMOOTH
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -28,9 +29,9 @@ else:  # pragma: no cover - Python 3.10 needs the tomli backport for presets
 
 PRESET_DIRS = (Path(__file__).resolve().parent.parent / "configs", Path(__file__).resolve().parent / "configs")
 
-# Defaults picked by measurement; see bench/pipeline.py and the issue note.
-DEFAULT_SMOOTH_STRENGTH = 0.5
-DEFAULT_SCENE_CUT = 12.0
+# Defaults picked by measurement (bench/pipeline.py --temporal); they live beside the code that uses them.
+DEFAULT_SMOOTH_STRENGTH = DEFAULT_SMOOTH
+DEFAULT_SCENE_CUT = DEFAULT_CUT_THRESHOLD
 
 
 @dataclass(frozen=True)

@@ -163,7 +163,7 @@ class MediaSource:
         except av.error.PermissionError as exc:
             raise MediaError(f"cannot read {text}: permission denied") from exc
         except (av.error.InvalidDataError, av.error.EOFError) as exc:
-            raise MediaError(f"{text} is not a media file FFmpeg can read (invalid data)") from exc
+            raise MediaError(f"{text} is not a media file FFmpeg can read, or it is damaged (invalid data)") from exc
         except av.error.FFmpegError as exc:
             raise MediaError(f"cannot open {text}: {exc.strerror or exc}") from exc
         except OSError as exc:

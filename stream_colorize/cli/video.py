@@ -101,20 +101,20 @@ def register(app: typer.Typer) -> None:
     def video(
         input: str = typer.Argument(..., help="Video file, URL (rtsp://, http://...) or folder of videos."),
         output: Path = typer.Argument(..., help="Output file (its suffix picks the container) or folder."),
-        model: str | None = typer.Option(None, "--model", "-m", help="Registry name or model path [default: default]."),
+        model: str | None = typer.Option(None, "--model", "-m", help="Registry name or model path (default: default)."),
         device: str | None = typer.Option(None, "--device", "-d", help=f"Compute device: {'|'.join(DEVICES)}."),
         temperature: float | None = TemperatureOption,
         threads: int | None = ThreadsOption,
-        skip: int | None = typer.Option(None, "--skip", min=1, help="Run the model on every Nth frame [default: 1]."),
+        skip: int | None = typer.Option(None, "--skip", min=1, help="Run the model on every Nth frame (default: 1)."),
         smooth: bool | None = typer.Option(None, "--smooth/--no-smooth", help="Temporal smoothing of colour."),
         strength: float | None = typer.Option(
-            None, "--smooth-strength", min=0.0, max=0.99, help="Weight of the past in the smoothing [default: 0.5]."
+            None, "--smooth-strength", min=0.0, max=0.99, help="Weight of the past in the smoothing (default: 0.5)."
         ),
-        batch: int | None = typer.Option(None, "--batch", min=1, help="Frames per model call [default: 1]."),
-        codec: str | None = typer.Option(None, "--codec", help="Video encoder [default: libx264; VP9 for .webm]."),
-        crf: int | None = typer.Option(None, "--crf", min=0, max=63, help="Constant rate factor [default: 18]."),
-        preset: str | None = typer.Option(None, "--preset", help="Encoder preset [default: veryfast]."),
-        pix_fmt: str | None = typer.Option(None, "--pix-fmt", help="Output pixel format [default: auto]."),
+        batch: int | None = typer.Option(None, "--batch", min=1, help="Frames per model call (default: 1)."),
+        codec: str | None = typer.Option(None, "--codec", help="Video encoder (default: libx264; VP9 for .webm)."),
+        crf: int | None = typer.Option(None, "--crf", min=0, max=63, help="Constant rate factor (default: 18)."),
+        preset: str | None = typer.Option(None, "--preset", help="Encoder preset (default: veryfast)."),
+        pix_fmt: str | None = typer.Option(None, "--pix-fmt", help="Output pixel format (default: auto)."),
         audio_codec: str | None = typer.Option(
             None, "--audio-codec", help="'copy' (default) or an encoder (aac, libopus, ...) to transcode audio."
         ),

@@ -9,7 +9,9 @@ Stages alone, in frames per second: decode (PyAV to gray), inference (``predict_
 ``skip`` frames), merge (``merge_ab`` to BGR), encode (libx264 + mux, audio copied).  The full
 pipeline runs ``colorize_file`` with the same settings.  The ratio full / slowest stage says how
 well the threads overlap (1.0 = the pipeline runs as fast as its slowest stage; the target is
->= 0.9).  The Zhang-size stand-in costs ~0.5 s a frame here, so its runs are cut to
+>= 0.9).  On 2 cores x264 and cv2.dnn each already use both cores alone, so full / serial (the
+stages' times added up, as if run one after another) is printed too: above 1.0 means overlap.
+The Zhang-size stand-in costs ~0.5 s a frame here, so its runs are cut to
 ``--zhang-frames`` frames (default 12) through ``--duration``; the tiny model and the bundled
 ``default`` (when it exists) run the whole clip.
 """
@@ -98,9 +100,11 @@ def bench_clip(label: str, clip: Path, model: str, skip: int, limit: int | None,
     result = colorize_file(clip, tmp / "full.mp4", settings, engine=engine)
     (tmp / "full.mp4").unlink()
     slowest = min(dec, inf, mer, enc)
+    serial = 1.0 / (1 / dec + 1 / inf + 1 / mer + 1 / enc)  # all stages one after another
     print(
         f"{label:6} {model:13} skip {skip}  frames {result.frames:4}  decode {dec:6.1f}  infer {inf:6.1f}  "
-        f"merge {mer:6.1f}  encode {enc:6.1f}  | full {result.fps:6.1f} fps  full/slowest {result.fps / slowest:4.2f}",
+        f"merge {mer:6.1f}  encode {enc:6.1f}  | full {result.fps:6.1f} fps  "
+        f"full/slowest {result.fps / slowest:4.2f}  full/serial {result.fps / serial:4.2f}",
         flush=True,
     )
 

@@ -39,7 +39,9 @@ def comparison_grid(colorizer: Colorizer, photos: list[np.ndarray], rows: int = 
         cells = [cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR), ours, img]
         out.append(np.hstack([cv2.resize(c, size, interpolation=cv2.INTER_AREA) for c in cells]))
     width = max(r.shape[1] for r in out)
-    return np.vstack([cv2.copyMakeBorder(r, 0, 4, 0, width - r.shape[1], cv2.BORDER_CONSTANT, value=255) for r in out])
+    return np.vstack(
+        [cv2.copyMakeBorder(r, 0, 4, 0, width - r.shape[1], cv2.BORDER_CONSTANT, value=(255, 255, 255)) for r in out]
+    )
 
 
 def split_validation(images: list[np.ndarray], share: float = 0.08, seed: int = 0):
@@ -101,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             last_print[0] = now
             print(f"  step {step}  {done * 100:5.1f}%  loss {loss:.3f}", flush=True)
 
-    net = train(train_set, cfg, progress=progress)
+    net = train(train_set, cfg, progress=progress, val_images=val_set)
     model = args.out / f"{args.name}.onnx"
     for stale in (model, model.with_suffix(".json")):
         stale.unlink(missing_ok=True)
@@ -116,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         metrics_validation=val_report,
         description="stream_colorize compact model: 313-bin classification, trained on photos from Debian packages",
     )
-    cv2.imwrite(str(args.out / "grid.jpg"), comparison_grid(colorizer, reserved), [cv2.IMWRITE_JPEG_QUALITY, 88])
+    picks = reserved[:: max(1, len(reserved) // 6)][:6]
+    cv2.imwrite(str(args.out / "grid.jpg"), comparison_grid(colorizer, picks), [cv2.IMWRITE_JPEG_QUALITY, 88])
     summary = {
         "temperature": temperature,
         "reserved": report,

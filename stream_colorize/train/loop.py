@@ -49,6 +49,7 @@ class TrainConfig:
     amp: bool = True
     checkpoint: Path | None = None
     checkpoint_seconds: float = 60.0
+    validate_seconds: float = 30.0
 
     def to_dict(self) -> dict:
         """JSON-friendly copy."""
@@ -124,8 +125,13 @@ def train(
     arch: ArchConfig | None = None,
     progress: Progress | None = None,
     log: Callable[[str], None] = print,
+    val_images: list[np.ndarray] | None = None,
 ) -> ColorNet:
-    """Train (or fine-tune ``init``) on BGR uint8 photos; return the network in eval mode."""
+    """Train (or fine-tune ``init``) on BGR uint8 photos; return the network in eval mode.
+
+    With ``val_images``, the loss on their centre crops is measured every ``validate_seconds``
+    and the weights with the lowest validation loss are returned (a guard against overfitting).
+    """
     if cfg.steps is None and cfg.minutes is None:
         raise ValueError("give steps or minutes")
     if cfg.threads:
@@ -146,6 +152,33 @@ def train(
         sample_idx = torch.randint(0, data.shape[0], (min(256, 4 * data.shape[0]),), generator=gen, device=dev)
         _, sample_ab = make_batch(data, sample_idx, cfg, gen)
         weights = rebalance_weights(sample_ab, centres, cfg.rebalance_lambda) if cfg.rebalance_lambda < 1 else None
+    val = None
+    if val_images:
+        val_lab = bgr_to_lab(stack_squares(val_images, cfg.crop).to(dev))
+        val = (val_lab[:, :1] - 50.0, F.avg_pool2d(val_lab[:, 1:], 4))
+    best_val = float("inf")
+    best_state: dict | None = None
+    last_val = time.monotonic()
+
+    def validate() -> None:
+        nonlocal best_val, best_state
+        net.eval()
+        with torch.no_grad(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_amp):
+            losses = [
+                float(
+                    colour_loss(net(val[0][i : i + 32]).float(), val[1][i : i + 32], centres, weights, cfg.reg_weight)
+                )
+                * val[0][i : i + 32].shape[0]
+                for i in range(0, val[0].shape[0], 32)
+            ]
+        net.train()
+        value = sum(losses) / val[0].shape[0]
+        mark = ""
+        if value < best_val:
+            best_val, mark = value, " (best)"
+            best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        log(f"  step {step}: validation loss {value:.3f}{mark}")
+
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     use_amp = cfg.amp and dev.type == "cuda"
     start = time.monotonic()
@@ -178,9 +211,17 @@ def train(
         ema_loss = value if math.isnan(ema_loss) else 0.95 * ema_loss + 0.05 * value
         if progress is not None:
             progress(step, min(1.0, done), ema_loss)
+        if val is not None and time.monotonic() - last_val > cfg.validate_seconds:
+            validate()
+            last_val = time.monotonic()
         if cfg.checkpoint and time.monotonic() - last_ckpt > cfg.checkpoint_seconds:
             save_checkpoint(cfg.checkpoint, net, step, cfg)
             last_ckpt = time.monotonic()
+    if val is not None:
+        validate()
+        if best_state is not None:
+            net.load_state_dict(best_state)
+            log(f"keeping the weights with the lowest validation loss ({best_val:.3f})")
     if cfg.checkpoint:
         save_checkpoint(cfg.checkpoint, net, step, cfg)
     rate = step * cfg.batch / max(1e-6, time.monotonic() - start)

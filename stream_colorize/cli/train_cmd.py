@@ -123,7 +123,7 @@ def train_command(
     steps: int = typer.Option(300, "--steps", min=1, help="Training steps (batches)."),
     minutes: float | None = typer.Option(None, "--minutes", min=0.01, help="Stop after this long instead."),
     device: str = typer.Option("cpu", "--device", help="Torch device: cpu, cuda, or auto."),
-    threads: int | None = ThreadsOption,
+    threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads for training (default 2)."),
     batch: int = typer.Option(8, "--batch", min=1, help="Crops per step."),
     crop: int = typer.Option(128, "--crop", min=32, help="Training crop side (multiple of 16)."),
     lr: float | None = typer.Option(None, "--lr", help="Learning rate (default 5e-4 fine-tuning, 2e-3 scratch)."),

@@ -193,6 +193,9 @@ def eval_command(
     temperature: float | None = TemperatureOption,
     threads: int | None = ThreadsOption,
     max_frames: int = typer.Option(300, "--max-frames", min=2, help="Frames of --video to use."),
+    smooth: float = typer.Option(
+        0.5, "--smooth", min=0.0, max=0.99, help="Video: the pipeline's ab smoothing strength (0 = off)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON."),
 ) -> None:
     """Measure a model on colour photos (and a video): PSNR, SSIM, colourfulness, flicker vs truth."""
@@ -211,7 +214,10 @@ def eval_command(
     if colour:
         results["images"] = evaluate_images(colorizer, colour)
     if video is not None:
-        results["video"] = evaluate_video(colorizer, video, max_frames)
+        from ..temporal import Temporal
+
+        temporal = Temporal(skip=1, smooth=smooth) if smooth > 0 else None
+        results["video"] = evaluate_video(colorizer, video, max_frames, temporal)
     if as_json:
         typer.echo(json.dumps({"model": model, **results}, indent=2))
         return

@@ -129,17 +129,29 @@ def read_video_frames(path: str | Path, max_frames: int = 300) -> list[np.ndarra
     return frames
 
 
-def evaluate_video(colorizer, path: str | Path, max_frames: int = 300, smooth=None) -> dict[str, float]:
+class _Frame:
+    """The minimal frame the temporal stage works on (image in, ab out)."""
+
+    def __init__(self, image: np.ndarray) -> None:
+        self.image = image
+        self.ab: np.ndarray | None = None
+        self.model_ran = False
+
+
+def evaluate_video(colorizer, path: str | Path, max_frames: int = 300, temporal=None) -> dict[str, float]:
     """Flicker of the colorized gray footage vs the footage's own, plus the image metrics.
 
-    ``smooth``: an optional callable turning the list of predicted ab maps into smoothed ones
-    (the pipeline's temporal filter); without it, each frame stands alone.
+    ``temporal``: an optional ``stream_colorize.temporal.Temporal`` (the pipeline's smoothing and
+    scene cuts); without it, each frame is colorized on its own.
     """
     frames = read_video_frames(path, max_frames)
     grays = [to_gray(f) for f in frames]
-    ab = [colorizer.predict_ab([g])[0] for g in grays]
-    if smooth is not None:
-        ab = list(smooth(ab))
+    if temporal is not None:
+        items = [_Frame(g) for g in grays]
+        temporal.assign(items, colorizer.predict_ab)
+        ab = [item.ab for item in items]
+    else:
+        ab = [colorizer.predict_ab([g])[0] for g in grays]
     results = [merge_ab(g, a) for g, a in zip(grays, ab)]
     report = evaluate_pairs(results, frames)
     report["frames"] = float(len(frames))

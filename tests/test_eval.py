@@ -124,10 +124,12 @@ def test_eval_cli_video_flicker(tmp_path: Path, tiny_onnx: Path, capsys):
     )
     assert code == 0, err
     assert json.loads(out)["video"]["flicker_truth"] > 1.0
+    # A slow pan (no scene cut): the pipeline's smoothing calms frame-to-frame colour changes.
+    write_video(tmp_path / "pan.mp4", [np.roll(still, 2 * i, axis=1) for i in range(8)])
     raw = {}
     for smooth in ("0", "0.8"):
-        args = ["eval", "--video", str(tmp_path / "moving.mp4"), "--model", str(tiny_onnx), "--smooth", smooth]
+        args = ["eval", "--video", str(tmp_path / "pan.mp4"), "--model", str(tiny_onnx), "--smooth", smooth]
         code, out, err = run_cli([*args, "--json"], capsys)
         assert code == 0, err
         raw[smooth] = json.loads(out)["video"]["flicker"]
-    assert raw["0.8"] < raw["0"]  # the pipeline's smoothing calms frame-to-frame colour changes
+    assert raw["0.8"] < 0.8 * raw["0"]

@@ -107,6 +107,8 @@ def bench_clip(label: str, clip: Path, model: str, skip: int, limit: int | None,
         f"full/slowest {result.fps / slowest:4.2f}  full/serial {result.fps / serial:4.2f}",
         flush=True,
     )
+    busy = "  ".join(f"{name} {seconds / result.seconds:4.0%}" for name, seconds in result.busy.items())
+    print(f"{'':6} busy share of the full run's wall time: {busy}", flush=True)
 
 
 def temporal_table(clip: Path, model: str, limit: int) -> None:

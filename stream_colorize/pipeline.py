@@ -116,6 +116,7 @@ class Counters:
     written: int = 0
     dropped: int = 0
     started: float = field(default_factory=time.perf_counter)
+    busy: dict[str, float] = field(default_factory=dict)  # seconds each stage spent working
 
     @property
     def fps(self) -> float:
@@ -188,23 +189,31 @@ class Pipeline:
 
     def _read(self) -> None:
         out = self.queues[0]
+        busy = 0.0
+        mark = time.perf_counter()
         for item in self.source.items():
+            busy += time.perf_counter() - mark
+            self.counters.busy["source"] = busy
             if isinstance(item, Frame):
                 self.counters.decoded += 1
             self._put(out, item, leaky=self.leaky)
+            mark = time.perf_counter()
         self._put(out, _END)
 
     def _stage(self, i: int) -> None:
         stage, inq, outq = self.stages[i], self.queues[i], self.queues[i + 1]
+        name = f"{i}:{type(stage).__name__.lower()}"
+        self.counters.busy[name] = 0.0
         while True:
             item = self._get(inq)
+            mark = time.perf_counter()
+            results = list(stage.finish() if item is _END else stage.process(item))
+            self.counters.busy[name] += time.perf_counter() - mark
+            for result in results:
+                self._put(outq, result)
             if item is _END:
-                for result in stage.finish():
-                    self._put(outq, result)
                 self._put(outq, _END)
                 return
-            for result in stage.process(item):
-                self._put(outq, result)
 
     def _write(self) -> None:
         inq = self.queues[-1]
@@ -212,7 +221,9 @@ class Pipeline:
             item = self._get(inq)
             if item is _END:
                 return
+            mark = time.perf_counter()
             self.sink.write(item)
+            self.counters.busy["sink"] = self.counters.busy.get("sink", 0.0) + time.perf_counter() - mark
             if isinstance(item, Frame):
                 self.counters.written += 1
 
@@ -266,6 +277,7 @@ class Result:
     model_runs: int
     source: SourceStats
     interrupted: bool = False
+    busy: dict[str, float] = field(default_factory=dict)  # seconds each stage worked (see Counters)
 
     @property
     def fps(self) -> float:
@@ -395,7 +407,8 @@ def colorize_file(
         final = sink.close(outcome) if sink is not None else None
         source.close()
     frames = sink.frames if sink is not None else 0
-    return Result(str(input), final, frames, time.perf_counter() - started, temporal.model_runs, source.stats)
+    elapsed = time.perf_counter() - started
+    return Result(str(input), final, frames, elapsed, temporal.model_runs, source.stats, busy=pipeline.counters.busy)
 
 
 def sink_frames_or(path: Path) -> int:

@@ -27,7 +27,8 @@ else:  # pragma: no cover - Python 3.10 needs the tomli backport for presets
     except ImportError:
         tomllib = None
 
-PRESET_DIRS = (Path(__file__).resolve().parent.parent / "configs", Path(__file__).resolve().parent / "configs")
+# A checkout has configs/ beside the package; an installed copy has it as stream_colorize/_configs.
+PRESET_DIRS = (Path(__file__).resolve().parent.parent / "configs", Path(__file__).resolve().parent / "_configs")
 
 # Defaults picked by measurement (bench/pipeline.py --temporal); they live beside the code that uses them.
 DEFAULT_SMOOTH_STRENGTH = DEFAULT_SMOOTH

@@ -166,7 +166,10 @@ class Colorizer:
         self.choice = DeviceChoice(requested=device)
         self.net = self._select_device(device)
         if self.choice.fallbacks:
-            log.warning(self.choice.summary())
+            # Landing on the CPU because no accelerator exists is the normal case on most machines:
+            # say it quietly (`stream-colorize info` shows it); a failed probe or a refused request is news.
+            expected = device == "auto" and self.choice.device == "cpu" and not self._probe_failed
+            log.log(logging.INFO if expected else logging.WARNING, self.choice.summary())
 
     # -- device selection -------------------------------------------------------------------
     def _configure(self, net: cv2.dnn.Net, device: str) -> cv2.dnn.Net:
@@ -192,6 +195,7 @@ class Colorizer:
     def _select_device(self, requested: str) -> cv2.dnn.Net:
         candidates = _candidates(requested)
         reference: np.ndarray | None = None
+        self._probe_failed = False
         for device in candidates:
             reason = _unavailable_reason(device, auto=requested == "auto")
             if reason is not None:
@@ -208,9 +212,11 @@ class Colorizer:
                     reference = self._forward_net(cpu, self._probe_blob())
                 diff = float(np.abs(probe - reference).max())
             except cv2.error as exc:
+                self._probe_failed = True
                 self.choice.fallbacks.append(f"{device} not used: probe forward failed ({str(exc).strip()[-120:]})")
                 continue
             if not diff <= _PROBE_TOLERANCE[device]:
+                self._probe_failed = True
                 self.choice.fallbacks.append(f"{device} not used: its output differs from the CPU's by {diff:.2f} ab")
                 continue
             self.choice.device = device

@@ -12,20 +12,12 @@ a suffix (``film``, ``fast``) looks there.
 from __future__ import annotations
 
 import dataclasses
-import sys
+import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 from .errors import UsageError
 from .temporal import DEFAULT_CUT_THRESHOLD, DEFAULT_SMOOTH
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10 needs the tomli backport for presets
-    try:
-        import tomli as tomllib
-    except ImportError:
-        tomllib = None
 
 # A checkout has configs/ beside the package; an installed copy has it as stream_colorize/_configs.
 PRESET_DIRS = (Path(__file__).resolve().parent.parent / "configs", Path(__file__).resolve().parent / "_configs")
@@ -117,8 +109,6 @@ def find_preset(name_or_path: str | Path) -> Path:
 def read_preset(name_or_path: str | Path) -> dict[str, object]:
     """Read and type-check a preset; return its values by field name."""
     path = find_preset(name_or_path)
-    if tomllib is None:
-        raise UsageError("reading --config needs Python 3.11 or the 'tomli' package")
     try:
         data = tomllib.loads(path.read_text())
     except (OSError, UnicodeDecodeError) as exc:

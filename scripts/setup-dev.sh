@@ -9,7 +9,7 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 APT_PACKAGES=(
-  ffmpeg xvfb xdotool x11-apps imagemagick
+  python3-venv ffmpeg xvfb xdotool x11-apps imagemagick
   pocl-opencl-icd ocl-icd-libopencl1 clinfo
   gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly python3-gi

@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=None)
     p.add_argument("--crop", type=int, default=None)
     p.add_argument("--lr", type=float, default=None)
-    p.add_argument("--reg-weight", type=float, default=1.0)
+    p.add_argument("--reg-weight", type=float, default=3.0)
     p.add_argument("--rebalance", type=float, default=0.5, help="Zhang's lambda; 1 disables rebalancing")
     p.add_argument("--name", default="default")
     args = p.parse_args(argv)

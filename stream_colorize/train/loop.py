@@ -38,7 +38,7 @@ class TrainConfig:
     crop: int = 128
     lr: float = 2e-3
     weight_decay: float = 1e-4
-    reg_weight: float = 1.0
+    reg_weight: float = 3.0
     rebalance_lambda: float = 0.5
     min_scale: float = 0.45
     hue_degrees: float = 8.0

@@ -149,6 +149,7 @@ def train_command(
     if resolve_device(device).type == "cuda" and not torch.cuda.is_available():
         raise UsageError("--device cuda asked, but torch sees no CUDA device; use --device cpu")
     net, temperature = _load_init(init)
+    fine_tuning = net is not None
     train_set, val_set = split_validation(images, 0.1) if len(images) >= 5 else (images, images)
     held_out = len(images) >= 5
     cfg = TrainConfig(
@@ -183,6 +184,12 @@ def train_command(
     report = evaluate_images(Colorizer(spec_from_onnx(out), device="cpu", threads=threads), val_set)
     typer.echo(f"wrote {out} and {out.with_suffix('.json').name}")
     typer.echo("evaluation on " + ("held-out" if held_out else "the training") + " images:\n" + format_report(report))
+    if fine_tuning:
+        from ..models import resolve_model
+
+        before = evaluate_images(Colorizer(resolve_model(init), device="cpu", threads=threads), val_set)
+        typer.echo(f"before fine-tuning ({init}): PSNR {before['psnr']:.2f} dB, "
+                   f"colourfulness ratio {before['colourfulness_ratio']:.2f}")  # fmt: skip
 
 
 def eval_command(

@@ -34,7 +34,7 @@ from .io.devices import SourceSpec
 from .io.live_source import LeakyQueue, LiveFrame, LiveSource
 from .io.window import Window, draw_overlay, save_snapshot, side_by_side
 from .lab import merge_ab
-from .temporal import DEFAULT_SMOOTH, AbSmoother, FrameSkipper, SceneCutDetector
+from .temporal import DEFAULT_SMOOTH, AbSmoother, FrameSkipper, SceneCutDetector, gray_at
 
 log = logging.getLogger("stream_colorize")
 MAX_SKIP = 120
@@ -243,7 +243,7 @@ class ColourStage:
             else:
                 if fresh and was_cut:
                     self.smoother.reset()
-                ab = self.smoother(ab)
+                ab = self.smoother(ab, gray_at(frame.image, ab.shape[1:]))
             colour = merge_ab(frame.image, ab, self.colorizer.merge)
             image = side_by_side(frame.image, colour) if self.side_by_side else colour
             self.outbox.put(Shown(frame, image))

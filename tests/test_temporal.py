@@ -70,3 +70,18 @@ def test_temporal_reuses_and_resets_at_cut() -> None:
     # between runs the smoother eases towards the latest prediction
     assert np.allclose(frames[1].ab, frames[0].ab)
     assert t.model_runs == 4
+
+
+def test_smoothing_holds_still_areas_and_follows_moving_ones() -> None:
+    from stream_colorize.temporal import AbSmoother
+
+    smoother = AbSmoother(strength=0.97, motion_scale=20.0)
+    gray = np.full((4, 4), 100.0, np.float32)
+    smoother(np.zeros((2, 4, 4), np.float32), gray)
+    moved = gray.copy()
+    moved[:, 2:] = 180.0  # the right half changes: something moved there
+    out = smoother(np.full((2, 4, 4), 40.0, np.float32), moved)
+    assert np.allclose(out[:, :, :2], 0.03 * 40.0, atol=1e-4)  # still: the past weighs 0.97
+    assert (out[:, :, 2:] > 38.0).all()  # moving: follows the new colour at once
+    smoother.reset()
+    assert np.allclose(smoother(np.full((2, 4, 4), 7.0, np.float32), gray), 7.0)  # after a cut: no past

@@ -16,6 +16,7 @@ from ..io.devices import parse_source
 from ..io.live_source import LiveSource
 from ..io.window import require_display
 from ..live import LiveOptions, run_live
+from ..temporal import DEFAULT_SMOOTH
 from .common import (
     DeviceOption,
     ModelOption,
@@ -53,7 +54,9 @@ def register(app: typer.Typer) -> None:
         temperature: float | None = TemperatureOption,
         threads: int | None = ThreadsOption,
         skip: str = typer.Option("auto", "--skip", help="Run the model every N frames, or 'auto' to keep up."),
-        smooth: float = typer.Option(0.5, "--smooth", min=0.0, max=0.95, help="ab smoothing strength (0: off)."),
+        smooth: float = typer.Option(
+            DEFAULT_SMOOTH, "--smooth", min=0.0, max=0.99, help="ab smoothing strength (0: off)."
+        ),
         side: bool = typer.Option(False, "--side-by-side", help="Start with original | colour."),
         headless: bool = typer.Option(False, "--headless", help="No window; print fps and latency periodically."),
         record: Path | None = typer.Option(None, "--record", help="Also write what is shown to this video file."),

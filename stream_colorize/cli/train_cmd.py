@@ -18,6 +18,7 @@ import numpy as np
 import typer
 
 from ..errors import MediaError, ModelError, UsageError
+from ..temporal import DEFAULT_SMOOTH
 from ..train.imagestats import colourfulness
 from ..train.metrics import evaluate_images, evaluate_video, format_report
 from .common import DeviceOption, ModelOption, OverwriteOption, TemperatureOption, ThreadsOption, build_colorizer
@@ -201,7 +202,7 @@ def eval_command(
     threads: int | None = ThreadsOption,
     max_frames: int = typer.Option(300, "--max-frames", min=2, help="Frames of --video to use."),
     smooth: float = typer.Option(
-        0.5, "--smooth", min=0.0, max=0.99, help="Video: the pipeline's ab smoothing strength (0 = off)."
+        DEFAULT_SMOOTH, "--smooth", min=0.0, max=0.99, help="Video: the pipeline's ab smoothing strength (0 = off)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON."),
 ) -> None:

@@ -108,7 +108,11 @@ def register(app: typer.Typer) -> None:
         skip: int | None = typer.Option(None, "--skip", min=1, help="Run the model on every Nth frame (default: 1)."),
         smooth: bool | None = typer.Option(None, "--smooth/--no-smooth", help="Temporal smoothing of colour."),
         strength: float | None = typer.Option(
-            None, "--smooth-strength", min=0.0, max=0.99, help="Weight of the past in the smoothing (default: 0.5)."
+            None,
+            "--smooth-strength",
+            min=0.0,
+            max=0.99,
+            help="Weight of the past in the smoothing where the picture is still (default: 0.97).",
         ),
         batch: int | None = typer.Option(None, "--batch", min=1, help="Frames per model call (default: 1)."),
         codec: str | None = typer.Option(None, "--codec", help="Video encoder (default: libx264; VP9 for .webm)."),

@@ -147,3 +147,31 @@ def test_text_subtitles_move_between_containers(media: Path, tiny_onnx: Path) ->
     run(mkv, back, tiny_onnx)
     assert cues(mp4) == cues(mkv) == cues(back) and len(cues(mp4)) == 3
     assert [s["codec_name"] for s in probe(mkv)["streams"] if s["codec_type"] == "subtitle"] == ["subrip"]
+
+
+def test_transcode_resamples_to_a_rate_the_encoder_takes(media: Path, tiny_onnx: Path) -> None:
+    import numpy as np
+
+    src = media / "cd_rate.mkv"
+    with av.open(str(src), "w") as out:
+        video = out.add_stream("mpeg4", rate=25)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        audio = out.add_stream("mp2", rate=44100)
+        audio.layout = "stereo"
+        for i in range(25):
+            image = np.full((48, 64), 40 + 4 * i, np.uint8)
+            frame = av.VideoFrame.from_ndarray(image, format="gray").reformat(format="yuv420p")
+            frame.pts = i
+            out.mux(video.encode(frame))
+        samples = (np.sin(np.arange(44100) / 10.0) * 8000).astype(np.int16)
+        for start in range(0, 44100, 1152):
+            chunk = np.repeat(samples[start : start + 1152][None], 2, 0).reshape(1, -1)
+            frame = av.AudioFrame.from_ndarray(chunk, format="s16", layout="stereo")
+            frame.sample_rate, frame.pts = 44100, start
+            out.mux(audio.encode(frame))
+        out.mux(video.encode(None))
+        out.mux(audio.encode(None))
+    dst = media / "cd_rate_out.webm"
+    run(src, dst, tiny_onnx, audio_codec="libopus")
+    audio_out = [s for s in probe(dst)["streams"] if s["codec_type"] == "audio"]
+    assert audio_out[0]["codec_name"] == "opus" and audio_out[0]["sample_rate"] == "48000"

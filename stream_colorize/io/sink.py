@@ -49,6 +49,18 @@ def partial_path(path: Path) -> Path:
     return path.with_name(f"{path.stem}.partial{path.suffix}")
 
 
+def _encoder_rate(codec: str, source: av.stream.Stream) -> int:
+    """The source's sample rate, or the nearest one the encoder supports (libopus: 48 kHz...)."""
+    rate = source.codec_context.sample_rate
+    try:
+        supported = av.Codec(codec, "w").audio_rates
+    except (av.FFmpegError, ValueError) as exc:
+        raise MediaError(f"unknown audio encoder {codec!r} for --audio-codec") from exc
+    if supported and rate not in supported:
+        rate = min(supported, key=lambda r: (abs(r - rate), -r))
+    return rate
+
+
 def _describe(stream: av.stream.Stream) -> str:
     codec = stream.codec_context.name if stream.codec_context is not None else (stream.metadata.get("codec") or "data")
     lang = stream.metadata.get("language")
@@ -157,8 +169,9 @@ class FileSink:
                 continue
             why = f"{fmt} files cannot hold {name or 'this data'}"
             if s.type == "audio":
+                suggested = "libopus" if fmt == "webm" else "aac"
                 raise MediaError(
-                    f"{_describe(s)}: {why}; pass --audio-codec aac (or another) to transcode, or write .mkv"
+                    f"{_describe(s)}: {why}; pass --audio-codec {suggested} (or another) to transcode, or write .mkv"
                 )
             target = _text_subtitle_target(name, supported)
             if s.type == "subtitle" and target is not None:
@@ -194,7 +207,9 @@ class FileSink:
         self.video = video
         for s, how in self.copies:
             if how == "transcode":
-                out = self.container.add_stream(self.options.audio_codec, rate=s.codec_context.sample_rate)
+                out = self.container.add_stream(
+                    self.options.audio_codec, rate=_encoder_rate(self.options.audio_codec, s)
+                )
                 out.layout = s.codec_context.layout
             elif how.startswith("text:"):
                 out = self.container.add_mux_stream(how[5:], time_base=s.time_base)

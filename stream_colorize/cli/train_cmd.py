@@ -20,7 +20,7 @@ import typer
 from ..errors import MediaError, ModelError, UsageError
 from ..temporal import DEFAULT_SMOOTH
 from ..train.imagestats import colourfulness
-from ..train.metrics import evaluate_images, evaluate_video, format_report
+from ..train.metrics import evaluate_images, evaluate_video, format_report, read_video_frames
 from .common import DeviceOption, ModelOption, OverwriteOption, TemperatureOption, ThreadsOption, build_colorizer
 from .image import IMAGE_SUFFIXES, collect_images, read_image
 
@@ -37,26 +37,7 @@ def is_colour(image: np.ndarray) -> bool:
 
 def sample_video(path: Path, count: int = FRAMES_PER_VIDEO) -> list[np.ndarray]:
     """Up to ``count`` frames spread over a video (BGR uint8); MediaError when none decode."""
-    import av
-
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise MediaError(f"{path} holds no video stream; give colour photos or videos")
-            stream = container.streams.video[0]
-            total = stream.frames or 0
-            step = max(1, total // count) if total else 5
-            frames = []
-            for i, frame in enumerate(container.decode(stream)):
-                if i % step == 0:
-                    frames.append(frame.to_ndarray(format="bgr24"))
-                if len(frames) >= count:
-                    break
-    except av.error.FFmpegError as exc:
-        raise MediaError(f"cannot decode video {path}: {exc}") from exc
-    if not frames:
-        raise MediaError(f"video {path} has no frames")
-    return frames
+    return read_video_frames(path, count, spread=True)
 
 
 def gather_training_images(paths: list[Path]) -> list[np.ndarray]:

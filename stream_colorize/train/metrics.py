@@ -109,23 +109,28 @@ def flicker(frames: Iterable[np.ndarray]) -> float:
     return total / count if count else float("nan")
 
 
-def read_video_frames(path: str | Path, max_frames: int = 300) -> list[np.ndarray]:
-    """Up to ``max_frames`` decoded BGR frames of a video file (PyAV)."""
+def read_video_frames(path: str | Path, max_frames: int = 300, spread: bool = False) -> list[np.ndarray]:
+    """Up to ``max_frames`` decoded BGR frames of a video (PyAV): the first ones, or with
+    ``spread`` every Nth so they cover the whole video.  MediaError when none decode."""
     import av
 
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
-                raise MediaError(f"{path} holds no video stream")
+                raise MediaError(f"{path} holds no video stream; give colour photos or videos")
+            stream = container.streams.video[0]
+            total = stream.frames or 0
+            step = (max(1, total // max_frames) if total else 5) if spread else 1
             frames = []
-            for frame in container.decode(video=0):
-                frames.append(frame.to_ndarray(format="bgr24"))
+            for i, frame in enumerate(container.decode(stream)):
+                if i % step == 0:
+                    frames.append(frame.to_ndarray(format="bgr24"))
                 if len(frames) >= max_frames:
                     break
     except av.error.FFmpegError as exc:
-        raise MediaError(f"cannot decode {path}: {exc}") from exc
+        raise MediaError(f"cannot decode video {path}: {exc}") from exc
     if not frames:
-        raise MediaError(f"{path} has no video frames")
+        raise MediaError(f"video {path} has no frames")
     return frames
 
 

@@ -206,3 +206,24 @@ def test_rtsp_url_with_duration(tmp_path: Path, tiny_onnx: Path) -> None:
     frames = video_frames(out)
     assert 40 <= len(frames) <= 55  # 2 s at 25 fps, give or take the stream's start
     assert chroma(frames[-1]) > 5.0
+
+
+def test_animated_gif_is_footage(tmp_path: Path, tiny_onnx: Path, capsys) -> None:
+    import av
+    import numpy as np
+
+    gif = tmp_path / "clip.gif"
+    with av.open(str(gif), "w") as out:
+        stream = out.add_stream("gif", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 48, 32, "rgb8"
+        for i in range(6):
+            image = np.repeat(np.full((32, 48, 1), 30 + 30 * i, np.uint8), 3, axis=2)
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="rgb8")
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    dst = tmp_path / "gif.mp4"
+    code, err = cli(capsys, str(gif), str(dst), "--model", str(tiny_onnx), "--device", "cpu", "-q")
+    assert code == 0, err
+    frames = video_frames(dst)
+    assert len(frames) == 6 and chroma(frames[-1]) > 3.0

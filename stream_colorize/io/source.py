@@ -171,8 +171,10 @@ class MediaSource:
             raise MediaError(f"cannot open {text}: {exc.strerror or exc}") from exc
 
     def _looks_like_image(self) -> bool:
+        # An animated GIF is footage (old clips often come as GIFs); everything else read by an
+        # image demuxer is a still.
         fmt = self.container.format.name or ""
-        return fmt.endswith("_pipe") or fmt in ("image2", "png_pipe", "jpeg_pipe", "webp_pipe", "gif")
+        return fmt.endswith("_pipe") or fmt == "image2"
 
     def _info(self) -> VideoInfo:
         v = self.video

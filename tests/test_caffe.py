@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from helpers import CV_MAJOR, needs_cv4
 
 from stream_colorize.bins import load_bins
 from stream_colorize.engine import Colorizer
@@ -40,15 +41,6 @@ from stream_colorize.models.protowire import (
 from stream_colorize.models.spec import spec_from_caffe, spec_from_path
 from stream_colorize.models.standin import TINY_LAYERS, layer_weights, write_standin_onnx
 from stream_colorize.models.zhang_arch import ZHANG_LAYERS
-
-CV_MAJOR = int(cv2.__version__.split(".")[0])
-
-
-def needs_cv4(test):
-    """Run only on opencv-python 4.x, the last with a Caffe importer (marker: opencv4)."""
-    skip = pytest.mark.skipif(CV_MAJOR >= 5, reason=f"OpenCV {cv2.__version__} has no Caffe importer")
-    return pytest.mark.opencv4(skip(test))
-
 
 needs_cv5 = pytest.mark.skipif(CV_MAJOR < 5, reason=f"OpenCV {cv2.__version__} still reads Caffe")
 

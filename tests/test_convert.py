@@ -10,6 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from helpers import needs_cv4
 
 from stream_colorize.engine import Colorizer
 from stream_colorize.errors import ModelError
@@ -26,15 +27,6 @@ from stream_colorize.models.convert import convert_caffe_to_onnx, expected_shape
 from stream_colorize.models.spec import CAFFE_RECIPE_SCALE, spec_from_caffe, spec_from_path
 from stream_colorize.models.standin import TINY_LAYERS, count_parameters, write_standin_onnx
 from stream_colorize.models.zhang_arch import ZHANG_LAYERS
-
-CV_MAJOR = int(cv2.__version__.split(".")[0])
-
-
-def needs_cv4(test):
-    """Run only on opencv-python 4.x, the last with a Caffe importer (marker: opencv4)."""
-    skip = pytest.mark.skipif(CV_MAJOR >= 5, reason=f"OpenCV {cv2.__version__} has no Caffe importer")
-    return pytest.mark.opencv4(skip(test))
-
 
 pytest.importorskip("onnx")
 

@@ -9,8 +9,8 @@ import av
 import cv2
 import numpy as np
 import pytest
+from helpers import run_main
 
-from stream_colorize.cli import main
 from stream_colorize.train.imagestats import colourfulness
 from stream_colorize.train.metrics import evaluate_pairs, flicker, psnr, ssim, to_gray
 
@@ -22,16 +22,6 @@ def colour_photo(seed: int, size: tuple[int, int] = (96, 128)) -> np.ndarray:
     img = cv2.resize(small, size[::-1], interpolation=cv2.INTER_CUBIC)
     noise = rng.normal(0, 6, img.shape)
     return np.clip(img + noise, 0, 255).astype(np.uint8)
-
-
-def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_truth_as_its_own_prediction_is_perfect():
@@ -73,13 +63,13 @@ def test_eval_cli_on_a_folder(tmp_path: Path, tiny_onnx: Path, capsys):
     folder.mkdir()
     for i in range(3):
         cv2.imwrite(str(folder / f"p{i}.png"), colour_photo(i))
-    code, out, err = run_cli(["eval", str(folder), "--model", str(tiny_onnx), "--json"], capsys)
+    code, out, err = run_main(["eval", str(folder), "--model", str(tiny_onnx), "--json"], capsys)
     assert code == 0, err
     report = json.loads(out)["images"]
     assert report["images"] == 3
     assert np.isfinite(report["psnr"]) and np.isfinite(report["psnr_gray"])
     assert 0 < report["ssim"] <= 1
-    code, out, err = run_cli(["eval", str(folder), "--model", str(tiny_onnx)], capsys)
+    code, out, err = run_main(["eval", str(folder), "--model", str(tiny_onnx)], capsys)
     assert code == 0 and "PSNR" in out and "gray baseline" in out and "colourfulness" in out
 
 
@@ -87,11 +77,11 @@ def test_eval_cli_rejects_gray_photos_and_missing_input(tmp_path: Path, tiny_onn
     folder = tmp_path / "gray"
     folder.mkdir()
     cv2.imwrite(str(folder / "g.png"), to_gray(colour_photo(0)))
-    code, _, err = run_cli(["eval", str(folder), "--model", str(tiny_onnx)], capsys)
+    code, _, err = run_main(["eval", str(folder), "--model", str(tiny_onnx)], capsys)
     assert code == 1 and "no colour photos" in err and err.count("error:") == 1
-    code, _, err = run_cli(["eval", "--model", str(tiny_onnx)], capsys)
+    code, _, err = run_main(["eval", "--model", str(tiny_onnx)], capsys)
     assert code == 1 and "give a folder" in err
-    code, _, err = run_cli(["eval", "--video", str(tmp_path / "none.mp4"), "--model", str(tiny_onnx)], capsys)
+    code, _, err = run_main(["eval", "--video", str(tmp_path / "none.mp4"), "--model", str(tiny_onnx)], capsys)
     assert code == 1 and "not found" in err
 
 
@@ -111,7 +101,7 @@ def test_eval_cli_video_flicker(tmp_path: Path, tiny_onnx: Path, capsys):
     moving = [np.roll(still, 8 * i, axis=1) for i in range(6)]
     write_video(tmp_path / "still.mp4", [still] * 6)
     write_video(tmp_path / "moving.mp4", moving)
-    code, out, err = run_cli(
+    code, out, err = run_main(
         ["eval", "--video", str(tmp_path / "still.mp4"), "--model", str(tiny_onnx), "--json"], capsys
     )
     assert code == 0, err
@@ -119,7 +109,7 @@ def test_eval_cli_video_flicker(tmp_path: Path, tiny_onnx: Path, capsys):
     assert still_report["frames"] == 6
     assert still_report["flicker_truth"] < 0.2  # a still shot barely changes (codec noise only)
     assert still_report["flicker"] < 0.5  # the same gray frame gets the same colours
-    code, out, err = run_cli(
+    code, out, err = run_main(
         ["eval", "--video", str(tmp_path / "moving.mp4"), "--model", str(tiny_onnx), "--json"], capsys
     )
     assert code == 0, err
@@ -129,7 +119,7 @@ def test_eval_cli_video_flicker(tmp_path: Path, tiny_onnx: Path, capsys):
     raw = {}
     for smooth in ("0", "0.8"):
         args = ["eval", "--video", str(tmp_path / "pan.mp4"), "--model", str(tiny_onnx), "--smooth", smooth]
-        code, out, err = run_cli([*args, "--json"], capsys)
+        code, out, err = run_main([*args, "--json"], capsys)
         assert code == 0, err
         raw[smooth] = json.loads(out)["video"]["flicker"]
     assert raw["0.8"] < 0.8 * raw["0"]

@@ -9,8 +9,8 @@ import av
 import cv2
 import numpy as np
 import pytest
+from helpers import run_main
 
-from stream_colorize.cli import main
 from stream_colorize.engine import Colorizer
 from stream_colorize.models.spec import spec_from_onnx
 from stream_colorize.train.dataset import Item, composite, deduplicate, load_npz, pack_npz
@@ -30,16 +30,6 @@ def colour_photo(seed: int, size: tuple[int, int] = (96, 128)) -> np.ndarray:
     rng = np.random.default_rng(seed)
     img = cv2.resize(rng.integers(0, 256, (4, 5, 3), dtype=np.uint8), size[::-1], interpolation=cv2.INTER_CUBIC)
     return np.clip(img + rng.normal(0, 6, img.shape), 0, 255).astype(np.uint8)
-
-
-def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_lab_matches_opencv():
@@ -142,7 +132,7 @@ def photo_dir(tmp_path_factory) -> Path:
 def test_train_smoke_from_scratch_then_finetune(tmp_path: Path, photo_dir: Path, capsys):
     out = tmp_path / "m.onnx"
     args = ["train", "--data", str(photo_dir), "--out", str(out), "--init", "none", "--steps", "2"]
-    code, stdout, err = run_cli([*args, "--batch", "2", "--crop", "64", "--threads", "1"], capsys)
+    code, stdout, err = run_main([*args, "--batch", "2", "--crop", "64", "--threads", "1"], capsys)
     assert code == 0, err
     assert out.is_file() and out.with_suffix(".json").is_file()
     assert "PSNR" in stdout and "held-out" in stdout
@@ -161,7 +151,7 @@ def test_train_smoke_from_scratch_then_finetune(tmp_path: Path, photo_dir: Path,
         c.mux(s.encode())
     tuned = tmp_path / "tuned.onnx"
     args = ["train", "--data", str(video), "--out", str(tuned), "--init", str(out), "--steps", "1"]
-    code, stdout, err = run_cli([*args, "--batch", "2", "--crop", "64", "--threads", "1"], capsys)
+    code, stdout, err = run_main([*args, "--batch", "2", "--crop", "64", "--threads", "1"], capsys)
     assert code == 0, err
     assert "training on 4 colour images" in stdout
     assert spec_from_onnx(tuned).temperature == spec.temperature
@@ -216,7 +206,7 @@ def test_train_bad_input(tmp_path: Path, photo_dir: Path, case: str, message: st
     elif case == "not_onnx":
         out = tmp_path / "model.txt"
     before = sorted(p.name for p in tmp_path.iterdir())
-    code, _, err = run_cli(["train", "--data", str(data), "--out", str(out), "--steps", "1"], capsys)
+    code, _, err = run_main(["train", "--data", str(data), "--out", str(out), "--steps", "1"], capsys)
     assert code == 1
     assert err.count("error:") == 1 and message in err, err
     assert "Traceback" not in err

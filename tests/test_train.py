@@ -24,6 +24,7 @@ from stream_colorize.train.losses import bgr_to_lab, rebalance_weights, soft_enc
 from stream_colorize.train.model import ArchConfig, ColorNet  # noqa: E402
 
 SMALL = ArchConfig(widths=[8, 8, 16, 16], decoder=[16, 8])
+SMALL_CONTEXT = ArchConfig(widths=[8, 8, 16, 16], decoder=[16, 8], global_context=True)
 
 
 def colour_photo(seed: int, size: tuple[int, int] = (96, 128)) -> np.ndarray:
@@ -55,10 +56,11 @@ def test_soft_encoding_and_rebalancing():
     assert w[colour_bin] > w[gray_bin]
 
 
-def test_folded_export_matches_torch_and_reloads(tmp_path: Path):
+@pytest.mark.parametrize("arch", [SMALL, SMALL_CONTEXT], ids=["plain", "global-context"])
+def test_folded_export_matches_torch_and_reloads(tmp_path: Path, arch: ArchConfig):
     from stream_colorize.train.export import export_model
 
-    net = ColorNet(SMALL)
+    net = ColorNet(arch)
     with torch.no_grad():  # give BatchNorm non-trivial statistics
         for m in net.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
@@ -74,10 +76,10 @@ def test_folded_export_matches_torch_and_reloads(tmp_path: Path):
     meta = export_model(net, out, temperature=0.4)
     assert meta["cv2_relative_error"] < 1e-3
     side = json.loads(out.with_suffix(".json").read_text())
-    assert side["output"] == "logits" and side["arch"] == SMALL.to_dict()
+    assert side["output"] == "logits" and side["arch"] == arch.to_dict()
     ab = Colorizer(spec_from_onnx(out), device="cpu").predict_ab([colour_photo(0)])
     assert ab.shape == (1, 2, 56, 56)
-    again = ColorNet.from_onnx(out, SMALL)
+    again = ColorNet.from_onnx(out, ArchConfig.from_dict(side["arch"]))
     with torch.no_grad():
         assert torch.allclose(again(x), ref, atol=1e-3, rtol=1e-3)
     assert not list(tmp_path.glob("*partial*"))
@@ -106,6 +108,45 @@ def test_composite_and_npz_roundtrip(tmp_path: Path):
     n = pack_npz(tmp_path / "d.npz", [colour_photo(1, (100, 300)), colour_photo(2)], side=64)
     images = load_npz(tmp_path / "d.npz")
     assert n == len(images) == 4 and images[0].shape == (64, 64, 3)  # the wide photo gives 3 crops
+
+
+def test_global_context_changes_the_output_with_the_rest_of_the_picture():
+    torch.manual_seed(0)
+    # Deploy form (no BatchNorm) with weights of trained strength: at init scale, activations fade to ~0.
+    net = ColorNet(SMALL_CONTEXT, norm=False).eval()
+    with torch.no_grad():
+        for conv in net.convs():
+            conv.weight.normal_(0, (2.0 / conv.weight[0].numel()) ** 0.5)
+    a = torch.randn(1, 1, 448, 448) * 30
+    b = a.clone()
+    b[..., 320:, 320:] = 40.0  # change one corner only
+    with torch.no_grad():
+        ya, yb = net(a), net(b)
+    # The opposite corner lies far outside the convolutions' reach: only the context branch links them.
+    assert (ya[..., :4, :4] - yb[..., :4, :4]).abs().max() > 1e-3
+    plain = ColorNet(SMALL, norm=False).eval()
+    with torch.no_grad():
+        assert torch.allclose(plain(a)[..., :4, :4], plain(b)[..., :4, :4], atol=1e-6)
+
+
+def test_reviewed_packages_give_their_photos_and_video_frames(tmp_path: Path):
+    from media import make_clip
+
+    from stream_colorize.train.sources import FRAMES_PER_VIDEO, iter_candidates
+
+    demo = tmp_path / "kphotoalbum/usr/share/kphotoalbum/demo"
+    demo.mkdir(parents=True)
+    cv2.imwrite(str(demo / "beach_2.jpg"), colour_photo(1, (200, 240)))
+    cv2.imwrite(str(demo / "qt-logo.jpg"), colour_photo(2, (200, 240)))  # a logo, not a photo
+    make_clip(demo / "movie.avi", seconds=2.0, size=(160, 120), audio=0, gray=False)
+    found = list(iter_candidates(tmp_path, ("kphotoalbum",)))
+    paths = [c.path for c in found]
+    assert "usr/share/kphotoalbum/demo/beach_2.jpg" in paths
+    assert not any("qt-logo" in p for p in paths)
+    frames = [c for c in found if "#frame" in c.path]
+    assert len(frames) == FRAMES_PER_VIDEO
+    assert all(c.image.shape == (120, 160, 3) for c in frames)
+    assert frames[0].image.tobytes() != frames[-1].image.tobytes()  # spread over the clip, not one frame
 
 
 def test_licence_lookup(tmp_path: Path):

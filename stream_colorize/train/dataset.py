@@ -27,6 +27,8 @@ from ..errors import MediaError
 from .imagestats import colourfulness, dhash, fit_within, hamming, image_stats, is_photo
 from .sources import (
     EVAL_DEB,
+    REVIEWED_FILES,
+    REVIEWED_VIDEOS,
     TRAIN_PACKAGES,
     Candidate,
     fetch_packages,
@@ -90,6 +92,10 @@ def select_training(ext: Path, log=print) -> tuple[list[Item], list[Item]]:
         if c.package in REVIEWED_PHOTOS:
             if _wallpaper_name(c) in REVIEWED_PHOTOS[c.package]:
                 photos.append(Item(np.ascontiguousarray(c.image[..., :3]), c.package, c.path, licence, "reviewed"))
+            continue
+        if c.package in REVIEWED_FILES or c.package in REVIEWED_VIDEOS:
+            note = "video frame" if "#frame" in c.path else "reviewed"
+            photos.append(Item(np.ascontiguousarray(c.image[..., :3]), c.package, c.path, licence, note))
             continue
         if c.package == "jigzo-data":
             # A puzzle file holds its photo first, then piece masks and previews.

@@ -26,6 +26,7 @@ from .dataset import load_npz
 from .export import choose_temperature, export_model, set_sidecar
 from .loop import TrainConfig, resolve_device, train
 from .metrics import evaluate_images, format_report, to_gray
+from .model import ArchConfig
 
 
 def comparison_grid(colorizer: Colorizer, photos: list[np.ndarray], rows: int = 6, height: int = 200) -> np.ndarray:
@@ -67,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--reg-weight", type=float, default=3.0)
     p.add_argument("--rebalance", type=float, default=0.5, help="Zhang's lambda; 1 disables rebalancing")
+    p.add_argument("--global-context", action="store_true", help="add the whole-image context branch")
     p.add_argument("--name", default="default")
     args = p.parse_args(argv)
 
@@ -103,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
             last_print[0] = now
             print(f"  step {step}  {done * 100:5.1f}%  loss {loss:.3f}", flush=True)
 
-    net = train(train_set, cfg, progress=progress, val_images=val_set)
+    arch = ArchConfig(global_context=args.global_context)
+    net = train(train_set, cfg, arch=arch, progress=progress, val_images=val_set)
     model = args.out / f"{args.name}.onnx"
     for stale in (model, model.with_suffix(".json")):
         stale.unlink(missing_ok=True)

@@ -28,6 +28,9 @@ class ArchConfig:
     widths: list[int] = field(default_factory=lambda: [32, 64, 128, 192])
     decoder: list[int] = field(default_factory=lambda: [128, 64])
     outputs: int = NUM_BINS
+    # Add a whole-image summary (global mean of the deepest features, two 1x1 convolutions) to every
+    # position, so that the colour of a region can depend on what the whole picture looks like.
+    global_context: bool = False
 
     def to_dict(self) -> dict:
         """Plain dict for JSON."""
@@ -36,7 +39,7 @@ class ArchConfig:
     @classmethod
     def from_dict(cls, data: dict) -> ArchConfig:
         """Inverse of to_dict (unknown keys ignored)."""
-        return cls(**{k: v for k, v in data.items() if k in ("widths", "decoder", "outputs")})
+        return cls(**{k: v for k, v in data.items() if k in ("widths", "decoder", "outputs", "global_context")})
 
 
 def _block(cin: int, cout: int, norm: bool, stride: int = 1, dilation: int = 1) -> nn.Sequential:
@@ -62,6 +65,12 @@ class ColorNet(nn.Module):
         self.enc4 = nn.Sequential(
             _block(w[2], w[3], norm, 2), _block(w[3], w[3], norm, dilation=2), _block(w[3], w[3], norm, dilation=4)
         )
+        # Registered here so that module order matches graph order (``convs`` / ``from_onnx`` rely on it).
+        self.context = (
+            nn.Sequential(nn.Conv2d(w[3], w[3], 1), nn.ReLU(inplace=True), nn.Conv2d(w[3], w[3], 1))
+            if self.arch.global_context
+            else None
+        )
         self.dec3 = nn.Sequential(_block(w[3] + w[2], d[0], norm), _block(d[0], d[0], norm))
         self.dec2 = nn.Sequential(_block(d[0] + w[1], d[1], norm), _block(d[1], d[1], norm))
         self.drop = nn.Dropout2d(dropout) if dropout > 0 else nn.Identity()
@@ -74,6 +83,9 @@ class ColorNet(nn.Module):
         e2 = self.enc2(e1)
         e3 = self.enc3(e2)
         e4 = self.enc4(e3)
+        if self.context is not None:
+            # expand_as: OpenCV 5 fuses the add into the convolution only for same-shape operands.
+            e4 = F.relu(e4 + self.context(e4.mean((2, 3), keepdim=True)).expand_as(e4))
         up3 = F.interpolate(e4, scale_factor=2.0, mode="bilinear", align_corners=False)
         d3 = self.dec3(torch.cat([up3, e3], 1))
         up2 = F.interpolate(d3, scale_factor=2.0, mode="bilinear", align_corners=False)

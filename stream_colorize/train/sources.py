@@ -23,6 +23,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..errors import MediaError
+from .metrics import read_video_frames
+
 TRAIN_PACKAGES = (
     "gcompris-qt-data",
     "mate-backgrounds",
@@ -32,7 +35,38 @@ TRAIN_PACKAGES = (
     "plasma-workspace-wallpapers",
     "jigzo-data",
     "tuxpaint-stamps-default",
-)
+    *(
+        "kphotoalbum", "gnome-control-center-data", "python-kivy-examples", "labelme-examples", "libdlib19.1",
+        "forensics-samples-files", "python3-imageio", "python3-mecavideo",
+    ),
+)  # fmt: skip
+# Everyday snapshots and real footage, reviewed on contact sheets: the listed files are photographs
+# or camera video (the wallpaper and edu packages above lean to colourful, picked scenery; these add
+# the dull indoor and street scenes that film footage is full of).
+REVIEWED_FILES = {
+    "kphotoalbum": ("usr/share/kphotoalbum/demo/[!q]*.jpg",),  # not qt-logo.jpg
+    "gnome-control-center-data": ("usr/share/pixmaps/faces/*.jpg",),
+    "python-kivy-examples": ("usr/share/kivy-examples/demo/pictures/images/*.jpg",),
+    "labelme-examples": ("usr/share/doc/labelme-examples/examples/*/data_annotated/*.jpg",),
+    "libdlib19.1": (
+        "usr/share/doc/libdlib19.1/examples/faces/*.jpg",
+        "usr/share/doc/libdlib19.1/examples/johns/*/*.jpg",
+        "usr/share/doc/libdlib19.1/examples/video_frames/frame_0000[0-9]0.jpg",
+    ),
+    "forensics-samples-files": ("usr/share/forensics-samples/original-files/pic*/IMG*",),
+}
+REVIEWED_VIDEOS = {
+    "kphotoalbum": ("usr/share/kphotoalbum/demo/movie.avi",),
+    "python3-imageio": (
+        "usr/lib/python3/dist-packages/imageio/resources/images/cockatoo.mp4",
+        "usr/lib/python3/dist-packages/imageio/resources/images/realshort.mp4",
+    ),
+    "python-kivy-examples": ("usr/share/kivy-examples/widgets/cityCC0.mpg",),
+    "forensics-samples-files": ("usr/share/forensics-samples/original-files/movie1/*.mp4",),
+    # Physics-lesson footage; retroMars2018 is an animation, not camera video.
+    "python3-mecavideo": ("usr/share/pymecavideo/data/video/[!r]*",),
+}
+FRAMES_PER_VIDEO = 8
 EVAL_DEB = "opencv-doc"
 EVAL_WHEELS = ("scikit-image", "scikit-learn", "matplotlib")
 # Natural colour photos among the reserved sets (charts, logos, microscopy, paintings left out).
@@ -182,11 +216,30 @@ def _plasma_images(root: Path) -> list[Path]:
     return chosen
 
 
+def _video_frames(path: Path, count: int = FRAMES_PER_VIDEO) -> list[tuple[int, np.ndarray]]:
+    """(index, BGR frame) pairs spread evenly over a video; empty if it cannot be decoded."""
+    try:
+        return list(enumerate(read_video_frames(path, max_frames=count, spread=True)))
+    except MediaError:
+        return []
+
+
 def iter_candidates(ext: Path, packages: tuple[str, ...] = TRAIN_PACKAGES) -> Iterator[Candidate]:
     """Every image of the training packages unpacked under ``ext`` (one folder per package)."""
     for package in packages:
         root = ext / package
         if not root.is_dir():
+            continue
+        if package in REVIEWED_FILES or package in REVIEWED_VIDEOS:
+            for pattern in REVIEWED_FILES.get(package, ()):
+                for path in _files(root, pattern):
+                    img = decode(path.read_bytes())
+                    if img is not None and min(img.shape[:2]) >= MIN_SIDE // 2:
+                        yield Candidate(img, package, str(path.relative_to(root)))
+            for pattern in REVIEWED_VIDEOS.get(package, ()):
+                for path in _files(root, pattern):
+                    for index, frame in _video_frames(path):
+                        yield Candidate(frame, package, f"{path.relative_to(root)}#frame{index}")
             continue
         if package == "gcompris-qt-data" or package == "jigzo-data":
             pattern = "usr/share/gcompris-qt/rcc/*.rcc" if package == "gcompris-qt-data" else "usr/share/games/**/*.pzl"

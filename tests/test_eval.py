@@ -73,6 +73,26 @@ def test_eval_cli_on_a_folder(tmp_path: Path, tiny_onnx: Path, capsys):
     assert code == 0 and "PSNR" in out and "gray baseline" in out and "colourfulness" in out
 
 
+def test_eval_cli_per_image_table(tmp_path: Path, tiny_onnx: Path, capsys):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(folder / f"p{i}.png"), colour_photo(i))
+    code, out, err = run_main(["eval", str(folder), "--model", str(tiny_onnx), "--json", "--per-image"], capsys)
+    assert code == 0, err
+    report = json.loads(out)["images"]
+    rows = report["per_image"]
+    assert sorted(r["name"] for r in rows) == ["p0.png", "p1.png", "p2.png"]
+    gains = [r["psnr_gain"] for r in rows]
+    assert gains == sorted(gains)  # worst first
+    assert np.isclose(np.mean(gains), report["psnr_gain"])
+    assert all(np.isclose(r["psnr"] - r["psnr_gray"], r["psnr_gain"]) for r in rows)
+    code, out, err = run_main(["eval", str(folder), "--model", str(tiny_onnx), "--per-image"], capsys)
+    assert code == 0 and "worst PSNR gain first" in out and all(f"p{i}.png" in out for i in range(3))
+    code, out, err = run_main(["eval", str(folder), "--model", str(tiny_onnx), "--json"], capsys)
+    assert "per_image" not in json.loads(out)["images"]
+
+
 def test_eval_cli_rejects_gray_photos_and_missing_input(tmp_path: Path, tiny_onnx: Path, capsys):
     folder = tmp_path / "gray"
     folder.mkdir()

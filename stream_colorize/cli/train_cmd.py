@@ -186,14 +186,19 @@ def eval_command(
         DEFAULT_SMOOTH, "--smooth", min=0.0, max=0.99, help="Video: the pipeline's ab smoothing strength (0 = off)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON."),
+    per_image: bool = typer.Option(False, "--per-image", help="Also list each photo, worst PSNR gain first."),
 ) -> None:
     """Measure a model on colour photos (and a video): PSNR, SSIM, colourfulness, flicker vs truth."""
     if images is None and video is None:
         raise UsageError("give a folder of colour photos, --video FILE, or both")
     colour: list[np.ndarray] = []
+    names: list[str] = []
     if images is not None:
-        photos = [read_image(p) for p in collect_images([images])]
-        colour = [p for p in photos if is_colour(p)]
+        for path in collect_images([images]):
+            photo = read_image(path)
+            if is_colour(photo):
+                colour.append(photo)
+                names.append(path.name)
         if not colour:
             raise MediaError(f"{images} holds no colour photos; evaluation compares against colour originals")
     if video is not None and not video.is_file():
@@ -201,7 +206,7 @@ def eval_command(
     colorizer = build_colorizer(model, device, temperature, threads)
     results: dict[str, dict] = {}
     if colour:
-        results["images"] = evaluate_images(colorizer, colour)
+        results["images"] = evaluate_images(colorizer, colour, names if per_image else None)
     if video is not None:
         from ..temporal import Temporal
 

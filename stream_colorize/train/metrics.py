@@ -56,8 +56,12 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
 
 
-def evaluate_pairs(results: Iterable[np.ndarray], truths: list[np.ndarray]) -> dict[str, float]:
-    """Metrics of already colorized results against their colour originals."""
+def evaluate_pairs(results: Iterable[np.ndarray], truths: list[np.ndarray], names: list[str] | None = None) -> dict:
+    """Metrics of already colorized results against their colour originals.
+
+    With ``names``, the report also holds ``per_image``: one row per photo, worst PSNR gain first
+    (a few near-gray photos given bold colours can sink the mean PSNR; this shows which).
+    """
     rows = []
     for result, truth in zip(results, truths):
         gray = to_gray(truth)
@@ -77,7 +81,7 @@ def evaluate_pairs(results: Iterable[np.ndarray], truths: list[np.ndarray]) -> d
     arr = np.array(rows, np.float64)
     finite = np.where(np.isinf(arr), 100.0, arr)  # identical images: count PSNR as 100 dB
     mean = finite.mean(0)
-    return {
+    report: dict = {
         "images": float(len(rows)),
         "psnr": float(mean[0]),
         "psnr_gray": float(mean[1]),
@@ -88,12 +92,19 @@ def evaluate_pairs(results: Iterable[np.ndarray], truths: list[np.ndarray]) -> d
         "colourfulness_truth": float(mean[5]),
         "colourfulness_ratio": float(mean[4] / mean[5]) if mean[5] > 0 else float("nan"),
     }
+    if names is not None:
+        keys = ("psnr", "psnr_gray", "ssim", "ssim_gray", "colourfulness", "colourfulness_truth")
+        table = [{"name": n, **dict(zip(keys, map(float, row))), "psnr_gain": float(row[0] - row[1])}
+                 for n, row in zip(names, finite)]  # fmt: skip
+        report["per_image"] = sorted(table, key=lambda r: r["psnr_gain"])
+    return report
 
 
-def evaluate_images(colorizer, images: list[np.ndarray]) -> dict[str, float]:
-    """Colorize the gray version of each colour photo and measure it against the photo."""
+def evaluate_images(colorizer, images: list[np.ndarray], names: list[str] | None = None) -> dict:
+    """Colorize the gray version of each colour photo and measure it against the photo
+    (``names``: also report each photo, see ``evaluate_pairs``)."""
     results = [colorizer.colorize([to_gray(img)])[0] for img in images]
-    return evaluate_pairs(results, images)
+    return evaluate_pairs(results, images, names)
 
 
 def flicker(frames: Iterable[np.ndarray]) -> float:
@@ -175,6 +186,11 @@ def format_report(report: dict[str, float]) -> str:
         f"colourfulness     {report['colourfulness']:.1f}  (truth {report['colourfulness_truth']:.1f}, "
         f"ratio {report['colourfulness_ratio']:.2f})",
     ]
+    if report.get("per_image"):
+        lines.append("per photo, worst PSNR gain first:  gain dB   gray dB   colourfulness ours/truth")
+        for row in report["per_image"]:
+            lines.append(f"  {row['name'][:30]:30s}   {row['psnr_gain']:+6.2f}    {row['psnr_gray']:6.2f}    "
+                         f"{row['colourfulness']:5.1f} / {row['colourfulness_truth']:5.1f}")  # fmt: skip
     if "flicker" in report:
         lines.append(
             f"flicker           {report['flicker']:.3f} ab/frame  (footage {report['flicker_truth']:.3f}, "

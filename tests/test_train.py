@@ -56,6 +56,26 @@ def test_soft_encoding_and_rebalancing():
     assert w[colour_bin] > w[gray_bin]
 
 
+def test_log_error_term_weighs_nearly_right_crops_up():
+    from stream_colorize.train.losses import colour_loss, expected_ab
+
+    centres = torch.from_numpy(load_bins())
+    torch.manual_seed(0)
+    logits = torch.randn(2, centres.shape[0], 4, 4, requires_grad=True)
+    shown = expected_ab(logits, centres, 0.45).detach()
+    # Crop 0's truth sits 2 ab units from what is shown, crop 1's sits 30 units away.
+    truth = shown.clone()
+    truth[0, 0] += 2.0
+    truth[1, 0] += 30.0
+    base = colour_loss(logits, truth, centres, None)
+    with_log = colour_loss(logits, truth, centres, None, log_weight=1.0, log_temperature=0.45)
+    per_crop = torch.tensor([4.0, 900.0])
+    assert torch.isclose(with_log - base, torch.log(per_crop + 4.0).mean(), rtol=1e-4)
+    (grad,) = torch.autograd.grad(with_log - base, logits)
+    # The nearly-right crop pulls harder per unit of error: d log(e + 4) = de / (e + 4).
+    assert grad[0].abs().sum() / 2.0 > grad[1].abs().sum() / 30.0
+
+
 @pytest.mark.parametrize("arch", [SMALL, SMALL_CONTEXT], ids=["plain", "global-context"])
 def test_folded_export_matches_torch_and_reloads(tmp_path: Path, arch: ArchConfig):
     from stream_colorize.train.export import export_model

@@ -26,7 +26,7 @@ from .dataset import load_npz
 from .export import choose_temperature, export_model, set_sidecar
 from .loop import TrainConfig, resolve_device, train
 from .metrics import evaluate_images, format_report, to_gray
-from .model import ArchConfig
+from .model import ArchConfig, ColorNet
 
 
 def comparison_grid(colorizer: Colorizer, photos: list[np.ndarray], rows: int = 6, height: int = 200) -> np.ndarray:
@@ -68,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--reg-weight", type=float, default=3.0)
     p.add_argument("--rebalance", type=float, default=0.5, help="Zhang's lambda; 1 disables rebalancing")
+    p.add_argument("--log-weight", type=float, default=0.0, help="weight of the per-crop log-error term")
+    p.add_argument("--init", type=Path, default=None, help="checkpoint.pt of an earlier run to go on from")
     p.add_argument("--global-context", action="store_true", help="add the whole-image context branch")
     p.add_argument("--name", default="default")
     args = p.parse_args(argv)
@@ -87,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         lr=args.lr or (3e-3 if gpu else 2e-3),
         reg_weight=args.reg_weight,
         rebalance_lambda=args.rebalance,
+        log_weight=args.log_weight,
         checkpoint=args.out / "checkpoint.pt",
     )
     if cfg.threads:
@@ -106,7 +109,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  step {step}  {done * 100:5.1f}%  loss {loss:.3f}", flush=True)
 
     arch = ArchConfig(global_context=args.global_context)
-    net = train(train_set, cfg, arch=arch, progress=progress, val_images=val_set)
+    init = None
+    if args.init:
+        saved = torch.load(args.init, map_location="cpu")
+        arch = ArchConfig.from_dict(saved["arch"])
+        init = ColorNet(arch, dropout=cfg.dropout)
+        init.load_state_dict(saved["state"])
+        print(f"going on from {args.init} (step {saved['step']})", flush=True)
+    net = train(train_set, cfg, init=init, arch=arch, progress=progress, val_images=val_set)
     model = args.out / f"{args.name}.onnx"
     for stale in (model, model.with_suffix(".json")):
         stale.unlink(missing_ok=True)

@@ -40,6 +40,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     reg_weight: float = 3.0
     rebalance_lambda: float = 0.5
+    log_weight: float = 0.0
     min_scale: float = 0.45
     hue_degrees: float = 8.0
     dropout: float = 0.1
@@ -166,7 +167,14 @@ def train(
         with torch.no_grad(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_amp):
             losses = [
                 float(
-                    colour_loss(net(val[0][i : i + 32]).float(), val[1][i : i + 32], centres, weights, cfg.reg_weight)
+                    colour_loss(
+                        net(val[0][i : i + 32]).float(),
+                        val[1][i : i + 32],
+                        centres,
+                        weights,
+                        cfg.reg_weight,
+                        cfg.log_weight,
+                    )
                 )
                 * val[0][i : i + 32].shape[0]
                 for i in range(0, val[0].shape[0], 32)
@@ -201,7 +209,7 @@ def train(
             l_in = l_in.contiguous(memory_format=torch.channels_last)
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_amp):
             logits = net(l_in)
-        loss = colour_loss(logits.float(), ab, centres, weights, cfg.reg_weight)
+        loss = colour_loss(logits.float(), ab, centres, weights, cfg.reg_weight, cfg.log_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)

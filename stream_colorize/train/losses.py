@@ -75,8 +75,16 @@ def colour_loss(
     centres: torch.Tensor,
     class_weights: torch.Tensor | None,
     reg_weight: float = 0.0,
+    log_weight: float = 0.0,
+    log_temperature: float = 0.45,
 ) -> torch.Tensor:
-    """Rebalanced soft cross-entropy over the bins, plus ``reg_weight`` x Huber on the mean ab (/ 10)."""
+    """Rebalanced soft cross-entropy over the bins, plus ``reg_weight`` x Huber on the mean ab (/ 10),
+    plus ``log_weight`` x the mean over crops of log(squared ab error of the decoded colour + 4).
+
+    The log term is per-crop PSNR in disguise: its gradient is scaled by 1 / error, so a crop whose
+    truth is nearly gray, where a bold guess costs many dB, weighs as much as a colourful one.  It
+    acts on the annealed mean at ``log_temperature``, the colour a viewer will see.
+    """
     target = soft_encode(ab, centres)
     logp = F.log_softmax(logits.float(), dim=1)
     ce = -(target * logp).sum(1)
@@ -87,4 +95,8 @@ def colour_loss(
     if reg_weight > 0:
         mean_ab = expected_ab(logits, centres)
         loss = loss + reg_weight * F.smooth_l1_loss(mean_ab / 10.0, ab / 10.0)
+    if log_weight > 0:
+        shown = expected_ab(logits, centres, log_temperature)
+        per_crop = ((shown - ab) ** 2).sum(1).mean((1, 2))
+        loss = loss + log_weight * torch.log(per_crop + 4.0).mean()
     return loss

@@ -56,6 +56,19 @@ def test_soft_encoding_and_rebalancing():
     assert w[colour_bin] > w[gray_bin]
 
 
+def test_haze_lowers_contrast_and_saturation_together():
+    from stream_colorize.train.loop import add_haze
+
+    gen = torch.Generator().manual_seed(0)
+    crops = torch.from_numpy(np.stack([colour_photo(i, (64, 64)) for i in range(8)])).permute(0, 3, 1, 2) / 255.0
+    assert torch.equal(add_haze(crops, 0.0, gen), crops)
+    hazy = add_haze(crops, 1.0, gen)
+    before, after = bgr_to_lab(crops), bgr_to_lab(hazy)
+    assert (after[:, 0].std((1, 2)) < before[:, 0].std((1, 2))).all()  # less contrast in L
+    chroma = lambda lab: lab[:, 1:].norm(dim=1).mean((1, 2))  # noqa: E731
+    assert (chroma(after) < chroma(before)).all()  # and paler
+
+
 def test_log_error_term_weighs_nearly_right_crops_up():
     from stream_colorize.train.losses import colour_loss, expected_ab
 

@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--reg-weight", type=float, default=3.0)
     p.add_argument("--rebalance", type=float, default=0.5, help="Zhang's lambda; 1 disables rebalancing")
+    p.add_argument("--haze", type=float, default=0.0, help="share of crops veiled in gray haze")
     p.add_argument("--log-weight", type=float, default=0.0, help="weight of the per-crop log-error term")
     p.add_argument("--init", type=Path, default=None, help="checkpoint.pt of an earlier run to go on from")
     p.add_argument("--global-context", action="store_true", help="add the whole-image context branch")
@@ -90,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         reg_weight=args.reg_weight,
         rebalance_lambda=args.rebalance,
         log_weight=args.log_weight,
+        haze=args.haze,
         checkpoint=args.out / "checkpoint.pt",
     )
     if cfg.threads:

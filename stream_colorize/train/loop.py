@@ -43,6 +43,7 @@ class TrainConfig:
     log_weight: float = 0.0
     min_scale: float = 0.45
     hue_degrees: float = 8.0
+    haze: float = 0.0
     dropout: float = 0.1
     seed: int = 0
     device: str = "cpu"
@@ -95,9 +96,26 @@ def random_views(data: torch.Tensor, idx: torch.Tensor, crop: int, min_scale: fl
     return F.grid_sample(src, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
 
 
+def add_haze(bgr: torch.Tensor, share: float, gen: torch.Generator) -> torch.Tensor:
+    """Veil a random ``share`` of the crops in gray light: x * t + airlight * (1 - t).
+
+    Haze, fog, flare and faded prints lower contrast and saturation together; seeing that, the
+    network can learn to keep washed-out scenes pale instead of painting them at full strength.
+    """
+    b = bgr.shape[0]
+    dev = bgr.device
+    hit = torch.rand(b, generator=gen, device=dev) < share
+    t = torch.where(hit, 0.35 + 0.6 * torch.rand(b, generator=gen, device=dev), torch.ones(b, device=dev))
+    airlight = 0.5 + 0.45 * torch.rand(b, generator=gen, device=dev)
+    return bgr * t.view(-1, 1, 1, 1) + (airlight * (1 - t)).view(-1, 1, 1, 1)
+
+
 def make_batch(data, idx, cfg: TrainConfig, gen) -> tuple[torch.Tensor, torch.Tensor]:
     """Network input (L - 50 at crop size) and target ab (at crop / 4) for a batch of indices."""
-    lab = bgr_to_lab(random_views(data, idx, cfg.crop, cfg.min_scale, gen))
+    views = random_views(data, idx, cfg.crop, cfg.min_scale, gen)
+    if cfg.haze > 0:
+        views = add_haze(views, cfg.haze, gen)
+    lab = bgr_to_lab(views)
     ab = F.avg_pool2d(lab[:, 1:], 4)
     if cfg.hue_degrees > 0:
         angle = (2 * torch.rand(idx.shape[0], generator=gen, device=data.device) - 1) * math.radians(cfg.hue_degrees)

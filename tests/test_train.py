@@ -118,6 +118,26 @@ def test_folded_export_matches_torch_and_reloads(tmp_path: Path, arch: ArchConfi
     assert not list(tmp_path.glob("*partial*"))
 
 
+def test_job_goes_on_from_an_exported_model(tmp_path: Path, capsys):
+    from stream_colorize.train import job
+    from stream_colorize.train.export import export_model
+
+    start = tmp_path / "start.onnx"
+    export_model(ColorNet(SMALL).eval(), start, temperature=0.4)
+    pack_npz(tmp_path / "train.npz", [colour_photo(s, (64, 64)) for s in range(14)], side=64)
+    pack_npz(tmp_path / "eval.npz", [colour_photo(s, (64, 80)) for s in (90, 91)], side=64, crops=False)
+    args = ["--data", str(tmp_path / "train.npz"), "--eval", str(tmp_path / "eval.npz"), "--out", str(tmp_path / "run"),
+            "--init", str(start), "--steps", "2", "--batch", "2", "--crop", "32", "--threads", "1"]  # fmt: skip
+    assert job.main(args) == 0
+    assert "going on from" in capsys.readouterr().out
+    out = tmp_path / "run" / "default.onnx"
+    assert json.loads(out.with_suffix(".json").read_text())["arch"] == SMALL.to_dict()
+    before = ColorNet.from_onnx(start, SMALL).convs()[-1].weight.flatten()
+    after = ColorNet.from_onnx(out, SMALL).convs()[-1].weight.flatten()
+    assert not torch.equal(before, after)  # it trained ...
+    assert torch.nn.functional.cosine_similarity(before, after, dim=0) > 0.9  # ... from the start model, not afresh
+
+
 def test_carve_finds_embedded_images_and_dedup():
     blobs = [cv2.imencode(ext, colour_photo(i, (200, 240)))[1].tobytes() for i, ext in enumerate([".png", ".jpg"])]
     webp = cv2.imencode(".webp", colour_photo(5, (180, 180)))[1].tobytes()

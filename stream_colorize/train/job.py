@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rebalance", type=float, default=0.5, help="Zhang's lambda; 1 disables rebalancing")
     p.add_argument("--haze", type=float, default=0.0, help="share of crops veiled in gray haze")
     p.add_argument("--log-weight", type=float, default=0.0, help="weight of the per-crop log-error term")
-    p.add_argument("--init", type=Path, default=None, help="checkpoint.pt of an earlier run to go on from")
+    p.add_argument("--init", type=Path, default=None, help="checkpoint.pt or model .onnx to go on from")
     p.add_argument("--global-context", action="store_true", help="add the whole-image context branch")
     p.add_argument("--name", default="default")
     args = p.parse_args(argv)
@@ -112,7 +112,12 @@ def main(argv: list[str] | None = None) -> int:
 
     arch = ArchConfig(global_context=args.global_context)
     init = None
-    if args.init:
+    if args.init and args.init.suffix.lower() == ".onnx":
+        # A model made by this project (its sidecar names the architecture); BatchNorm is folded away.
+        arch = ArchConfig.from_dict(spec_from_onnx(args.init).extra["arch"])
+        init = ColorNet.from_onnx(args.init, arch)
+        print(f"going on from {args.init} (deploy weights, no BatchNorm)", flush=True)
+    elif args.init:
         saved = torch.load(args.init, map_location="cpu")
         arch = ArchConfig.from_dict(saved["arch"])
         init = ColorNet(arch, dropout=cfg.dropout)

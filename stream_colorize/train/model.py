@@ -125,6 +125,9 @@ class ColorNet(nn.Module):
 
         graph = onnx.load(str(path)).graph
         inits = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+        for node in graph.node:  # the exporter shares equal tensors (e.g. all-zero biases) through Identity
+            if node.op_type == "Identity" and node.input[0] in inits:
+                inits[node.output[0]] = inits[node.input[0]]
         convs = [n for n in graph.node if n.op_type == "Conv"]
         net = cls(arch, norm=False)
         targets = net.convs()

@@ -13,7 +13,9 @@ own packages and are never mixed with the training sources.
 from __future__ import annotations
 
 import fnmatch
+import shutil
 import subprocess
+import sys
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -102,6 +104,7 @@ class Candidate:
 def fetch_packages(debs: Path, packages: tuple[str, ...] | list[str], ext: Path) -> None:
     """Download .deb files with ``apt-get download`` (if absent) and unpack each into ext/<name>."""
     debs.mkdir(parents=True, exist_ok=True)
+    ext.mkdir(parents=True, exist_ok=True)
     for name in packages:
         if (ext / name).is_dir():
             continue
@@ -110,6 +113,7 @@ def fetch_packages(debs: Path, packages: tuple[str, ...] | list[str], ext: Path)
             subprocess.run(["apt-get", "download", name], cwd=debs, check=True, capture_output=True)
             found = sorted(debs.glob(f"{name}_*.deb"))
         tmp = ext / f".{name}.partial"
+        shutil.rmtree(tmp, ignore_errors=True)  # left by an interrupted unpack
         subprocess.run(["dpkg-deb", "-x", str(found[-1]), str(tmp)], check=True)
         tmp.rename(ext / name)
 
@@ -123,7 +127,7 @@ def fetch_wheels(wheels: Path, names: tuple[str, ...] = EVAL_WHEELS) -> list[Pat
         found = sorted(wheels.glob(f"{stem}-*.whl"))
         if not found:
             subprocess.run(
-                ["python3", "-m", "pip", "download", "--no-deps", "-q", name, "-d", str(wheels)],
+                [sys.executable, "-m", "pip", "download", "--no-deps", "-q", name, "-d", str(wheels)],
                 check=True,
                 capture_output=True,
             )

@@ -143,6 +143,26 @@ def merge_ab(frame: np.ndarray, ab: np.ndarray, method: MergeMethod = "u8") -> n
     return cv2.cvtColor(lab8, cv2.COLOR_Lab2BGR)
 
 
+def merge_ab_16(frame: np.ndarray, ab: np.ndarray) -> np.ndarray:
+    """Like :func:`merge_ab` for a 16-bit gray or BGR frame: float Lab, BGR uint16 out.
+
+    Scans of old prints often come at 16 bits per channel; merging in float keeps their tonal
+    steps instead of collapsing them to 256 levels.
+    """
+    if frame.dtype != np.uint16:
+        raise ValueError(f"merge_ab_16 needs a uint16 frame, got {frame.dtype}")
+    if frame.ndim == 3 and frame.shape[2] == 1:
+        frame = frame[:, :, 0]
+    height, width = frame.shape[:2]
+    bgr = frame.astype(np.float32) * np.float32(1 / 65535)
+    if bgr.ndim == 2:
+        bgr = cv2.cvtColor(bgr, cv2.COLOR_GRAY2BGR)
+    light = cv2.cvtColor(bgr, cv2.COLOR_BGR2Lab)[:, :, 0]
+    lab = np.dstack([light, _upsample_ab(ab.astype(np.float32), width, height)])
+    out = cv2.cvtColor(lab, cv2.COLOR_Lab2BGR)
+    return np.clip(out * 65535.0 + 0.5, 0, 65535).astype(np.uint16)
+
+
 def frame_ab(frame: np.ndarray, size: int) -> np.ndarray:
     """The true (2, size, size) ab of a colour frame at a given size (for training and metrics)."""
     frame = check_frame(frame)

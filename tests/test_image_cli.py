@@ -107,3 +107,39 @@ def test_unknown_and_corrupt_models(photo: Path, tmp_path: Path) -> None:
     broken.write_bytes(b"\x08\x07garbage" * 50)
     assert_one_line_error(run_cli("image", str(photo), "-m", str(broken), home=tmp_path), "corrupt or truncated")
     assert not (tmp_path / "photo_colour.jpg").exists()
+
+
+def test_sixteen_bit_scans_stay_sixteen_bit(model: str, tmp_path: Path) -> None:
+    # A smooth 16-bit ramp: 8 bits would leave at most 256 levels; the output must keep more.
+    ramp = np.linspace(9000, 40000, 120 * 160).reshape(120, 160).astype(np.uint16)
+    scan = tmp_path / "scan.png"
+    cv2.imwrite(str(scan), ramp)
+    run = run_cli("image", str(scan), "-m", model, "-o", str(tmp_path / "out.png"), home=tmp_path)
+    assert run.returncode == 0, run.stderr
+    out = cv2.imread(str(tmp_path / "out.png"), cv2.IMREAD_UNCHANGED)
+    assert out.dtype == np.uint16 and out.shape == (120, 160, 3)
+    out8 = (out // 257).astype(np.uint8)
+    assert chroma(out8) > 3.0  # colour was added
+    light = cv2.cvtColor(out.astype(np.float32) / 65535, cv2.COLOR_BGR2Lab)[:, :, 0]
+    truth = cv2.cvtColor(cv2.cvtColor(ramp.astype(np.float32) / 65535, cv2.COLOR_GRAY2BGR), cv2.COLOR_BGR2Lab)[:, :, 0]
+    assert np.abs(light - truth).max() < 1.5  # the scan's own lightness, to within gamut clipping
+    assert len(np.unique(out[:, :, 1])) > 1000
+    run = run_cli("image", str(scan), "-m", model, "-o", str(tmp_path / "out.jpg"), home=tmp_path)
+    assert run.returncode == 0, run.stderr  # JPEG holds 8 bits: converted, not refused
+    assert cv2.imread(str(tmp_path / "out.jpg"), cv2.IMREAD_UNCHANGED).dtype == np.uint8
+
+
+def test_transparency_is_kept_where_the_format_holds_it(model: str, tmp_path: Path) -> None:
+    y, x = np.mgrid[0:80, 0:100]
+    gray = ((x * 2 + y) % 256).astype(np.uint8)
+    alpha = (x * 255 // 99).astype(np.uint8)
+    src = tmp_path / "cutout.png"
+    cv2.imwrite(str(src), cv2.merge([gray, gray, gray, alpha]))
+    run = run_cli("image", str(src), "-m", model, "-o", str(tmp_path / "out.png"), home=tmp_path)
+    assert run.returncode == 0, run.stderr
+    out = cv2.imread(str(tmp_path / "out.png"), cv2.IMREAD_UNCHANGED)
+    assert out.shape == (80, 100, 4) and np.array_equal(out[:, :, 3], alpha)
+    assert chroma(np.ascontiguousarray(out[:, :, :3])) > 3.0
+    run = run_cli("image", str(src), "-m", model, "-o", str(tmp_path / "out.jpg"), home=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert cv2.imread(str(tmp_path / "out.jpg"), cv2.IMREAD_UNCHANGED).shape == (80, 100, 3)

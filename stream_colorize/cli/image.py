@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -10,6 +11,7 @@ import numpy as np
 import typer
 
 from ..errors import MediaError, UsageError
+from ..lab import merge_ab_16
 from .common import (
     DeviceOption,
     ModelOption,
@@ -21,6 +23,8 @@ from .common import (
 )
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".jp2", ".pgm", ".ppm", ".pbm"}
+DEEP_SUFFIXES = {".png", ".tif", ".tiff"}  # written at 16 bits per channel when the input has them
+ALPHA_SUFFIXES = {".png", ".tif", ".tiff", ".webp"}  # keep an input's transparency
 
 
 def collect_images(inputs: list[Path]) -> list[Path]:
@@ -52,6 +56,65 @@ def read_image(path: Path) -> np.ndarray:
     if image is None:
         raise MediaError(f"{path} is not an image OpenCV can read")
     return image
+
+
+@dataclass
+class Photo:
+    """A decoded photo: BGR pixels (uint8, or uint16 for a 16-bit file) and its alpha plane, if any."""
+
+    pixels: np.ndarray
+    alpha: np.ndarray | None = None
+
+    @property
+    def preview(self) -> np.ndarray:
+        """The pixels as BGR uint8, what the model sees."""
+        return to_depth(self.pixels, np.uint8)
+
+
+def to_depth(image: np.ndarray, dtype: type) -> np.ndarray:
+    """Rescale a uint8/uint16 image to ``dtype`` (uint8 or uint16)."""
+    if image.dtype == dtype:
+        return image
+    if dtype == np.uint8:
+        return ((image.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    return image.astype(np.uint16) * np.uint16(257)
+
+
+def read_photo(path: Path) -> Photo:
+    """Read a photo keeping 16-bit depth and transparency (EXIF orientation applied); MediaError if none."""
+    try:
+        data = np.fromfile(str(path), np.uint8)
+    except OSError as exc:
+        raise MediaError(f"cannot read {path}: {exc.strerror}") from exc
+    pixels = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH) if data.size else None
+    if pixels is None:
+        raise MediaError(f"{path} is not an image OpenCV can read")
+    if pixels.dtype not in (np.uint8, np.uint16):  # float or 32-bit integer files: work at 8 bits
+        pixels = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    alpha = None
+    if path.suffix.lower() in ALPHA_SUFFIXES:
+        raw = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+        # IMREAD_UNCHANGED skips EXIF orientation: only trust its alpha when the shapes agree.
+        if raw is not None and raw.ndim == 3 and raw.shape[2] == 4 and raw.shape[:2] == pixels.shape[:2]:
+            if raw.dtype in (np.uint8, np.uint16):
+                alpha = to_depth(raw[:, :, 3], pixels.dtype)
+    return Photo(pixels, alpha)
+
+
+def colorize_photo(engine, photo: Photo, out_suffix: str, side_by_side: bool = False) -> np.ndarray:
+    """The colour version of ``photo`` as the output format can hold it (depth, alpha)."""
+    deep = photo.pixels.dtype == np.uint16 and out_suffix in DEEP_SUFFIXES
+    if deep:
+        original = photo.pixels
+        colour = merge_ab_16(original, engine.predict_ab([photo.preview])[0])
+    else:
+        original = photo.preview
+        colour = engine.colorize([original])[0]
+    if photo.alpha is not None and out_suffix in ALPHA_SUFFIXES:
+        alpha = to_depth(photo.alpha, colour.dtype)
+        colour = np.dstack([colour, alpha])
+        original = np.dstack([original, alpha])
+    return cv2.hconcat([original, colour]) if side_by_side else colour
 
 
 def write_image(path: Path, image: np.ndarray) -> None:
@@ -107,15 +170,12 @@ def register(app: typer.Typer) -> None:
         failures = 0
         for src, dst in zip(images, targets):
             try:
-                original = read_image(src)
+                photo = read_photo(src)
             except MediaError as exc:
                 typer.echo(f"stream-colorize: error: {exc}", err=True)
                 failures += 1
                 continue
-            colour = engine.colorize([original])[0]
-            if side_by_side:
-                colour = cv2.hconcat([original, colour])
-            write_image(dst, colour)
+            write_image(dst, colorize_photo(engine, photo, dst.suffix.lower() or ".png", side_by_side))
             typer.echo(f"{src} -> {dst}")
         if failures:
             raise typer.Exit(1)

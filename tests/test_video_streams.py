@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import av
@@ -12,6 +13,7 @@ from stream_colorize.pipeline import colorize_file
 from tests.media import (
     chroma,
     make_clip,
+    make_image,
     packet_hashes,
     probe,
     probe_frame_count,
@@ -175,3 +177,17 @@ def test_transcode_resamples_to_a_rate_the_encoder_takes(media: Path, tiny_onnx:
     run(src, dst, tiny_onnx, audio_codec="libopus")
     audio_out = [s for s in probe(dst)["streams"] if s["codec_type"] == "audio"]
     assert audio_out[0]["codec_name"] == "opus" and audio_out[0]["sample_rate"] == "48000"
+
+
+def test_a_still_picture_stream_first_is_not_taken_for_the_film(media: Path, tiny_onnx: Path) -> None:
+    cover = make_image(media / "cover.png", size=(64, 48))
+    clip = make_clip(media / "film.mkv", seconds=0.4, audio=0, video_codec="ffv1", pix_fmt="gray")
+    src = media / "cover_first.nut"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(cover), "-i", str(clip), "-map", "0", "-map", "1",
+                    "-c", "copy", str(src)], check=True)  # fmt: skip
+    assert [s["codec_name"] for s in probe(src)["streams"]] == ["png", "ffv1"]
+    dst = media / "cover_first_out.mkv"
+    run(src, dst, tiny_onnx)
+    frames = video_frames(dst)
+    assert len(frames) == probe_frame_count(clip) == 10 and frames[0].shape[:2] == (120, 160)
+    assert chroma(frames[0]) > 5.0

@@ -32,6 +32,19 @@ NETWORK_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp
 COPY_KINDS = ("audio", "subtitle", "data")
 
 
+def main_video_stream(videos: list[av.video.stream.VideoStream]) -> av.video.stream.VideoStream:
+    """The film among a file's video streams: the first that is not a still picture.
+
+    Cover art and thumbnails are video streams too (flagged ``attached_pic``, or a single frame
+    with no frame rate); they come first in some files, and colorizing them would lose the film.
+    """
+
+    def still(v: av.video.stream.VideoStream) -> bool:
+        return bool(v.disposition & av.stream.Disposition.attached_pic) or v.frames == 1 or not v.average_rate
+
+    return next((v for v in videos if not still(v)), videos[0])
+
+
 @dataclass
 class Frame:
     """One video frame on its way through the pipeline.
@@ -131,7 +144,13 @@ class MediaSource:
             if not videos:
                 kinds = ", ".join(sorted({s.type for s in self.container.streams})) or "nothing"
                 raise MediaError(f"{self.name} has no video stream (it holds {kinds}); give a video file")
-            self.video = videos[0]
+            self.video = main_video_stream(list(videos))
+            for other in videos:
+                if other is not self.video:
+                    codec = other.codec_context.name if other.codec_context is not None else "unknown codec"
+                    what = "cover art" if other.disposition & av.stream.Disposition.attached_pic else f"video {codec}"
+                    log.warning("stream #%d (%s) left out: only stream #%d is colorized",
+                                other.index, what, self.video.index)  # fmt: skip
             if self.video.codec_context is None:
                 raise MediaError(f"{self.name}: no decoder for its video codec")
             if self._looks_like_image():

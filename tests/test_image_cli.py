@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -143,3 +144,23 @@ def test_transparency_is_kept_where_the_format_holds_it(model: str, tmp_path: Pa
     run = run_cli("image", str(src), "-m", model, "-o", str(tmp_path / "out.jpg"), home=tmp_path)
     assert run.returncode == 0, run.stderr
     assert cv2.imread(str(tmp_path / "out.jpg"), cv2.IMREAD_UNCHANGED).shape == (80, 100, 3)
+
+
+def with_exif_orientation(jpeg: bytes, orientation: int) -> bytes:
+    """The JPEG with an EXIF segment holding only the Orientation tag (as phone cameras write it)."""
+    ifd = struct.pack(">H", 1) + struct.pack(">HHIHH", 0x0112, 3, 1, orientation, 0) + struct.pack(">I", 0)
+    app1 = b"Exif\x00\x00" + b"MM\x00\x2a" + struct.pack(">I", 8) + ifd
+    return jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + jpeg[2:]
+
+
+def test_exif_orientation_is_applied(model: str, tmp_path: Path) -> None:
+    upright = np.zeros((80, 120), np.uint8)
+    upright[:, :20] = 255  # a bright band on the left edge as stored
+    ok, jpeg = cv2.imencode(".jpg", upright)
+    src = tmp_path / "phone.jpg"
+    src.write_bytes(with_exif_orientation(jpeg.tobytes(), 6))  # 6: show rotated 90° clockwise
+    run = run_cli("image", str(src), "-m", model, "-o", str(tmp_path / "out.png"), home=tmp_path)
+    assert run.returncode == 0, run.stderr
+    out = cv2.cvtColor(cv2.imread(str(tmp_path / "out.png")), cv2.COLOR_BGR2GRAY)
+    assert out.shape == (120, 80)
+    assert out[:20].mean() > 200 and out[40:].mean() < 60  # the band is now along the top

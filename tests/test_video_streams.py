@@ -191,3 +191,32 @@ def test_a_still_picture_stream_first_is_not_taken_for_the_film(media: Path, tin
     frames = video_frames(dst)
     assert len(frames) == probe_frame_count(clip) == 10 and frames[0].shape[:2] == (120, 160)
     assert chroma(frames[0]) > 5.0
+
+
+def ffmpeg_clip(path: Path, *args: str) -> Path:
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25,format=gray",
+                    "-t", "0.4", *args, str(path)], check=True)  # fmt: skip
+    return path
+
+
+@pytest.mark.parametrize(("top", "order"), [("1", "tt"), ("0", "bb")])
+def test_interlaced_footage_stays_interlaced(media: Path, tiny_onnx: Path, top: str, order: str) -> None:
+    src = ffmpeg_clip(media / f"tv{top}.mpg", "-c:v", "mpeg2video", "-flags", "+ilme+ildct", "-top", top)
+    assert [s["field_order"] for s in probe(src)["streams"]] == [order]
+    dst = media / f"tv{top}_out.mkv"
+    run(src, dst, tiny_onnx)
+    assert [s.get("field_order") for s in probe(dst)["streams"]] == [order]
+    with av.open(str(dst)) as c:
+        frames = list(c.decode(video=0))
+    assert len(frames) == 10 and all(f.interlaced_frame for f in frames)
+    assert chroma(frames[0].to_ndarray(format="bgr24")) > 5.0
+
+
+def test_raw_dv_rate_and_length(media: Path, tiny_onnx: Path) -> None:
+    # The raw DV demuxer reports its time base (60000) as the average frame rate.
+    src = ffmpeg_clip(media / "cam.dv", "-s", "720x576", "-pix_fmt", "yuv420p", "-c:v", "dvvideo")
+    dst = media / "cam_out.mp4"
+    result = run(src, dst, tiny_onnx)
+    assert result.frames == 10 and not result.source.truncated, result.source.note
+    (stream,) = probe(dst)["streams"]
+    assert stream["avg_frame_rate"] == "25/1" and int(stream["nb_frames"]) == 10

@@ -116,6 +116,8 @@ class FileSink:
         self._pending: list[av.Packet] = []
         self._rewrap: dict[int, tuple[str, str]] = {}
         self._last_pts: int | None = None
+        self._fields: str | None = None  # "tff"/"bff" when writing interlaced frames
+        self._field_graph: av.filter.Graph | None = None
 
     def _format_name(self) -> str | None:
         return {".ts": "mpegts", ".m2ts": "mpegts", ".mkv": "matroska", ".webm": "webm"}.get(self.path.suffix.lower())
@@ -204,6 +206,10 @@ class FileSink:
         if self.info.rotation:
             video.set_display_rotation(self.info.rotation)
         video.options = self._encoder_options()
+        tff = self._top_field_first()
+        if tff is not None:
+            video.codec_context.field_order = self.info.field_order
+            self._fields = "tff" if tff else "bff"
         self.video = video
         for s, how in self.copies:
             if how == "transcode":
@@ -223,10 +229,21 @@ class FileSink:
             self._out[s.index] = out
         self._transcoded = {s.index: s for s, how in self.copies if how == "transcode"}
 
+    def _top_field_first(self) -> bool | None:
+        """For interlaced input that libx264 will encode as such: whether the top field comes first."""
+        if self.video_codec != "libx264" or self.info.field_order < 2:
+            return None
+        return self.info.field_order in (2, 5)  # TT, BT: the top field is shown first
+
     def _encoder_options(self) -> dict[str, str]:
         opts, codec = self.options, self.video_codec
         if codec in ("libx264", "libx265"):
             found = {"crf": str(opts.crf), "preset": opts.preset}
+            tff = self._top_field_first()
+            if tff is not None:
+                # Interlaced footage (TV, DV, DVD) stays interlaced: fields coded as fields, so a
+                # player deinterlaces it as it did the original instead of showing combing.
+                found["x264-params"] = "tff=1" if tff else "bff=1"
             if self.path.suffix.lower() == ".avi":
                 found["bf"] = "0"  # AVI has no presentation timestamps: B-frames would come back out of order
             return found
@@ -261,9 +278,24 @@ class FileSink:
         vf = self._to_video_frame(image)
         pts = self._next_pts(frame)
         vf.pts, vf.time_base = pts, self.info.time_base
+        if self._fields is not None:
+            vf = self._mark_fields(vf)
         for packet in self.video.encode(vf):
             self.container.mux(packet)
         self.frames += 1
+
+    def _mark_fields(self, vf: av.VideoFrame) -> av.VideoFrame:
+        """Flag the frame interlaced with the input's field order (libx264 reads it per frame)."""
+        if self._field_graph is None:
+            graph = av.filter.Graph()
+            src = graph.add_buffer(width=vf.width, height=vf.height, format=vf.format.name, time_base=vf.time_base)
+            mark = graph.add("setfield", self._fields)
+            src.link_to(mark)
+            mark.link_to(graph.add("buffersink"))
+            graph.configure()
+            self._field_graph = graph
+        self._field_graph.push(vf)
+        return self._field_graph.pull()
 
     def _to_video_frame(self, image: np.ndarray) -> av.VideoFrame:
         """BGR or gray uint8 to a VideoFrame; straight to yuv420p with OpenCV where possible

@@ -98,6 +98,7 @@ class VideoInfo:
     duration: float | None  # seconds, None when unknown
     codec: str
     extra: dict = field(default_factory=dict)
+    field_order: int = 0  # FFmpeg's AVFieldOrder: 0 unknown, 1 progressive, 2-5 interlaced (TT, BB, TB, BT)
 
 
 def is_url(name: str | Path) -> bool:
@@ -203,7 +204,10 @@ class MediaSource:
             duration = float(v.duration * v.time_base)
         elif self.container.duration:
             duration = self.container.duration / 1_000_000
-        rate = v.average_rate or v.guessed_rate or v.base_rate
+        # Some demuxers (raw DV) report the time base as the average rate (60000 fps): skip
+        # rates no film has and take the next estimate.
+        rates = [r for r in (v.average_rate, v.guessed_rate, v.base_rate) if r and 0 < r <= 1000]
+        rate = rates[0] if rates else None
         return VideoInfo(
             width=ctx.width,
             height=ctx.height,
@@ -216,6 +220,7 @@ class MediaSource:
             frames=int(v.frames or 0),
             duration=duration,
             codec=ctx.name,
+            field_order=int(ctx.field_order or 0),
         )
 
     # -- reading -----------------------------------------------------------------------------

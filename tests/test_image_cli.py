@@ -12,6 +12,8 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.media import make_clip
+
 
 def run_cli(*args: str, home: Path) -> subprocess.CompletedProcess:
     env = dict(os.environ, STREAM_COLORIZE_HOME=str(home))
@@ -88,6 +90,7 @@ def test_folder_in_folder_out_with_side_by_side(photo: Path, model: str, tmp_pat
         ("missing", "not found"),
         ("not_image", "is not an image"),
         ("empty_dir", "holds no images"),
+        ("film", "use 'stream-colorize video'"),
     ],
 )
 def test_bad_inputs_give_one_line(setup: str, needle: str, model: str, tmp_path: Path) -> None:
@@ -97,6 +100,8 @@ def test_bad_inputs_give_one_line(setup: str, needle: str, model: str, tmp_path:
     elif setup == "empty_dir":
         target = tmp_path / "empty"
         target.mkdir()
+    elif setup == "film":
+        target = make_clip(tmp_path / "reel.mp4", seconds=0.2, audio=0)
     run = run_cli("image", str(target), "-m", model, "-o", str(tmp_path / "o.png"), home=tmp_path)
     assert_one_line_error(run, needle)
     assert not (tmp_path / "o.png").exists()

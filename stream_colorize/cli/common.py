@@ -11,6 +11,9 @@ from ..engine import DEVICES, Colorizer
 from ..errors import UsageError
 from ..models import resolve_model
 
+VIDEO_SUFFIXES = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".ts", ".m2ts", ".mts", ".m4v", ".mpg", ".mpeg",
+                  ".flv", ".ogv", ".dv", ".vob", ".wmv", ".3gp"}  # fmt: skip
+
 ModelOption = typer.Option("default", "--model", "-m", help="Registry name or path (.onnx, .prototxt/.caffemodel).")
 DeviceOption = typer.Option("auto", "--device", "-d", help=f"Compute device: {'|'.join(DEVICES)}.")
 TemperatureOption = typer.Option(

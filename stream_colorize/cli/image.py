@@ -13,6 +13,7 @@ import typer
 from ..errors import MediaError, UsageError
 from ..lab import merge_ab_16
 from .common import (
+    VIDEO_SUFFIXES,
     DeviceOption,
     ModelOption,
     OverwriteOption,
@@ -88,7 +89,8 @@ def read_photo(path: Path) -> Photo:
         raise MediaError(f"cannot read {path}: {exc.strerror}") from exc
     pixels = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH) if data.size else None
     if pixels is None:
-        raise MediaError(f"{path} is not an image OpenCV can read")
+        hint = "; for films use 'stream-colorize video'" if path.suffix.lower() in VIDEO_SUFFIXES else ""
+        raise MediaError(f"{path} is not an image OpenCV can read{hint}")
     if pixels.dtype not in (np.uint8, np.uint16):  # float or 32-bit integer files: work at 8 bits
         pixels = cv2.imdecode(data, cv2.IMREAD_COLOR)
     alpha = None

@@ -21,10 +21,17 @@ from ..errors import MediaError, ModelError, UsageError
 from ..temporal import DEFAULT_SMOOTH
 from ..train.imagestats import colourfulness
 from ..train.metrics import evaluate_images, evaluate_video, format_report, read_video_frames
-from .common import DeviceOption, ModelOption, OverwriteOption, TemperatureOption, ThreadsOption, build_colorizer
+from .common import (
+    VIDEO_SUFFIXES,
+    DeviceOption,
+    ModelOption,
+    OverwriteOption,
+    TemperatureOption,
+    ThreadsOption,
+    build_colorizer,
+)
 from .image import IMAGE_SUFFIXES, collect_images, read_image
 
-VIDEO_SUFFIXES = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".flv", ".ogv"}
 GRAY_COLOURFULNESS = 4.0  # below this an image is treated as black-and-white
 FRAMES_PER_VIDEO = 48
 

@@ -23,9 +23,8 @@ from ..errors import MediaError, UsageError
 from ..io.sink import partial_path
 from ..io.source import is_url
 from ..pipeline import Counters, PipelineInterrupted, Result, build_engine, colorize_file
-from .common import OverwriteOption, TemperatureOption, ThreadsOption, check_output, same_file
+from .common import VIDEO_SUFFIXES, OverwriteOption, TemperatureOption, ThreadsOption, check_output, same_file
 
-VIDEO_SUFFIXES = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".ts", ".m2ts", ".mts", ".m4v", ".mpg", ".mpeg", ".flv"}
 EXIT_INTERRUPTED = 130
 
 

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from ..errors import MediaError, UsageError
 from ..lab import merge_ab_16
@@ -145,6 +150,27 @@ def output_paths(images: list[Path], output: Path | None, suffix: str) -> list[P
     return [output / f"{p.stem}_colour{suffix or p.suffix}" for p in images]
 
 
+@contextmanager
+def photo_progress(total: int) -> Iterator[Callable[[], None]]:
+    """A bar with photos per second and ETA on a terminal, for more than one photo; yields ``advance``."""
+    console = Console(stderr=True)
+    if total < 2 or not console.is_terminal:
+        yield lambda: None
+        return
+    columns = (TextColumn("photos"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]:.1f}/s"),
+               TimeElapsedColumn(), TimeRemainingColumn())  # fmt: skip
+    start = time.monotonic()
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("photos", total=total, rate=0.0)
+
+        def advance() -> None:
+            bar.advance(task)
+            done = bar.tasks[0].completed
+            bar.update(task, rate=done / max(time.monotonic() - start, 1e-6))
+
+        yield advance
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``image`` command to ``app``."""
 
@@ -170,14 +196,17 @@ def register(app: typer.Typer) -> None:
             check_output(dst, images, overwrite)
         engine = build_colorizer(model, device, temperature, threads)
         failures = 0
-        for src, dst in zip(images, targets):
-            try:
-                photo = read_photo(src)
-            except MediaError as exc:
-                typer.echo(f"stream-colorize: error: {exc}", err=True)
-                failures += 1
-                continue
-            write_image(dst, colorize_photo(engine, photo, dst.suffix.lower() or ".png", side_by_side))
-            typer.echo(f"{src} -> {dst}")
+        with photo_progress(len(images)) as advance:
+            for src, dst in zip(images, targets):
+                try:
+                    photo = read_photo(src)
+                except MediaError as exc:
+                    typer.echo(f"stream-colorize: error: {exc}", err=True)
+                    failures += 1
+                    advance()
+                    continue
+                write_image(dst, colorize_photo(engine, photo, dst.suffix.lower() or ".png", side_by_side))
+                typer.echo(f"{src} -> {dst}")
+                advance()
         if failures:
             raise typer.Exit(1)

@@ -275,3 +275,13 @@ def test_convert_accepts_a_caffe_model_by_path(tmp_path: Path, capsys: pytest.Ca
     assert ab.shape == (1, 2, 56, 56) and np.isfinite(ab).all()
     code, _, err = run_cli(capsys, "models", "convert", str(caffemodel))
     assert code != 0 and "already exists" in err
+
+
+def test_version_and_bare_command(capsys: pytest.CaptureFixture) -> None:
+    from stream_colorize import __version__
+
+    code, out, _ = run_cli(capsys, "--version")
+    assert code == 0 and out.strip() == f"stream-colorize {__version__}"
+    code, out, err = run_cli(capsys)
+    assert "Usage" in out + err  # no command: the help, not a traceback
+    assert "video" in out + err and "Traceback" not in err

@@ -25,6 +25,24 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
+def _show_version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        typer.echo(f"stream-colorize {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Colorize black-and-white images and video, from files, cameras and network streams."""
+
+
 from . import image, info, live, models_cmd, train_cmd, video  # noqa: E402  (they register on app)
 
 for _module in (info, image, video, live, models_cmd, train_cmd):

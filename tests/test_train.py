@@ -307,3 +307,22 @@ def test_train_bad_input(tmp_path: Path, photo_dir: Path, case: str, message: st
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
     if case == "exists":
         assert out.read_bytes() == b"keep me"
+
+
+def test_ctrl_c_ends_training_early_and_keeps_what_was_learned():
+    from stream_colorize.train.loop import TrainConfig, train
+
+    def progress(step: int, done: float, loss: float) -> None:
+        if step == 3:
+            raise KeyboardInterrupt  # as Ctrl-C arrives between two steps
+
+    start = ColorNet(SMALL, norm=False)
+    before = start.convs()[0].weight.detach().clone()
+    messages: list[str] = []
+    cfg = TrainConfig(steps=1000, batch=2, crop=32, threads=1, device="cpu", checkpoint=None)
+    net = train([colour_photo(s) for s in range(4)], cfg, init=start, progress=progress, log=messages.append)
+    assert net.stopped_at == 3 and any("Ctrl-C at step 3" in m for m in messages)
+    assert not torch.equal(net.convs()[0].weight, before)  # the three steps are in the returned weights
+
+    quiet = TrainConfig(steps=2, batch=2, crop=32, threads=1, device="cpu", checkpoint=None)
+    assert train([colour_photo(s) for s in range(4)], quiet, arch=SMALL, log=messages.append).stopped_at is None

@@ -165,7 +165,10 @@ def train_command(
             progress=lambda step, done, loss: bar.update(task, completed=int(done * 1000), loss=f"{loss:.3f}"),
             log=lambda msg: None,
         )
-        bar.update(task, completed=1000)
+        if net.stopped_at is None:
+            bar.update(task, completed=1000)
+    if net.stopped_at is not None:
+        typer.echo(f"stopped by Ctrl-C after {net.stopped_at} steps: writing the model from what was learned")
     export_model(net, out, temperature=temperature, meta={"description": f"fine-tuned from {init}"})
     from ..engine import Colorizer
     from ..models.spec import spec_from_onnx

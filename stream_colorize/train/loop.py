@@ -150,6 +150,8 @@ def train(
 
     With ``val_images``, the loss on their centre crops is measured every ``validate_seconds``
     and the weights with the lowest validation loss are returned (a guard against overfitting).
+    Ctrl-C after the first step ends training early and still returns what was learned; the
+    returned network's ``stopped_at`` is then the step count, else None.
     """
     if cfg.steps is None and cfg.minutes is None:
         raise ValueError("give steps or minutes")
@@ -211,6 +213,7 @@ def train(
     last_ckpt = start
     step = 0
     ema_loss = float("nan")
+    stopped_at: int | None = None
     while True:
         elapsed = time.monotonic() - start
         frac_steps = step / cfg.steps if cfg.steps else 0.0
@@ -218,31 +221,38 @@ def train(
         done = max(frac_steps, frac_time)
         if done >= 1.0:
             break
-        for group in opt.param_groups:
-            group["lr"] = cfg.lr * _lr_factor(done)
-        idx = torch.randint(0, data.shape[0], (cfg.batch,), generator=gen, device=dev)
-        with torch.no_grad():
-            l_in, ab = make_batch(data, idx, cfg, gen)
-        if dev.type == "cuda":
-            l_in = l_in.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_amp):
-            logits = net(l_in)
-        loss = colour_loss(logits.float(), ab, centres, weights, cfg.reg_weight, cfg.log_weight)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
-        opt.step()
-        step += 1
-        value = float(loss.detach()) if step % 10 == 1 or dev.type == "cpu" else ema_loss
-        ema_loss = value if math.isnan(ema_loss) else 0.95 * ema_loss + 0.05 * value
-        if progress is not None:
-            progress(step, min(1.0, done), ema_loss)
-        if val is not None and time.monotonic() - last_val > cfg.validate_seconds:
-            validate()
-            last_val = time.monotonic()
-        if cfg.checkpoint and time.monotonic() - last_ckpt > cfg.checkpoint_seconds:
-            save_checkpoint(cfg.checkpoint, net, step, cfg)
-            last_ckpt = time.monotonic()
+        try:
+            for group in opt.param_groups:
+                group["lr"] = cfg.lr * _lr_factor(done)
+            idx = torch.randint(0, data.shape[0], (cfg.batch,), generator=gen, device=dev)
+            with torch.no_grad():
+                l_in, ab = make_batch(data, idx, cfg, gen)
+            if dev.type == "cuda":
+                l_in = l_in.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_amp):
+                logits = net(l_in)
+            loss = colour_loss(logits.float(), ab, centres, weights, cfg.reg_weight, cfg.log_weight)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+            opt.step()
+            step += 1
+            value = float(loss.detach()) if step % 10 == 1 or dev.type == "cpu" else ema_loss
+            ema_loss = value if math.isnan(ema_loss) else 0.95 * ema_loss + 0.05 * value
+            if progress is not None:
+                progress(step, min(1.0, done), ema_loss)
+            if val is not None and time.monotonic() - last_val > cfg.validate_seconds:
+                validate()
+                last_val = time.monotonic()
+            if cfg.checkpoint and time.monotonic() - last_ckpt > cfg.checkpoint_seconds:
+                save_checkpoint(cfg.checkpoint, net, step, cfg)
+                last_ckpt = time.monotonic()
+        except KeyboardInterrupt:
+            if step == 0:
+                raise
+            stopped_at = step
+            log(f"stopped by Ctrl-C at step {step}: keeping what was learned")
+            break
     if val is not None:
         validate()
         if best_state is not None:
@@ -252,4 +262,6 @@ def train(
         save_checkpoint(cfg.checkpoint, net, step, cfg)
     rate = step * cfg.batch / max(1e-6, time.monotonic() - start)
     log(f"trained {step} steps ({rate:.0f} crops/s, {time.monotonic() - start:.0f} s), loss {ema_loss:.3f}")
-    return net.eval().cpu().float().to(memory_format=torch.contiguous_format)
+    net = net.eval().cpu().float().to(memory_format=torch.contiguous_format)
+    net.stopped_at = stopped_at
+    return net

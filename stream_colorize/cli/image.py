@@ -52,21 +52,28 @@ def collect_images(inputs: list[Path]) -> list[Path]:
     return found
 
 
-def read_image(path: Path) -> np.ndarray:
-    """Read an image as BGR uint8 (EXIF orientation applied); MediaError if it is not one."""
+def _decode(path: Path, flags: int) -> tuple[np.ndarray, np.ndarray]:
+    """The file's bytes and their decoding with ``flags``; MediaError if unreadable or not an image."""
     try:
         data = np.fromfile(str(path), np.uint8)
     except OSError as exc:
         raise MediaError(f"cannot read {path}: {exc.strerror}") from exc
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    image = cv2.imdecode(data, flags) if data.size else None
     if image is None:
-        raise MediaError(f"{path} is not an image OpenCV can read")
-    return image
+        hint = "; for films use 'stream-colorize video'" if path.suffix.lower() in VIDEO_SUFFIXES else ""
+        raise MediaError(f"{path} is not an image OpenCV can read{hint}")
+    return data, image
+
+
+def read_image(path: Path) -> np.ndarray:
+    """Read an image as BGR uint8 (EXIF orientation applied); MediaError if it is not one."""
+    return _decode(path, cv2.IMREAD_COLOR)[1]
 
 
 @dataclass
 class Photo:
-    """A decoded photo: BGR pixels (uint8, or uint16 for a 16-bit file) and its alpha plane, if any."""
+    """A decoded photo: BGR pixels (uint8, or uint16 for a 16-bit file) and its alpha plane, if any
+    (uint8 or uint16 as the file stored it)."""
 
     pixels: np.ndarray
     alpha: np.ndarray | None = None
@@ -88,14 +95,7 @@ def to_depth(image: np.ndarray, dtype: type) -> np.ndarray:
 
 def read_photo(path: Path) -> Photo:
     """Read a photo keeping 16-bit depth and transparency (EXIF orientation applied); MediaError if none."""
-    try:
-        data = np.fromfile(str(path), np.uint8)
-    except OSError as exc:
-        raise MediaError(f"cannot read {path}: {exc.strerror}") from exc
-    pixels = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH) if data.size else None
-    if pixels is None:
-        hint = "; for films use 'stream-colorize video'" if path.suffix.lower() in VIDEO_SUFFIXES else ""
-        raise MediaError(f"{path} is not an image OpenCV can read{hint}")
+    data, pixels = _decode(path, cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH)
     if pixels.dtype not in (np.uint8, np.uint16):  # float or 32-bit integer files: work at 8 bits
         pixels = cv2.imdecode(data, cv2.IMREAD_COLOR)
     alpha = None
@@ -104,14 +104,13 @@ def read_photo(path: Path) -> Photo:
         # IMREAD_UNCHANGED skips EXIF orientation: only trust its alpha when the shapes agree.
         if raw is not None and raw.ndim == 3 and raw.shape[2] == 4 and raw.shape[:2] == pixels.shape[:2]:
             if raw.dtype in (np.uint8, np.uint16):
-                alpha = to_depth(raw[:, :, 3], pixels.dtype)
+                alpha = raw[:, :, 3]
     return Photo(pixels, alpha)
 
 
 def colorize_photo(engine, photo: Photo, out_suffix: str, side_by_side: bool = False) -> np.ndarray:
     """The colour version of ``photo`` as the output format can hold it (depth, alpha)."""
-    deep = photo.pixels.dtype == np.uint16 and out_suffix in DEEP_SUFFIXES
-    if deep:
+    if photo.pixels.dtype == np.uint16 and out_suffix in DEEP_SUFFIXES:
         original = photo.pixels
         colour = merge_ab_16(original, engine.predict_ab([photo.preview])[0])
     else:

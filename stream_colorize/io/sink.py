@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from ..errors import MediaError, UsageError
-from .source import Frame, VideoInfo
+from .source import Frame, VideoInfo, describe_stream
 
 log = logging.getLogger("stream_colorize")
 
@@ -59,12 +59,6 @@ def _encoder_rate(codec: str, source: av.stream.Stream) -> int:
     if supported and rate not in supported:
         rate = min(supported, key=lambda r: (abs(r - rate), -r))
     return rate
-
-
-def _describe(stream: av.stream.Stream) -> str:
-    codec = stream.codec_context.name if stream.codec_context is not None else (stream.metadata.get("codec") or "data")
-    lang = stream.metadata.get("language")
-    return f"stream #{stream.index} ({stream.type} {codec}{', ' + lang if lang else ''})"
 
 
 def choose_pix_fmt(options: EncodeOptions, codec: str, info: VideoInfo, width: int, height: int) -> str:
@@ -116,7 +110,7 @@ class FileSink:
         self._pending: list[av.Packet] = []
         self._rewrap: dict[int, tuple[str, str]] = {}
         self._last_pts: int | None = None
-        self._fields: str | None = None  # "tff"/"bff" when writing interlaced frames
+        self._fields = self._field_mode()  # "tff"/"bff" when writing interlaced frames, else None
         self._field_graph: av.filter.Graph | None = None
 
     def _format_name(self) -> str | None:
@@ -173,7 +167,8 @@ class FileSink:
             if s.type == "audio":
                 suggested = "libopus" if fmt == "webm" else "aac"
                 raise MediaError(
-                    f"{_describe(s)}: {why}; pass --audio-codec {suggested} (or another) to transcode, or write .mkv"
+                    f"{describe_stream(s)}: {why}; "
+                    f"pass --audio-codec {suggested} (or another) to transcode, or write .mkv"
                 )
             target = _text_subtitle_target(name, supported)
             if s.type == "subtitle" and target is not None:
@@ -181,8 +176,8 @@ class FileSink:
                 continue
             if s.type == "subtitle":
                 other = "" if self.path.suffix.lower() == ".mkv" else ", or write .mkv"
-                raise MediaError(f"{_describe(s)}: {why}; pass --no-subtitles to leave subtitles out{other}")
-            log.warning("%s left out: %s", _describe(s), why)
+                raise MediaError(f"{describe_stream(s)}: {why}; pass --no-subtitles to leave subtitles out{other}")
+            log.warning("%s left out: %s", describe_stream(s), why)
         return plan
 
     # -- stream creation at the first frame ---------------------------------------------------
@@ -206,10 +201,8 @@ class FileSink:
         if self.info.rotation:
             video.set_display_rotation(self.info.rotation)
         video.options = self._encoder_options()
-        tff = self._top_field_first()
-        if tff is not None:
+        if self._fields is not None:
             video.codec_context.field_order = self.info.field_order
-            self._fields = "tff" if tff else "bff"
         self.video = video
         for s, how in self.copies:
             if how == "transcode":
@@ -229,21 +222,20 @@ class FileSink:
             self._out[s.index] = out
         self._transcoded = {s.index: s for s, how in self.copies if how == "transcode"}
 
-    def _top_field_first(self) -> bool | None:
-        """For interlaced input that libx264 will encode as such: whether the top field comes first."""
+    def _field_mode(self) -> str | None:
+        """'tff'/'bff' for interlaced input that libx264 will code as fields, else None."""
         if self.video_codec != "libx264" or self.info.field_order < 2:
             return None
-        return self.info.field_order in (2, 5)  # TT, BT: the top field is shown first
+        return "tff" if self.info.field_order in (2, 5) else "bff"  # TT, BT: the top field is shown first
 
     def _encoder_options(self) -> dict[str, str]:
         opts, codec = self.options, self.video_codec
         if codec in ("libx264", "libx265"):
             found = {"crf": str(opts.crf), "preset": opts.preset}
-            tff = self._top_field_first()
-            if tff is not None:
+            if self._fields is not None:
                 # Interlaced footage (TV, DV, DVD) stays interlaced: fields coded as fields, so a
                 # player deinterlaces it as it did the original instead of showing combing.
-                found["x264-params"] = "tff=1" if tff else "bff=1"
+                found["x264-params"] = f"{self._fields}=1"
             if self.path.suffix.lower() == ".avi":
                 found["bf"] = "0"  # AVI has no presentation timestamps: B-frames would come back out of order
             return found

@@ -32,6 +32,13 @@ NETWORK_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp
 COPY_KINDS = ("audio", "subtitle", "data")
 
 
+def describe_stream(stream: av.stream.Stream) -> str:
+    """'stream #N (type codec, language)' for messages."""
+    codec = stream.codec_context.name if stream.codec_context is not None else (stream.metadata.get("codec") or "data")
+    lang = stream.metadata.get("language")
+    return f"stream #{stream.index} ({stream.type} {codec}{', ' + lang if lang else ''})"
+
+
 def main_video_stream(videos: list[av.video.stream.VideoStream]) -> av.video.stream.VideoStream:
     """The film among a file's video streams: the first that is not a still picture.
 
@@ -148,10 +155,9 @@ class MediaSource:
             self.video = main_video_stream(list(videos))
             for other in videos:
                 if other is not self.video:
-                    codec = other.codec_context.name if other.codec_context is not None else "unknown codec"
-                    what = "cover art" if other.disposition & av.stream.Disposition.attached_pic else f"video {codec}"
-                    log.warning("stream #%d (%s) left out: only stream #%d is colorized",
-                                other.index, what, self.video.index)  # fmt: skip
+                    cover = "cover art " if other.disposition & av.stream.Disposition.attached_pic else ""
+                    log.warning("%s%s left out: only stream #%d is colorized",
+                                cover, describe_stream(other), self.video.index)  # fmt: skip
             if self.video.codec_context is None:
                 raise MediaError(f"{self.name}: no decoder for its video codec")
             if self._looks_like_image():

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Install everything the tests need on Debian 12 (run as root or with sudo available):
-# system packages (ffprobe, Xvfb, PoCL OpenCL, the GStreamer RTSP server), then two venvs:
-# .venv (opencv-python 5.x, the default) and .venv-cv4 (opencv-python 4.x, which still reads Caffe).
+# system packages (ffprobe, Xvfb, PoCL OpenCL, the GStreamer RTSP server), then three venvs:
+# .venv (whatever a fresh `pip install .` resolves today, upgraded on every run), .venv-cv50
+# (opencv-python 5.0, the last 5.x with the classic engine that honours targets) and .venv-cv4
+# (opencv-python 4.14, which still reads Caffe).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -25,8 +27,14 @@ fi
 
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/pip install -q -e ".[test,train,convert]"
+# A venv kept from an earlier run must still test what pip resolves today.
+.venv/bin/pip install -q --upgrade opencv-python av numpy typer
 
-[ -x .venv-cv4/bin/python ] || "$PY" -m venv .venv-cv4
-.venv-cv4/bin/pip install -q "opencv-python==4.14.0.94" numpy av typer onnx pytest
-.venv-cv4/bin/pip install -q --no-deps -e .
+for line in "cv50 opencv-python==5.0.0.93" "cv4 opencv-python==4.14.0.94"; do
+  set -- $line
+  [ -x ".venv-$1/bin/python" ] || "$PY" -m venv ".venv-$1"
+  ".venv-$1/bin/pip" install -q "$2" numpy av typer rich onnx pytest
+  ".venv-$1/bin/pip" install -q --no-deps -e .
+done
+
 echo "setup-dev: ok"

@@ -31,6 +31,9 @@ log = logging.getLogger("stream_colorize")
 DeviceName = Literal["auto", "cpu", "opencl", "opencl-fp16", "cuda", "cuda-fp16"]
 DEVICES: tuple[str, ...] = ("auto", "cpu", "opencl", "opencl-fp16", "cuda", "cuda-fp16")
 OPENCV_MAJOR = int(cv2.__version__.split(".")[0])
+# OpenCV 4 and 5.0 have the classic DNN engine, which honours OpenCL/CUDA targets.  OpenCV 5's new
+# engine ignores targets, and 5.1 removed the classic one, so there every device is the CPU.
+HAS_CLASSIC_ENGINE = OPENCV_MAJOR < 5 or hasattr(cv2.dnn, "ENGINE_CLASSIC")
 
 _TARGETS = {
     "cpu": (cv2.dnn.DNN_BACKEND_OPENCV, cv2.dnn.DNN_TARGET_CPU),
@@ -68,6 +71,11 @@ def opencl_device() -> dict | None:
 
 def _unavailable_reason(device: str, auto: bool) -> str | None:
     """Why ``device`` cannot even be tried here, or None when it is worth a probe."""
+    if device != "cpu" and not HAS_CLASSIC_ENGINE:
+        return (
+            f"OpenCV {cv2.__version__}'s DNN runs on the CPU only (the classic engine, which honoured "
+            "targets, was removed in 5.1; opencv-python 5.0 and 4.x have it)"
+        )
     if device.startswith("cuda"):
         if cuda_device_count() == 0:
             return "this OpenCV build has no CUDA devices (pip wheels are built without CUDA)"
@@ -88,6 +96,27 @@ def _unavailable_reason(device: str, auto: bool) -> str | None:
                     "OPENCV_DNN_OPENCL_ALLOW_ALL_DEVICES=1 and OPENCV_OPENCL_DEVICE=:CPU: are set"
                 )
     return None
+
+
+def device_capabilities() -> list[tuple[str, str]]:
+    """For each concrete device, what cv2.dnn would use for it on this OpenCV build, or why it can't.
+
+    One row per device in ``DEVICES`` (``auto`` aside): ``("opencl", "classic engine, target
+    OpenCL (probe against the CPU first)")`` or ``("cuda", "unavailable: <reason>")``.
+    """
+    if OPENCV_MAJOR < 5:
+        engine = "the DNN module"
+    else:
+        engine = "the classic engine" if HAS_CLASSIC_ENGINE else "the new engine"
+    rows = [("cpu", f"{'the DNN module' if OPENCV_MAJOR < 5 else 'the new engine'}, CPU")]
+    for device in DEVICES[2:]:
+        reason = _unavailable_reason(device, auto=False)
+        if reason is None:
+            target = device.replace("-fp16", " fp16").replace("opencl", "OpenCL").replace("cuda", "CUDA")
+            rows.append((device, f"{engine}, target {target} (used once a probe forward agrees with the CPU)"))
+        else:
+            rows.append((device, f"unavailable: {reason}"))
+    return rows
 
 
 def _candidates(requested: str) -> list[str]:
@@ -124,9 +153,8 @@ def _read_net(spec: ModelSpec, device: str) -> cv2.dnn.Net:
                 )
             return cv2.dnn.readNetFromCaffe(str(spec.prototxt), str(spec.path))
         if OPENCV_MAJOR >= 5:
-            engine = cv2.dnn.ENGINE_AUTO if device == "cpu" else cv2.dnn.ENGINE_CLASSIC
-            if os.environ.get("STREAM_COLORIZE_DNN_ENGINE") == "classic":
-                engine = cv2.dnn.ENGINE_CLASSIC
+            classic = device != "cpu" or os.environ.get("STREAM_COLORIZE_DNN_ENGINE") == "classic"
+            engine = cv2.dnn.ENGINE_CLASSIC if classic and HAS_CLASSIC_ENGINE else cv2.dnn.ENGINE_AUTO
             return cv2.dnn.readNetFromONNX(str(spec.path), engine)
         return cv2.dnn.readNetFromONNX(str(spec.path))
     except cv2.error as exc:

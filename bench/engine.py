@@ -3,6 +3,8 @@
     $ python bench/engine.py --quick        # about a minute on 2 cores
     $ python bench/engine.py                # more repetitions, steadier medians
 
+Bundled models: ``default`` (Lite0 encoder) against ``compact`` (the earlier model) on one 224x224
+frame through ``Colorizer.predict_ab``, timed in alternation, with frames per second and the ratio.
 Forward: the Zhang-size stand-in and the tiny one, batch 1 and 4, 1 and 2 threads, median ms per
 frame after a warm-up (``Colorizer.forward``: cv2.dnn forward plus the annealed-mean decode).  On
 OpenCV 5 also the classic DNN engine against the default one.  Output side: ``lab.merge_ab`` at
@@ -119,6 +121,20 @@ def bench_forward(quick: bool) -> None:
         print(f"{model:<14}{t_auto:9.1f}{t_classic:12.1f}{t_classic / t_auto:14.2f}", flush=True)
 
 
+def bench_bundled(quick: bool) -> None:
+    """The bundled models, paired in one run: default (Lite0) against compact, 1 and 2 threads."""
+    print("\n== bundled models: predict_ab on a 224x224 gray frame (forward + annealed mean + gamut limit) ==")
+    print(f"{'threads':>7}{'default ms':>12}{'fps':>7}{'compact ms':>12}{'fps':>7}{'default/compact':>17}")
+    frame = cv2.resize(scene(640, 480), (224, 224), interpolation=cv2.INTER_AREA)
+    new, old = (Colorizer(resolve_model(name), device="cpu") for name in ("default", "compact"))
+    for threads in (1, 2):
+        cv2.setNumThreads(threads)
+        t_new, t_old = paired_median_ms(partial(new.predict_ab, [frame]), partial(old.predict_ab, [frame]),
+                                        15 if quick else 45)  # fmt: skip
+        print(f"{threads:>7}{t_new:12.1f}{1000 / t_new:7.1f}{t_old:12.1f}{1000 / t_old:7.1f}{t_new / t_old:17.2f}",
+              flush=True)  # fmt: skip
+
+
 def bench_caffe_vs_onnx(onnx: Colorizer, frame: np.ndarray, reps: int) -> None:
     """OpenCV 4: the Caffe stand-in against the ONNX stand-in (same weights), batch 1, 2 threads."""
     folder = cache_dir() / "standin" / "caffe"
@@ -184,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"CPU cores: {os.cpu_count()}, cv2 threads by default: {default_threads}")
     start = time.perf_counter()
     if not args.skip_forward:
+        bench_bundled(args.quick)
         bench_forward(args.quick)
     bench_output(args.quick, default_threads)
     cv2.setNumThreads(default_threads)

@@ -136,3 +136,32 @@ def test_every_device_request_gives_a_device_or_a_reason(tiny_onnx: Path) -> Non
         if engine.choice.device != device and device != "auto":
             assert engine.choice.fallbacks and rows[device].startswith("unavailable: ")
         assert engine.predict_ab([_ramp(64, 80)]).shape[1] == 2
+
+
+_AB_SCRIPT = """
+import sys, numpy as np
+from stream_colorize.engine import Colorizer
+from stream_colorize.models import resolve_model
+y, x = np.mgrid[0:180, 0:240]
+frame = (40 + 150 * x / 240 + 30 * np.sin(y / 9.0)).clip(0, 255).astype(np.uint8)
+np.save(sys.argv[1], Colorizer(resolve_model("default"), device="cpu").predict_ab([frame]))
+"""
+
+
+def test_bundled_default_gives_the_same_colour_on_every_opencv_line(tmp_path: Path) -> None:
+    """The bundled model's ab agrees within 1e-3 between this OpenCV and the other lines CI installs."""
+    repo = Path(__file__).resolve().parent.parent
+    others = [repo / v / "bin" / "python" for v in (".venv", ".venv-cv50", ".venv-cv4")]
+    others = [py for py in others if py.is_file() and not Path(sys.executable).samefile(py)]
+    if not others:
+        pytest.skip("no other OpenCV line installed beside this one (scripts/setup-dev.sh makes them)")
+    outs = []
+    for py in [Path(sys.executable), *others]:
+        out = tmp_path / f"ab{len(outs)}.npy"
+        run = subprocess.run([str(py), "-c", _AB_SCRIPT, str(out)], capture_output=True, text=True, timeout=300,
+                             cwd=repo)  # fmt: skip
+        assert run.returncode == 0, run.stderr
+        outs.append(np.load(out))
+    assert np.abs(outs[0]).max() > 1.0  # real colour, not a gray model
+    for other in outs[1:]:
+        assert np.abs(other - outs[0]).max() <= 1e-3

@@ -89,20 +89,38 @@ def _check_out(out: Path, overwrite: bool) -> None:
 
 
 def _load_init(init: str):
-    """The network to start from: a trained ONNX of our architecture, or None for scratch."""
+    """The network to start from and its temperature: a model made by ``train``, or for ``none`` the
+    ImageNet-pretrained encoder with a fresh decoder."""
     from ..models import resolve_model
+    from ..models.registry import cache_dir
+    from ..train.lite_model import ARCH_TYPE, LiteArch, LiteColorNet
     from ..train.model import ArchConfig, ColorNet
 
     if init in ("none", "scratch"):
-        return None, 0.38
+        return LiteColorNet.pretrained(download_dir=cache_dir() / "backbone"), 0.45
     spec = resolve_model(init)
     arch = spec.extra.get("arch")
     if spec.format != "onnx" or spec.output != "logits" or not isinstance(arch, dict):
         raise ModelError(f"cannot fine-tune '{init}': only models made by 'stream-colorize train' can be a start")
     try:
+        if arch.get("type") == ARCH_TYPE:
+            return LiteColorNet.from_onnx(spec.path, LiteArch.from_dict(arch)), spec.temperature
         return ColorNet.from_onnx(spec.path, ArchConfig.from_dict(arch)), spec.temperature
     except (ValueError, KeyError, OSError) as exc:
         raise ModelError(f"cannot fine-tune '{init}': {exc}") from exc
+
+
+def _compare(before: dict, after: dict, init: str) -> str:
+    """The verdict line: did fine-tuning beat the model it started from on the held-out images?"""
+    dp = after["psnr"] - before["psnr"]
+    dc = after["colourfulness_ratio"] - before["colourfulness_ratio"]
+    head = f"against {init}: PSNR {before['psnr']:.2f} -> {after['psnr']:.2f} dB ({dp:+.2f}), " \
+           f"colourfulness ratio {before['colourfulness_ratio']:.2f} -> {after['colourfulness_ratio']:.2f}"
+    if dp >= 0 and dc >= -0.02:
+        return f"{head}: better on your held-out images"
+    if dp < 0 and dc <= 0.02:
+        return f"{head}: WORSE on your held-out images; keep using '{init}' (more data or --steps may help)"
+    return f"{head}: a trade (more colour for less PSNR, or the reverse); look at the results before switching"
 
 
 def train_command(
@@ -114,14 +132,17 @@ def train_command(
     device: str = typer.Option("cpu", "--device", help="Torch device: cpu, cuda, or auto."),
     threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads for training (default 2)."),
     batch: int = typer.Option(8, "--batch", min=1, help="Crops per step."),
-    crop: int = typer.Option(128, "--crop", min=32, help="Training crop side (multiple of 16)."),
+    crop: int | None = typer.Option(
+        None, "--crop", min=32, help="Training crop side (default 224 for the default model, 128 for 'compact')."
+    ),
+    train_encoder: bool = typer.Option(
+        False, "--train-encoder", help="Also train the pretrained encoder (default: decoder only)."
+    ),
     lr: float | None = typer.Option(None, "--lr", help="Learning rate (default 5e-4 fine-tuning, 2e-3 scratch)."),
     overwrite: bool = OverwriteOption,
 ) -> None:
     """Fine-tune the colorization model on your own colour photos or videos; writes ONNX + sidecar."""
     _check_out(out, overwrite)
-    if crop % 16:
-        raise UsageError("--crop must be a multiple of 16")
     try:
         import torch
     except ImportError as exc:
@@ -137,8 +158,16 @@ def train_command(
         raise UsageError(f"unknown training device {device!r}; use cpu, cuda or auto")
     if resolve_device(device).type == "cuda" and not torch.cuda.is_available():
         raise UsageError("--device cuda asked, but torch sees no CUDA device; use --device cpu")
+    from ..train.lite_model import LiteColorNet
+
     net, temperature = _load_init(init)
-    fine_tuning = net is not None
+    lite = isinstance(net, LiteColorNet)
+    crop = crop or (224 if lite else 128)
+    if crop % (32 if lite else 16):
+        raise UsageError(f"--crop must be a multiple of {32 if lite else 16} for this model")
+    if lite:
+        net.freeze_encoder(not train_encoder)
+    fine_tuning = init not in ("none", "scratch")
     train_set, val_set = split_validation(images, 0.1) if len(images) >= 5 else (images, images)
     held_out = len(images) >= 5
     cfg = TrainConfig(
@@ -146,14 +175,15 @@ def train_command(
         minutes=minutes,
         batch=batch,
         crop=crop,
-        lr=lr or (5e-4 if net is not None else 2e-3),
+        lr=lr or (5e-4 if fine_tuning else 1e-3),
         device=device,
         threads=threads or 2,
-        dropout=0.0 if net is not None else 0.1,
+        dropout=0.0 if fine_tuning else 0.1,
         rebalance_lambda=0.5,
     )
+    part = "" if not lite else (" (encoder and decoder)" if train_encoder else " (decoder only)")
     typer.echo(f"training on {len(train_set)} colour images ({len(val_set)} {'held out' if held_out else 'reused'} "
-               f"for evaluation), from {init}")  # fmt: skip
+               f"for evaluation), from {init}{part}")  # fmt: skip
     columns = (TextColumn("train"), BarColumn(), TextColumn("{task.percentage:>3.0f}%  loss {task.fields[loss]}"),
                TimeElapsedColumn(), TimeRemainingColumn())  # fmt: skip
     with Progress(*columns, transient=False) as bar:
@@ -180,8 +210,7 @@ def train_command(
         from ..models import resolve_model
 
         before = evaluate_images(Colorizer(resolve_model(init), device="cpu", threads=threads), val_set)
-        typer.echo(f"before fine-tuning ({init}): PSNR {before['psnr']:.2f} dB, "
-                   f"colourfulness ratio {before['colourfulness_ratio']:.2f}")  # fmt: skip
+        typer.echo(_compare(before, report, init))
 
 
 def eval_command(

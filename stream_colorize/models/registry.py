@@ -4,7 +4,7 @@
     >>> spec = resolve_model("zhang2016")        # Zhang et al.'s weights, once fetched
     >>> spec = resolve_model("~/my_model.onnx")  # any file path works too
 
-Names: ``default`` (bundled), ``standin`` and ``standin-tiny`` (generated on first use into the
+Names: ``default`` and ``compact`` (bundled), ``standin`` and ``standin-tiny`` (generated on first use into the
 cache: Zhang's architecture / a tiny one, random weights, meaningless colours; need ``onnx``),
 ``zhang2016`` and ``zhang2016-norebal`` (downloaded with ``stream-colorize models fetch NAME``
 into ``cache_dir()/NAME/``; see :mod:`stream_colorize.models.store`).
@@ -28,6 +28,7 @@ BUNDLED_DIR = next(
     _PACKAGE / "_bundled",
 )
 DEFAULT_MODEL_FILE = BUNDLED_DIR / "default.onnx"
+BUNDLED = ("default", "compact")
 STANDINS = {"standin": "zhang", "standin-tiny": "tiny"}
 
 
@@ -107,7 +108,18 @@ REGISTRY: dict[str, RegistryEntry] = {
     entry.name: entry
     for entry in (
         RegistryEntry(
-            "default", "compact model bundled with the package (fast on a CPU)", "bundled", "onnx", approx_size=0
+            "default",
+            "bundled: ImageNet-pretrained EfficientNet-Lite0 encoder + 313-bin decoder (knows faces, sky, skin)",
+            "bundled",
+            "onnx",
+            approx_size=0,
+        ),
+        RegistryEntry(
+            "compact",
+            "bundled: the earlier small model trained from scratch; fastest on weak machines, weaker colours",
+            "bundled",
+            "onnx",
+            approx_size=0,
         ),
         RegistryEntry(
             "standin",
@@ -173,10 +185,11 @@ def standin_path(name: str) -> Path:
 def resolve_model(name_or_path: str | Path) -> ModelSpec:
     """Turn a registry name or a file/folder path into a ModelSpec."""
     text = str(name_or_path)
-    if text == "default":
-        if not DEFAULT_MODEL_FILE.is_file():
-            raise ModelError(f"the bundled default model is missing ({DEFAULT_MODEL_FILE}); reinstall the package")
-        return spec_from_path(DEFAULT_MODEL_FILE, name="default")
+    if text in BUNDLED:
+        path = BUNDLED_DIR / f"{text}.onnx"
+        if not path.is_file():
+            raise ModelError(f"the bundled model '{text}' is missing ({path}); reinstall the package")
+        return spec_from_path(path, name=text)
     if text in STANDINS:
         return spec_from_path(standin_path(text), name=text)
     entry = REGISTRY.get(text)

@@ -24,7 +24,7 @@ import cv2
 from ..errors import ModelError, UsageError
 from .fetch import DEFAULT_TIMEOUT, fetch_file, sha256_of
 from .registry import (
-    DEFAULT_MODEL_FILE,
+    BUNDLED_DIR,
     STANDINS,
     RegistryEntry,
     RemoteFile,
@@ -53,6 +53,11 @@ def file_path(entry: RegistryEntry, remote: RemoteFile) -> Path:
     return model_dir(entry.name) / remote.name
 
 
+def bundled_path(name: str) -> Path:
+    """The ONNX file of a model bundled with the package."""
+    return BUNDLED_DIR / f"{name}.onnx"
+
+
 def _find(entry: RegistryEntry, suffix: str) -> Path:
     return next(file_path(entry, f) for f in entry.files if f.name.endswith(suffix))
 
@@ -60,7 +65,7 @@ def _find(entry: RegistryEntry, suffix: str) -> Path:
 def presence(entry: RegistryEntry) -> str:
     """``yes``, ``partial`` or ``no``: are the model's files in the cache (by size; no hashing)."""
     if entry.source == "bundled":
-        return "yes" if DEFAULT_MODEL_FILE.is_file() else "no"
+        return "yes" if bundled_path(entry.name).is_file() else "no"
     if entry.source == "generated":
         return "yes" if (cache_dir() / "standin" / f"{STANDINS[entry.name]}.onnx").is_file() else "no"
     ok = [p.is_file() and p.stat().st_size == f.size for f in entry.files for p in [file_path(entry, f)]]
@@ -73,7 +78,7 @@ def presence(entry: RegistryEntry) -> str:
 def local_size(entry: RegistryEntry) -> int | None:
     """Bytes on disk for a bundled or generated model, None if it is not there."""
     if entry.source == "bundled":
-        path = DEFAULT_MODEL_FILE
+        path = bundled_path(entry.name)
     elif entry.source == "generated":
         path = cache_dir() / "standin" / f"{STANDINS[entry.name]}.onnx"
     else:
@@ -133,9 +138,10 @@ def fetch_model(name: str, quiet: bool = False, timeout: float = DEFAULT_TIMEOUT
     """
     entry = get_entry(name)
     if entry.source == "bundled":
-        if not DEFAULT_MODEL_FILE.is_file():
-            raise ModelError(f"the bundled model is missing ({DEFAULT_MODEL_FILE}); reinstall the package")
-        return [DEFAULT_MODEL_FILE]
+        path = bundled_path(name)
+        if not path.is_file():
+            raise ModelError(f"the bundled model '{name}' is missing ({path}); reinstall the package")
+        return [path]
     if entry.source == "generated":
         return [standin_path(name)]
     folder = model_dir(name)

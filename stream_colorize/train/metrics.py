@@ -1,4 +1,4 @@
-"""Colorization quality: PSNR and SSIM against the truth, colourfulness, and video flicker.
+"""Colorization quality: PSNR and SSIM against the truth, colourfulness, hue agreement, and video flicker.
 
     >>> report = evaluate_images(colorizer, photos)      # photos: BGR uint8 colour images
     >>> report["psnr"], report["psnr_gray"], report["colourfulness_ratio"]
@@ -21,6 +21,37 @@ from ..lab import frame_ab, merge_ab
 from .imagestats import colourfulness
 
 FLICKER_SIZE = 64
+HUE_SIDE = 256  # hue agreement is counted on images scaled to this longest side
+HUE_MIN_CHROMA = 10.0  # a truth pixel "has colour" from this Lab chroma on
+HUE_PAINTED_CHROMA = 3.0  # a result pixel is "painted" from this chroma on (below it has no hue)
+HUE_TOLERANCE = 45.0  # degrees
+WARM_HUES = (15.0, 75.0)  # Lab hue angles of skin, wood, sand and brick
+
+
+def hue_counts(result: np.ndarray, truth: np.ndarray) -> tuple[int, int, int, int]:
+    """(agreeing, coloured, agreeing warm, coloured warm) pixel counts of one BGR pair.
+
+    A truth pixel with Lab chroma >= HUE_MIN_CHROMA counts as coloured; it agrees when the result
+    there is painted (chroma >= HUE_PAINTED_CHROMA) with a hue within HUE_TOLERANCE degrees of the
+    truth's.  Warm pixels are those whose true hue lies in WARM_HUES (faces fall there).
+    """
+    scale = HUE_SIDE / max(truth.shape[:2])
+    if scale < 1:
+        size = (max(1, round(truth.shape[1] * scale)), max(1, round(truth.shape[0] * scale)))
+        result = cv2.resize(result, size, interpolation=cv2.INTER_AREA)
+        truth = cv2.resize(truth, size, interpolation=cv2.INTER_AREA)
+
+    def hue_chroma(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        lab = cv2.cvtColor(img.astype(np.float32) * np.float32(1 / 255), cv2.COLOR_BGR2Lab)
+        return np.degrees(np.arctan2(lab[..., 2], lab[..., 1])) % 360, np.hypot(lab[..., 1], lab[..., 2])
+
+    hue_t, chroma_t = hue_chroma(truth)
+    hue_r, chroma_r = hue_chroma(result)
+    coloured = chroma_t >= HUE_MIN_CHROMA
+    diff = np.abs((hue_r - hue_t + 180) % 360 - 180)
+    agree = coloured & (chroma_r >= HUE_PAINTED_CHROMA) & (diff <= HUE_TOLERANCE)
+    warm = coloured & (hue_t >= WARM_HUES[0]) & (hue_t <= WARM_HUES[1])
+    return int(agree.sum()), int(coloured.sum()), int((agree & warm).sum()), int(warm.sum())
 
 
 def psnr(result: np.ndarray, truth: np.ndarray) -> float:
@@ -63,7 +94,9 @@ def evaluate_pairs(results: Iterable[np.ndarray], truths: list[np.ndarray], name
     (a few near-gray photos given bold colours can sink the mean PSNR; this shows which).
     """
     rows = []
+    hues = np.zeros(4, np.int64)
     for result, truth in zip(results, truths):
+        hues += hue_counts(result, truth)
         gray = to_gray(truth)
         baseline = merge_ab(gray, np.zeros((2, 8, 8), np.float32))
         rows.append(
@@ -91,6 +124,9 @@ def evaluate_pairs(results: Iterable[np.ndarray], truths: list[np.ndarray], name
         "colourfulness": float(mean[4]),
         "colourfulness_truth": float(mean[5]),
         "colourfulness_ratio": float(mean[4] / mean[5]) if mean[5] > 0 else float("nan"),
+        # Pooled over all pixels of all images: share of coloured truth pixels painted with their hue.
+        "hue_agreement": float(hues[0] / hues[1]) if hues[1] else float("nan"),
+        "hue_agreement_warm": float(hues[2] / hues[3]) if hues[3] else float("nan"),
     }
     if names is not None:
         keys = ("psnr", "psnr_gray", "ssim", "ssim_gray", "colourfulness", "colourfulness_truth")
@@ -181,11 +217,16 @@ def format_report(report: dict[str, float]) -> str:
     lines = [
         f"images            {int(report['images'])}",
         f"PSNR              {report['psnr']:.2f} dB  (gray baseline {report['psnr_gray']:.2f} dB, "
-        f"gain {report['psnr_gain']:+.2f} dB)",
+        f"{report['psnr_gain']:+.2f} dB against it)",
         f"SSIM              {report['ssim']:.4f}  (gray baseline {report['ssim_gray']:.4f})",
         f"colourfulness     {report['colourfulness']:.1f}  (truth {report['colourfulness_truth']:.1f}, "
         f"ratio {report['colourfulness_ratio']:.2f})",
     ]
+    if "hue_agreement" in report:
+        lines.append(
+            f"hue within 45°    {report['hue_agreement'] * 100:.0f} % of coloured pixels  "
+            f"(warm ones, faces: {report['hue_agreement_warm'] * 100:.0f} %)"
+        )
     if report.get("per_image"):
         lines.append("per photo, worst PSNR gain first:  gain dB   gray dB   colourfulness ours/truth")
         for row in report["per_image"]:

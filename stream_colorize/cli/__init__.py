@@ -16,6 +16,8 @@ import sys
 import typer
 
 from ..errors import ColorizeError
+from ..signals import exit_code, handle_termination
+from .console import say
 
 app = typer.Typer(
     name="stream-colorize",
@@ -49,7 +51,7 @@ for _module in (info, image, video, live, models_cmd, train_cmd):
     _module.register(app)
 
 EXIT_ERROR = 1
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # 128 + SIGINT; SIGTERM gives 143 and SIGHUP 129 (see signals.exit_code)
 
 
 class _NoteHandler(logging.Handler):
@@ -76,17 +78,19 @@ def configure_logging(level: int = logging.WARNING) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the console script and ``python -m stream_colorize``."""
+    """Run the CLI: SIGINT, SIGTERM and SIGHUP end it as Ctrl-C does (exit 128+N), our errors
+    end it with one line and exit status 1."""
     configure_logging()
     try:
-        app(args=argv, prog_name="stream-colorize")
+        with handle_termination():
+            app(args=argv, prog_name="stream-colorize")
     except ColorizeError as exc:
-        print(f"stream-colorize: error: {exc}", file=sys.stderr)
+        say(f"stream-colorize: error: {exc}")
         sys.exit(EXIT_ERROR)
-    except KeyboardInterrupt:
-        print("stream-colorize: interrupted", file=sys.stderr)
-        sys.exit(EXIT_INTERRUPTED)
+    except KeyboardInterrupt as exc:
+        say("stream-colorize: interrupted")
+        sys.exit(exit_code(exc))
     except OSError as exc:
         where = f": {exc.filename}" if exc.filename else ""
-        print(f"stream-colorize: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        say(f"stream-colorize: error: {exc.strerror or exc}{where}")
         sys.exit(EXIT_ERROR)

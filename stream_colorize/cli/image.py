@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from ..errors import MediaError, UsageError
+from ..io.outputs import claim, temp_path
 from ..lab import merge_ab_16
 from .common import (
     VIDEO_SUFFIXES,
@@ -123,16 +123,17 @@ def colorize_photo(engine, photo: Photo, out_suffix: str, side_by_side: bool = F
     return cv2.hconcat([original, colour]) if side_by_side else colour
 
 
-def write_image(path: Path, image: np.ndarray) -> None:
-    """Encode by the output's suffix and write through a temporary file and a rename."""
+def write_image(path: Path, image: np.ndarray, overwrite: bool = True) -> None:
+    """Encode by the output's suffix and write through a temporary file and a rename (without
+    ``overwrite``, MediaError when the name was taken meanwhile; see ``outputs.claim``)."""
     ext = path.suffix.lower() or ".png"
     ok, encoded = cv2.imencode(ext, image)
     if not ok:
         raise UsageError(f"cannot encode an image as {ext!r}; use .png or .jpg")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    tmp = temp_path(path)
     try:
         tmp.write_bytes(encoded.tobytes())
-        os.replace(tmp, path)
+        claim(tmp, path, overwrite)
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -10,7 +10,6 @@ A thin layer: options become a ``Settings`` (preset file first, flags on top), t
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import typer
@@ -23,9 +22,9 @@ from ..errors import MediaError, UsageError
 from ..io.sink import partial_path
 from ..io.source import is_url
 from ..pipeline import Counters, PipelineInterrupted, Result, build_engine, colorize_file
+from ..signals import exit_code
 from .common import VIDEO_SUFFIXES, OverwriteOption, TemperatureOption, ThreadsOption, check_output, same_file
-
-EXIT_INTERRUPTED = 130
+from .console import say
 
 
 def collect_jobs(input: str, output: Path, overwrite: bool) -> list[tuple[str, Path]]:
@@ -158,11 +157,11 @@ def register(app: typer.Typer) -> None:
         failures = 0
         for job_in, job_out in jobs:
             try:
-                result = _run_one(job_in, job_out, settings, engine, bar)
+                result = _run_one(job_in, job_out, settings, engine, bar, overwrite)
             except PipelineInterrupted as exc:
                 bar.stop()
                 _report_interrupt(exc.result, job_out)
-                raise typer.Exit(EXIT_INTERRUPTED) from None
+                raise typer.Exit(exit_code(exc)) from None
             except (MediaError, UsageError) as exc:
                 bar.stop()
                 if len(jobs) == 1:
@@ -175,12 +174,14 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(1)
 
 
-def _run_one(job_in: str, job_out: Path, settings: Settings, engine, bar: _Bar) -> Result:
+def _run_one(job_in: str, job_out: Path, settings: Settings, engine, bar: _Bar, overwrite: bool) -> Result:
     def started(source) -> None:
         bar.start(Path(job_in).name if not is_url(job_in) else job_in, source.info.frames)
 
     try:
-        return colorize_file(job_in, job_out, settings, engine=engine, on_tick=bar.tick, on_start=started)
+        return colorize_file(
+            job_in, job_out, settings, engine=engine, on_tick=bar.tick, on_start=started, overwrite=overwrite
+        )
     finally:
         bar.stop()
 
@@ -190,4 +191,4 @@ def _report_interrupt(result: Result, job_out: Path) -> None:
         msg = f"interrupted; kept the {result.frames} frames done as {result.output} (partial)"
     else:
         msg = f"interrupted before any frame was written; no {job_out} and no {partial_path(job_out)}"
-    print(f"stream-colorize: {msg}", file=sys.stderr, flush=True)
+    say(f"stream-colorize: {msg}")

@@ -5,7 +5,8 @@
     >>> sink.close("done")                           # or "partial" (kept as out.partial.mp4), "failed"
 
 The file is written under a hidden temporary name beside the output and renamed only by
-``close``: "done" gives the final name, "partial" a name that says so, "failed" removes it.
+``close``: "done" gives the final name (claimed atomically, see ``outputs.claim``), "partial" a
+name that says so, "failed" removes it.
 Video keeps the source's timestamps and time base (variable frame rate survives), rotation and
 sample aspect ratio.  Audio, subtitle and data packets are muxed as they came (``--audio-codec``
 transcodes audio instead).  Streams are created at the first video frame, so a live source's
@@ -25,6 +26,7 @@ import cv2
 import numpy as np
 
 from ..errors import MediaError, UsageError
+from .outputs import claim, remove_stale_temps, temp_path
 from .source import Frame, VideoInfo, describe_stream
 
 log = logging.getLogger("stream_colorize")
@@ -81,13 +83,16 @@ class FileSink:
         info: VideoInfo,
         copy_streams: list[av.stream.Stream],
         options: EncodeOptions | None = None,
+        overwrite: bool = True,
     ) -> None:
         self.path = Path(path)
         self.info = info
         self.options = options or EncodeOptions()
+        self.overwrite = overwrite  # False: never replace a file that appeared while we worked
         self.frames = 0
         self.final_path: Path | None = None
-        self.tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.tmp{self.path.suffix}")
+        remove_stale_temps(self.path.parent)
+        self.tmp = temp_path(self.path)
         try:
             self.container = av.open(str(self.tmp), "w", format=self._format_name())
         except (ValueError, av.error.FFmpegError) as exc:
@@ -367,10 +372,12 @@ class FileSink:
                 self.tmp.unlink(missing_ok=True)
         if outcome == "failed":
             return None
-        target = self.path if outcome == "done" else partial_path(self.path)
-        os.replace(self.tmp, target)
-        self.final_path = target
-        return target
+        if outcome == "done":
+            self.final_path = claim(self.tmp, self.path, self.overwrite)
+        else:
+            self.final_path = partial_path(self.path)
+            os.replace(self.tmp, self.final_path)
+        return self.final_path
 
 
 TEXT_SUBTITLES = ("mov_text", "subrip", "srt", "webvtt", "text")

@@ -40,6 +40,7 @@ from .signals import Interrupted, deferred_signals, signal_of
 from .temporal import Temporal
 
 _END = object()  # end-of-stream sentinel
+SOURCE_STOP_WAIT = 2.0  # seconds an interrupted run waits for a source blocked in a read
 
 
 class _Stopped(Exception):
@@ -144,6 +145,7 @@ class Pipeline:
         self.counters = Counters()
         self.error: BaseException | None = None
         self.interrupted = False
+        self.source_stuck = False  # after an interrupt: the source thread is still in a read
         self._stop = threading.Event()
 
     # -- queue helpers honouring the stop flag ------------------------------------------------
@@ -252,8 +254,12 @@ class Pipeline:
         except KeyboardInterrupt:
             self.interrupted = True
             self.stop()
-            for t in threads:
+            for t in threads[1:]:
                 t.join()
+            # The source may be blocked in a read (a pipe, a stalled stream): give it a moment,
+            # then leave it; the caller must not close the input under it (``source_stuck``).
+            threads[0].join(SOURCE_STOP_WAIT)
+            self.source_stuck = threads[0].is_alive()
             raise
         finally:
             self.stop()
@@ -372,6 +378,7 @@ def colorize_file(
     copy = ("audio", "subtitle", "data") if settings.subtitles else ("audio", "data")
     source = MediaSource(input, duration=settings.duration, copy_kinds=copy)
     sink: FileSink | None = None
+    source_open = True
     outcome = "failed"
     started = time.perf_counter()
     temporal = Temporal(
@@ -394,6 +401,8 @@ def colorize_file(
             pipeline.run(on_tick)
         except KeyboardInterrupt:
             outcome = "partial"
+            if pipeline.source_stuck:
+                source_open = False  # never close a container another thread is reading
             raise
         outcome = "done"
     except KeyboardInterrupt as exc:
@@ -405,7 +414,9 @@ def colorize_file(
                 except ColorizeError:
                     path = None
             sink = None
-            source.close()
+            if source_open:
+                source.close()
+                source_open = False
         frames = 0 if path is None else sink_frames_or(path)
         result = Result(
             str(input), path, frames, time.perf_counter() - started, temporal.model_runs, source.stats, True
@@ -414,7 +425,8 @@ def colorize_file(
     finally:
         with deferred_signals():
             final = sink.close(outcome) if sink is not None else None
-            source.close()
+            if source_open:
+                source.close()
     frames = sink.frames if sink is not None else 0
     elapsed = time.perf_counter() - started
     return Result(str(input), final, frames, elapsed, temporal.model_runs, source.stats, busy=pipeline.counters.busy)

@@ -39,6 +39,7 @@ class _State:
     depth: int = 0  # nesting of deferred sections
     extra: int = 0  # signals received after the one that raised
     active: bool = False  # handlers installed (nested handle_termination blocks do nothing)
+    last: int | None = None  # the signal that raised in the latest handle_termination block
 
 
 _state = _State()
@@ -55,7 +56,7 @@ def _handler(signum: int, frame: object) -> None:
     if _state.depth > 0:
         _state.pending = _state.pending or signum
         return
-    _state.raised = signum
+    _state.raised = _state.last = signum
     raise Interrupted(signum)
 
 
@@ -87,7 +88,7 @@ def handle_termination() -> Iterator[None]:
         yield
         return
     previous = {s: signal.getsignal(s) for s in HANDLED}
-    _state.raised = _state.pending = None
+    _state.raised = _state.pending = _state.last = None
     _state.depth = _state.extra = 0
     for s in HANDLED:
         signal.signal(s, _handler)
@@ -114,10 +115,10 @@ def deferred_signals() -> Iterator[None]:
         _state.depth -= 1
         if _state.depth == 0 and _state.pending is not None and _state.raised is None:
             signum, _state.pending = _state.pending, None
-            _state.raised = signum
+            _state.raised = _state.last = signum
             raise Interrupted(signum)
 
 
 def interrupted_by() -> int | None:
-    """The signal that has interrupted this run so far, if any."""
-    return _state.raised
+    """The signal that interrupted the current (or the latest) ``handle_termination`` block."""
+    return _state.last

@@ -16,7 +16,7 @@ import sys
 import typer
 
 from ..errors import ColorizeError
-from ..signals import exit_code, handle_termination
+from ..signals import exit_code, handle_termination, interrupted_by
 from .console import say
 
 app = typer.Typer(
@@ -90,6 +90,14 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt as exc:
         say("stream-colorize: interrupted")
         sys.exit(exit_code(exc))
+    except SystemExit as exc:
+        # typer turns a KeyboardInterrupt that leaves a command into a silent exit 130: say so,
+        # and give SIGTERM/SIGHUP their own status (143/129).
+        signum = interrupted_by()
+        if exc.code == EXIT_INTERRUPTED and signum is not None:
+            say("stream-colorize: interrupted")
+            sys.exit(128 + signum)
+        raise
     except OSError as exc:
         where = f": {exc.filename}" if exc.filename else ""
         say(f"stream-colorize: error: {exc.strerror or exc}{where}")

@@ -1,0 +1,168 @@
+"""Fault tests: the signals `timeout`, `systemctl stop` and a closed terminal send, sent to a real
+``stream-colorize`` process mid-run; what is left must play and no temporary file may remain.
+
+The input is fed through a named pipe and held back halfway, so the process is provably in the
+middle of its work (frames encoded, more expected) when the signal arrives; no sleeps decide it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from stream_colorize.errors import MediaError
+from stream_colorize.io.outputs import claim, remove_stale_temps, temp_path
+from tests.media import make_clip, probe_frame_count, video_frames
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if ".tmp" in p.name)
+
+
+@pytest.fixture(scope="module")
+def stream_ts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An MPEG-TS clip (H.264 + AAC) to feed through a pipe: 12 s at 25 fps."""
+    return make_clip(tmp_path_factory.mktemp("faults") / "feed.ts", seconds=12, size=(320, 240), audio=1)
+
+
+class PipeFeeder:
+    """Writes the first ``fraction`` of a file into a FIFO, then holds the pipe open (stalled)."""
+
+    def __init__(self, fifo: Path, data: bytes, fraction: float) -> None:
+        self.fifo, self.data, self.fraction = fifo, data, fraction
+        self.release = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        try:
+            with open(self.fifo, "wb") as pipe:
+                pipe.write(self.data[: int(len(self.data) * self.fraction)])
+                pipe.flush()
+                self.release.wait(120)
+        except (BrokenPipeError, OSError):
+            pass
+
+    def __enter__(self) -> PipeFeeder:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release.set()
+        try:  # unblock an open() still waiting for a reader
+            os.close(os.open(self.fifo, os.O_RDONLY | os.O_NONBLOCK))
+        except OSError:
+            pass
+        self.thread.join(10)
+
+
+def start_cli(args: list[str], folder: Path) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    cmd = [sys.executable, "-m", "stream_colorize", *args]
+    return subprocess.Popen(cmd, cwd=folder, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
+
+
+def wait_for_encoded_frames(folder: Path, proc: subprocess.Popen, size: int = 30_000) -> None:
+    """Until the hidden temporary output holds ``size`` bytes (frames are being written)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        tmp = [p for p in folder.iterdir() if ".tmp" in p.name]
+        if tmp and tmp[0].stat().st_size >= size:
+            return
+        if proc.poll() is not None:
+            raise AssertionError(f"ended before the signal: {proc.stderr.read()}")
+        time.sleep(0.05)
+    proc.kill()
+    raise AssertionError("no frames were written within 120 s")
+
+
+CASES = {
+    "SIGINT": ([signal.SIGINT], 130),
+    "SIGINT twice, 30 ms apart": ([signal.SIGINT, signal.SIGINT], 130),
+    "SIGTERM": ([signal.SIGTERM], 143),
+    "SIGHUP": ([signal.SIGHUP], 129),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_signal_mid_run_keeps_a_playable_partial(case: str, stream_ts: Path, tmp_path: Path, tiny_onnx: Path) -> None:
+    signals, code = CASES[case]
+    fifo = tmp_path / "feed.ts"
+    os.mkfifo(fifo)
+    out = tmp_path / "out.mp4"
+    with PipeFeeder(fifo, stream_ts.read_bytes(), 0.7):
+        proc = start_cli(["video", str(fifo), str(out), "-m", str(tiny_onnx), "-d", "cpu", "-q"], tmp_path)
+        wait_for_encoded_frames(tmp_path, proc)
+        for i, signum in enumerate(signals):
+            if i:
+                time.sleep(0.03)
+            proc.send_signal(signum)
+        err = proc.communicate(timeout=60)[1]
+    assert proc.returncode == code, err
+    partial = tmp_path / "out.partial.mp4"
+    assert not out.exists() and partial.is_file(), err
+    assert "Traceback" not in err and str(partial) in err
+    frames = video_frames(partial)
+    assert len(frames) == probe_frame_count(partial) > 10
+    assert frames[0].shape == (240, 320, 3)
+    assert leftovers(tmp_path) == []
+
+
+def test_sigterm_during_live_record_keeps_the_recording(tmp_path: Path, tiny_onnx: Path) -> None:
+    out = tmp_path / "rec.mp4"
+    args = ["live", "lavfi:testsrc2=size=320x240:rate=25", "--headless", "--record", str(out)]
+    proc = start_cli([*args, "-m", str(tiny_onnx), "-d", "cpu"], tmp_path)
+    wait_for_encoded_frames(tmp_path, proc, size=20_000)
+    proc.send_signal(signal.SIGTERM)
+    err = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err
+    assert out.is_file() and probe_frame_count(out) > 5, err
+    assert leftovers(tmp_path) == []
+
+
+def dead_pid() -> int:
+    """A process id that no live process has."""
+    pid = 4_000_000
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return pid
+        except PermissionError:
+            pass
+        pid -= 1
+
+
+def test_stale_temp_files_of_dead_runs_are_removed(tmp_path: Path) -> None:
+    stale = temp_path(tmp_path / "film.mp4", pid=dead_pid())
+    live = temp_path(tmp_path / "film.mp4", pid=os.getppid())  # a live process's work in progress
+    stale.write_bytes(b"x" * 48)
+    live.write_bytes(b"y")
+    other = tmp_path / ".notes.txt"
+    other.write_text("not ours")
+    assert remove_stale_temps(tmp_path) == [stale]
+    assert not stale.exists() and live.exists() and other.exists()
+
+
+def test_claim_never_replaces_a_file_that_appeared_meanwhile(tmp_path: Path) -> None:
+    target = tmp_path / "out.mp4"
+    tmp = temp_path(target)
+    tmp.write_bytes(b"ours")
+    target.write_bytes(b"theirs")  # another run finished first
+    with pytest.raises(MediaError, match="appeared while this run was working") as info:
+        claim(tmp, target, overwrite=False)
+    assert target.read_bytes() == b"theirs"
+    aside = target.with_name(f"out.{os.getpid()}.mp4")
+    assert aside.read_bytes() == b"ours" and str(aside) in str(info.value)
+    assert not tmp.exists()
+    tmp.write_bytes(b"again")
+    assert claim(tmp, target, overwrite=True) == target and target.read_bytes() == b"again"

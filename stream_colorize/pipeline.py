@@ -285,6 +285,7 @@ class Result:
     source: SourceStats
     interrupted: bool = False
     busy: dict[str, float] = field(default_factory=dict)  # seconds each stage worked (see Counters)
+    dropped: int = 0  # damaged packets of copied streams (audio, subtitles) the output could not take
 
     @property
     def fps(self) -> float:
@@ -306,6 +307,8 @@ class Result:
             parts.append(f"{self.source.corrupt} undecodable video packets skipped")
         if self.source.damaged:
             parts.append(f"{self.source.damaged} frames decoded from damaged data")
+        if self.dropped:
+            parts.append(f"{self.dropped} damaged audio/subtitle packets dropped")
         if self.source.truncated:
             parts.append(self.source.note or "input ended early")
         size = self.size
@@ -428,8 +431,10 @@ def colorize_file(
             if source_open:
                 source.close()
     frames = sink.frames if sink is not None else 0
+    dropped = sink.dropped if sink is not None else 0
     elapsed = time.perf_counter() - started
-    return Result(str(input), final, frames, elapsed, temporal.model_runs, source.stats, busy=pipeline.counters.busy)
+    busy = pipeline.counters.busy
+    return Result(str(input), final, frames, elapsed, temporal.model_runs, source.stats, busy=busy, dropped=dropped)
 
 
 def sink_frames_or(path: Path) -> int:

@@ -63,12 +63,15 @@ class _NoteHandler(logging.Handler):
 
 
 def configure_logging(level: int = logging.WARNING) -> None:
-    """Route the package logger to stderr, one line per message; silence OpenCV's own logging."""
+    """Route the package logger to stderr, one line per message; silence OpenCV's and FFmpeg's own."""
     logger = logging.getLogger("stream_colorize")
     if not any(isinstance(h, _NoteHandler) for h in logger.handlers):
         logger.addHandler(_NoteHandler())
     logger.setLevel(level)
     logger.propagate = False
+    from ..io.avlog import quiet_libav
+
+    quiet_libav()  # decoder complaints about damaged input are counted in the summary instead
     try:
         import cv2
 

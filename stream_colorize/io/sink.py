@@ -90,6 +90,7 @@ class FileSink:
         self.options = options or EncodeOptions()
         self.overwrite = overwrite  # False: never replace a file that appeared while we worked
         self.frames = 0
+        self.dropped = 0  # packets of copied streams the muxer refused as damaged
         self.final_path: Path | None = None
         remove_stale_temps(self.path.parent)
         self.tmp = temp_path(self.path)
@@ -329,7 +330,13 @@ class FileSink:
             if packet is None:
                 return
         packet.stream = out
-        self.container.mux(packet)
+        try:
+            self.container.mux(packet)
+        except (av.error.InvalidDataError, av.error.ArgumentError) as exc:
+            # A damaged packet of a copied stream (an old off-air capture: a cut or garbled
+            # ADTS header, a timestamp going backwards): drop it and keep the rest.
+            self.dropped += 1
+            log.debug("dropped a damaged %s packet: %s", packet.stream.type, exc)
 
     def _flush(self) -> None:
         if self.video is None:

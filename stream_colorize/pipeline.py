@@ -378,8 +378,9 @@ def colorize_file(
     anything unexpected, and PipelineInterrupted (a KeyboardInterrupt) on Ctrl-C.
     """
     settings = settings or Settings()
-    copy = ("audio", "subtitle", "data") if settings.subtitles else ("audio", "data")
-    source = MediaSource(input, duration=settings.duration, copy_kinds=copy)
+    wanted = {"audio": settings.audio_codec != "none", "subtitle": settings.subtitles, "data": True}
+    copy = tuple(kind for kind, keep in wanted.items() if keep)
+    source = MediaSource(input, duration=settings.duration, copy_kinds=copy, start=settings.start, end=settings.end)
     sink: FileSink | None = None
     source_open = True
     outcome = "failed"

@@ -11,6 +11,7 @@ stderr and a non-zero exit instead of a traceback.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import typer
@@ -104,4 +105,13 @@ def main(argv: list[str] | None = None) -> None:
     except OSError as exc:
         where = f": {exc.filename}" if exc.filename else ""
         say(f"stream-colorize: error: {exc.strerror or exc}{where}")
+        sys.exit(EXIT_ERROR)
+    except Exception as exc:  # noqa: BLE001 - a bug of ours still ends as one line, not a traceback
+        if os.environ.get("STREAM_COLORIZE_DEBUG"):
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        say(
+            f"stream-colorize: error: unexpected {type(exc).__name__}: {first} "
+            "(a bug: please report it; STREAM_COLORIZE_DEBUG=1 shows the traceback)"
+        )
         sys.exit(EXIT_ERROR)

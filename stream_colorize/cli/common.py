@@ -17,7 +17,7 @@ VIDEO_SUFFIXES = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".ts", ".m2ts", ".mts
 ModelOption = typer.Option("default", "--model", "-m", help="Registry name or path (.onnx, .prototxt/.caffemodel).")
 DeviceOption = typer.Option("auto", "--device", "-d", help=f"Compute device: {'|'.join(DEVICES)}.")
 TemperatureOption = typer.Option(
-    None, "--temperature", "-t", help="Annealed-mean temperature (default: the model's, 0.38 for Zhang).", min=0.01
+    None, "--temperature", "-T", help="Annealed-mean temperature, 0.01-10 (default: the model's).", min=0.01, max=10.0
 )
 ThreadsOption = typer.Option(None, "--threads", help="CPU threads for inference (default: all cores).", min=1)
 OverwriteOption = typer.Option(False, "--overwrite", "-y", help="Replace existing outputs.")

@@ -26,6 +26,14 @@ import cv2
 import numpy as np
 
 from ..errors import MediaError, UsageError
+from .encoders import (
+    PICTURE_FORMATS,
+    check_encoder,
+    is_image_sequence,
+    picture_codec,
+    picture_pix_fmt,
+    probe_encoder,
+)
 from .outputs import claim, remove_stale_temps, temp_path
 from .source import Frame, VideoInfo, describe_stream
 
@@ -93,7 +101,8 @@ class FileSink:
         self.dropped = 0  # packets of copied streams the muxer refused as damaged
         self.final_path: Path | None = None
         remove_stale_temps(self.path.parent)
-        self.tmp = temp_path(self.path)
+        self.sequence = is_image_sequence(self.path)  # f_%05d.png: written in place, one file a frame
+        self.tmp = self.path if self.sequence else temp_path(self.path)
         try:
             self.container = av.open(str(self.tmp), "w", format=self._format_name())
         except (ValueError, av.error.FFmpegError) as exc:
@@ -104,7 +113,9 @@ class FileSink:
         except OSError as exc:
             raise MediaError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
         self._closed = False
+        self.pictures_only = self.sequence or self.container.format.name in PICTURE_FORMATS
         self.video_codec = self._choose_video_codec()
+        self._fields = self._field_mode()  # "tff"/"bff" when writing interlaced frames, else None
         try:
             self.copies = self._plan_copies(copy_streams)
             self._check_video_codec()
@@ -116,10 +127,11 @@ class FileSink:
         self._pending: list[av.Packet] = []
         self._rewrap: dict[int, tuple[str, str]] = {}
         self._last_pts: int | None = None
-        self._fields = self._field_mode()  # "tff"/"bff" when writing interlaced frames, else None
         self._field_graph: av.filter.Graph | None = None
 
     def _format_name(self) -> str | None:
+        if self.sequence:
+            return "image2"
         return {".ts": "mpegts", ".m2ts": "mpegts", ".mkv": "matroska", ".webm": "webm"}.get(self.path.suffix.lower())
 
     # -- planning ----------------------------------------------------------------------------
@@ -131,6 +143,8 @@ class FileSink:
     def _choose_video_codec(self) -> str:
         if self.options.codec != "auto":
             return self.options.codec
+        if self.pictures_only:
+            return picture_codec(self.container.format.name, self.path, self.container.default_video_codec)
         supported = self._supported()
         if supported is None or "libx264" in supported or "h264" in supported:
             return "libx264"
@@ -139,24 +153,37 @@ class FileSink:
         )
 
     def _check_video_codec(self) -> None:
-        name = self.video_codec
-        try:
-            codec = av.codec.Codec(name, "w")
-        except Exception as exc:
-            raise UsageError(f"unknown video encoder {name!r} (try libx264, libx265, libvpx-vp9)") from exc
-        if codec.type != "video":
-            raise UsageError(f"{name!r} is not a video encoder")
+        """Refuse, before any work, an encoder that is unknown, cannot start here, or does not fit."""
+        codec = check_encoder(self.video_codec, self.options.preset, self.options.pix_fmt)
         supported = self._supported()
+        if self.pictures_only and self.container.format.name != "image2":
+            supported = set(self.container.supported_codecs)
         if supported is not None and codec.name not in supported and codec.canonical_name not in supported:
-            raise UsageError(f"{self.path.suffix} files cannot hold {codec.name} video; choose another --codec")
+            fits = sorted(n for n in supported if _is_video_encoder(n))[:8]
+            hint = f" (it takes {', '.join(fits)})" if fits else ""
+            raise UsageError(f"{self.path.suffix} files cannot hold {codec.name} video{hint}; choose another --codec")
+        info = self.info
+        fmt = self._pix_fmt(codec, info.width or 64, info.height or 64)
+        probe_encoder(codec.name, fmt, self._encoder_options())
+
+    def _pix_fmt(self, codec: av.Codec, width: int, height: int) -> str:
+        if self.pictures_only and self.options.pix_fmt == "auto":
+            return picture_pix_fmt(codec)
+        return choose_pix_fmt(self.options, codec.name, self.info, width, height)
 
     def _plan_copies(self, streams: list[av.stream.Stream]) -> list[tuple[av.stream.Stream, str]]:
         """Decide per stream: 'copy' or 'transcode'; raise naming a stream the output can't hold."""
         plan = []
+        left_out: list[str] = []
         supported = self._supported()
         fmt = self.path.suffix.lstrip(".") or self.container.format.name
         for s in streams:
+            if self.pictures_only:
+                left_out.append(s.type)
+                continue
             if s.type == "subtitle" and not self.options.subtitles:
+                continue
+            if s.type == "audio" and self.options.audio_codec == "none":
                 continue
             if s.type == "audio" and self.options.audio_codec != "copy":
                 plan.append((s, "transcode"))
@@ -184,6 +211,9 @@ class FileSink:
                 other = "" if self.path.suffix.lower() == ".mkv" else ", or write .mkv"
                 raise MediaError(f"{describe_stream(s)}: {why}; pass --no-subtitles to leave subtitles out{other}")
             log.warning("%s left out: %s", describe_stream(s), why)
+        if left_out:
+            kinds = " and ".join(sorted({"sound" if k == "audio" else k for k in left_out}))
+            log.warning("%s left out: %s output holds pictures only", kinds, self.path.suffix or "this")
         return plan
 
     # -- stream creation at the first frame ---------------------------------------------------
@@ -195,11 +225,11 @@ class FileSink:
         except (ValueError, av.error.FFmpegError) as exc:
             raise UsageError(f"cannot use video encoder {self.video_codec!r}: {exc}") from exc
         video.width, video.height = width, height
-        video.pix_fmt = choose_pix_fmt(self.options, self.video_codec, self.info, width, height)
+        video.pix_fmt = self._pix_fmt(av.Codec(self.video_codec, "w"), width, height)
         # Our RGB->YUV conversions (OpenCV's and swscale's default) use the BT.601 matrix in studio
         # range: say so, or players assume BT.709 for HD sizes and shift the colours.
         video.codec_context.colorspace = 6  # AVCOL_SPC_SMPTE170M
-        video.codec_context.color_range = 1  # AVCOL_RANGE_MPEG
+        video.codec_context.color_range = 2 if video.pix_fmt.startswith("yuvj") else 1  # JPEG / MPEG range
         video.codec_context.time_base = self.info.time_base
         video.time_base = self.info.time_base
         if self.info.sample_aspect_ratio:
@@ -376,15 +406,36 @@ class FileSink:
                 raise MediaError("no video frame could be decoded from the input; nothing was written")
         finally:
             if outcome == "failed":
-                self.tmp.unlink(missing_ok=True)
+                self._remove_written()
         if outcome == "failed":
             return None
+        if self.sequence:
+            self.final_path = self.path
+            return self.path
         if outcome == "done":
             self.final_path = claim(self.tmp, self.path, self.overwrite)
         else:
             self.final_path = partial_path(self.path)
             os.replace(self.tmp, self.final_path)
         return self.final_path
+
+
+    def _remove_written(self) -> None:
+        if not self.sequence:
+            self.tmp.unlink(missing_ok=True)
+            return
+        for number in range(1, self.frames + 2):  # image2 numbers from 1
+            try:
+                Path(str(self.path) % number).unlink(missing_ok=True)
+            except (TypeError, ValueError):
+                return
+
+
+def _is_video_encoder(name: str) -> bool:
+    try:
+        return av.Codec(name, "w").type == "video"
+    except Exception:  # noqa: BLE001 - not an encoder
+        return False
 
 
 TEXT_SUBTITLES = ("mov_text", "subrip", "srt", "webvtt", "text")

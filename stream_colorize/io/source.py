@@ -127,6 +127,9 @@ class MediaSource:
     ``gray=True`` decodes straight to 8-bit luma, several times cheaper downstream than BGR.
     ``timeout`` (seconds) bounds opening and each read for network inputs; RTSP uses TCP.
     ``duration`` stops after that many seconds of video (needed for endless live streams).
+    ``start`` and ``end`` (seconds from the start of the video, as ffmpeg's ``-ss``/``-to``) trim
+    the input: it is seeked to the key frame before ``start``, earlier frames and packets are
+    dropped, and everything kept is shifted so the output starts where the input did.
     ``copy_kinds`` selects the stream types whose packets ``items()`` passes through.
     """
 
@@ -140,10 +143,14 @@ class MediaSource:
         copy_kinds: tuple[str, ...] = COPY_KINDS,
         options: dict[str, str] | None = None,
         input_format: str | None = None,
+        start: float | None = None,
+        end: float | None = None,
     ) -> None:
         self.name = str(name)
         self.gray = gray
         self.duration = duration
+        self.start = start or None  # seconds from the video's start (ffmpeg's -ss)
+        self.end = end  # seconds from the video's start (ffmpeg's -to)
         self.stats = SourceStats()
         self._stop = threading.Event()
         self.container = self._open(name, timeout, options, input_format)
@@ -247,12 +254,48 @@ class MediaSource:
             return cv2.LUT(y, _LIMITED_TO_FULL)
         return frame.to_ndarray(format="gray")
 
+    @property
+    def video_start(self) -> float:
+        """The video stream's first timestamp in seconds (where ``start``/``end`` count from)."""
+        v = self.video
+        return float(v.start_time * v.time_base) if v.start_time is not None and v.time_base else 0.0
+
+    def _seek_to_start(self) -> None:
+        if not self.start:
+            return
+        v = self.video
+        try:
+            self.container.seek(int((self.video_start + self.start) / v.time_base), stream=v, backward=True)
+        except (av.error.FFmpegError, OSError, ValueError) as exc:  # unseekable (a pipe): read from the top
+            log.debug("cannot seek, reading from the start: %s", exc)
+
+    def _outside(self, t: float | None) -> int:
+        """-1 before ``start``, 1 at or after ``end``, 0 inside (or unknown)."""
+        if t is None:
+            return 0
+        t -= self.video_start
+        if self.start and t < self.start - 1e-6:
+            return -1
+        if self.end is not None and t >= self.end - 1e-6:
+            return 1
+        return 0
+
+    def _shift_packet(self, packet: av.Packet) -> av.Packet:
+        if self.start and packet.time_base:
+            shift = round(self.start / packet.time_base)
+            if packet.pts is not None:
+                packet.pts -= shift
+            if packet.dts is not None:
+                packet.dts -= shift
+        return packet
+
     def items(self) -> Iterator[Frame | av.Packet]:
         """Frames of the video and packets of the copied streams, in demux order."""
         index = 0
         video_packets = 0
         first_time: float | None = None
         streams = [self.video, *self.copy_streams]
+        self._seek_to_start()
         demux = self.container.demux(streams)
         while not self._stop.is_set():
             try:
@@ -268,7 +311,9 @@ class MediaSource:
                 break
             if packet.stream is not self.video:
                 if packet.dts is not None and packet.size:
-                    yield packet
+                    when = packet.pts if packet.pts is not None else packet.dts
+                    if self._outside(float(when * packet.time_base) if packet.time_base else None) == 0:
+                        yield self._shift_packet(packet)
                 continue
             if packet.size:
                 video_packets += 1
@@ -284,8 +329,16 @@ class MediaSource:
                     self.stats.damaged += 1
                 if frame.rotation and index == 0:
                     self.info.rotation = float(frame.rotation)
-                item = Frame(index, frame.pts, frame.time_base or self.video.time_base, self._picture(frame))
-                t = item.time
+                tb = frame.time_base or self.video.time_base
+                t = float(frame.pts * tb) if frame.pts is not None and tb else None
+                where = self._outside(t)
+                if where < 0:
+                    continue  # before -ss: decoded only to reach the first kept frame
+                if where > 0:
+                    self._stop.set()
+                    break
+                pts = frame.pts - round(self.start / tb) if self.start and frame.pts is not None else frame.pts
+                item = Frame(index, pts, tb, self._picture(frame))
                 if t is not None:
                     first_time = t if first_time is None else first_time
                     self.stats.last_time = t

@@ -17,6 +17,11 @@ import sys
 import typer
 
 from ..errors import ColorizeError
+
+try:  # typer >= 0.20 carries its own copy of click
+    from typer._click import exceptions as click_errors
+except ImportError:  # pragma: no cover - older typer on top of click
+    from click import exceptions as click_errors
 from ..signals import exit_code, handle_termination, interrupted_by
 from .console import say
 
@@ -52,6 +57,7 @@ for _module in (info, image, video, live, models_cmd, train_cmd):
     _module.register(app)
 
 EXIT_ERROR = 1
+EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT; SIGTERM gives 143 and SIGHUP 129 (see signals.exit_code)
 
 
@@ -76,7 +82,7 @@ def configure_logging(level: int = logging.WARNING) -> None:
     try:
         import cv2
 
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # our errors say it
     except AttributeError:  # pragma: no cover - very old OpenCV
         pass
 
@@ -87,21 +93,21 @@ def main(argv: list[str] | None = None) -> None:
     configure_logging()
     try:
         with handle_termination():
-            app(args=argv, prog_name="stream-colorize")
+            code = _run_app(argv)
+        signum = interrupted_by()
+        if code == EXIT_INTERRUPTED and signum is not None:
+            # typer turns a KeyboardInterrupt that leaves a command into a silent 130: say so,
+            # and give SIGTERM/SIGHUP their own status (143/129).
+            say("stream-colorize: interrupted")
+            code = 128 + signum
+        if code:
+            sys.exit(code)
     except ColorizeError as exc:
         say(f"stream-colorize: error: {exc}")
         sys.exit(EXIT_ERROR)
     except KeyboardInterrupt as exc:
         say("stream-colorize: interrupted")
         sys.exit(exit_code(exc))
-    except SystemExit as exc:
-        # typer turns a KeyboardInterrupt that leaves a command into a silent exit 130: say so,
-        # and give SIGTERM/SIGHUP their own status (143/129).
-        signum = interrupted_by()
-        if exc.code == EXIT_INTERRUPTED and signum is not None:
-            say("stream-colorize: interrupted")
-            sys.exit(128 + signum)
-        raise
     except OSError as exc:
         where = f": {exc.filename}" if exc.filename else ""
         say(f"stream-colorize: error: {exc.strerror or exc}{where}")
@@ -115,3 +121,24 @@ def main(argv: list[str] | None = None) -> None:
             "(a bug: please report it; STREAM_COLORIZE_DEBUG=1 shows the traceback)"
         )
         sys.exit(EXIT_ERROR)
+
+
+def _run_app(argv: list[str] | None) -> int:
+    """Run the typer app; return its exit status.  A usage error (bad option value, unknown
+    option or command) is one line naming the help to read, exit status 2."""
+    try:
+        result = app(args=argv, prog_name="stream-colorize", standalone_mode=False)
+    except click_errors.NoArgsIsHelpError as exc:
+        exc.show()
+        return EXIT_USAGE
+    except click_errors.UsageError as exc:
+        where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+        message = " ".join(exc.format_message().split())
+        say(f"stream-colorize: error: {message}{where}")
+        return EXIT_USAGE
+    except (click_errors.Abort, typer.Abort):
+        raise KeyboardInterrupt from None
+    except click_errors.ClickException as exc:
+        say(f"stream-colorize: error: {' '.join(exc.format_message().split())}")
+        return exc.exit_code or EXIT_ERROR
+    return result if isinstance(result, int) else 0

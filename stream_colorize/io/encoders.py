@@ -51,6 +51,27 @@ def _is_encoder(name: str) -> bool:
         return False
 
 
+AUDIO_ENCODERS = ("aac", "libopus", "libmp3lame", "ac3", "flac", "pcm_s16le", "libvorbis", "opus", "mp2")
+
+
+def check_audio_encoder(name: str) -> None:
+    """UsageError unless ``name`` is an audio encoder of this build (for --audio-codec)."""
+    try:
+        ok = av.Codec(name, "w").type == "audio"
+    except Exception:  # noqa: BLE001 - unknown name
+        ok = False
+    if not ok:
+        have = [n for n in AUDIO_ENCODERS if n in av.codecs_available and _is_audio_encoder(n)]
+        raise UsageError(f"{name!r} is not an audio encoder; --audio-codec takes copy, none, or {', '.join(have)}")
+
+
+def _is_audio_encoder(name: str) -> bool:
+    try:
+        return av.Codec(name, "w").type == "audio"
+    except Exception:  # noqa: BLE001 - not an encoder
+        return False
+
+
 def picture_codec(format_name: str, path: Path, default: str) -> str:
     """The encoder for a picture-only format: by the file suffix for image sequences."""
     if format_name == "image2":

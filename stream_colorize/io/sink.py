@@ -28,6 +28,7 @@ import numpy as np
 from ..errors import MediaError, UsageError
 from .encoders import (
     PICTURE_FORMATS,
+    check_audio_encoder,
     check_encoder,
     is_image_sequence,
     picture_codec,
@@ -186,6 +187,7 @@ class FileSink:
             if s.type == "audio" and self.options.audio_codec == "none":
                 continue
             if s.type == "audio" and self.options.audio_codec != "copy":
+                check_audio_encoder(self.options.audio_codec)
                 plan.append((s, "transcode"))
                 if supported is not None and self.options.audio_codec not in supported:
                     raise UsageError(

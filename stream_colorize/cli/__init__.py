@@ -22,8 +22,11 @@ try:  # typer >= 0.20 carries its own copy of click
     from typer._click import exceptions as click_errors
 except ImportError:  # pragma: no cover - older typer on top of click
     from click import exceptions as click_errors
+
 from ..signals import exit_code, handle_termination, interrupted_by
 from .console import say
+
+ABORTS = tuple({getattr(click_errors, "Abort", typer.Abort), typer.Abort})
 
 app = typer.Typer(
     name="stream-colorize",
@@ -136,7 +139,7 @@ def _run_app(argv: list[str] | None) -> int:
         message = " ".join(exc.format_message().split())
         say(f"stream-colorize: error: {message}{where}")
         return EXIT_USAGE
-    except (click_errors.Abort, typer.Abort):
+    except ABORTS:
         raise KeyboardInterrupt from None
     except click_errors.ClickException as exc:
         say(f"stream-colorize: error: {' '.join(exc.format_message().split())}")

@@ -57,3 +57,26 @@ def test_damaged_transport_stream_keeps_what_decodes(damaged: Path, tmp_path: Pa
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "damaged" in lines[0], done.stderr  # the summary, counting the damage
     assert "[h264" not in done.stderr and "error while decoding" not in done.stderr
+
+
+def test_joined_captures_with_a_size_change_keep_every_part(tmp_path: Path, tiny_onnx: Path, capsys) -> None:
+    from tests.helpers import run_main
+
+    first = make_clip(tmp_path / "one.ts", seconds=1, size=(320, 240), audio=1)
+    second = make_clip(tmp_path / "two.ts", seconds=1, size=(160, 120), audio=1)
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(first.read_bytes() + second.read_bytes())  # as `cat` joins two off-air captures
+    out = tmp_path / "out.mp4"
+    code, _, err = run_main(["video", str(joined), str(out), "-m", str(tiny_onnx), "-d", "cpu", "-q"], capsys)
+    assert code == 0, err
+    assert "size changes from 320x240 to 160x120 at frame 25" in err and "scaled to the first size" in err
+    frames = video_frames(out, fmt="gray")
+    assert len(frames) == 50 and {f.shape for f in frames} == {(240, 320)}
+    small = video_frames(second, fmt="gray")[10]
+    scaled = np.asarray(frames[35], np.float32)
+    import cv2
+
+    expected = cv2.resize(small, (320, 240), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+    assert np.abs(scaled - expected).mean() < 12  # the second part's pictures, scaled up
+    audio = packet_hashes(out)[0]
+    assert len(audio) >= 0.95 * (len(packet_hashes(first)[0]) + len(packet_hashes(second)[0]))

@@ -128,6 +128,9 @@ class FileSink:
         self._pending: list[av.Packet] = []
         self._rewrap: dict[int, tuple[str, str]] = {}
         self._last_pts: int | None = None
+        self._resized = 0  # frames scaled to the first size
+        self._shifts: dict[int, int] = {}  # per copied stream: added to timestamps after a jump back
+        self._last_dts: dict[int, int] = {}
         self._field_graph: av.filter.Graph | None = None
 
     def _format_name(self) -> str | None:
@@ -305,6 +308,8 @@ class FileSink:
             pending, self._pending = self._pending, []
             for packet in pending:
                 self._write_packet(packet)
+        if image.shape[:2] != (self.video.height, self.video.width):
+            image = self._first_size(image, frame.index)
         vf = self._to_video_frame(image)
         pts = self._next_pts(frame)
         vf.pts, vf.time_base = pts, self.info.time_base
@@ -313,6 +318,18 @@ class FileSink:
         for packet in self.video.encode(vf):
             self.container.mux(packet)
         self.frames += 1
+
+    def _first_size(self, image: np.ndarray, index: int) -> np.ndarray:
+        """A picture whose size changed mid-stream (joined captures, a camera switching mode),
+        scaled to the output's size, which is the first picture's; said once."""
+        height, width = image.shape[:2]
+        if not self._resized:
+            log.warning(
+                "the picture size changes from %dx%d to %dx%d at frame %d: scaled to the first size",
+                self.video.width, self.video.height, width, height, index,
+            )  # fmt: skip
+        self._resized += 1
+        return cv2.resize(image, (self.video.width, self.video.height), interpolation=cv2.INTER_AREA)
 
     def _mark_fields(self, vf: av.VideoFrame) -> av.VideoFrame:
         """Flag the frame interlaced with the input's field order (libx264 reads it per frame)."""
@@ -361,6 +378,7 @@ class FileSink:
             packet = _rewrap_text(packet, *self._rewrap[packet.stream.index])
             if packet is None:
                 return
+        self._continue_timeline(packet)
         packet.stream = out
         try:
             self.container.mux(packet)
@@ -369,6 +387,28 @@ class FileSink:
             # ADTS header, a timestamp going backwards): drop it and keep the rest.
             self.dropped += 1
             log.debug("dropped a damaged %s packet: %s", packet.stream.type, exc)
+
+    def _continue_timeline(self, packet: av.Packet) -> None:
+        """Timestamps that jump back by more than a second (two recordings joined) continue
+        after the previous packet instead, so the rest of the stream is kept in order."""
+        index = packet.stream.index
+        if packet.dts is None or not packet.time_base:
+            return
+        shift = self._shifts.get(index, 0)
+        last = self._last_dts.get(index)
+        dts = packet.dts + shift
+        if last is not None and dts < last and (last - dts) * packet.time_base > 1:
+            step = packet.duration or 1
+            shift += last + step - dts
+            self._shifts[index] = shift
+            dts = packet.dts + shift
+            log.warning("%s: timestamps jump back (joined recordings?); continued after the previous part",
+                        describe_stream(packet.stream))  # fmt: skip
+        if shift:
+            packet.dts = dts
+            if packet.pts is not None:
+                packet.pts += shift
+        self._last_dts[index] = dts if last is None else max(last, dts)
 
     def _flush(self) -> None:
         if self.video is None:

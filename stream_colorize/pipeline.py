@@ -36,6 +36,7 @@ from .errors import ColorizeError
 from .io.sink import EncodeOptions, FileSink
 from .io.source import Frame, MediaSource, SourceStats
 from .lab import MergeMethod, merge_ab
+from .limits import QUEUE_BYTES
 from .signals import Interrupted, deferred_signals, signal_of
 from .temporal import Temporal
 
@@ -135,13 +136,24 @@ class Pipeline:
     """
 
     def __init__(
-        self, source: Source, stages: list[Stage], sink: Sink, queue_size: int = 8, leaky: bool = False
+        self,
+        source: Source,
+        stages: list[Stage],
+        sink: Sink,
+        queue_size: int = 8,
+        leaky: bool = False,
+        queue_bytes: int = QUEUE_BYTES,
     ) -> None:
         self.source = source
         self.stages = stages
         self.sink = sink
         self.leaky = leaky
         self.queues: list[queue.Queue] = [queue.Queue(maxsize=queue_size) for _ in range(len(stages) + 1)]
+        # Besides ``queue_size`` items, each queue holds at most ``queue_bytes`` of pictures (an 8K
+        # frame is 100 MB in BGR); one item is always let in, so huge frames still flow.
+        self.queue_bytes = queue_bytes
+        self._held = [0] * len(self.queues)
+        self._held_lock = threading.Lock()
         self.counters = Counters()
         self.error: BaseException | None = None
         self.interrupted = False
@@ -149,9 +161,31 @@ class Pipeline:
         self._stop = threading.Event()
 
     # -- queue helpers honouring the stop flag ------------------------------------------------
+    def _room(self, i: int, size: int) -> bool:
+        with self._held_lock:
+            if self._held[i] and self._held[i] + size > self.queue_bytes:
+                return False
+            self._held[i] += size
+            return True
+
+    def _release(self, i: int, size: int) -> None:
+        with self._held_lock:
+            self._held[i] -= size
+
     def _put(self, q: queue.Queue, item: Any, leaky: bool = False) -> None:
+        i = self.queues.index(q)
+        size = _nbytes(item)
+        while size and not (leaky and item is not _END) and not self._room(i, size):
+            if self._stop.is_set():
+                raise _Stopped
+            time.sleep(0.005)
+        if leaky and size and item is not _END:
+            with self._held_lock:
+                self._held[i] += size
         while True:
             if self._stop.is_set():
+                if size:
+                    self._release(i, size)
                 raise _Stopped
             try:
                 if leaky and item is not _END:
@@ -162,7 +196,7 @@ class Pipeline:
             except queue.Full:
                 if leaky and item is not _END:
                     try:
-                        q.get_nowait()
+                        self._release(i, _nbytes(q.get_nowait()))
                         self.counters.dropped += 1
                     except queue.Empty:
                         pass
@@ -172,9 +206,13 @@ class Pipeline:
             if self._stop.is_set():
                 raise _Stopped
             try:
-                return q.get(timeout=0.05)
+                item = q.get(timeout=0.05)
             except queue.Empty:
-                pass
+                continue
+            size = _nbytes(item)
+            if size:
+                self._release(self.queues.index(q), size)
+            return item
 
     # -- thread bodies --------------------------------------------------------------------------
     def _guard(self, body: Callable[[], None]) -> Callable[[], None]:
@@ -268,6 +306,13 @@ class Pipeline:
         if self.error is not None:
             raise self.error
         return self.counters
+
+
+def _nbytes(item: Any) -> int:
+    """Bytes of picture data an item holds (0 for packets and the end marker)."""
+    if not isinstance(item, Frame):
+        return 0
+    return sum(a.nbytes for a in (item.image, item.ab, item.output) if a is not None)
 
 
 # -- the whole job ------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ..errors import ColorizeError, MediaError, UsageError
 from ..io.outputs import claim, temp_path
 from ..lab import merge_ab_16
+from ..limits import MAX_PHOTO_PIXELS, check_picture_size, image_header_size
 from .common import (
     VIDEO_SUFFIXES,
     DeviceOption,
@@ -106,6 +107,9 @@ def to_depth(image: np.ndarray, dtype: type) -> np.ndarray:
 
 def read_photo(path: Path) -> Photo:
     """Read a photo keeping 16-bit depth and transparency (EXIF orientation applied); MediaError if none."""
+    size = image_header_size(path)
+    if size is not None:  # refuse before decoding: a 1 MB PNG can hold 32000x32000 pixels
+        check_picture_size(path, *size, MAX_PHOTO_PIXELS, "a photo")
     try:
         data, pixels = _decode(path, cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH)
     except MediaError:

@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from ..errors import MediaError
+from ..limits import MAX_VIDEO_PIXELS, check_picture_size
 
 log = logging.getLogger("stream_colorize")
 
@@ -172,6 +173,7 @@ class MediaSource:
             self.video.thread_type = "AUTO"
             self.copy_streams = [s for s in self.container.streams if s.type in copy_kinds and s is not self.video]
             self.info = self._info()
+            check_picture_size(self.name, self.info.width, self.info.height, MAX_VIDEO_PIXELS, "a video picture")
         except BaseException:
             self.container.close()
             raise
@@ -325,6 +327,14 @@ class MediaSource:
                 log.debug("skipped a corrupt video packet: %s", exc)
                 continue
             for frame in frames:
+                if frame.width * frame.height > MAX_VIDEO_PIXELS:  # grew mid-stream: keep what was done
+                    self.stats.truncated = True
+                    self.stats.note = (
+                        f"stopped at {index} frames: the picture grew to {frame.width}x{frame.height}, "
+                        f"above the {MAX_VIDEO_PIXELS / 1e6:.0f}-megapixel limit"
+                    )
+                    self._stop.set()
+                    break
                 if damaged or frame.is_corrupt:
                     self.stats.damaged += 1
                 if frame.rotation and index == 0:

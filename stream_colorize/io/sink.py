@@ -40,6 +40,7 @@ from .source import Frame, VideoInfo, describe_stream
 
 log = logging.getLogger("stream_colorize")
 
+BIG_PICTURE = 3840 * 2160  # pixels above which the encoder is told to hold fewer frames
 SKIP_METADATA = {"duration", "encoder", "handler_name", "vendor_id"}  # rewritten by the muxer
 
 
@@ -273,10 +274,19 @@ class FileSink:
         opts, codec = self.options, self.video_codec
         if codec in ("libx264", "libx265"):
             found = {"crf": str(opts.crf), "preset": opts.preset}
+            params = []
             if self._fields is not None:
                 # Interlaced footage (TV, DV, DVD) stays interlaced: fields coded as fields, so a
                 # player deinterlaces it as it did the original instead of showing combing.
-                found["x264-params"] = f"{self._fields}=1"
+                params.append(f"{self._fields}=1")
+            if codec == "libx264" and self.info.width * self.info.height > BIG_PICTURE:
+                # Above 4K each frame x264 holds costs ~50 MB, and veryfast alone peaks at 1.9 GB
+                # on 8K: no look-ahead, no B-frames and two threads (1.1 GB, ~10 % more bits)
+                # keep the whole run under 2 GB (bench/memory.py).
+                params += ["rc-lookahead=0", "bframes=0"]
+                found["threads"] = "2"
+            if params:
+                found["x264-params"] = ":".join(params)
             if self.path.suffix.lower() == ".avi":
                 found["bf"] = "0"  # AVI has no presentation timestamps: B-frames would come back out of order
             return found

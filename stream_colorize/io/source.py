@@ -174,6 +174,9 @@ class MediaSource:
             self.copy_streams = [s for s in self.container.streams if s.type in copy_kinds and s is not self.video]
             self.info = self._info()
             check_picture_size(self.name, self.info.width, self.info.height, MAX_VIDEO_PIXELS, "a video picture")
+            if self.info.width * self.info.height > 3840 * 2160:
+                # Frame threads each hold whole pictures (50 MB apiece at 8K): slices only.
+                self.video.thread_type = "SLICE"
         except BaseException:
             self.container.close()
             raise

@@ -8,13 +8,18 @@ middle of its work (frames encoded, more expected) when the signal arrives; no s
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
+from fractions import Fraction
 from pathlib import Path
 
+import av
+import cv2
+import numpy as np
 import pytest
 
 from stream_colorize.errors import MediaError
@@ -166,3 +171,37 @@ def test_claim_never_replaces_a_file_that_appeared_meanwhile(tmp_path: Path) -> 
     assert not tmp.exists()
     tmp.write_bytes(b"again")
     assert claim(tmp, target, overwrite=True) == target and target.read_bytes() == b"again"
+
+
+AS_LIMIT = 1500 * 1024 * 1024  # address space: enough to start and refuse, not to decode the inputs
+
+
+def run_limited(args: list[str], folder: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    cmd = ["prlimit", f"--as={AS_LIMIT}", sys.executable, "-m", "stream_colorize", *args]
+    return subprocess.run(cmd, cwd=folder, capture_output=True, text=True, env=env, timeout=300)
+
+
+@pytest.mark.skipif(shutil.which("prlimit") is None, reason="prlimit (util-linux) is not installed")
+def test_oversized_inputs_are_refused_under_a_memory_limit(tmp_path: Path, tiny_onnx: Path) -> None:
+    photo = tmp_path / "huge.png"
+    cv2.imwrite(str(photo), np.zeros((11_000, 11_000), np.uint8))  # 121 MP, a 100 kB file
+    film = tmp_path / "huge.mkv"
+    with av.open(str(film), "w") as out:
+        stream = out.add_stream("mjpeg", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 9000, 9000, "yuvj420p"  # 81 MP, above 8K
+        frame = av.VideoFrame.from_ndarray(np.zeros((9000, 9000), np.uint8), format="gray").reformat(format="yuvj420p")
+        frame.pts, frame.time_base = 0, Fraction(1, 25)
+        out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    model = ["-m", str(tiny_onnx), "-d", "cpu"]
+    for args, what in (
+        (["image", str(photo), "-o", str(tmp_path / "out.png"), *model], "11000x11000"),
+        (["video", str(film), str(tmp_path / "out.mp4"), *model], "9000x9000"),
+    ):
+        done = run_limited(args, tmp_path)
+        errors = [line for line in done.stderr.splitlines() if "error:" in line]
+        assert done.returncode == 1 and len(errors) == 1, done.stderr
+        assert what in errors[0] and "megapixel limit" in errors[0] and "Traceback" not in done.stderr
+    assert not (tmp_path / "out.png").exists() and not (tmp_path / "out.mp4").exists()
+    assert leftovers(tmp_path) == []

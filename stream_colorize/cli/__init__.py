@@ -24,7 +24,7 @@ except ImportError:  # pragma: no cover - older typer on top of click
     from click import exceptions as click_errors
 
 from ..signals import exit_code, handle_termination, interrupted_by
-from .console import say
+from .console import out_of_memory, say
 
 ABORTS = tuple({getattr(click_errors, "Abort", typer.Abort), typer.Abort})
 
@@ -118,6 +118,9 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # noqa: BLE001 - a bug of ours still ends as one line, not a traceback
         if os.environ.get("STREAM_COLORIZE_DEBUG"):
             raise
+        if out_of_memory(exc):
+            say("stream-colorize: error: not enough memory for this input; free some, or scale it down first")
+            sys.exit(EXIT_ERROR)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         say(
             f"stream-colorize: error: unexpected {type(exc).__name__}: {first} "

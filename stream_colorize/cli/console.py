@@ -11,3 +11,8 @@ def say(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
     except (OSError, ValueError):
         pass
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    """True for a failed allocation: Python's MemoryError or OpenCV's "Insufficient memory"."""
+    return isinstance(exc, MemoryError) or "Insufficient memory" in str(exc) or "Cannot allocate memory" in str(exc)

@@ -28,7 +28,7 @@ from .common import (
     build_colorizer,
     check_output,
 )
-from .console import say
+from .console import out_of_memory, say
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".jp2", ".pgm", ".ppm", ".pbm"}
 DEEP_SUFFIXES = {".png", ".tif", ".tiff"}  # written at 16 bits per channel when the input has them
@@ -289,6 +289,8 @@ def register(app: typer.Typer) -> None:
                     write_image(dst, colour, overwrite)
                 except Exception as exc:  # noqa: BLE001 - one bad photo must never stop the others
                     why = exc if isinstance(exc, ColorizeError) else f"{src}: unexpected {type(exc).__name__}: {exc}"
+                    if out_of_memory(exc):
+                        why = f"{src}: not enough memory for this photo; free some or scale it down"
                     say(f"stream-colorize: error: {why}")
                     failures += 1
                 else:

@@ -26,7 +26,7 @@ from ..pipeline import Counters, PipelineInterrupted, Result, build_engine, colo
 from ..signals import exit_code
 from ..timespec import parse_time
 from .common import VIDEO_SUFFIXES, OverwriteOption, TemperatureOption, ThreadsOption, check_output, same_file
-from .console import say
+from .console import out_of_memory, say
 
 
 def collect_jobs(input: str, output: Path, overwrite: bool, skip_existing: bool = False) -> list[tuple[str, Path]]:
@@ -211,6 +211,8 @@ def register(app: typer.Typer) -> None:
                 if len(jobs) == 1:
                     raise
                 why = exc if isinstance(exc, ColorizeError) else f"unexpected {type(exc).__name__}: {exc}"
+                if out_of_memory(exc):
+                    why = "not enough memory for this input"
                 say(f"stream-colorize: error: {job_in}: {why}")
                 failures += 1
                 continue

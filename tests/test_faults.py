@@ -205,3 +205,25 @@ def test_oversized_inputs_are_refused_under_a_memory_limit(tmp_path: Path, tiny_
         assert what in errors[0] and "megapixel limit" in errors[0] and "Traceback" not in done.stderr
     assert not (tmp_path / "out.png").exists() and not (tmp_path / "out.mp4").exists()
     assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("accept", [False, True])
+def test_a_stream_cut_short_says_how_much_and_fails(accept: bool, stream_ts: Path, tmp_path: Path, tiny_onnx) -> None:
+    fifo = tmp_path / "live.ts"
+    os.mkfifo(fifo)
+    out = tmp_path / "rec.mp4"
+    args = ["video", str(fifo), str(out), "-m", str(tiny_onnx), "-d", "cpu", "-q", "-t", "30"]
+    feeder = PipeFeeder(fifo, stream_ts.read_bytes(), 0.5)
+    feeder.release.set()  # the "server" sends half the clip (about 6 s), then hangs up
+    with feeder:
+        proc = start_cli([*args, "--accept-partial"] if accept else args, tmp_path)
+        err = proc.communicate(timeout=120)[1]
+    line = next((x for x in err.splitlines() if "ended after" in x), "")
+    seconds = float(line.split("ended after ")[1].split(" s")[0]) if line else -1.0
+    frames = len(video_frames(out))
+    assert abs(seconds - frames / 25) < 0.2 and 3 < seconds < 8, err  # says how much it recorded
+    assert "of the 30 s asked" in line and str(out) in line
+    if accept:
+        assert proc.returncode == 0 and "note:" in line, err
+    else:
+        assert proc.returncode == 1 and "error:" in line and "--accept-partial" in line, err

@@ -155,6 +155,9 @@ def register(app: typer.Typer) -> None:
         ),
         config: str | None = typer.Option(None, "--config", "-c", help="Preset: a TOML file or a name in configs/."),
         overwrite: bool = OverwriteOption,
+        accept_partial: bool = typer.Option(
+            False, "--accept-partial", help="A stream that ends before --duration is not an error."
+        ),
         skip_existing: bool = typer.Option(
             False, "-n", "--no-overwrite", help="Skip inputs whose output exists (resume a batch; ffmpeg's -n)."
         ),
@@ -217,11 +220,31 @@ def register(app: typer.Typer) -> None:
                 failures += 1
                 continue
             say(result.summary())
+            if _cut_short(job_in, result, settings, accept_partial):
+                failures += 1
         if not jobs:
             say("stream-colorize: nothing to do: every output exists (-n)")
         if failures:
-            say(f"stream-colorize: {failures} of {len(jobs)} inputs failed")
+            if len(jobs) > 1:
+                say(f"stream-colorize: {failures} of {len(jobs)} inputs failed")
             raise typer.Exit(1)
+
+
+def _cut_short(job_in: str, result: Result, settings: Settings, accept: bool) -> bool:
+    """A stream (URL, pipe, device) that ended before the asked ``--duration``: say how much was
+    recorded; True (a failure) unless ``accept``."""
+    stats = result.source
+    if settings.duration is None or stats.limit_reached or result.output is None:
+        return False
+    if not (is_url(job_in) or not Path(job_in).is_file()):
+        return False  # a file shorter than -t is simply all of it, as with ffmpeg
+    got = stats.seconds
+    message = f"{job_in} ended after {got:.1f} s of the {settings.duration:g} s asked; {result.output} holds that much"
+    if accept:
+        say(f"stream-colorize: note: {message}")
+        return False
+    say(f"stream-colorize: error: {message} (pass --accept-partial to accept shorter recordings)")
+    return True
 
 
 def _run_one(job_in: str, job_out: Path, settings: Settings, engine, bar: _Bar, overwrite: bool) -> Result:

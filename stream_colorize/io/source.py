@@ -88,6 +88,16 @@ class SourceStats:
     truncated: bool = False
     last_time: float | None = None
     note: str = ""
+    first_time: float | None = None  # of the first frame kept
+    limit_reached: bool = False  # stopped by ``duration`` or ``end``, not by the input ending
+
+    @property
+    def seconds(self) -> float:
+        """Seconds of video kept (first to last frame kept, plus one frame's time if known)."""
+        if self.first_time is None or self.last_time is None or self.frames == 0:
+            return 0.0
+        span = self.last_time - self.first_time
+        return span + span / max(self.frames - 1, 1) if self.frames > 1 else 0.0
 
 
 @dataclass
@@ -348,16 +358,19 @@ class MediaSource:
                 if where < 0:
                     continue  # before -ss: decoded only to reach the first kept frame
                 if where > 0:
+                    self.stats.limit_reached = True
                     self._stop.set()
                     break
                 pts = frame.pts - round(self.start / tb) if self.start and frame.pts is not None else frame.pts
                 item = Frame(index, pts, tb, self._picture(frame))
                 if t is not None:
                     first_time = t if first_time is None else first_time
-                    self.stats.last_time = t
                     if self.duration is not None and t - first_time >= self.duration:
+                        self.stats.limit_reached = True
                         self._stop.set()
                         break
+                    self.stats.first_time = first_time
+                    self.stats.last_time = t
                 index += 1
                 self.stats.frames = index
                 yield item

@@ -211,7 +211,9 @@ class MediaSource:
             raise MediaError(f"input not found: {text}") from exc
         except av.error.PermissionError as exc:
             raise MediaError(f"cannot read {text}: permission denied") from exc
-        except (av.error.InvalidDataError, av.error.EOFError) as exc:
+        except (av.error.InvalidDataError, av.error.EOFError, av.error.TimeoutError) as exc:
+            if is_url(text):  # a server that accepts the connection and then says nothing
+                raise MediaError(f"no answer from {text} within {timeout:g} s (is the stream running?)") from exc
             raise MediaError(f"{text} is not a media file FFmpeg can read, or it is damaged (invalid data)") from exc
         except av.error.FFmpegError as exc:
             raise MediaError(f"cannot open {text}: {exc.strerror or exc}") from exc
@@ -230,7 +232,10 @@ class MediaSource:
         duration = None
         if v.duration is not None and v.time_base:
             duration = float(v.duration * v.time_base)
-        elif self.container.duration:
+        elif _tag_seconds(v.metadata.get("DURATION")) is not None:  # Matroska's per-stream tag
+            duration = _tag_seconds(v.metadata.get("DURATION"))
+        elif self.container.duration and not any(s.type == "subtitle" for s in self.container.streams):
+            # The container's duration is its longest stream's: subtitles may outlast the video.
             duration = self.container.duration / 1_000_000
         # Some demuxers (raw DV) report the time base as the average rate (60000 fps): skip
         # rates no film has and take the next estimate.
@@ -400,6 +405,15 @@ class MediaSource:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _tag_seconds(text: str | None) -> float | None:
+    """Seconds from a Matroska DURATION tag such as '00:01:02.500000000'; None if absent or odd."""
+    try:
+        hours, minutes, seconds = (text or "").split(":")
+        return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    except ValueError:
+        return None
 
 
 def _limited_to_full_table() -> np.ndarray:

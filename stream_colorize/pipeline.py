@@ -380,6 +380,21 @@ class PipelineInterrupted(Interrupted):
         self.result = result
 
 
+def expected_frames(source: MediaSource, settings: Settings) -> int | None:
+    """Frames the run will write, for a progress bar: the header's count, or duration x rate
+    (Matroska and others store no count), cut to ``-ss``/``-to``/``-t``; None when unknown."""
+    info = source.info
+    rate = float(info.rate) if info.rate else None
+    length = info.frames / rate if info.frames and rate else info.duration
+    if length is None or rate is None:
+        return info.frames or None
+    begin = min(settings.start or 0.0, length)
+    finish = length if settings.end is None else min(settings.end, length)
+    if settings.duration is not None:
+        finish = min(finish, begin + settings.duration)
+    return max(0, round((finish - begin) * rate))
+
+
 def encode_options(settings: Settings) -> EncodeOptions:
     """The sink's options from the settings."""
     return EncodeOptions(

@@ -133,3 +133,34 @@ def test_temperature_has_a_long_name_and_T(film: Path, tmp_path: Path, tiny_onnx
     assert code == 0, err
     assert len(video_frames(warm)) == len(video_frames(cold)) == 5  # -t is the duration now
     assert packet_hashes(warm, "video") != packet_hashes(cold, "video")
+
+
+def test_progress_total_from_duration_and_rate_honours_trimming(film: Path) -> None:
+    from stream_colorize.config import Settings
+    from stream_colorize.io.source import MediaSource
+    from stream_colorize.pipeline import expected_frames
+
+    with MediaSource(film) as source:  # Matroska: no frame count in the header
+        assert source.info.frames == 0
+        assert expected_frames(source, Settings()) == len(video_frames(film)) == 100
+        assert expected_frames(source, Settings(duration=1.5)) == 38  # 37.5 rounds up, as the run does
+        assert expected_frames(source, Settings(start=1.0, end=3.0)) == 50
+        assert expected_frames(source, Settings(start=3.0, duration=5.0)) == 25
+
+
+@pytest.mark.parametrize("codec", ["libx265", "libsvtav1"])
+def test_no_encoder_banners(codec: str, film: Path, tmp_path: Path, tiny_onnx: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "o.mkv"
+    cmd = [sys.executable, "-m", "stream_colorize", "video", str(film), str(out), "-m", str(tiny_onnx), "-q",
+           "--codec", codec, "-t", "0.2"]  # fmt: skip
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    env.pop("SVT_LOG", None)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip().splitlines() == [next(iter(done.stderr.strip().splitlines()))]  # one line
+    assert done.stderr.startswith("5 frames") and "[info]" not in done.stderr
+    assert len(video_frames(out)) == 5

@@ -22,7 +22,7 @@ from ..errors import ColorizeError, MediaError, UsageError
 from ..io.encoders import is_image_sequence
 from ..io.sink import partial_path
 from ..io.source import is_url
-from ..pipeline import Counters, PipelineInterrupted, Result, build_engine, colorize_file
+from ..pipeline import Counters, PipelineInterrupted, Result, build_engine, colorize_file, expected_frames
 from ..signals import exit_code
 from ..timespec import parse_time
 from .common import VIDEO_SUFFIXES, OverwriteOption, TemperatureOption, ThreadsOption, check_output, same_file
@@ -249,7 +249,7 @@ def _cut_short(job_in: str, result: Result, settings: Settings, accept: bool) ->
 
 def _run_one(job_in: str, job_out: Path, settings: Settings, engine, bar: _Bar, overwrite: bool) -> Result:
     def started(source) -> None:
-        bar.start(Path(job_in).name if not is_url(job_in) else job_in, source.info.frames)
+        bar.start(Path(job_in).name if not is_url(job_in) else job_in, expected_frames(source, settings))
 
     try:
         return colorize_file(

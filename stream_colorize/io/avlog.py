@@ -6,12 +6,14 @@
 Left alone, libav prints decoder complaints (``[h264 @ 0x…] error while decoding MB …``) straight
 to stderr, between our own lines.  Here PyAV's log bridge takes them (errors only) into the
 ``libav`` Python logger, which prints nothing and keeps the last few for messages that name the
-real cause (a bad encoder preset, say).
+real cause (a bad encoder preset, say).  Encoder libraries that print banners of their own
+(SVT-AV1) are told to print errors only.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections import deque
 
 _RECENT: deque[str] = deque(maxlen=32)
@@ -27,6 +29,7 @@ def quiet_libav(level: int | None = None) -> None:
     """Route FFmpeg's messages of ``level`` (default: errors) and above away from the terminal."""
     import av.logging
 
+    os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its banner unless told errors only
     av.logging.set_level(av.logging.ERROR if level is None else level)
     logger = logging.getLogger("libav")
     if not any(isinstance(h, _Keep) for h in logger.handlers):

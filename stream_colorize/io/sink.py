@@ -285,7 +285,9 @@ class FileSink:
                 # keep the whole run under 2 GB (bench/memory.py).
                 params += ["rc-lookahead=0", "bframes=0"]
                 found["threads"] = "2"
-            if params:
+            if codec == "libx265":
+                found["x265-params"] = "log-level=error"  # no version banner on the terminal
+            elif params:
                 found["x264-params"] = ":".join(params)
             if self.path.suffix.lower() == ".avi":
                 found["bf"] = "0"  # AVI has no presentation timestamps: B-frames would come back out of order

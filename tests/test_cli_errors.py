@@ -119,3 +119,22 @@ def test_bins_file_must_hold_313_pairs(tmp_path: Path) -> None:
     np.save(tmp_path / "few.npy", np.zeros((12, 2), np.float32))
     with pytest.raises(ModelError, match="313"):
         load_bins(str(tmp_path / "few.npy"))
+
+
+COMMANDS = [[], ["video"], ["image"], ["live"], ["info"], ["train"], ["eval"], ["models"], ["models", "list"],
+            ["models", "fetch"], ["models", "verify"], ["models", "convert"]]  # fmt: skip
+
+
+def test_help_fits_80_columns_and_names_every_device(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    from stream_colorize.engine import DEVICES
+
+    monkeypatch.setenv("COLUMNS", "80")
+    for command in COMMANDS:
+        code, out, err = run_main([*command, "--help"], capsys)
+        assert code == 0, err
+        lines = out.splitlines()
+        assert lines and max(len(line) for line in lines) <= 80, (command, out)
+        assert "<bool>" not in out  # plain switches take no value
+        if command in (["video"], ["image"], ["live"]):
+            words = set(out.replace(",", " ").replace(".", " ").split())
+            assert set(DEVICES) <= words, (command, out)

@@ -17,7 +17,6 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from ..config import Settings, load_settings
-from ..engine import DEVICES
 from ..errors import ColorizeError, MediaError, UsageError
 from ..io.encoders import is_image_sequence
 from ..io.sink import partial_path
@@ -25,7 +24,15 @@ from ..io.source import is_url
 from ..pipeline import Counters, PipelineInterrupted, Result, build_engine, colorize_file, expected_frames
 from ..signals import exit_code
 from ..timespec import parse_time
-from .common import VIDEO_SUFFIXES, OverwriteOption, TemperatureOption, ThreadsOption, check_output, same_file
+from .common import (
+    DEVICE_HELP,
+    VIDEO_SUFFIXES,
+    OverwriteOption,
+    TemperatureOption,
+    ThreadsOption,
+    check_output,
+    same_file,
+)
 from .console import out_of_memory, say
 
 
@@ -125,7 +132,7 @@ def register(app: typer.Typer) -> None:
         input: str = typer.Argument(..., help="Video file, URL (rtsp://, http://...) or folder of videos."),
         output: Path = typer.Argument(..., help="Output file (its suffix picks the container) or folder."),
         model: str | None = typer.Option(None, "--model", "-m", help="Registry name or model path (default: default)."),
-        device: str | None = typer.Option(None, "--device", "-d", help=f"Compute device: {'|'.join(DEVICES)}."),
+        device: str | None = typer.Option(None, "--device", "-d", help=DEVICE_HELP),
         temperature: float | None = TemperatureOption,
         threads: int | None = ThreadsOption,
         skip: int | None = typer.Option(None, "--skip", min=1, help="Run the model on every Nth frame (default: 1)."),

@@ -81,16 +81,18 @@ def exit_code(exc: BaseException) -> int:
 def handle_termination() -> Iterator[None]:
     """Make SIGINT, SIGTERM and SIGHUP raise ``Interrupted`` (once) in the main thread.
 
-    Does nothing outside the main thread (Python only lets the main thread set handlers).
-    The previous handlers come back on exit.
+    Does nothing outside the main thread (Python only lets the main thread set handlers), and
+    leaves ignored signals ignored (``nohup``).  The previous handlers come back on exit.
     """
     if threading.current_thread() is not threading.main_thread() or _state.active:
         yield
         return
-    previous = {s: signal.getsignal(s) for s in HANDLED}
+    # A signal the parent set to be ignored stays ignored: `nohup` (SIGHUP), background jobs of
+    # a non-interactive shell (SIGINT).
+    previous = {s: signal.getsignal(s) for s in HANDLED if signal.getsignal(s) is not signal.SIG_IGN}
     _state.raised = _state.pending = _state.last = None
     _state.depth = _state.extra = 0
-    for s in HANDLED:
+    for s in previous:
         signal.signal(s, _handler)
     _state.active = True
     try:

@@ -227,3 +227,20 @@ def test_a_stream_cut_short_says_how_much_and_fails(accept: bool, stream_ts: Pat
         assert proc.returncode == 0 and "note:" in line, err
     else:
         assert proc.returncode == 1 and "error:" in line and "--accept-partial" in line, err
+
+
+def test_nohup_keeps_sighup_ignored(stream_ts: Path, tmp_path: Path, tiny_onnx: Path) -> None:
+    fifo = tmp_path / "feed.ts"
+    os.mkfifo(fifo)
+    out = tmp_path / "out.mp4"
+    with PipeFeeder(fifo, stream_ts.read_bytes(), 0.7):
+        env = dict(os.environ, PYTHONPATH=str(REPO))
+        cmd = ["nohup", sys.executable, "-m", "stream_colorize", "video", str(fifo), str(out), "-m", str(tiny_onnx)]
+        proc = subprocess.Popen(cmd, cwd=tmp_path, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                                env=env)
+        wait_for_encoded_frames(tmp_path, proc)
+        proc.send_signal(signal.SIGHUP)  # the terminal closed: nohup's promise is to carry on
+        proc.send_signal(signal.SIGTERM)  # a handled SIGHUP would have ended it first, with 129
+        err = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 143, err
+    assert (tmp_path / "out.partial.mp4").is_file()

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import ModelError
+
 NUM_BINS = 313
 GRID_STEP = 10.0
 _DATA = Path(__file__).parent / "data"
@@ -64,9 +66,12 @@ def compute_gamut_bins(step: float = GRID_STEP, count: int = NUM_BINS) -> np.nda
 def load_bins(path: str | None = None) -> np.ndarray:
     """Load bin centres as a (313, 2) float32 array: ours by default, or a ``pts_in_hull.npy``."""
     source = Path(path) if path else OUR_BINS_FILE
-    centres = np.load(source).astype(np.float32).reshape(-1, 2)
-    if centres.shape[0] != NUM_BINS:
-        raise ValueError(f"{source}: expected {NUM_BINS} ab bins, found {centres.shape[0]}")
+    try:
+        centres = np.load(source).astype(np.float32).reshape(-1, 2)
+    except (OSError, ValueError, TypeError, EOFError) as exc:
+        raise ModelError(f"{source}: not a .npy file of {NUM_BINS} (a, b) bin centres ({exc})") from exc
+    if centres.shape[0] != NUM_BINS or not np.isfinite(centres).all():
+        raise ModelError(f"{source}: expected {NUM_BINS} finite (a, b) bin centres, found {centres.shape[0]}")
     return centres
 
 

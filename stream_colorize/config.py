@@ -44,9 +44,11 @@ class Settings:
     crf: int = 18
     preset: str = "veryfast"  # x264 medium is the slowest stage at 720p on 2 cores (bench/pipeline.py)
     pix_fmt: str = "auto"
-    audio_codec: str = "copy"
+    audio_codec: str = "copy"  # or an encoder name, or "none" for no audio (ffmpeg's -an)
     subtitles: bool = True
-    duration: float | None = None
+    duration: float | None = None  # seconds of video to keep (ffmpeg's -t)
+    start: float | None = None  # seconds into the input to start at (ffmpeg's -ss)
+    end: float | None = None  # seconds into the input to stop at (ffmpeg's -to)
     queue_size: int = 8
 
     def override(self, **values: object) -> Settings:
@@ -71,6 +73,10 @@ class Settings:
             raise UsageError(f"crf must be in 0..63 (got {self.crf})")
         if self.duration is not None and self.duration <= 0:
             raise UsageError(f"duration must be > 0 seconds (got {self.duration})")
+        if self.start is not None and self.start < 0:
+            raise UsageError(f"start must be >= 0 seconds (got {self.start})")
+        if self.end is not None and self.end <= (self.start or 0.0):
+            raise UsageError(f"end ({self.end} s) must come after start ({self.start or 0.0} s)")
         if self.queue_size < 1:
             raise UsageError(f"queue_size must be >= 1 (got {self.queue_size})")
         return self

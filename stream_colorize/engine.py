@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -158,10 +159,11 @@ def _read_net(spec: ModelSpec, device: str) -> cv2.dnn.Net:
             return cv2.dnn.readNetFromONNX(str(spec.path), engine)
         return cv2.dnn.readNetFromONNX(str(spec.path))
     except cv2.error as exc:
-        first = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unknown error"
+        text = " ".join(str(exc).split()) or "unknown error"
+        said = re.search(r"error: \(-?\d+:[^)]*\) (.*?)(?: in function '[^']*')?$", text)  # OpenCV's own words
         raise ModelError(
             f"cannot load model '{spec.name}' from {spec.path}: the file looks corrupt or truncated "
-            f"(OpenCV: {first[:160]}); re-fetch it or check it with 'stream-colorize models verify'"
+            f"(OpenCV: {said.group(1) if said else text}); re-fetch it or check it with 'stream-colorize models verify'"
         ) from exc
 
 

@@ -34,6 +34,7 @@ from .io.devices import SourceSpec
 from .io.live_source import LeakyQueue, LiveFrame, LiveSource
 from .io.window import Window, draw_overlay, save_snapshot, side_by_side
 from .lab import merge_ab
+from .signals import deferred_signals
 from .temporal import DEFAULT_SMOOTH, AbSmoother, FrameSkipper, SceneCutDetector, gray_at
 
 log = logging.getLogger("stream_colorize")
@@ -394,11 +395,12 @@ def run_live(
         if window is not None:
             window.close()
         if recorder is not None:
-            try:
-                path = recorder.close(ok)
-                if path is not None:
-                    log.warning("recorded %s", path)
-            except ColorizeError:
-                if ok:
-                    raise
+            with deferred_signals():  # a second Ctrl-C or SIGTERM must not cut the recording short
+                try:
+                    path = recorder.close(ok)
+                    if path is not None:
+                        log.warning("recorded %s", path)
+                except ColorizeError:
+                    if ok:
+                        raise
     return stats

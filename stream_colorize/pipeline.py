@@ -36,9 +36,12 @@ from .errors import ColorizeError
 from .io.sink import EncodeOptions, FileSink
 from .io.source import Frame, MediaSource, SourceStats
 from .lab import MergeMethod, merge_ab
+from .limits import QUEUE_BYTES
+from .signals import Interrupted, deferred_signals, signal_of
 from .temporal import Temporal
 
 _END = object()  # end-of-stream sentinel
+SOURCE_STOP_WAIT = 2.0  # seconds an interrupted run waits for a source blocked in a read
 
 
 class _Stopped(Exception):
@@ -133,22 +136,56 @@ class Pipeline:
     """
 
     def __init__(
-        self, source: Source, stages: list[Stage], sink: Sink, queue_size: int = 8, leaky: bool = False
+        self,
+        source: Source,
+        stages: list[Stage],
+        sink: Sink,
+        queue_size: int = 8,
+        leaky: bool = False,
+        queue_bytes: int = QUEUE_BYTES,
     ) -> None:
         self.source = source
         self.stages = stages
         self.sink = sink
         self.leaky = leaky
         self.queues: list[queue.Queue] = [queue.Queue(maxsize=queue_size) for _ in range(len(stages) + 1)]
+        # Besides ``queue_size`` items, each queue holds at most ``queue_bytes`` of pictures (an 8K
+        # frame is 100 MB in BGR); one item is always let in, so huge frames still flow.
+        self.queue_bytes = queue_bytes
+        self._held = [0] * len(self.queues)
+        self._held_lock = threading.Lock()
         self.counters = Counters()
         self.error: BaseException | None = None
         self.interrupted = False
+        self.source_stuck = False  # after an interrupt: the source thread is still in a read
         self._stop = threading.Event()
 
     # -- queue helpers honouring the stop flag ------------------------------------------------
+    def _room(self, i: int, size: int) -> bool:
+        with self._held_lock:
+            if self._held[i] and self._held[i] + size > self.queue_bytes:
+                return False
+            self._held[i] += size
+            return True
+
+    def _release(self, i: int, size: int) -> None:
+        with self._held_lock:
+            self._held[i] -= size
+
     def _put(self, q: queue.Queue, item: Any, leaky: bool = False) -> None:
+        i = self.queues.index(q)
+        size = _nbytes(item)
+        while size and not (leaky and item is not _END) and not self._room(i, size):
+            if self._stop.is_set():
+                raise _Stopped
+            time.sleep(0.005)
+        if leaky and size and item is not _END:
+            with self._held_lock:
+                self._held[i] += size
         while True:
             if self._stop.is_set():
+                if size:
+                    self._release(i, size)
                 raise _Stopped
             try:
                 if leaky and item is not _END:
@@ -159,7 +196,7 @@ class Pipeline:
             except queue.Full:
                 if leaky and item is not _END:
                     try:
-                        q.get_nowait()
+                        self._release(i, _nbytes(q.get_nowait()))
                         self.counters.dropped += 1
                     except queue.Empty:
                         pass
@@ -169,9 +206,13 @@ class Pipeline:
             if self._stop.is_set():
                 raise _Stopped
             try:
-                return q.get(timeout=0.05)
+                item = q.get(timeout=0.05)
             except queue.Empty:
-                pass
+                continue
+            size = _nbytes(item)
+            if size:
+                self._release(self.queues.index(q), size)
+            return item
 
     # -- thread bodies --------------------------------------------------------------------------
     def _guard(self, body: Callable[[], None]) -> Callable[[], None]:
@@ -251,8 +292,12 @@ class Pipeline:
         except KeyboardInterrupt:
             self.interrupted = True
             self.stop()
-            for t in threads:
+            for t in threads[1:]:
                 t.join()
+            # The source may be blocked in a read (a pipe, a stalled stream): give it a moment,
+            # then leave it; the caller must not close the input under it (``source_stuck``).
+            threads[0].join(SOURCE_STOP_WAIT)
+            self.source_stuck = threads[0].is_alive()
             raise
         finally:
             self.stop()
@@ -261,6 +306,13 @@ class Pipeline:
         if self.error is not None:
             raise self.error
         return self.counters
+
+
+def _nbytes(item: Any) -> int:
+    """Bytes of picture data an item holds (0 for packets and the end marker)."""
+    if not isinstance(item, Frame):
+        return 0
+    return sum(a.nbytes for a in (item.image, item.ab, item.output) if a is not None)
 
 
 # -- the whole job ------------------------------------------------------------------------------
@@ -278,6 +330,7 @@ class Result:
     source: SourceStats
     interrupted: bool = False
     busy: dict[str, float] = field(default_factory=dict)  # seconds each stage worked (see Counters)
+    dropped: int = 0  # damaged packets of copied streams (audio, subtitles) the output could not take
 
     @property
     def fps(self) -> float:
@@ -299,6 +352,8 @@ class Result:
             parts.append(f"{self.source.corrupt} undecodable video packets skipped")
         if self.source.damaged:
             parts.append(f"{self.source.damaged} frames decoded from damaged data")
+        if self.dropped:
+            parts.append(f"{self.dropped} damaged audio/subtitle packets dropped")
         if self.source.truncated:
             parts.append(self.source.note or "input ended early")
         size = self.size
@@ -316,12 +371,28 @@ def _human(size: int) -> str:
     return f"{size} B"
 
 
-class PipelineInterrupted(KeyboardInterrupt):
-    """Ctrl-C during ``colorize_file``; ``result.output`` is the partial file (or None)."""
+class PipelineInterrupted(Interrupted):
+    """Ctrl-C (or SIGTERM/SIGHUP, see ``signals``) during ``colorize_file``; ``result.output`` is
+    the partial file (or None) and ``signum`` the signal."""
 
-    def __init__(self, result: Result) -> None:
-        super().__init__("interrupted")
+    def __init__(self, result: Result, signum: int = 2) -> None:
+        super().__init__(signum)
         self.result = result
+
+
+def expected_frames(source: MediaSource, settings: Settings) -> int | None:
+    """Frames the run will write, for a progress bar: the header's count, or duration x rate
+    (Matroska and others store no count), cut to ``-ss``/``-to``/``-t``; None when unknown."""
+    info = source.info
+    rate = float(info.rate) if info.rate else None
+    length = info.frames / rate if info.frames and rate else info.duration
+    if length is None or rate is None:
+        return info.frames or None
+    begin = min(settings.start or 0.0, length)
+    finish = length if settings.end is None else min(settings.end, length)
+    if settings.duration is not None:
+        finish = min(finish, begin + settings.duration)
+    return max(0, round((finish - begin) * rate))
 
 
 def encode_options(settings: Settings) -> EncodeOptions:
@@ -356,16 +427,22 @@ def colorize_file(
     engine: Colorizer | Callable[[], Colorizer] | None = None,
     on_tick: Callable[[Counters], None] | None = None,
     on_start: Callable[[MediaSource], None] | None = None,
+    overwrite: bool = True,
 ) -> Result:
     """Colorize one video file or URL into ``output``; see the module docstring.
+
+    ``overwrite=False`` never replaces a file that appeared at ``output`` while this ran (the
+    result is kept beside it and MediaError says where).
 
     Raises ColorizeError subclasses for bad inputs and outputs, the stage's own exception for
     anything unexpected, and PipelineInterrupted (a KeyboardInterrupt) on Ctrl-C.
     """
     settings = settings or Settings()
-    copy = ("audio", "subtitle", "data") if settings.subtitles else ("audio", "data")
-    source = MediaSource(input, duration=settings.duration, copy_kinds=copy)
+    wanted = {"audio": settings.audio_codec != "none", "subtitle": settings.subtitles, "data": True}
+    copy = tuple(kind for kind, keep in wanted.items() if keep)
+    source = MediaSource(input, duration=settings.duration, copy_kinds=copy, start=settings.start, end=settings.end)
     sink: FileSink | None = None
+    source_open = True
     outcome = "failed"
     started = time.perf_counter()
     temporal = Temporal(
@@ -374,7 +451,7 @@ def colorize_file(
         cut_threshold=settings.scene_cut,
     )
     try:
-        sink = FileSink(output, source.info, source.copy_streams, encode_options(settings))
+        sink = FileSink(output, source.info, source.copy_streams, encode_options(settings), overwrite)
         if engine is None:
             engine = build_engine(settings)
         elif not isinstance(engine, Colorizer):
@@ -388,27 +465,37 @@ def colorize_file(
             pipeline.run(on_tick)
         except KeyboardInterrupt:
             outcome = "partial"
+            if pipeline.source_stuck:
+                source_open = False  # never close a container another thread is reading
             raise
         outcome = "done"
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         path = None
-        if sink is not None:
-            try:
-                path = sink.close(outcome if sink.frames else "failed")
-            except ColorizeError:
-                path = None
-        sink = None
+        with deferred_signals():  # a second Ctrl-C must not cut the partial file in half
+            if sink is not None:
+                try:
+                    path = sink.close(outcome if sink.frames else "failed")
+                except ColorizeError:
+                    path = None
+            sink = None
+            if source_open:
+                source.close()
+                source_open = False
         frames = 0 if path is None else sink_frames_or(path)
         result = Result(
             str(input), path, frames, time.perf_counter() - started, temporal.model_runs, source.stats, True
         )
-        raise PipelineInterrupted(result) from None
+        raise PipelineInterrupted(result, signal_of(exc)) from None
     finally:
-        final = sink.close(outcome) if sink is not None else None
-        source.close()
+        with deferred_signals():
+            final = sink.close(outcome) if sink is not None else None
+            if source_open:
+                source.close()
     frames = sink.frames if sink is not None else 0
+    dropped = sink.dropped if sink is not None else 0
     elapsed = time.perf_counter() - started
-    return Result(str(input), final, frames, elapsed, temporal.model_runs, source.stats, busy=pipeline.counters.busy)
+    busy = pipeline.counters.busy
+    return Result(str(input), final, frames, elapsed, temporal.model_runs, source.stats, busy=busy, dropped=dropped)
 
 
 def sink_frames_or(path: Path) -> int:

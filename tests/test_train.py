@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -110,6 +111,7 @@ def test_folded_export_matches_torch_and_reloads(tmp_path: Path, arch: ArchConfi
     assert meta["cv2_relative_error"] < 1e-3
     side = json.loads(out.with_suffix(".json").read_text())
     assert side["output"] == "logits" and side["arch"] == arch.to_dict()
+    assert side["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()  # what `models verify` checks
     ab = Colorizer(spec_from_onnx(out), device="cpu").predict_ab([colour_photo(0)])
     assert ab.shape == (1, 2, 56, 56)
     again = ColorNet.from_onnx(out, ArchConfig.from_dict(side["arch"]))

@@ -14,10 +14,12 @@ from ..models import resolve_model
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".ts", ".m2ts", ".mts", ".m4v", ".mpg", ".mpeg",
                   ".flv", ".ogv", ".dv", ".vob", ".wmv", ".3gp"}  # fmt: skip
 
+# One device name a line would be long; a fixed break (click's \b) keeps "opencl-fp16" whole at 80 columns.
+DEVICE_HELP = "\b\nCompute device: " + ", ".join(DEVICES[:3]) + ",\n" + ", ".join(DEVICES[3:]) + "."
 ModelOption = typer.Option("default", "--model", "-m", help="Registry name or path (.onnx, .prototxt/.caffemodel).")
-DeviceOption = typer.Option("auto", "--device", "-d", help=f"Compute device: {'|'.join(DEVICES)}.")
+DeviceOption = typer.Option("auto", "--device", "-d", help=DEVICE_HELP)
 TemperatureOption = typer.Option(
-    None, "--temperature", "-t", help="Annealed-mean temperature (default: the model's, 0.38 for Zhang).", min=0.01
+    None, "--temperature", "-T", help="Annealed-mean temperature, 0.01-10 (default: the model's).", min=0.01, max=10.0
 )
 ThreadsOption = typer.Option(None, "--threads", help="CPU threads for inference (default: all cores).", min=1)
 OverwriteOption = typer.Option(False, "--overwrite", "-y", help="Replace existing outputs.")

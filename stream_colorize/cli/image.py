@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,8 +14,10 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from ..errors import MediaError, UsageError
+from ..errors import ColorizeError, MediaError, UsageError
+from ..io.outputs import claim, temp_path
 from ..lab import merge_ab_16
+from ..limits import MAX_PHOTO_PIXELS, check_picture_size, image_header_size
 from .common import (
     VIDEO_SUFFIXES,
     DeviceOption,
@@ -27,10 +28,12 @@ from .common import (
     build_colorizer,
     check_output,
 )
+from .console import out_of_memory, say
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".jp2", ".pgm", ".ppm", ".pbm"}
 DEEP_SUFFIXES = {".png", ".tif", ".tiff"}  # written at 16 bits per channel when the input has them
 ALPHA_SUFFIXES = {".png", ".tif", ".tiff", ".webp"}  # keep an input's transparency
+OUTPUT_TAG = "_colour"  # x.jpg -> x_colour.jpg
 
 
 def collect_images(inputs: list[Path]) -> list[Path]:
@@ -42,6 +45,7 @@ def collect_images(inputs: list[Path]) -> list[Path]:
                 entries = sorted(p for p in item.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
             except PermissionError as exc:
                 raise MediaError(f"cannot read folder {item}: permission denied") from exc
+            entries = [p for p in entries if not p.name.startswith(".") and not _our_output(p, entries)]
             if not entries:
                 raise MediaError(f"folder {item} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
             found.extend(entries)
@@ -50,6 +54,14 @@ def collect_images(inputs: list[Path]) -> list[Path]:
         else:
             raise MediaError(f"input not found: {item}")
     return found
+
+
+def _our_output(path: Path, siblings: list[Path]) -> bool:
+    """True for ``x_colour.ext`` beside an ``x.*`` it was made from (an earlier run's output)."""
+    if not path.stem.endswith(OUTPUT_TAG):
+        return False
+    original = path.stem[: -len(OUTPUT_TAG)]
+    return any(p.stem == original for p in siblings)
 
 
 def _decode(path: Path, flags: int) -> tuple[np.ndarray, np.ndarray]:
@@ -95,9 +107,20 @@ def to_depth(image: np.ndarray, dtype: type) -> np.ndarray:
 
 def read_photo(path: Path) -> Photo:
     """Read a photo keeping 16-bit depth and transparency (EXIF orientation applied); MediaError if none."""
-    data, pixels = _decode(path, cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH)
-    if pixels.dtype not in (np.uint8, np.uint16):  # float or 32-bit integer files: work at 8 bits
-        pixels = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    size = image_header_size(path)
+    if size is not None:  # refuse before decoding: a 1 MB PNG can hold 32000x32000 pixels
+        check_picture_size(path, *size, MAX_PHOTO_PIXELS, "a photo")
+    try:
+        data, pixels = _decode(path, cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH)
+    except MediaError:
+        # Some float or 32-bit files (a one-channel float32 TIFF) decode only unchanged.
+        data, pixels = _decode(path, cv2.IMREAD_UNCHANGED)
+    if pixels.dtype not in (np.uint8, np.uint16):
+        pixels = _to_uint16(pixels)
+    if pixels.ndim == 2:
+        pixels = cv2.cvtColor(pixels, cv2.COLOR_GRAY2BGR)
+    elif pixels.shape[2] == 4:
+        pixels = cv2.cvtColor(pixels, cv2.COLOR_BGRA2BGR)
     alpha = None
     if path.suffix.lower() in ALPHA_SUFFIXES:
         raw = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
@@ -106,6 +129,17 @@ def read_photo(path: Path) -> Photo:
             if raw.dtype in (np.uint8, np.uint16):
                 alpha = raw[:, :, 3]
     return Photo(pixels, alpha)
+
+
+def _to_uint16(pixels: np.ndarray) -> np.ndarray:
+    """Float (0..1, as scientific and HDR-pipeline TIFFs store it; beyond is clipped) or 32-bit
+    integer pixels as 16-bit, the deepest depth the rest of the photo path keeps."""
+    if pixels.dtype.kind == "f":
+        scaled = np.nan_to_num(pixels, nan=0.0, posinf=1.0, neginf=0.0)
+        return (np.clip(scaled, 0.0, 1.0) * 65535.0 + 0.5).astype(np.uint16)
+    if pixels.dtype.itemsize > 2:
+        return (np.clip(pixels, 0, None).astype(np.uint64) >> (8 * pixels.dtype.itemsize - 16)).astype(np.uint16)
+    return pixels.astype(np.uint16) * np.uint16(257) if pixels.dtype.itemsize == 1 else pixels.astype(np.uint16)
 
 
 def colorize_photo(engine, photo: Photo, out_suffix: str, side_by_side: bool = False) -> np.ndarray:
@@ -123,16 +157,39 @@ def colorize_photo(engine, photo: Photo, out_suffix: str, side_by_side: bool = F
     return cv2.hconcat([original, colour]) if side_by_side else colour
 
 
-def write_image(path: Path, image: np.ndarray) -> None:
-    """Encode by the output's suffix and write through a temporary file and a rename."""
+def check_image_suffix(path: Path) -> None:
+    """UsageError unless OpenCV can write images with ``path``'s suffix (checked before any work)."""
     ext = path.suffix.lower() or ".png"
-    ok, encoded = cv2.imencode(ext, image)
+    try:
+        ok = cv2.haveImageWriter(f"x{ext}")
+    except cv2.error:
+        ok = False
+    if not ok:
+        usable = [e for e in sorted(IMAGE_SUFFIXES) if _writable(e)]
+        raise UsageError(f"cannot write {ext!r} images ({path.name}); use one of {', '.join(usable)}")
+
+
+def _writable(ext: str) -> bool:
+    try:
+        return bool(cv2.haveImageWriter(f"x{ext}"))
+    except cv2.error:
+        return False
+
+
+def write_image(path: Path, image: np.ndarray, overwrite: bool = True) -> None:
+    """Encode by the output's suffix and write through a temporary file and a rename (without
+    ``overwrite``, MediaError when the name was taken meanwhile; see ``outputs.claim``)."""
+    ext = path.suffix.lower() or ".png"
+    try:
+        ok, encoded = cv2.imencode(ext, image)
+    except cv2.error:
+        ok = False
     if not ok:
         raise UsageError(f"cannot encode an image as {ext!r}; use .png or .jpg")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    tmp = temp_path(path)
     try:
         tmp.write_bytes(encoded.tobytes())
-        os.replace(tmp, path)
+        claim(tmp, path, overwrite)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -140,13 +197,28 @@ def write_image(path: Path, image: np.ndarray) -> None:
 def output_paths(images: list[Path], output: Path | None, suffix: str) -> list[Path]:
     """Where each result goes: beside the input, into a folder, or to one named file."""
     if output is None:
-        return [p.with_name(f"{p.stem}_colour{suffix or p.suffix}") for p in images]
+        return distinct([p.with_name(f"{p.stem}{OUTPUT_TAG}{suffix or p.suffix}") for p in images])
     if len(images) == 1 and output.suffix and not output.is_dir():
         return [output]
     if output.exists() and not output.is_dir():
         raise UsageError(f"{output} is a file; with several inputs -o must name a folder")
     output.mkdir(parents=True, exist_ok=True)
-    return [output / f"{p.stem}_colour{suffix or p.suffix}" for p in images]
+    return distinct([output / f"{p.stem}{OUTPUT_TAG}{suffix or p.suffix}" for p in images])
+
+
+def distinct(paths: list[Path]) -> list[Path]:
+    """The same paths, a clash (two inputs named x.jpg in different folders) numbered
+    ``x_colour_2.jpg``, ``x_colour_3.jpg``... in input order."""
+    seen: set[Path] = set()
+    result = []
+    for path in paths:
+        candidate, n = path, 1
+        while candidate in seen:
+            n += 1
+            candidate = path.with_name(f"{path.stem}_{n}{path.suffix}")
+        seen.add(candidate)
+        result.append(candidate)
+    return result
 
 
 @contextmanager
@@ -186,12 +258,25 @@ def register(app: typer.Typer) -> None:
         side_by_side: bool = typer.Option(False, "--side-by-side", help="Write original | colour side by side."),
         fmt: str = typer.Option("", "--format", help="Output format suffix, e.g. .png (default: the input's)."),
         overwrite: bool = OverwriteOption,
+        skip_existing: bool = typer.Option(
+            False, "-n", "--no-overwrite", help="Skip photos whose output exists (resume a folder; ffmpeg's -n)."
+        ),
     ) -> None:
         """Colorize photos (files or folders)."""
+        if overwrite and skip_existing:
+            raise UsageError("-y (replace outputs) and -n (skip existing outputs) exclude each other; pick one")
         images = collect_images(inputs)
         suffix = fmt if not fmt or fmt.startswith(".") else f".{fmt}"
         targets = output_paths(images, output, suffix)
+        if skip_existing:
+            pairs = [(src, dst) for src, dst in zip(images, targets) if not dst.exists()]
+            if len(pairs) < len(images):
+                say(f"stream-colorize: skipped {len(images) - len(pairs)} photo(s) whose output exists (-n)")
+            if not pairs:
+                return
+            images, targets = [a for a, _ in pairs], [b for _, b in pairs]
         for dst in targets:
+            check_image_suffix(dst)
             check_output(dst, images, overwrite)
         engine = build_colorizer(model, device, temperature, threads)
         failures = 0
@@ -199,13 +284,18 @@ def register(app: typer.Typer) -> None:
             for src, dst in zip(images, targets):
                 try:
                     photo = read_photo(src)
-                except MediaError as exc:
-                    typer.echo(f"stream-colorize: error: {exc}", err=True)
+                    colour = colorize_photo(engine, photo, dst.suffix.lower() or ".png", side_by_side)
+                    del photo
+                    write_image(dst, colour, overwrite)
+                except Exception as exc:  # noqa: BLE001 - one bad photo must never stop the others
+                    why = exc if isinstance(exc, ColorizeError) else f"{src}: unexpected {type(exc).__name__}: {exc}"
+                    if out_of_memory(exc):
+                        why = f"{src}: not enough memory for this photo; free some or scale it down"
+                    say(f"stream-colorize: error: {why}")
                     failures += 1
-                    advance()
-                    continue
-                write_image(dst, colorize_photo(engine, photo, dst.suffix.lower() or ".png", side_by_side))
-                typer.echo(f"{src} -> {dst}")
+                else:
+                    typer.echo(f"{src} -> {dst}")
                 advance()
         if failures:
+            say(f"stream-colorize: {failures} of {len(images)} photos failed")
             raise typer.Exit(1)

@@ -95,6 +95,8 @@ def verify(
             else:
                 bad += 1
                 typer.echo(f"BAD      {check.path}: {check.problem}")
+    if bad and name is not None and get_entry(name).source == "bundled":
+        raise ModelError("the bundled model differs from the checksum its sidecar records; reinstall the package")
     if bad:
         hint = name or " ".join(names)
         raise ModelError(f"{bad} model file(s) missing or corrupt; fetch again: stream-colorize models fetch {hint}")

@@ -10,7 +10,6 @@ A thin layer: options become a ``Settings`` (preset file first, flags on top), t
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import typer
@@ -18,29 +17,43 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from ..config import Settings, load_settings
-from ..engine import DEVICES
-from ..errors import MediaError, UsageError
+from ..errors import ColorizeError, MediaError, UsageError
+from ..io.encoders import is_image_sequence
 from ..io.sink import partial_path
 from ..io.source import is_url
-from ..pipeline import Counters, PipelineInterrupted, Result, build_engine, colorize_file
-from .common import VIDEO_SUFFIXES, OverwriteOption, TemperatureOption, ThreadsOption, check_output, same_file
+from ..pipeline import Counters, PipelineInterrupted, Result, build_engine, colorize_file, expected_frames
+from ..signals import exit_code
+from ..timespec import parse_time
+from .common import (
+    DEVICE_HELP,
+    VIDEO_SUFFIXES,
+    OverwriteOption,
+    TemperatureOption,
+    ThreadsOption,
+    check_output,
+    same_file,
+)
+from .console import out_of_memory, say
 
-EXIT_INTERRUPTED = 130
 
-
-def collect_jobs(input: str, output: Path, overwrite: bool) -> list[tuple[str, Path]]:
-    """(input, output) pairs: one file or URL, or every video in a folder into another folder."""
+def collect_jobs(input: str, output: Path, overwrite: bool, skip_existing: bool = False) -> list[tuple[str, Path]]:
+    """(input, output) pairs: one file or URL, or every video in a folder into another folder
+    (created when missing).  ``skip_existing`` leaves out the jobs whose output exists."""
     src = Path(input)
     if not is_url(input) and src.is_dir():
         if output.exists() and not output.is_dir():
             raise UsageError(f"input {src} is a folder, so the output must be a folder too; {output} is a file")
-        if not output.is_dir():
-            raise UsageError(f"output folder {output} does not exist; create it first")
         if same_file(src, output):
             raise UsageError("input and output folders are the same; choose another output folder")
-        videos = sorted(p for p in src.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+        # hidden files are left out: our own temporary files, macOS's ._ companions
+        videos = sorted(p for p in src.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file())
+        videos = [p for p in videos if not p.name.startswith(".")]
         if not videos:
             raise MediaError(f"folder {src} holds no videos ({', '.join(sorted(VIDEO_SUFFIXES))})")
+        try:
+            output.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise MediaError(f"cannot create output folder {output}: {exc.strerror or exc}") from exc
         jobs = [(str(p), output / p.name) for p in videos]
     else:
         if not is_url(input) and not src.exists():
@@ -49,9 +62,27 @@ def collect_jobs(input: str, output: Path, overwrite: bool) -> list[tuple[str, P
             name = src.name if not is_url(input) else "stream.mp4"
             output = output / name
         jobs = [(input, output)]
+    if skip_existing:
+        kept = [(i, o) for i, o in jobs if not output_taken(o)]
+        for job_in, job_out in jobs:
+            if (job_in, job_out) not in kept:
+                say(f"stream-colorize: skipped {job_in}: {job_out} exists (-n)")
+        jobs = kept
     for job_in, job_out in jobs:
         check_output(job_out, [] if is_url(job_in) else [Path(job_in)], overwrite)
+        if is_image_sequence(job_out) and output_taken(job_out) and not overwrite:
+            raise UsageError(f"output {job_out} already has pictures; pass -y to replace them or -n to skip")
     return jobs
+
+
+def output_taken(path: Path) -> bool:
+    """True when the output exists (for an image sequence: its first picture)."""
+    if is_image_sequence(path):
+        try:
+            return Path(str(path) % 1).exists()
+        except (TypeError, ValueError):
+            return False
+    return path.exists()
 
 
 class _Bar:
@@ -101,7 +132,7 @@ def register(app: typer.Typer) -> None:
         input: str = typer.Argument(..., help="Video file, URL (rtsp://, http://...) or folder of videos."),
         output: Path = typer.Argument(..., help="Output file (its suffix picks the container) or folder."),
         model: str | None = typer.Option(None, "--model", "-m", help="Registry name or model path (default: default)."),
-        device: str | None = typer.Option(None, "--device", "-d", help=f"Compute device: {'|'.join(DEVICES)}."),
+        device: str | None = typer.Option(None, "--device", "-d", help=DEVICE_HELP),
         temperature: float | None = TemperatureOption,
         threads: int | None = ThreadsOption,
         skip: int | None = typer.Option(None, "--skip", min=1, help="Run the model on every Nth frame (default: 1)."),
@@ -122,12 +153,30 @@ def register(app: typer.Typer) -> None:
             None, "--audio-codec", help="'copy' (default) or an encoder (aac, libopus, ...) to transcode audio."
         ),
         subtitles: bool | None = typer.Option(None, "--subtitles/--no-subtitles", help="Copy subtitle streams."),
-        duration: float | None = typer.Option(None, "--duration", min=0.001, help="Stop after this many seconds."),
+        no_audio: bool = typer.Option(False, "-an", "--no-audio", help="Leave the audio out (as ffmpeg's -an)."),
+        no_subs: bool = typer.Option(False, "-sn", help="Leave subtitles out (as ffmpeg's -sn)."),
+        start: str | None = typer.Option(None, "-ss", "--start", help="Start at this time: 90, 01:30 (ffmpeg's -ss)."),
+        end: str | None = typer.Option(None, "-to", "--end", help="Stop at this time of the input (ffmpeg's -to)."),
+        duration: str | None = typer.Option(
+            None, "-t", "--duration", help="Keep this much video: 30, 00:00:30 (ffmpeg's -t)."
+        ),
         config: str | None = typer.Option(None, "--config", "-c", help="Preset: a TOML file or a name in configs/."),
         overwrite: bool = OverwriteOption,
+        accept_partial: bool = typer.Option(
+            False, "--accept-partial", help="A stream that ends before --duration is not an error."
+        ),
+        skip_existing: bool = typer.Option(
+            False, "-n", "--no-overwrite", help="Skip inputs whose output exists (resume a batch; ffmpeg's -n)."
+        ),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar (the summary line stays)."),
     ) -> None:
         """Colorize videos, keeping audio, subtitles and timing."""
+        if overwrite and skip_existing:
+            raise UsageError("-y (replace outputs) and -n (skip existing outputs) exclude each other; pick one")
+        if no_audio:
+            audio_codec = "none"
+        if no_subs:
+            subtitles = False
         settings = _settings(
             config,
             model=model,
@@ -144,9 +193,13 @@ def register(app: typer.Typer) -> None:
             pix_fmt=pix_fmt,
             audio_codec=audio_codec,
             subtitles=subtitles,
-            duration=duration,
+            duration=None if duration is None else parse_time(duration, "-t/--duration"),
+            start=None if start is None else parse_time(start, "-ss/--start"),
+            end=None if end is None else parse_time(end, "-to/--end"),
         )
-        jobs = collect_jobs(input, output, overwrite)
+        if settings.duration is not None and settings.duration <= 0:
+            raise UsageError("-t/--duration must be more than 0 seconds")
+        jobs = collect_jobs(input, output, overwrite, skip_existing)
         loaded: list = []
 
         def engine():
@@ -158,29 +211,57 @@ def register(app: typer.Typer) -> None:
         failures = 0
         for job_in, job_out in jobs:
             try:
-                result = _run_one(job_in, job_out, settings, engine, bar)
+                result = _run_one(job_in, job_out, settings, engine, bar, overwrite)
             except PipelineInterrupted as exc:
                 bar.stop()
                 _report_interrupt(exc.result, job_out)
-                raise typer.Exit(EXIT_INTERRUPTED) from None
-            except (MediaError, UsageError) as exc:
+                raise typer.Exit(exit_code(exc)) from None
+            except Exception as exc:  # noqa: BLE001 - one bad file must never stop a batch
                 bar.stop()
                 if len(jobs) == 1:
                     raise
-                typer.echo(f"stream-colorize: error: {job_in}: {exc}", err=True)
+                why = exc if isinstance(exc, ColorizeError) else f"unexpected {type(exc).__name__}: {exc}"
+                if out_of_memory(exc):
+                    why = "not enough memory for this input"
+                say(f"stream-colorize: error: {job_in}: {why}")
                 failures += 1
                 continue
-            typer.echo(result.summary(), err=True)
+            say(result.summary())
+            if _cut_short(job_in, result, settings, accept_partial):
+                failures += 1
+        if not jobs:
+            say("stream-colorize: nothing to do: every output exists (-n)")
         if failures:
+            if len(jobs) > 1:
+                say(f"stream-colorize: {failures} of {len(jobs)} inputs failed")
             raise typer.Exit(1)
 
 
-def _run_one(job_in: str, job_out: Path, settings: Settings, engine, bar: _Bar) -> Result:
+def _cut_short(job_in: str, result: Result, settings: Settings, accept: bool) -> bool:
+    """A stream (URL, pipe, device) that ended before the asked ``--duration``: say how much was
+    recorded; True (a failure) unless ``accept``."""
+    stats = result.source
+    if settings.duration is None or stats.limit_reached or result.output is None:
+        return False
+    if not (is_url(job_in) or not Path(job_in).is_file()):
+        return False  # a file shorter than -t is simply all of it, as with ffmpeg
+    got = stats.seconds
+    message = f"{job_in} ended after {got:.1f} s of the {settings.duration:g} s asked; {result.output} holds that much"
+    if accept:
+        say(f"stream-colorize: note: {message}")
+        return False
+    say(f"stream-colorize: error: {message} (pass --accept-partial to accept shorter recordings)")
+    return True
+
+
+def _run_one(job_in: str, job_out: Path, settings: Settings, engine, bar: _Bar, overwrite: bool) -> Result:
     def started(source) -> None:
-        bar.start(Path(job_in).name if not is_url(job_in) else job_in, source.info.frames)
+        bar.start(Path(job_in).name if not is_url(job_in) else job_in, expected_frames(source, settings))
 
     try:
-        return colorize_file(job_in, job_out, settings, engine=engine, on_tick=bar.tick, on_start=started)
+        return colorize_file(
+            job_in, job_out, settings, engine=engine, on_tick=bar.tick, on_start=started, overwrite=overwrite
+        )
     finally:
         bar.stop()
 
@@ -190,4 +271,4 @@ def _report_interrupt(result: Result, job_out: Path) -> None:
         msg = f"interrupted; kept the {result.frames} frames done as {result.output} (partial)"
     else:
         msg = f"interrupted before any frame was written; no {job_out} and no {partial_path(job_out)}"
-    print(f"stream-colorize: {msg}", file=sys.stderr, flush=True)
+    say(f"stream-colorize: {msg}")

@@ -349,8 +349,17 @@ class LiveSource:
                 )
                 break
             self.status = f"reconnecting ({attempt}/{self.retries})"
+            reason = _without_name(reason, self.spec.display_name)
             log.warning("%s: %s; reconnecting (%d/%d)", self.spec.display_name, reason, attempt, self.retries)
             delay = min(self.backoff[0] * 2 ** (attempt - 1), self.backoff[1])
             if self._stop.wait(delay):
                 break
         self._reader = None
+
+
+def _without_name(reason: str, name: str) -> str:
+    """An error text without the source's name, for a note that names it already."""
+    for prefix in (f"cannot open {name}: ", f"{name}: "):
+        if reason.startswith(prefix):
+            return reason[len(prefix):]
+    return reason.replace(name, "the source")

@@ -5,7 +5,8 @@
     >>> sink.close("done")                           # or "partial" (kept as out.partial.mp4), "failed"
 
 The file is written under a hidden temporary name beside the output and renamed only by
-``close``: "done" gives the final name, "partial" a name that says so, "failed" removes it.
+``close``: "done" gives the final name (claimed atomically, see ``outputs.claim``), "partial" a
+name that says so, "failed" removes it.
 Video keeps the source's timestamps and time base (variable frame rate survives), rotation and
 sample aspect ratio.  Audio, subtitle and data packets are muxed as they came (``--audio-codec``
 transcodes audio instead).  Streams are created at the first video frame, so a live source's
@@ -25,10 +26,21 @@ import cv2
 import numpy as np
 
 from ..errors import MediaError, UsageError
+from .encoders import (
+    PICTURE_FORMATS,
+    check_audio_encoder,
+    check_encoder,
+    is_image_sequence,
+    picture_codec,
+    picture_pix_fmt,
+    probe_encoder,
+)
+from .outputs import claim, remove_stale_temps, temp_path
 from .source import Frame, VideoInfo, describe_stream
 
 log = logging.getLogger("stream_colorize")
 
+BIG_PICTURE = 3840 * 2160  # pixels above which the encoder is told to hold fewer frames
 SKIP_METADATA = {"duration", "encoder", "handler_name", "vendor_id"}  # rewritten by the muxer
 
 
@@ -81,13 +93,18 @@ class FileSink:
         info: VideoInfo,
         copy_streams: list[av.stream.Stream],
         options: EncodeOptions | None = None,
+        overwrite: bool = True,
     ) -> None:
         self.path = Path(path)
         self.info = info
         self.options = options or EncodeOptions()
+        self.overwrite = overwrite  # False: never replace a file that appeared while we worked
         self.frames = 0
+        self.dropped = 0  # packets of copied streams the muxer refused as damaged
         self.final_path: Path | None = None
-        self.tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.tmp{self.path.suffix}")
+        remove_stale_temps(self.path.parent)
+        self.sequence = is_image_sequence(self.path)  # f_%05d.png: written in place, one file a frame
+        self.tmp = self.path if self.sequence else temp_path(self.path)
         try:
             self.container = av.open(str(self.tmp), "w", format=self._format_name())
         except (ValueError, av.error.FFmpegError) as exc:
@@ -98,7 +115,9 @@ class FileSink:
         except OSError as exc:
             raise MediaError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
         self._closed = False
+        self.pictures_only = self.sequence or self.container.format.name in PICTURE_FORMATS
         self.video_codec = self._choose_video_codec()
+        self._fields = self._field_mode()  # "tff"/"bff" when writing interlaced frames, else None
         try:
             self.copies = self._plan_copies(copy_streams)
             self._check_video_codec()
@@ -110,10 +129,14 @@ class FileSink:
         self._pending: list[av.Packet] = []
         self._rewrap: dict[int, tuple[str, str]] = {}
         self._last_pts: int | None = None
-        self._fields = self._field_mode()  # "tff"/"bff" when writing interlaced frames, else None
+        self._resized = 0  # frames scaled to the first size
+        self._shifts: dict[int, int] = {}  # per copied stream: added to timestamps after a jump back
+        self._last_dts: dict[int, int] = {}
         self._field_graph: av.filter.Graph | None = None
 
     def _format_name(self) -> str | None:
+        if self.sequence:
+            return "image2"
         return {".ts": "mpegts", ".m2ts": "mpegts", ".mkv": "matroska", ".webm": "webm"}.get(self.path.suffix.lower())
 
     # -- planning ----------------------------------------------------------------------------
@@ -125,6 +148,8 @@ class FileSink:
     def _choose_video_codec(self) -> str:
         if self.options.codec != "auto":
             return self.options.codec
+        if self.pictures_only:
+            return picture_codec(self.container.format.name, self.path, self.container.default_video_codec)
         supported = self._supported()
         if supported is None or "libx264" in supported or "h264" in supported:
             return "libx264"
@@ -133,26 +158,40 @@ class FileSink:
         )
 
     def _check_video_codec(self) -> None:
-        name = self.video_codec
-        try:
-            codec = av.codec.Codec(name, "w")
-        except Exception as exc:
-            raise UsageError(f"unknown video encoder {name!r} (try libx264, libx265, libvpx-vp9)") from exc
-        if codec.type != "video":
-            raise UsageError(f"{name!r} is not a video encoder")
+        """Refuse, before any work, an encoder that is unknown, cannot start here, or does not fit."""
+        codec = check_encoder(self.video_codec, self.options.preset, self.options.pix_fmt)
         supported = self._supported()
+        if self.pictures_only and self.container.format.name != "image2":
+            supported = set(self.container.supported_codecs)
         if supported is not None and codec.name not in supported and codec.canonical_name not in supported:
-            raise UsageError(f"{self.path.suffix} files cannot hold {codec.name} video; choose another --codec")
+            fits = sorted(n for n in supported if _is_video_encoder(n))[:8]
+            hint = f" (it takes {', '.join(fits)})" if fits else ""
+            raise UsageError(f"{self.path.suffix} files cannot hold {codec.name} video{hint}; choose another --codec")
+        info = self.info
+        fmt = self._pix_fmt(codec, info.width or 64, info.height or 64)
+        probe_encoder(codec.name, fmt, self._encoder_options())
+
+    def _pix_fmt(self, codec: av.Codec, width: int, height: int) -> str:
+        if self.pictures_only and self.options.pix_fmt == "auto":
+            return picture_pix_fmt(codec)
+        return choose_pix_fmt(self.options, codec.name, self.info, width, height)
 
     def _plan_copies(self, streams: list[av.stream.Stream]) -> list[tuple[av.stream.Stream, str]]:
         """Decide per stream: 'copy' or 'transcode'; raise naming a stream the output can't hold."""
         plan = []
+        left_out: list[str] = []
         supported = self._supported()
         fmt = self.path.suffix.lstrip(".") or self.container.format.name
         for s in streams:
+            if self.pictures_only:
+                left_out.append(s.type)
+                continue
             if s.type == "subtitle" and not self.options.subtitles:
                 continue
+            if s.type == "audio" and self.options.audio_codec == "none":
+                continue
             if s.type == "audio" and self.options.audio_codec != "copy":
+                check_audio_encoder(self.options.audio_codec)
                 plan.append((s, "transcode"))
                 if supported is not None and self.options.audio_codec not in supported:
                     raise UsageError(
@@ -178,6 +217,9 @@ class FileSink:
                 other = "" if self.path.suffix.lower() == ".mkv" else ", or write .mkv"
                 raise MediaError(f"{describe_stream(s)}: {why}; pass --no-subtitles to leave subtitles out{other}")
             log.warning("%s left out: %s", describe_stream(s), why)
+        if left_out:
+            kinds = " and ".join(sorted({"sound" if k == "audio" else k for k in left_out}))
+            log.warning("%s left out: %s output holds pictures only", kinds, self.path.suffix or "this")
         return plan
 
     # -- stream creation at the first frame ---------------------------------------------------
@@ -189,11 +231,11 @@ class FileSink:
         except (ValueError, av.error.FFmpegError) as exc:
             raise UsageError(f"cannot use video encoder {self.video_codec!r}: {exc}") from exc
         video.width, video.height = width, height
-        video.pix_fmt = choose_pix_fmt(self.options, self.video_codec, self.info, width, height)
+        video.pix_fmt = self._pix_fmt(av.Codec(self.video_codec, "w"), width, height)
         # Our RGB->YUV conversions (OpenCV's and swscale's default) use the BT.601 matrix in studio
         # range: say so, or players assume BT.709 for HD sizes and shift the colours.
         video.codec_context.colorspace = 6  # AVCOL_SPC_SMPTE170M
-        video.codec_context.color_range = 1  # AVCOL_RANGE_MPEG
+        video.codec_context.color_range = 2 if video.pix_fmt.startswith("yuvj") else 1  # JPEG / MPEG range
         video.codec_context.time_base = self.info.time_base
         video.time_base = self.info.time_base
         if self.info.sample_aspect_ratio:
@@ -232,10 +274,21 @@ class FileSink:
         opts, codec = self.options, self.video_codec
         if codec in ("libx264", "libx265"):
             found = {"crf": str(opts.crf), "preset": opts.preset}
+            params = []
             if self._fields is not None:
                 # Interlaced footage (TV, DV, DVD) stays interlaced: fields coded as fields, so a
                 # player deinterlaces it as it did the original instead of showing combing.
-                found["x264-params"] = f"{self._fields}=1"
+                params.append(f"{self._fields}=1")
+            if codec == "libx264" and self.info.width * self.info.height > BIG_PICTURE:
+                # Above 4K each frame x264 holds costs ~50 MB, and veryfast alone peaks at 1.9 GB
+                # on 8K: no look-ahead, no B-frames and two threads (1.1 GB, ~10 % more bits)
+                # keep the whole run under 2 GB (bench/memory.py).
+                params += ["rc-lookahead=0", "bframes=0"]
+                found["threads"] = "2"
+            if codec == "libx265":
+                found["x265-params"] = "log-level=error"  # no version banner on the terminal
+            elif params:
+                found["x264-params"] = ":".join(params)
             if self.path.suffix.lower() == ".avi":
                 found["bf"] = "0"  # AVI has no presentation timestamps: B-frames would come back out of order
             return found
@@ -267,6 +320,8 @@ class FileSink:
             pending, self._pending = self._pending, []
             for packet in pending:
                 self._write_packet(packet)
+        if image.shape[:2] != (self.video.height, self.video.width):
+            image = self._first_size(image, frame.index)
         vf = self._to_video_frame(image)
         pts = self._next_pts(frame)
         vf.pts, vf.time_base = pts, self.info.time_base
@@ -275,6 +330,18 @@ class FileSink:
         for packet in self.video.encode(vf):
             self.container.mux(packet)
         self.frames += 1
+
+    def _first_size(self, image: np.ndarray, index: int) -> np.ndarray:
+        """A picture whose size changed mid-stream (joined captures, a camera switching mode),
+        scaled to the output's size, which is the first picture's; said once."""
+        height, width = image.shape[:2]
+        if not self._resized:
+            log.warning(
+                "the picture size changes from %dx%d to %dx%d at frame %d: scaled to the first size",
+                self.video.width, self.video.height, width, height, index,
+            )  # fmt: skip
+        self._resized += 1
+        return cv2.resize(image, (self.video.width, self.video.height), interpolation=cv2.INTER_AREA)
 
     def _mark_fields(self, vf: av.VideoFrame) -> av.VideoFrame:
         """Flag the frame interlaced with the input's field order (libx264 reads it per frame)."""
@@ -323,8 +390,37 @@ class FileSink:
             packet = _rewrap_text(packet, *self._rewrap[packet.stream.index])
             if packet is None:
                 return
+        self._continue_timeline(packet)
         packet.stream = out
-        self.container.mux(packet)
+        try:
+            self.container.mux(packet)
+        except (av.error.InvalidDataError, av.error.ArgumentError) as exc:
+            # A damaged packet of a copied stream (an old off-air capture: a cut or garbled
+            # ADTS header, a timestamp going backwards): drop it and keep the rest.
+            self.dropped += 1
+            log.debug("dropped a damaged %s packet: %s", packet.stream.type, exc)
+
+    def _continue_timeline(self, packet: av.Packet) -> None:
+        """Timestamps that jump back by more than a second (two recordings joined) continue
+        after the previous packet instead, so the rest of the stream is kept in order."""
+        index = packet.stream.index
+        if packet.dts is None or not packet.time_base:
+            return
+        shift = self._shifts.get(index, 0)
+        last = self._last_dts.get(index)
+        dts = packet.dts + shift
+        if last is not None and dts < last and (last - dts) * packet.time_base > 1:
+            step = packet.duration or 1
+            shift += last + step - dts
+            self._shifts[index] = shift
+            dts = packet.dts + shift
+            log.warning("%s: timestamps jump back (joined recordings?); continued after the previous part",
+                        describe_stream(packet.stream))  # fmt: skip
+        if shift:
+            packet.dts = dts
+            if packet.pts is not None:
+                packet.pts += shift
+        self._last_dts[index] = dts if last is None else max(last, dts)
 
     def _flush(self) -> None:
         if self.video is None:
@@ -364,13 +460,36 @@ class FileSink:
                 raise MediaError("no video frame could be decoded from the input; nothing was written")
         finally:
             if outcome == "failed":
-                self.tmp.unlink(missing_ok=True)
+                self._remove_written()
         if outcome == "failed":
             return None
-        target = self.path if outcome == "done" else partial_path(self.path)
-        os.replace(self.tmp, target)
-        self.final_path = target
-        return target
+        if self.sequence:
+            self.final_path = self.path
+            return self.path
+        if outcome == "done":
+            self.final_path = claim(self.tmp, self.path, self.overwrite)
+        else:
+            self.final_path = partial_path(self.path)
+            os.replace(self.tmp, self.final_path)
+        return self.final_path
+
+
+    def _remove_written(self) -> None:
+        if not self.sequence:
+            self.tmp.unlink(missing_ok=True)
+            return
+        for number in range(1, self.frames + 2):  # image2 numbers from 1
+            try:
+                Path(str(self.path) % number).unlink(missing_ok=True)
+            except (TypeError, ValueError):
+                return
+
+
+def _is_video_encoder(name: str) -> bool:
+    try:
+        return av.Codec(name, "w").type == "video"
+    except Exception:  # noqa: BLE001 - not an encoder
+        return False
 
 
 TEXT_SUBTITLES = ("mov_text", "subrip", "srt", "webvtt", "text")

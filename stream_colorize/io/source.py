@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from ..errors import MediaError
+from ..limits import MAX_VIDEO_PIXELS, check_picture_size
 
 log = logging.getLogger("stream_colorize")
 
@@ -87,6 +88,16 @@ class SourceStats:
     truncated: bool = False
     last_time: float | None = None
     note: str = ""
+    first_time: float | None = None  # of the first frame kept
+    limit_reached: bool = False  # stopped by ``duration`` or ``end``, not by the input ending
+
+    @property
+    def seconds(self) -> float:
+        """Seconds of video kept (first to last frame kept, plus one frame's time if known)."""
+        if self.first_time is None or self.last_time is None or self.frames == 0:
+            return 0.0
+        span = self.last_time - self.first_time
+        return span + span / max(self.frames - 1, 1) if self.frames > 1 else 0.0
 
 
 @dataclass
@@ -127,6 +138,9 @@ class MediaSource:
     ``gray=True`` decodes straight to 8-bit luma, several times cheaper downstream than BGR.
     ``timeout`` (seconds) bounds opening and each read for network inputs; RTSP uses TCP.
     ``duration`` stops after that many seconds of video (needed for endless live streams).
+    ``start`` and ``end`` (seconds from the start of the video, as ffmpeg's ``-ss``/``-to``) trim
+    the input: it is seeked to the key frame before ``start``, earlier frames and packets are
+    dropped, and everything kept is shifted so the output starts where the input did.
     ``copy_kinds`` selects the stream types whose packets ``items()`` passes through.
     """
 
@@ -140,10 +154,14 @@ class MediaSource:
         copy_kinds: tuple[str, ...] = COPY_KINDS,
         options: dict[str, str] | None = None,
         input_format: str | None = None,
+        start: float | None = None,
+        end: float | None = None,
     ) -> None:
         self.name = str(name)
         self.gray = gray
         self.duration = duration
+        self.start = start or None  # seconds from the video's start (ffmpeg's -ss)
+        self.end = end  # seconds from the video's start (ffmpeg's -to)
         self.stats = SourceStats()
         self._stop = threading.Event()
         self.container = self._open(name, timeout, options, input_format)
@@ -165,6 +183,10 @@ class MediaSource:
             self.video.thread_type = "AUTO"
             self.copy_streams = [s for s in self.container.streams if s.type in copy_kinds and s is not self.video]
             self.info = self._info()
+            check_picture_size(self.name, self.info.width, self.info.height, MAX_VIDEO_PIXELS, "a video picture")
+            if self.info.width * self.info.height > 3840 * 2160:
+                # Frame threads each hold whole pictures (50 MB apiece at 8K): slices only.
+                self.video.thread_type = "SLICE"
         except BaseException:
             self.container.close()
             raise
@@ -189,7 +211,9 @@ class MediaSource:
             raise MediaError(f"input not found: {text}") from exc
         except av.error.PermissionError as exc:
             raise MediaError(f"cannot read {text}: permission denied") from exc
-        except (av.error.InvalidDataError, av.error.EOFError) as exc:
+        except (av.error.InvalidDataError, av.error.EOFError, av.error.TimeoutError) as exc:
+            if is_url(text):  # a server that accepts the connection and then says nothing
+                raise MediaError(f"no answer from {text} within {timeout:g} s (is the stream running?)") from exc
             raise MediaError(f"{text} is not a media file FFmpeg can read, or it is damaged (invalid data)") from exc
         except av.error.FFmpegError as exc:
             raise MediaError(f"cannot open {text}: {exc.strerror or exc}") from exc
@@ -208,7 +232,10 @@ class MediaSource:
         duration = None
         if v.duration is not None and v.time_base:
             duration = float(v.duration * v.time_base)
-        elif self.container.duration:
+        elif _tag_seconds(v.metadata.get("DURATION")) is not None:  # Matroska's per-stream tag
+            duration = _tag_seconds(v.metadata.get("DURATION"))
+        elif self.container.duration and not any(s.type == "subtitle" for s in self.container.streams):
+            # The container's duration is its longest stream's: subtitles may outlast the video.
             duration = self.container.duration / 1_000_000
         # Some demuxers (raw DV) report the time base as the average rate (60000 fps): skip
         # rates no film has and take the next estimate.
@@ -247,12 +274,48 @@ class MediaSource:
             return cv2.LUT(y, _LIMITED_TO_FULL)
         return frame.to_ndarray(format="gray")
 
+    @property
+    def video_start(self) -> float:
+        """The video stream's first timestamp in seconds (where ``start``/``end`` count from)."""
+        v = self.video
+        return float(v.start_time * v.time_base) if v.start_time is not None and v.time_base else 0.0
+
+    def _seek_to_start(self) -> None:
+        if not self.start:
+            return
+        v = self.video
+        try:
+            self.container.seek(int((self.video_start + self.start) / v.time_base), stream=v, backward=True)
+        except (av.error.FFmpegError, OSError, ValueError) as exc:  # unseekable (a pipe): read from the top
+            log.debug("cannot seek, reading from the start: %s", exc)
+
+    def _outside(self, t: float | None) -> int:
+        """-1 before ``start``, 1 at or after ``end``, 0 inside (or unknown)."""
+        if t is None:
+            return 0
+        t -= self.video_start
+        if self.start and t < self.start - 1e-6:
+            return -1
+        if self.end is not None and t >= self.end - 1e-6:
+            return 1
+        return 0
+
+    def _shift_packet(self, packet: av.Packet) -> av.Packet:
+        if self.start and packet.time_base:
+            shift = round(self.start / packet.time_base)
+            if packet.pts is not None:
+                packet.pts -= shift
+            if packet.dts is not None:
+                packet.dts -= shift
+        return packet
+
     def items(self) -> Iterator[Frame | av.Packet]:
         """Frames of the video and packets of the copied streams, in demux order."""
         index = 0
         video_packets = 0
         first_time: float | None = None
         streams = [self.video, *self.copy_streams]
+        self._seek_to_start()
         demux = self.container.demux(streams)
         while not self._stop.is_set():
             try:
@@ -268,7 +331,9 @@ class MediaSource:
                 break
             if packet.stream is not self.video:
                 if packet.dts is not None and packet.size:
-                    yield packet
+                    when = packet.pts if packet.pts is not None else packet.dts
+                    if self._outside(float(when * packet.time_base) if packet.time_base else None) == 0:
+                        yield self._shift_packet(packet)
                 continue
             if packet.size:
                 video_packets += 1
@@ -280,18 +345,37 @@ class MediaSource:
                 log.debug("skipped a corrupt video packet: %s", exc)
                 continue
             for frame in frames:
+                if frame.width * frame.height > MAX_VIDEO_PIXELS:  # grew mid-stream: keep what was done
+                    self.stats.truncated = True
+                    self.stats.note = (
+                        f"stopped at {index} frames: the picture grew to {frame.width}x{frame.height}, "
+                        f"above the {MAX_VIDEO_PIXELS / 1e6:.0f}-megapixel limit"
+                    )
+                    self._stop.set()
+                    break
                 if damaged or frame.is_corrupt:
                     self.stats.damaged += 1
                 if frame.rotation and index == 0:
                     self.info.rotation = float(frame.rotation)
-                item = Frame(index, frame.pts, frame.time_base or self.video.time_base, self._picture(frame))
-                t = item.time
+                tb = frame.time_base or self.video.time_base
+                t = float(frame.pts * tb) if frame.pts is not None and tb else None
+                where = self._outside(t)
+                if where < 0:
+                    continue  # before -ss: decoded only to reach the first kept frame
+                if where > 0:
+                    self.stats.limit_reached = True
+                    self._stop.set()
+                    break
+                pts = frame.pts - round(self.start / tb) if self.start and frame.pts is not None else frame.pts
+                item = Frame(index, pts, tb, self._picture(frame))
                 if t is not None:
                     first_time = t if first_time is None else first_time
-                    self.stats.last_time = t
                     if self.duration is not None and t - first_time >= self.duration:
+                        self.stats.limit_reached = True
                         self._stop.set()
                         break
+                    self.stats.first_time = first_time
+                    self.stats.last_time = t
                 index += 1
                 self.stats.frames = index
                 yield item
@@ -321,6 +405,15 @@ class MediaSource:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _tag_seconds(text: str | None) -> float | None:
+    """Seconds from a Matroska DURATION tag such as '00:01:02.500000000'; None if absent or odd."""
+    try:
+        hours, minutes, seconds = (text or "").split(":")
+        return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    except ValueError:
+        return None
 
 
 def _limited_to_full_table() -> np.ndarray:

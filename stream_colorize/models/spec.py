@@ -62,21 +62,50 @@ def spec_from_onnx(path: Path, name: str | None = None) -> ModelSpec:
     output = meta.get("output", "logits")
     if output not in ("logits", "ab"):
         raise ModelError(f"{path}: sidecar 'output' must be 'logits' or 'ab', not {output!r}")
+    sidecar = path.with_suffix(".json")
     try:
-        return ModelSpec(
+        spec = ModelSpec(
             name=name or meta.get("name") or path.stem,
             format="onnx",
             path=path,
-            input_size=int(meta.get("input_size", 224)),
+            input_size=_number(meta, "input_size", 224, int, *INPUT_SIZE_RANGE),
             output=output,
-            bins=None if bins == "ours" else path.parent / bins,
-            temperature=float(meta.get("temperature", DEFAULT_TEMPERATURE)),
-            ab_scale=float(meta.get("ab_scale", 1.0)),
+            bins=None if bins == "ours" else _bins_file(path, bins),
+            temperature=_number(meta, "temperature", DEFAULT_TEMPERATURE, float, *TEMPERATURE_RANGE),
+            ab_scale=_number(meta, "ab_scale", 1.0, float, *AB_SCALE_RANGE),
             description=str(meta.get("description", "")),
             extra=meta,
         )
-    except (TypeError, ValueError) as exc:
-        raise ModelError(f"{path.with_suffix('.json')}: bad value in model description ({exc})") from exc
+    except ValueError as exc:
+        raise ModelError(f"{sidecar}: {exc}") from exc
+    return spec
+
+
+# Allowed ranges of the sidecar's numbers, named in the error when a value is outside.
+INPUT_SIZE_RANGE = (16, 1024)  # pixels; the network input is input_size x input_size
+TEMPERATURE_RANGE = (0.01, 10.0)  # 0 divides by zero: NaN colours
+AB_SCALE_RANGE = (1e-3, 1000.0)
+
+
+def _number(meta: dict, key: str, default: float, kind: type, low: float, high: float) -> float:
+    """``meta[key]`` as ``kind`` within [low, high]; ValueError naming the key and the range."""
+    value = meta.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and value != int(value)):
+        raise ValueError(f"{key} must be {'an integer' if kind is int else 'a number'} from {low:g} to {high:g}, "
+                         f"not {value!r}")  # fmt: skip
+    if not low <= value <= high:  # also rejects NaN
+        raise ValueError(f"{key} must be from {low:g} to {high:g}, not {value!r}")
+    return kind(value)
+
+
+def _bins_file(model: Path, bins: object) -> Path:
+    """The .npy file a sidecar's ``bins`` names (beside the model); ValueError otherwise."""
+    if not isinstance(bins, str) or not bins.lower().endswith(".npy"):
+        raise ValueError(f"bins must be \"ours\" or the name of a .npy file beside the model, not {bins!r}")
+    found = model.parent / bins
+    if not found.is_file():
+        raise ValueError(f"bins file {found} not found")
+    return found
 
 
 def spec_from_caffe(path: Path, name: str | None = None) -> ModelSpec:

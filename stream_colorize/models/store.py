@@ -13,7 +13,9 @@ plus ``<cache>/<model name>/<model name>.onnx`` (and its ``.json`` sidecar) once
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -63,14 +65,18 @@ def _find(entry: RegistryEntry, suffix: str) -> Path:
 
 
 def presence(entry: RegistryEntry) -> str:
-    """``yes``, ``partial`` or ``no``: are the model's files in the cache (by size; no hashing)."""
+    """``yes``, ``corrupt``, ``partial`` or ``no``: are the model's files in the cache, intact?
+
+    Files of the right size are hashed once; the verdict is remembered by size and mtime
+    (``checked_file``), so listing stays fast.
+    """
     if entry.source == "bundled":
         return "yes" if bundled_path(entry.name).is_file() else "no"
     if entry.source == "generated":
         return "yes" if (cache_dir() / "standin" / f"{STANDINS[entry.name]}.onnx").is_file() else "no"
     ok = [p.is_file() and p.stat().st_size == f.size for f in entry.files for p in [file_path(entry, f)]]
     if all(ok):
-        return "yes"
+        return "yes" if all(checked_file(file_path(entry, f), f).ok for f in entry.files) else "corrupt"
     started = any(ok) or any((model_dir(entry.name) / f"{f.name}.part").is_file() for f in entry.files)
     return "partial" if started else "no"
 
@@ -181,11 +187,78 @@ def verify_file(path: Path, remote: RemoteFile) -> FileCheck:
 
 
 def verify_model(name: str) -> list[FileCheck]:
-    """Size and SHA-256 of every registered file of ``name`` in the cache (missing ones included)."""
+    """Size and SHA-256 of every registered file of ``name`` in the cache (missing ones included);
+    for the bundled model, its file against the checksum recorded in its sidecar."""
     entry = get_entry(name)
+    if entry.source == "bundled":
+        return [verify_bundled(name)]
     if entry.source != "download":
         raise UsageError(f"{name} has no registered checksums ({entry.source} model); nothing to verify")
-    return [verify_file(file_path(entry, remote), remote) for remote in entry.files]
+    checks = [verify_file(file_path(entry, remote), remote) for remote in entry.files]
+    for check, remote in zip(checks, entry.files):
+        _remember(check.path, remote.sha256, check.ok)
+    return checks
+
+
+def verify_bundled(name: str = "default") -> FileCheck:
+    """A bundled model against the ``sha256`` its sidecar records (written by ``train`` export)."""
+    path = bundled_path(name)
+    sidecar = path.with_suffix(".json")
+    try:
+        recorded = json.loads(sidecar.read_text()).get("sha256")
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot read {sidecar}: {exc}") from exc
+    if not isinstance(recorded, str):
+        raise UsageError(f"{sidecar} records no sha256 for {path.name}; nothing to verify")
+    size = path.stat().st_size if path.is_file() else 0
+    return verify_file(path, RemoteFile(path.name, size, recorded, ()))
+
+
+def _verdicts_path() -> Path:
+    return cache_dir() / "verified.json"
+
+
+def _verdicts() -> dict:
+    try:
+        data = json.loads(_verdicts_path().read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _remember(path: Path, sha256: str, ok: bool) -> None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return
+    data = _verdicts()
+    data[str(path)] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": sha256, "ok": ok}
+    target = _verdicts_path()
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps(data, indent=1))
+        os.replace(tmp, target)
+    except OSError:
+        tmp.unlink(missing_ok=True)  # a read-only cache: the verdict is recomputed next time
+
+
+def checked_file(path: Path, remote: RemoteFile) -> FileCheck:
+    """``verify_file``, hashing only when the file changed (size or mtime) since the last verdict."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return FileCheck(path, "missing")
+    known = _verdicts().get(str(path))
+    if (
+        isinstance(known, dict)
+        and known.get("size") == stat.st_size
+        and known.get("mtime_ns") == stat.st_mtime_ns
+        and known.get("sha256") == remote.sha256
+    ):
+        return FileCheck(path) if known.get("ok") else FileCheck(path, "sha256 differs from the registry (cached)")
+    check = verify_file(path, remote)
+    _remember(path, remote.sha256, check.ok)
+    return check
 
 
 def _require_files(entry: RegistryEntry) -> None:

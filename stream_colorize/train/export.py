@@ -21,6 +21,7 @@ from ..bins import annealed_mean, load_bins
 from ..engine import Colorizer
 from ..errors import ModelError
 from ..lab import merge_ab, network_input
+from ..models.fetch import sha256_of
 from ..models.spec import spec_from_onnx
 from .metrics import evaluate_pairs, to_gray
 from .model import ColorNet
@@ -78,6 +79,7 @@ def export_model(net: ColorNet, out: Path, temperature: float, meta: dict | None
             "arch": net.arch.to_dict(),
             "cv2_relative_error": rel,
             **(meta or {}),
+            "sha256": sha256_of(tmp_onnx),  # `stream-colorize models verify` checks the file against it
         }
         tmp_json.write_text(json.dumps(sidecar, indent=2) + "\n")
         os.replace(tmp_json, out.with_suffix(".json"))

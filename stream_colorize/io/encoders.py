@@ -1,0 +1,134 @@
+"""Video encoders: checked before any work starts, so a bad name, preset or pixel format is one
+clear line that names what is available, not a libav log line and "Invalid argument" at the end.
+
+    >>> check_encoder("libx264", preset="ultraslowx", pix_fmt="auto")
+    UsageError: libx264 has no preset 'ultraslowx'; presets: ultrafast, superfast, ...
+    >>> probe_encoder("h264_nvenc", "yuv420p")
+    UsageError: video encoder h264_nvenc is built in but cannot start here (...); use libx264, ...
+
+Formats that hold pictures but no sound (GIF, animated PNG, image sequences ``f_%05d.png``) get
+their own encoder and pixel format here too.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+
+from ..errors import UsageError
+from .avlog import clear_libav_messages, recent_libav_messages
+
+X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
+                "placebo")  # fmt: skip
+PRESET_ENCODERS = ("libx264", "libx265")  # the encoders --preset applies to
+SOFTWARE_VIDEO_ENCODERS = ("libx264", "libx265", "libvpx-vp9", "libvpx", "libsvtav1", "libaom-av1", "mpeg4",
+                           "ffv1", "prores_ks", "mjpeg", "gif", "png")  # fmt: skip
+
+# Formats with pictures only: their own encoder, and every other stream is left out.
+PICTURE_FORMATS = ("gif", "apng", "image2", "webp")
+IMAGE_SEQUENCE_CODECS = {".png": "png", ".jpg": "mjpeg", ".jpeg": "mjpeg", ".bmp": "bmp", ".tif": "tiff",
+                         ".tiff": "tiff", ".ppm": "ppm", ".pgm": "pgm"}  # fmt: skip
+# Pixel formats for the picture encoders (the first one the encoder takes wins).
+PICTURE_PIX_FMTS = ("rgb24", "yuvj420p", "bgr24", "bgr8")
+
+
+def is_image_sequence(path: Path) -> bool:
+    """True for an image-sequence pattern such as ``frames/f_%05d.png``."""
+    return "%" in path.name and path.suffix.lower() in IMAGE_SEQUENCE_CODECS
+
+
+def available_video_encoders() -> list[str]:
+    """The common software video encoders this FFmpeg build has."""
+    return [name for name in SOFTWARE_VIDEO_ENCODERS if name in av.codecs_available and _is_encoder(name)]
+
+
+def _is_encoder(name: str) -> bool:
+    try:
+        return av.Codec(name, "w").type == "video"
+    except Exception:  # noqa: BLE001 - any failure means "not usable"
+        return False
+
+
+AUDIO_ENCODERS = ("aac", "libopus", "libmp3lame", "ac3", "flac", "pcm_s16le", "libvorbis", "opus", "mp2")
+
+
+def check_audio_encoder(name: str) -> None:
+    """UsageError unless ``name`` is an audio encoder of this build (for --audio-codec)."""
+    try:
+        ok = av.Codec(name, "w").type == "audio"
+    except Exception:  # noqa: BLE001 - unknown name
+        ok = False
+    if not ok:
+        have = [n for n in AUDIO_ENCODERS if n in av.codecs_available and _is_audio_encoder(n)]
+        raise UsageError(f"{name!r} is not an audio encoder; --audio-codec takes copy, none, or {', '.join(have)}")
+
+
+def _is_audio_encoder(name: str) -> bool:
+    try:
+        return av.Codec(name, "w").type == "audio"
+    except Exception:  # noqa: BLE001 - not an encoder
+        return False
+
+
+def picture_codec(format_name: str, path: Path, default: str) -> str:
+    """The encoder for a picture-only format: by the file suffix for image sequences."""
+    if format_name == "image2":
+        return IMAGE_SEQUENCE_CODECS.get(path.suffix.lower(), default)
+    return default
+
+
+def check_encoder(name: str, preset: str, pix_fmt: str) -> av.Codec:
+    """The encoder ``name``; UsageError naming the alternatives when it, its preset or the pixel
+    format is not available."""
+    try:
+        codec = av.Codec(name, "w")
+    except Exception as exc:  # noqa: BLE001 - PyAV raises several types for unknown names
+        choices = ", ".join(available_video_encoders())
+        raise UsageError(f"unknown video encoder {name!r} for --codec; available: {choices}") from exc
+    if codec.type != "video":
+        raise UsageError(f"{name!r} is not a video encoder; available: {', '.join(available_video_encoders())}")
+    if codec.name in PRESET_ENCODERS and preset not in X26X_PRESETS:
+        raise UsageError(f"{codec.name} has no preset {preset!r}; presets: {', '.join(X26X_PRESETS)}")
+    if pix_fmt != "auto":
+        formats = [f.name for f in (codec.video_formats or [])]
+        try:
+            av.VideoFormat(pix_fmt)
+        except (ValueError, TypeError) as exc:
+            hint = f"; {codec.name} takes {', '.join(formats)}" if formats else ""
+            raise UsageError(f"unknown pixel format {pix_fmt!r} for --pix-fmt{hint}") from exc
+        if formats and pix_fmt not in formats:
+            raise UsageError(f"{codec.name} cannot encode {pix_fmt}; it takes {', '.join(formats)}")
+    return codec
+
+
+def probe_encoder(name: str, pix_fmt: str, options: dict[str, str] | None = None) -> None:
+    """Open ``name`` on a tiny picture to learn early that it cannot start on this machine
+    (a hardware encoder without its hardware, a library that refuses the options)."""
+    ctx = av.CodecContext.create(name, "w")
+    ctx.width, ctx.height = 64, 64
+    ctx.pix_fmt = pix_fmt
+    ctx.time_base = Fraction(1, 25)
+    ctx.framerate = Fraction(25)
+    if options:
+        ctx.options = dict(options)
+    clear_libav_messages()
+    try:
+        ctx.open()
+    except (av.error.FFmpegError, ValueError, OSError) as exc:
+        said = [m for m in recent_libav_messages() if m]
+        why = said[-1] if said else (getattr(exc, "strerror", None) or str(exc))
+        others = ", ".join(n for n in available_video_encoders() if n != name)
+        raise UsageError(f"video encoder {name} cannot start on this machine ({why}); use one of: {others}") from exc
+    finally:
+        try:
+            ctx.close()
+        except Exception:  # noqa: BLE001 - closing a half-open context
+            pass
+
+
+def picture_pix_fmt(codec: av.Codec) -> str:
+    """A pixel format a picture encoder (png, mjpeg, gif...) takes, preferring full colour."""
+    formats = [f.name for f in (codec.video_formats or [])]
+    return next((f for f in PICTURE_PIX_FMTS if f in formats), formats[0] if formats else "rgb24")

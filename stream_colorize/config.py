@@ -33,6 +33,7 @@ class Settings:
 
     model: str = "default"
     device: str = "auto"
+    backend: str = "auto"  # ONNX Runtime when installed (faster on the CPU), else cv2.dnn
     temperature: float | None = None
     threads: int | None = None
     batch: int = 1

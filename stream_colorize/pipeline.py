@@ -346,6 +346,7 @@ def build_engine(settings: Settings) -> Colorizer:
         temperature=settings.temperature,
         threads=settings.threads,
         batch_size=settings.batch,
+        backend=settings.backend,
     )
 
 

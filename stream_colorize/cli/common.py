@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from ..engine import DEVICES, Colorizer
+from ..engine import BACKENDS, DEVICES, Colorizer
 from ..errors import UsageError
 from ..models import resolve_model
 
@@ -16,6 +16,8 @@ VIDEO_SUFFIXES = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".ts", ".m2ts", ".mts
 
 ModelOption = typer.Option("default", "--model", "-m", help="Registry name or path (.onnx, .prototxt/.caffemodel).")
 DeviceOption = typer.Option("auto", "--device", "-d", help=f"Compute device: {'|'.join(DEVICES)}.")
+BACKEND_HELP = f"What runs the network: {'|'.join(BACKENDS)}. auto: ONNX Runtime when installed (faster), else cv2.dnn."
+BackendOption = typer.Option("auto", "--backend", "-b", help=BACKEND_HELP)
 TemperatureOption = typer.Option(
     None, "--temperature", "-t", help="Annealed-mean temperature (default: the model's, 0.38 for Zhang).", min=0.01
 )
@@ -24,11 +26,21 @@ OverwriteOption = typer.Option(False, "--overwrite", "-y", help="Replace existin
 
 
 def build_colorizer(
-    model: str, device: str, temperature: float | None = None, threads: int | None = None, batch_size: int = 1
+    model: str,
+    device: str,
+    temperature: float | None = None,
+    threads: int | None = None,
+    batch_size: int = 1,
+    backend: str = "auto",
 ) -> Colorizer:
-    """Resolve the model and load it on the requested device."""
+    """Resolve the model and load it in the requested backend on the requested device."""
     return Colorizer(
-        resolve_model(model), device=device, temperature=temperature, threads=threads, batch_size=batch_size
+        resolve_model(model),
+        device=device,
+        temperature=temperature,
+        threads=threads,
+        batch_size=batch_size,
+        backend=backend,
     )
 
 

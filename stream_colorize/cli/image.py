@@ -19,6 +19,7 @@ from ..errors import MediaError, UsageError
 from ..lab import merge_ab_16
 from .common import (
     VIDEO_SUFFIXES,
+    BackendOption,
     DeviceOption,
     ModelOption,
     OverwriteOption,
@@ -181,6 +182,7 @@ def register(app: typer.Typer) -> None:
         ),
         model: str = ModelOption,
         device: str = DeviceOption,
+        backend: str = BackendOption,
         temperature: float | None = TemperatureOption,
         threads: int | None = ThreadsOption,
         side_by_side: bool = typer.Option(False, "--side-by-side", help="Write original | colour side by side."),
@@ -193,7 +195,7 @@ def register(app: typer.Typer) -> None:
         targets = output_paths(images, output, suffix)
         for dst in targets:
             check_output(dst, images, overwrite)
-        engine = build_colorizer(model, device, temperature, threads)
+        engine = build_colorizer(model, device, temperature, threads, backend=backend)
         failures = 0
         with photo_progress(len(images)) as advance:
             for src, dst in zip(images, targets):

@@ -23,7 +23,15 @@ from ..errors import MediaError, UsageError
 from ..io.sink import partial_path
 from ..io.source import is_url
 from ..pipeline import Counters, PipelineInterrupted, Result, build_engine, colorize_file
-from .common import VIDEO_SUFFIXES, OverwriteOption, TemperatureOption, ThreadsOption, check_output, same_file
+from .common import (
+    BACKEND_HELP,
+    VIDEO_SUFFIXES,
+    OverwriteOption,
+    TemperatureOption,
+    ThreadsOption,
+    check_output,
+    same_file,
+)
 
 EXIT_INTERRUPTED = 130
 
@@ -102,6 +110,7 @@ def register(app: typer.Typer) -> None:
         output: Path = typer.Argument(..., help="Output file (its suffix picks the container) or folder."),
         model: str | None = typer.Option(None, "--model", "-m", help="Registry name or model path (default: default)."),
         device: str | None = typer.Option(None, "--device", "-d", help=f"Compute device: {'|'.join(DEVICES)}."),
+        backend: str | None = typer.Option(None, "--backend", "-b", help=BACKEND_HELP),
         temperature: float | None = TemperatureOption,
         threads: int | None = ThreadsOption,
         skip: int | None = typer.Option(None, "--skip", min=1, help="Run the model on every Nth frame (default: 1)."),
@@ -132,6 +141,7 @@ def register(app: typer.Typer) -> None:
             config,
             model=model,
             device=device,
+            backend=backend,
             temperature=temperature,
             threads=threads,
             skip=skip,

@@ -69,7 +69,10 @@ class Backend(Protocol):
 
 def ort_installed() -> bool:
     """True when the ``onnxruntime`` package (CPU or GPU build) can be imported."""
-    return importlib.util.find_spec("onnxruntime") is not None
+    try:
+        return importlib.util.find_spec("onnxruntime") is not None
+    except (ImportError, ValueError):  # blocked in sys.modules, or a broken install
+        return False
 
 
 def check_backend(name: str) -> None:

@@ -43,7 +43,9 @@ class OrtUnusable(ModelError):
 
 def available_providers() -> list[str]:
     """The execution providers this onnxruntime build has (empty when it is not installed)."""
-    if importlib.util.find_spec("onnxruntime") is None:
+    from . import ort_installed
+
+    if not ort_installed():
         return []
     import onnxruntime
 

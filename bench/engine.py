@@ -1,7 +1,12 @@
-"""Engine speed: network forward per frame, and the output side (upsample + merge) per resolution.
+"""Engine speed: network forward per frame, backends against each other, and the output side per resolution.
 
     $ python bench/engine.py --quick        # about a minute on 2 cores
     $ python bench/engine.py                # more repetitions, steadier medians
+    $ python bench/engine.py --backends     # only ONNX Runtime against cv2.dnn
+
+Backends: ``Colorizer.forward`` (network plus annealed-mean decode) in cv2.dnn and in ONNX
+Runtime's CPU provider, timed in alternation, for the bundled model and the Zhang-size
+stand-in, batch 1, 2 threads; the ratio is cv2.dnn time / ORT time (above 1: ORT is faster).
 
 Forward: the Zhang-size stand-in and the tiny one, batch 1 and 4, 1 and 2 threads, median ms per
 frame after a warm-up (``Colorizer.forward``: cv2.dnn forward plus the annealed-mean decode).  On
@@ -25,6 +30,7 @@ import cv2
 import numpy as np
 
 from stream_colorize.engine import OPENCV_MAJOR, Colorizer
+from stream_colorize.errors import ModelError
 from stream_colorize.lab import merge_ab, network_input
 from stream_colorize.models import resolve_model
 from stream_colorize.models.caffe import PROTOTXT_NAME, write_standin_caffe
@@ -119,6 +125,35 @@ def bench_forward(quick: bool) -> None:
         print(f"{model:<14}{t_auto:9.1f}{t_classic:12.1f}{t_classic / t_auto:14.2f}", flush=True)
 
 
+def bench_backends(quick: bool) -> None:
+    """ONNX Runtime (CPU provider) against cv2.dnn, both models, batch 1 and 4, 2 threads."""
+    from stream_colorize.backends import ort_installed
+
+    print("\n== backends: cv2.dnn vs ONNX Runtime, CPU, 2 threads (ms per frame, median, timed in alternation) ==")
+    if not ort_installed():
+        print('onnxruntime is not installed: pip install "stream-colorize[ort]"')
+        return
+    import onnxruntime
+
+    print(f"cv2.dnn {cv2.__version__}, onnxruntime {onnxruntime.__version__}")
+    print(f"{'model':<14}{'batch':>6}{'cv2.dnn ms':>12}{'ORT ms':>9}{'cv2/ORT':>9}")
+    cv2.setNumThreads(2)
+    models = {"default": (8, 4) if quick else (30, 12), "standin": (3, 2) if quick else (7, 3)}
+    for model, (reps1, reps4) in models.items():
+        try:
+            spec = resolve_model(model)
+        except ModelError as exc:
+            print(f"{model:<14}skipped: {exc}")
+            continue
+        engines = [Colorizer(spec, device="cpu", backend=b, threads=2) for b in ("opencv", "onnxruntime")]
+        for batch, reps in ((1, reps1), (4, reps4)):
+            blob = network_input([scene(640, 480)] * batch, spec.input_size)
+            for engine in engines:
+                engine.batch_size = batch
+            t_cv, t_ort = paired_median_ms(partial(engines[0].forward, blob), partial(engines[1].forward, blob), reps)
+            print(f"{model:<14}{batch:>6}{t_cv / batch:12.1f}{t_ort / batch:9.1f}{t_cv / t_ort:9.2f}", flush=True)
+
+
 def bench_caffe_vs_onnx(onnx: Colorizer, frame: np.ndarray, reps: int) -> None:
     """OpenCV 4: the Caffe stand-in against the ONNX stand-in (same weights), batch 1, 2 threads."""
     folder = cache_dir() / "standin" / "caffe"
@@ -178,13 +213,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (about a minute on 2 cores)")
     parser.add_argument("--skip-forward", action="store_true", help="only the output side")
+    parser.add_argument("--backends", action="store_true", help="only ONNX Runtime against cv2.dnn")
     args = parser.parse_args(argv)
     default_threads = cv2.getNumThreads()
     print(f"OpenCV {cv2.__version__}, numpy {np.__version__}, Python {sys.version.split()[0]}")
     print(f"CPU cores: {os.cpu_count()}, cv2 threads by default: {default_threads}")
     start = time.perf_counter()
+    if args.backends:
+        bench_backends(args.quick)
+        print(f"\ntotal {time.perf_counter() - start:.0f} s")
+        return 0
     if not args.skip_forward:
         bench_forward(args.quick)
+        bench_backends(args.quick)
     bench_output(args.quick, default_threads)
     cv2.setNumThreads(default_threads)
     print(f"\ntotal {time.perf_counter() - start:.0f} s")

@@ -21,7 +21,9 @@ BackendOption = typer.Option("auto", "--backend", "-b", help=BACKEND_HELP)
 TemperatureOption = typer.Option(
     None, "--temperature", "-t", help="Annealed-mean temperature (default: the model's, 0.38 for Zhang).", min=0.01
 )
-ThreadsOption = typer.Option(None, "--threads", help="CPU threads for inference (default: all cores).", min=1)
+ThreadsOption = typer.Option(
+    None, "--threads", help="CPU threads for inference (default: all cores; video: all but one).", min=1
+)
 OverwriteOption = typer.Option(False, "--overwrite", "-y", help="Replace existing outputs.")
 
 

@@ -17,6 +17,7 @@ import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from .backends import BACKENDS
 from .errors import UsageError
 from .temporal import DEFAULT_CUT_THRESHOLD, DEFAULT_SMOOTH
 
@@ -77,6 +78,8 @@ class Settings:
         """Check value ranges; raise UsageError naming the bad setting."""
         if self.skip < 1:
             raise UsageError(f"skip must be >= 1 (got {self.skip})")
+        if self.backend not in BACKENDS:
+            raise UsageError(f"unknown backend {self.backend!r}; choose one of {', '.join(BACKENDS)}")
         if self.batch < 1:
             raise UsageError(f"batch must be >= 1 (got {self.batch})")
         if not 0.0 <= self.smooth_strength < 1.0:

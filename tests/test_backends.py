@@ -247,3 +247,38 @@ def test_backend_onnxruntime_without_it_is_one_line_naming_the_extra(
     args[args.index("onnxruntime")] = "auto"
     run = subprocess.run([sys.executable, "-c", _WITHOUT_ORT, *args], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
+
+
+def test_provider_plan_per_device() -> None:
+    """Which providers each --device tries, for the provider lists of the CPU, GPU and OpenVINO builds."""
+    from stream_colorize.backends.ort import CPU, CUDA, OPENVINO, TENSORRT, _attempts
+
+    gpu_build = [TENSORRT, CUDA, CPU]
+    plan, notes = _attempts("cuda-fp16", gpu_build)
+    assert [(a.device, a.providers, a.fp16) for a in plan] == [
+        ("cuda-fp16", (TENSORRT, CUDA, CPU), True),
+        ("cpu", (CPU,), False),
+    ] and not notes
+    plan, _ = _attempts("auto", [CUDA, CPU])
+    assert [(a.device, a.providers, a.fp16) for a in plan] == [("cuda", (CUDA, CPU), False), ("cpu", (CPU,), False)]
+    plan, _ = _attempts("auto", [OPENVINO, CPU])
+    assert [a.providers for a in plan] == [(OPENVINO, CPU)]
+    plan, notes = _attempts("opencl", gpu_build)
+    assert [a.device for a in plan] == ["cpu"] and "no OpenCL provider" in notes[0]
+    plan, notes = _attempts("cuda", [CPU])
+    assert [a.device for a in plan] == ["cpu"] and "stream-colorize[gpu]" in notes[0]
+
+
+def test_a_gpu_provider_that_does_not_start_falls_back_with_its_reason(tiny_spec, monkeypatch, caplog) -> None:
+    """onnxruntime-gpu without CUDA libraries lists CUDA yet runs on the CPU: we notice, and say so."""
+    from stream_colorize.backends import ort as ort_backend
+
+    if ort_backend.gpu_providers():
+        pytest.skip("a real GPU provider is present")
+    monkeypatch.setattr(ort_backend, "available_providers", lambda: [ort_backend.CUDA, ort_backend.CPU])
+    caplog.set_level("INFO", logger="stream_colorize")
+    engine = Colorizer(tiny_spec, device="cuda", backend="onnxruntime")
+    assert engine.choice.device == "cpu"
+    assert any("cuda not used: onnxruntime could not start CUDAExecutionProvider" in n for n in engine.choice.fallbacks)
+    assert any(r.levelname == "WARNING" and "cuda not used" in r.getMessage() for r in caplog.records)
+    assert engine.predict_ab([scenes()[0]]).shape == (1, 2, 56, 56)

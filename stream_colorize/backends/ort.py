@@ -195,6 +195,22 @@ class OrtBackend:
             text = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
             raise OrtUnusable(f"ONNX Runtime cannot load model '{self.spec.name}': {text}") from exc
 
+    def _cpu_session(self, attempt: _Attempt):
+        """The CPU session, stepping down until one loads: OpenVINO first where asked, then the
+        CPU provider alone, then the model exactly as it is on disk (an edit the graph refuses)."""
+        tries = [attempt] + ([_Attempt("cpu", (CPU,))] if attempt.providers != (CPU,) else [])
+        for one in tries:
+            try:
+                return self._session(one)
+            except OrtUnusable as exc:
+                error = exc
+                log.debug("ONNX Runtime session with %s refused: %s", one.providers, exc)
+        if not _onnx_available():
+            raise error
+        self._graphs = {False: self.spec.path.read_bytes()}
+        self.decode_in_graph = False
+        return self._session(_Attempt("cpu", (CPU,)))
+
     def _run(self, session, blob: np.ndarray) -> np.ndarray:
         out = session.run(None, {session.get_inputs()[0].name: np.ascontiguousarray(blob, np.float32)})[0]
         if self.decode_in_graph:
@@ -210,18 +226,9 @@ class OrtBackend:
         reference: np.ndarray | None = None
         for attempt in attempts:
             if attempt.device == "cpu":
-                try:
-                    session = self._session(attempt)
-                except OrtUnusable as exc:
-                    if not self._graphs or not _onnx_available():
-                        raise
-                    # An edit this graph does not take: run it exactly as it is on disk.
-                    log.debug("edited graph refused (%s); running the model unedited", exc)
-                    self._graphs = {False: self.spec.path.read_bytes()}
-                    self.decode_in_graph = False
-                    session = self._session(attempt)
+                session = self._cpu_session(attempt)
                 self.choice.device = "cpu"
-                self.choice.detail = ", ".join(_SHORT.get(p, p) for p in session.get_providers() if p != CPU) or ""
+                self.choice.detail = ", ".join(_SHORT.get(p, p) for p in session.get_providers() if p != CPU)
                 return session
             try:
                 session = self._session(attempt)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -188,7 +189,9 @@ class OrtBackend:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers = [(p, _provider_options(p, attempt.fp16)) for p in attempt.providers]
         try:
-            return self._ort.InferenceSession(self._graph(attempt.fp16), options, providers=providers)
+            with warnings.catch_warnings():  # a provider that does not start: we report it, once
+                warnings.simplefilter("ignore", UserWarning)
+                return self._ort.InferenceSession(self._graph(attempt.fp16), options, providers=providers)
         except ModelError:
             raise
         except Exception as exc:  # ORT raises its own Fail/InvalidGraph/RuntimeException types

@@ -8,8 +8,9 @@ Providers, best first: TensorRT and CUDA (``onnxruntime-gpu``, extra ``gpu``) fo
 ``cuda-fp16``; OpenVINO where installed; the CPU provider always.  ``auto`` takes a GPU
 provider when one starts and agrees with the CPU on a probe input.  ``cuda-fp16`` computes in
 float16 (TensorRT's fp16 mode; weights halved for CUDA).  The model is the same ONNX cv2.dnn
-reads; with ``onnx`` installed (it comes with the extras) the annealed mean runs inside the
-graph and the batch size is freed, else the graph runs as it is and the decode is done in numpy.
+reads; with ``onnx`` installed (it comes with the extras) the batch size is freed and, on a GPU
+provider, the annealed mean runs inside the graph (on the CPU provider numpy's decode is faster);
+without ``onnx`` the graph runs as it is.
 A Caffe model is converted to ONNX once (``models convert``) and the conversion is used.
 """
 
@@ -26,6 +27,7 @@ from ..bins import annealed_mean, load_bins
 from ..errors import ModelError
 from ..models.spec import ModelSpec
 from . import DeviceChoice
+from .graph import AB_OUTPUT
 from .opencv_dnn import PROBE_TOLERANCE, check_device, probe_blob
 
 log = logging.getLogger("stream_colorize")
@@ -143,18 +145,23 @@ class OrtBackend:
         self._bins = load_bins(str(spec.bins) if spec.bins else None) if spec.output == "logits" else None
         self.choice = DeviceChoice(requested=device)
         self.probe_failed = False
-        self._graphs: dict[bool, bytes] = {}
-        self.decode_in_graph = False
+        self._graphs: dict[tuple[bool, bool], bytes] = {}
+        self._unedited = False  # set when ONNX Runtime refused our edits of this graph
         self._max_batch: int | None = None  # until a batch is refused
         self.session = self._select(device)
 
     # -- model bytes ----------------------------------------------------------------------------
-    def _graph(self, fp16: bool) -> bytes:
-        """The serialized model for a session: as on disk, or edited (see graph.py) when onnx is here."""
-        if fp16 in self._graphs:
-            return self._graphs[fp16]
-        if not _onnx_available():
-            if fp16:
+    def _graph(self, fp16: bool, decode: bool) -> bytes:
+        """The serialized model for a session: as on disk, or edited (see graph.py) when onnx is here.
+
+        ``decode`` puts the annealed mean in the graph (for GPU providers: 2 channels leave the
+        device instead of 313).  On the CPU provider the numpy decode is faster, so it stays out.
+        """
+        key = (fp16, decode)
+        if key in self._graphs:
+            return self._graphs[key]
+        if self._unedited or not _onnx_available():
+            if fp16 or decode:
                 raise OrtUnusable("fp16 needs the 'onnx' package to convert the weights")
             data = self.spec.path.read_bytes()
         else:
@@ -172,11 +179,10 @@ class OrtBackend:
             model = graph.with_free_batch(model)
             if fp16:
                 model = graph.to_fp16(model)
-            if self.spec.output == "logits":
+            if decode and self.spec.output == "logits":
                 model = graph.with_annealed_mean(model, self._bins, self.temperature)
-                self.decode_in_graph = True
             data = model.SerializeToString()
-        self._graphs[fp16] = data
+        self._graphs[key] = data
         return data
 
     def _session(self, attempt: _Attempt):
@@ -191,7 +197,8 @@ class OrtBackend:
         try:
             with warnings.catch_warnings():  # a provider that does not start: we report it, once
                 warnings.simplefilter("ignore", UserWarning)
-                return self._ort.InferenceSession(self._graph(attempt.fp16), options, providers=providers)
+                data = self._graph(attempt.fp16, decode=attempt.device != "cpu")
+                return self._ort.InferenceSession(data, options, providers=providers)
         except ModelError:
             raise
         except Exception as exc:  # ORT raises its own Fail/InvalidGraph/RuntimeException types
@@ -210,13 +217,13 @@ class OrtBackend:
                 log.debug("ONNX Runtime session with %s refused: %s", one.providers, exc)
         if not _onnx_available():
             raise error
-        self._graphs = {False: self.spec.path.read_bytes()}
-        self.decode_in_graph = False
+        self._unedited = True
+        self._graphs = {}
         return self._session(_Attempt("cpu", (CPU,)))
 
     def _run(self, session, blob: np.ndarray) -> np.ndarray:
         out = session.run(None, {session.get_inputs()[0].name: np.ascontiguousarray(blob, np.float32)})[0]
-        if self.decode_in_graph:
+        if session.get_outputs()[0].name == AB_OUTPUT:  # the annealed mean ran in the graph
             return out.astype(np.float32, copy=False)
         if self.spec.output == "logits":
             return annealed_mean(out, self._bins, self.temperature)
@@ -267,6 +274,11 @@ class OrtBackend:
         raise OrtUnusable(f"no provider could run the model for {requested!r}")  # unreachable: CPU always runs
 
     # -- inference ------------------------------------------------------------------------------
+    @property
+    def decode_in_graph(self) -> bool:
+        """True when the session decodes the annealed mean itself (GPU providers)."""
+        return self.session.get_outputs()[0].name == AB_OUTPUT
+
     @property
     def max_batch(self) -> int | None:
         """None until a batched run failed; then 1 (the graph computes a batch of 1 only)."""

@@ -9,7 +9,7 @@ Providers, best first: TensorRT and CUDA (``onnxruntime-gpu``, extra ``gpu``) fo
 provider when one starts and agrees with the CPU on a probe input.  ``cuda-fp16`` computes in
 float16 (TensorRT's fp16 mode; weights halved for CUDA).  The model is the same ONNX cv2.dnn
 reads; with ``onnx`` installed (it comes with the extras) the batch size is freed and, on a GPU
-provider, the annealed mean runs inside the graph (on the CPU provider numpy's decode is faster);
+provider or with a thread budget, the annealed mean runs inside the graph (see ``_graph``);
 without ``onnx`` the graph runs as it is.
 A Caffe model is converted to ONNX once (``models convert``) and the conversion is used.
 """
@@ -154,8 +154,11 @@ class OrtBackend:
     def _graph(self, fp16: bool, decode: bool) -> bytes:
         """The serialized model for a session: as on disk, or edited (see graph.py) when onnx is here.
 
-        ``decode`` puts the annealed mean in the graph (for GPU providers: 2 channels leave the
-        device instead of 313).  On the CPU provider the numpy decode is faster, so it stays out.
+        ``decode`` puts the annealed mean in the graph: on a GPU provider 2 channels leave the
+        device instead of 313; with a thread budget (``threads``, as the file pipeline sets) the
+        decode stays on ONNX Runtime's threads.  Otherwise (CPU, all cores) numpy decodes: less
+        wall time alone, but its BLAS threads cost the pipeline's other stages more CPU
+        (bench/pipeline.py --vs-ffmpeg: 102-107 against 121-127 CPU ms a frame at skip 1).
         """
         key = (fp16, decode)
         if key in self._graphs:
@@ -197,7 +200,7 @@ class OrtBackend:
         try:
             with warnings.catch_warnings():  # a provider that does not start: we report it, once
                 warnings.simplefilter("ignore", UserWarning)
-                data = self._graph(attempt.fp16, decode=attempt.device != "cpu")
+                data = self._graph(attempt.fp16, decode=attempt.device != "cpu" or bool(self.threads))
                 return self._ort.InferenceSession(data, options, providers=providers)
         except ModelError:
             raise

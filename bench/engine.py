@@ -1,7 +1,12 @@
-"""Engine speed: network forward per frame, and the output side (upsample + merge) per resolution.
+"""Engine speed: network forward per frame, backends against each other, and the output side per resolution.
 
     $ python bench/engine.py --quick        # about a minute on 2 cores
     $ python bench/engine.py                # more repetitions, steadier medians
+    $ python bench/engine.py --backends     # only ONNX Runtime against cv2.dnn
+
+Backends: ``Colorizer.forward`` (network plus annealed-mean decode) in cv2.dnn and in ONNX
+Runtime's CPU provider, timed in alternation, for the bundled model and the Zhang-size
+stand-in, batch 1, 2 threads; the ratio is cv2.dnn time / ORT time (above 1: ORT is faster).
 
 Bundled models: ``default`` (Lite0 encoder) against ``compact`` (the earlier model) on one 224x224
 frame through ``Colorizer.predict_ab``, timed in alternation, with frames per second and the ratio.
@@ -27,6 +32,7 @@ import cv2
 import numpy as np
 
 from stream_colorize.engine import OPENCV_MAJOR, Colorizer
+from stream_colorize.errors import ModelError
 from stream_colorize.lab import merge_ab, network_input
 from stream_colorize.models import resolve_model
 from stream_colorize.models.caffe import PROTOTXT_NAME, write_standin_caffe
@@ -135,6 +141,38 @@ def bench_bundled(quick: bool) -> None:
               flush=True)  # fmt: skip
 
 
+def bench_backends(quick: bool) -> None:
+    """ONNX Runtime (CPU provider) against cv2.dnn, both models: batch 1 on 1 and 2 threads, batch 4 on 2."""
+    from stream_colorize.backends import ort_installed
+
+    print("\n== backends: cv2.dnn vs ONNX Runtime, CPU (ms per frame, median, timed in alternation) ==")
+    if not ort_installed():
+        print('onnxruntime is not installed: pip install "stream-colorize[ort]"')
+        return
+    import onnxruntime
+
+    print(f"cv2.dnn {cv2.__version__}, onnxruntime {onnxruntime.__version__}; cv2/ORT above 1: ORT is faster")
+    print(f"{'model':<14}{'batch':>6}{'threads':>8}{'cv2.dnn ms':>12}{'ORT ms':>9}{'cv2/ORT':>9}")
+    models = {"default": 8 if quick else 24, "standin": 3 if quick else 5}
+    for model, reps in models.items():
+        try:
+            spec = resolve_model(model)
+        except ModelError as exc:
+            print(f"{model:<14}skipped: {exc}")
+            continue
+        for batch, threads in ((1, 1), (1, 2), (4, 2)):
+            engines = [Colorizer(spec, device="cpu", backend=b, threads=threads) for b in ("opencv", "onnxruntime")]
+            blob = network_input([scene(640, 480)] * batch, spec.input_size)
+            for engine in engines:
+                engine.batch_size = batch
+            runs = max(2, reps // batch)
+            t_cv, t_ort = paired_median_ms(partial(engines[0].forward, blob), partial(engines[1].forward, blob), runs)
+            print(
+                f"{model:<14}{batch:>6}{threads:>8}{t_cv / batch:12.1f}{t_ort / batch:9.1f}{t_cv / t_ort:9.2f}",
+                flush=True,
+            )
+
+
 def bench_caffe_vs_onnx(onnx: Colorizer, frame: np.ndarray, reps: int) -> None:
     """OpenCV 4: the Caffe stand-in against the ONNX stand-in (same weights), batch 1, 2 threads."""
     folder = cache_dir() / "standin" / "caffe"
@@ -194,14 +232,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (about a minute on 2 cores)")
     parser.add_argument("--skip-forward", action="store_true", help="only the output side")
+    parser.add_argument("--backends", action="store_true", help="only ONNX Runtime against cv2.dnn")
     args = parser.parse_args(argv)
     default_threads = cv2.getNumThreads()
     print(f"OpenCV {cv2.__version__}, numpy {np.__version__}, Python {sys.version.split()[0]}")
     print(f"CPU cores: {os.cpu_count()}, cv2 threads by default: {default_threads}")
     start = time.perf_counter()
+    if args.backends:
+        bench_backends(args.quick)
+        print(f"\ntotal {time.perf_counter() - start:.0f} s")
+        return 0
     if not args.skip_forward:
         bench_bundled(args.quick)
         bench_forward(args.quick)
+        bench_backends(args.quick)
     bench_output(args.quick, default_threads)
     cv2.setNumThreads(default_threads)
     print(f"\ntotal {time.perf_counter() - start:.0f} s")

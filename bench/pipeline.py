@@ -1,8 +1,16 @@
-"""Pipeline speed: each stage alone against the whole threaded pipeline; and flicker vs lag.
+"""Pipeline speed: against ffmpeg's own re-encode; each stage alone against the whole pipeline; flicker vs lag.
 
+    $ python bench/pipeline.py --vs-ffmpeg        # the headline: video / ffmpeg speed ratios at 720p
     $ python bench/pipeline.py --quick            # 720p only, a few minutes on 2 cores
     $ python bench/pipeline.py                    # 720p and 1080p
     $ python bench/pipeline.py --temporal         # flicker/lag of skip and smoothing settings
+
+``--vs-ffmpeg``: a 10 s 720p clip with audio; ffmpeg's plain x264 re-encode of it (``ffmpeg -i
+clip.mp4 -c:v libx264 -c:a copy``, x264's defaults) is the baseline, timed before and after
+each ``colorize_file`` run (default settings, skip 1 and 2, the bundled model), so load from
+other processes hits both alike; each run's ratio uses the mean of the two ffmpeg runs around
+it.  Also printed: CPU time per frame (user + system, all threads) for both, which moves far
+less than wall time on a shared machine.  Targets: 0.3x at skip 1, 0.5x at skip 2.
 
 Clips are generated (10 s of testsrc2 in gray with an AAC track, H.264) into a temporary folder.
 Stages alone, in frames per second: decode (PyAV to gray), inference (``predict_ab``, once per
@@ -20,6 +28,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -111,6 +121,49 @@ def bench_clip(label: str, clip: Path, model: str, skip: int, limit: int | None,
     print(f"{'':6} busy share of the full run's wall time: {busy}", flush=True)
 
 
+def _cpu_seconds(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
+def ffmpeg_reencode(clip: Path, out: Path, frames: int) -> tuple[float, float]:
+    """ffmpeg's plain x264 re-encode of ``clip`` (audio copied): (fps, CPU ms per frame)."""
+    cpu, t0 = _cpu_seconds(resource.RUSAGE_CHILDREN), time.perf_counter()
+    cmd = ["ffmpeg", "-v", "error", "-y", "-i", str(clip), "-c:v", "libx264", "-c:a", "copy", str(out)]
+    subprocess.run(cmd, check=True)
+    wall = time.perf_counter() - t0
+    return frames / wall, (_cpu_seconds(resource.RUSAGE_CHILDREN) - cpu) / frames * 1000
+
+
+def vs_ffmpeg(tmp: Path, settings_list: list[tuple[str, Settings]], repeat: int) -> None:
+    """``colorize_file`` against ffmpeg's own re-encode of the same 720p clip, interleaved."""
+    clip = make_clip(tmp / "720p.mp4", seconds=10, size=SIZES["720p"], rate=Fraction(25), audio=1)
+    frames = 250
+    print("720p, 10 s, 25 fps, AAC audio; baseline: ffmpeg -i clip.mp4 -c:v libx264 -c:a copy (x264 defaults)")
+    print(f"{'run':<28}{'fps':>7}{'ffmpeg fps':>12}{'ratio':>7}{'cpu ms/f':>10}{'ffmpeg cpu':>11}{'cpu ratio':>10}")
+    results: dict[str, list[float]] = {}
+    before = ffmpeg_reencode(clip, tmp / "ffmpeg.mp4", frames)
+    for _ in range(repeat):
+        for label, settings in settings_list:
+            cpu = _cpu_seconds(resource.RUSAGE_SELF)
+            result = colorize_file(clip, tmp / "colour.mp4", settings)
+            cpu_ms = (_cpu_seconds(resource.RUSAGE_SELF) - cpu) / result.frames * 1000
+            size = result.size
+            (tmp / "colour.mp4").unlink()
+            after = ffmpeg_reencode(clip, tmp / "ffmpeg.mp4", frames)
+            ff_fps, ff_cpu = (before[0] + after[0]) / 2, (before[1] + after[1]) / 2
+            ratio = result.fps / ff_fps
+            results.setdefault(label, []).append(ratio)
+            print(
+                f"{label:<28}{result.fps:7.1f}{ff_fps:12.1f}{ratio:7.2f}{cpu_ms:10.1f}{ff_cpu:11.1f}"
+                f"{ff_cpu / cpu_ms:10.2f}   {size / 1e6:.1f} MB",
+                flush=True,
+            )
+            before = after
+    for label, ratios in results.items():
+        print(f"{label}: ratio to ffmpeg {' / '.join(f'{r:.2f}' for r in ratios)}", flush=True)
+
+
 def temporal_table(clip: Path, model: str, limit: int) -> None:
     """Flicker (mean |Δab| between consecutive frames), distance from the per-frame model's ab, and
     the smoother's step response (frames until 90% of a change shows)."""
@@ -138,10 +191,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="720p only")
     parser.add_argument("--zhang-frames", type=int, default=12)
-    parser.add_argument("--preset", default="veryfast")
+    parser.add_argument("--preset", default=Settings().preset)
     parser.add_argument("--temporal", action="store_true", help="flicker vs lag table only")
     parser.add_argument("--clip", type=Path, help="for --temporal: a clip (default: the bundled sample)")
+    parser.add_argument("--vs-ffmpeg", action="store_true", help="video / ffmpeg re-encode speed ratios at 720p")
+    parser.add_argument("--repeat", type=int, default=2, help="for --vs-ffmpeg: rounds of runs")
+    parser.add_argument(
+        "--backends", default="auto", help="for --vs-ffmpeg: comma-separated backends to run (auto,opencv,onnxruntime)"
+    )
     args = parser.parse_args()
+    if args.vs_ffmpeg:
+        runs = [
+            (f"{backend} skip {skip} {args.preset}", Settings(backend=backend, skip=skip, preset=args.preset))
+            for backend in args.backends.split(",")
+            for skip in (1, 2)
+        ]
+        with tempfile.TemporaryDirectory() as folder:
+            vs_ffmpeg(Path(folder), runs, args.repeat)
+        return
     models = ["standin-tiny", "standin"]
     try:
         resolve_model("default")

@@ -3,7 +3,8 @@
 # system packages (ffprobe, Xvfb, PoCL OpenCL, the GStreamer RTSP server), then three venvs:
 # .venv (whatever a fresh `pip install .` resolves today, upgraded on every run), .venv-cv50
 # (opencv-python 5.0, the last 5.x with the classic engine that honours targets) and .venv-cv4
-# (opencv-python 4.14, which still reads Caffe).
+# (opencv-python 4.14, which still reads Caffe).  Every venv gets ONNX Runtime's CPU build (the
+# `ort` extra), so the ORT-vs-cv2.dnn tests run on each OpenCV line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -26,14 +27,14 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-.venv/bin/pip install -q -e ".[test,train,convert]"
+.venv/bin/pip install -q -e ".[test,train,convert,ort]"
 # A venv kept from an earlier run must still test what pip resolves today.
-.venv/bin/pip install -q --upgrade opencv-python av numpy typer
+.venv/bin/pip install -q --upgrade opencv-python av numpy typer onnxruntime
 
 for line in "cv50 opencv-python==5.0.0.93" "cv4 opencv-python==4.14.0.94"; do
   set -- $line
   [ -x ".venv-$1/bin/python" ] || "$PY" -m venv ".venv-$1"
-  ".venv-$1/bin/pip" install -q "$2" numpy av typer rich onnx pytest
+  ".venv-$1/bin/pip" install -q "$2" numpy av typer rich onnx onnxruntime pytest
   ".venv-$1/bin/pip" install -q --no-deps -e .
 done
 

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The whole test run: lint, the full suite on what a fresh `pip install .` resolves today (.venv),
-# then the engine, model and Caffe tests on the pinned OpenCV lines 5.0 (.venv-cv50, classic
-# engine with targets) and 4.14 (.venv-cv4, Caffe importer).  Every part runs even when an
+# then the engine, backend (ONNX Runtime vs cv2.dnn), model and Caffe tests on the pinned OpenCV
+# lines 5.0 (.venv-cv50, classic engine with targets) and 4.14 (.venv-cv4, Caffe importer).  Every part runs even when an
 # earlier one fails; the exit status is non-zero if any part failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-LINE_TESTS=(tests/test_engine.py tests/test_caffe.py tests/test_convert.py tests/test_models_cli.py)
+LINE_TESTS=(tests/test_engine.py tests/test_backends.py tests/test_caffe.py tests/test_convert.py tests/test_models_cli.py)
 failed=()
 
 part() {  # part NAME COMMAND...

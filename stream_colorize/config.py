@@ -12,10 +12,12 @@ a suffix (``film``, ``fast``) looks there.
 from __future__ import annotations
 
 import dataclasses
+import os
 import tomllib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from .backends import BACKENDS
 from .errors import UsageError
 from .temporal import DEFAULT_CUT_THRESHOLD, DEFAULT_SMOOTH
 
@@ -27,14 +29,29 @@ DEFAULT_SMOOTH_STRENGTH = DEFAULT_SMOOTH
 DEFAULT_SCENE_CUT = DEFAULT_CUT_THRESHOLD
 
 
+def pipeline_model_threads() -> int:
+    """Threads for the model in the file pipeline: all cores but one, which decode, merge and encode share.
+
+    On 2 cores (1 model thread) ``bench/pipeline.py --vs-ffmpeg`` measured 0.35x / 0.63x of
+    ffmpeg's re-encode speed at skip 1 / 2, against 0.27x / 0.44x with the model on both cores:
+    the stages overlap instead of the model's threads waiting for the encoder's.
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores - 1)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the ``video`` command can be told; the defaults are the plain command's."""
 
     model: str = "default"
     device: str = "auto"
+    backend: str = "auto"  # ONNX Runtime when installed (faster on the CPU), else cv2.dnn
     temperature: float | None = None
-    threads: int | None = None
+    threads: int | None = field(default_factory=pipeline_model_threads)  # None: the backend's own default
     batch: int = 1
     skip: int = 1
     smooth: bool = True
@@ -63,6 +80,8 @@ class Settings:
         """Check value ranges; raise UsageError naming the bad setting."""
         if self.skip < 1:
             raise UsageError(f"skip must be >= 1 (got {self.skip})")
+        if self.backend not in BACKENDS:
+            raise UsageError(f"unknown backend {self.backend!r}; choose one of {', '.join(BACKENDS)}")
         if self.batch < 1:
             raise UsageError(f"batch must be >= 1 (got {self.batch})")
         if not 0.0 <= self.smooth_strength < 1.0:

@@ -71,6 +71,8 @@ class Colorize:
     def __init__(self, engine: Colorizer, temporal: Temporal | None = None, batch: int = 1) -> None:
         self.engine = engine
         self.temporal = temporal or Temporal()
+        if self.temporal.model_size is None:  # reduce each frame once, to the network's input size
+            self.temporal.model_size = engine.input_size
         self.batch = max(1, batch)
         self._frames: list[Frame] = []
 
@@ -417,6 +419,7 @@ def build_engine(settings: Settings) -> Colorizer:
         temperature=settings.temperature,
         threads=settings.threads,
         batch_size=settings.batch,
+        backend=settings.backend,
     )
 
 

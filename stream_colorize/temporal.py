@@ -16,6 +16,10 @@ Small pieces, usable alone (the live command reuses them):
   still areas stop flickering while moving things keep their colour without a trail.
 
 Between model runs a frame reuses the latest prediction; the smoother then eases towards it.
+Each frame is reduced once (``reduce_frame``, to the model's input size when ``model_size`` is
+set): the cut thumbnail, the smoother's motion cue and the network input all come from that one
+reduction, instead of three area resizes of the full frame (those cost as much as the bundled
+model's forward at 720p).
 ``bench/pipeline.py --temporal`` measures flicker (mean |Δab| between consecutive output
 frames) and lag for several settings; the defaults come from there.
 """
@@ -136,6 +140,18 @@ class AbSmoother:
         self._gray = None
 
 
+REDUCED_SIZE = 224  # what a frame is reduced to when no model size is known: 7 x 32 and 4 x 56
+
+
+def reduce_frame(image: np.ndarray, size: int = REDUCED_SIZE) -> np.ndarray:
+    """``image`` area-resized to (size, size), channels kept: the first step of ``lab.network_input``.
+
+    A frame reduced to the model's input size gives the network exactly the input the full frame
+    would; thumbnails at a divisor of ``size`` (32, 56 for 224) are exact box averages of it.
+    """
+    return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+
+
 def gray_at(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """A frame's gray as float32 at ab resolution (h, w): the smoother's motion cue."""
     if image.ndim == 3:
@@ -155,7 +171,9 @@ class Temporal:
         smooth: float = DEFAULT_SMOOTH,
         cut_threshold: float = DEFAULT_CUT_THRESHOLD,
         motion_scale: float = DEFAULT_MOTION_SCALE,
+        model_size: int | None = None,
     ):
+        self.model_size = model_size  # the engine's input size: predict then gets reduced frames
         self.skipper = FrameSkipper(skip)
         self.smoother = AbSmoother(smooth, motion_scale)
         self.cut_detector = SceneCutDetector(cut_threshold)
@@ -163,21 +181,27 @@ class Temporal:
         self.model_runs = 0
         self.cuts = 0
 
-    def plan(self, frames: Sequence[HasImage]) -> list[tuple[bool, bool]]:
-        """For each frame in order: (is a cut, model due)."""
+    def plan(self, frames: Sequence[HasImage], reduced: Sequence[np.ndarray] | None = None) -> list[tuple[bool, bool]]:
+        """For each frame in order: (is a cut, model due).  ``reduced``: the frames already reduced."""
         plan = []
-        for frame in frames:
-            cut = self.cut_detector(frame.image)
+        for i, frame in enumerate(frames):
+            cut = self.cut_detector(reduced[i] if reduced is not None else frame.image)
             plan.append((cut, self.skipper.due(cut)))
         return plan
 
     def assign(self, frames: Sequence[HasImage], predict: Callable[[list[np.ndarray]], np.ndarray]) -> None:
-        """Set ``frame.ab`` on every frame; ``predict`` runs once for all frames that need the model."""
-        plan = self.plan(frames)
-        wanted = [f.image for f, (_, due) in zip(frames, plan) if due]
+        """Set ``frame.ab`` on every frame; ``predict`` runs once for all frames that need the model.
+
+        With ``model_size`` set, ``predict`` gets the frames reduced to that size (the same network
+        input as the full frames); otherwise the full frames.
+        """
+        reduced = [reduce_frame(f.image, self.model_size or REDUCED_SIZE) for f in frames]
+        plan = self.plan(frames, reduced)
+        source = reduced if self.model_size else [f.image for f in frames]
+        wanted = [image for image, (_, due) in zip(source, plan) if due]
         predicted = predict(wanted) if wanted else None
         k = 0
-        for frame, (cut, due) in zip(frames, plan):
+        for i, (frame, (cut, due)) in enumerate(zip(frames, plan)):
             if cut:
                 self.smoother.reset()
                 self.cuts += 1
@@ -186,5 +210,5 @@ class Temporal:
                 k += 1
                 self.model_runs += 1
             frame.model_ran = due
-            gray = gray_at(frame.image, self._latest.shape[1:]) if self.smoother.strength > 0 else None
+            gray = gray_at(reduced[i], self._latest.shape[1:]) if self.smoother.strength > 0 else None
             frame.ab = self.smoother(self._latest, gray)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from ..engine import DEVICES, Colorizer
+from ..engine import BACKENDS, DEVICES, Colorizer
 from ..errors import UsageError
 from ..models import resolve_model
 
@@ -18,19 +18,33 @@ VIDEO_SUFFIXES = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".ts", ".m2ts", ".mts
 DEVICE_HELP = "\b\nCompute device: " + ", ".join(DEVICES[:3]) + ",\n" + ", ".join(DEVICES[3:]) + "."
 ModelOption = typer.Option("default", "--model", "-m", help="Registry name or path (.onnx, .prototxt/.caffemodel).")
 DeviceOption = typer.Option("auto", "--device", "-d", help=DEVICE_HELP)
+BACKEND_HELP = f"What runs the network: {'|'.join(BACKENDS)}. auto: ONNX Runtime when installed (faster), else cv2.dnn."
+BackendOption = typer.Option("auto", "--backend", "-b", help=BACKEND_HELP)
 TemperatureOption = typer.Option(
     None, "--temperature", "-T", help="Annealed-mean temperature, 0.01-10 (default: the model's).", min=0.01, max=10.0
 )
-ThreadsOption = typer.Option(None, "--threads", help="CPU threads for inference (default: all cores).", min=1)
+ThreadsOption = typer.Option(
+    None, "--threads", help="CPU threads for inference (default: all cores; video: all but one).", min=1
+)
 OverwriteOption = typer.Option(False, "--overwrite", "-y", help="Replace existing outputs.")
 
 
 def build_colorizer(
-    model: str, device: str, temperature: float | None = None, threads: int | None = None, batch_size: int = 1
+    model: str,
+    device: str,
+    temperature: float | None = None,
+    threads: int | None = None,
+    batch_size: int = 1,
+    backend: str = "auto",
 ) -> Colorizer:
-    """Resolve the model and load it on the requested device."""
+    """Resolve the model and load it in the requested backend on the requested device."""
     return Colorizer(
-        resolve_model(model), device=device, temperature=temperature, threads=threads, batch_size=batch_size
+        resolve_model(model),
+        device=device,
+        temperature=temperature,
+        threads=threads,
+        batch_size=batch_size,
+        backend=backend,
     )
 
 

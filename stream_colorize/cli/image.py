@@ -20,6 +20,7 @@ from ..lab import merge_ab_16
 from ..limits import MAX_PHOTO_PIXELS, check_picture_size, image_header_size
 from .common import (
     VIDEO_SUFFIXES,
+    BackendOption,
     DeviceOption,
     ModelOption,
     OverwriteOption,
@@ -253,6 +254,7 @@ def register(app: typer.Typer) -> None:
         ),
         model: str = ModelOption,
         device: str = DeviceOption,
+        backend: str = BackendOption,
         temperature: float | None = TemperatureOption,
         threads: int | None = ThreadsOption,
         side_by_side: bool = typer.Option(False, "--side-by-side", help="Write original | colour side by side."),
@@ -278,7 +280,7 @@ def register(app: typer.Typer) -> None:
         for dst in targets:
             check_image_suffix(dst)
             check_output(dst, images, overwrite)
-        engine = build_colorizer(model, device, temperature, threads)
+        engine = build_colorizer(model, device, temperature, threads, backend=backend)
         failures = 0
         with photo_progress(len(images)) as advance:
             for src, dst in zip(images, targets):

@@ -1,4 +1,4 @@
-"""``stream-colorize info``: OpenCV build, devices, what ``auto`` picks and why, installed models."""
+"""``stream-colorize info``: OpenCV build, backends, devices, what ``auto`` picks and why, installed models."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def info() -> None:
-        """Show the OpenCV build, available devices, what --device auto picks and why, and models."""
+        """Show the OpenCV build, backends, devices, what --backend/--device auto pick and why, and models."""
         import cv2
 
+        from ..backends import backend_table
         from ..engine import (
             OPENCV_MAJOR,
             _unavailable_reason,
@@ -38,6 +39,8 @@ def register(app: typer.Typer) -> None:
             if reason != dict(device_capabilities())[device].removeprefix("unavailable: "):
                 typer.echo(f"auto skips    {device}: {reason}")
         typer.echo(f"auto picks    {pick}")
+        for backend, what in backend_table():
+            typer.echo(f"--backend {backend:<12s}{what}")
         typer.echo(f"model cache   {cache_dir()}")
         typer.echo(f"bundled       {BUNDLED_DIR}")
         typer.echo(f"models        {', '.join(known_names())}")

@@ -18,6 +18,7 @@ from ..io.window import require_display
 from ..live import LiveOptions, run_live
 from ..temporal import DEFAULT_SMOOTH
 from .common import (
+    BackendOption,
     DeviceOption,
     ModelOption,
     OverwriteOption,
@@ -51,6 +52,7 @@ def register(app: typer.Typer) -> None:
         ),
         model: str = ModelOption,
         device: str = DeviceOption,
+        backend: str = BackendOption,
         temperature: float | None = TemperatureOption,
         threads: int | None = ThreadsOption,
         skip: str = typer.Option("auto", "--skip", help="Run the model every N frames, or 'auto' to keep up."),
@@ -80,7 +82,7 @@ def register(app: typer.Typer) -> None:
         spec = parse_source(source, rtsp_transport=rtsp_transport, camera_size=camera_size, camera_fps=camera_fps)
         if record is not None and spec.kind == "file":
             check_output(record, [Path(spec.call.file)], overwrite)
-        engine = build_colorizer(model, device, temperature, threads)
+        engine = build_colorizer(model, device, temperature, threads, backend=backend)
         options = LiveOptions(
             skip=skip_value,
             smooth=smooth,

@@ -23,6 +23,7 @@ from ..train.imagestats import colourfulness
 from ..train.metrics import evaluate_images, evaluate_video, format_report, read_video_frames
 from .common import (
     VIDEO_SUFFIXES,
+    BackendOption,
     DeviceOption,
     ModelOption,
     OverwriteOption,
@@ -218,6 +219,7 @@ def eval_command(
     video: Path | None = typer.Option(None, "--video", help="A colour video: also measure flicker."),
     model: str = ModelOption,
     device: str = DeviceOption,
+    backend: str = BackendOption,
     temperature: float | None = TemperatureOption,
     threads: int | None = ThreadsOption,
     max_frames: int = typer.Option(300, "--max-frames", min=2, help="Frames of --video to use."),
@@ -242,7 +244,7 @@ def eval_command(
             raise MediaError(f"{images} holds no colour photos; evaluation compares against colour originals")
     if video is not None and not video.is_file():
         raise MediaError(f"video not found: {video}")
-    colorizer = build_colorizer(model, device, temperature, threads)
+    colorizer = build_colorizer(model, device, temperature, threads, backend=backend)
     results: dict[str, dict] = {}
     if colour:
         results["images"] = evaluate_images(colorizer, colour, names if per_image else None)
@@ -254,7 +256,7 @@ def eval_command(
     if as_json:
         typer.echo(json.dumps({"model": model, **results}, indent=2))
         return
-    typer.echo(f"model {model} on {colorizer.choice.device}")
+    typer.echo(f"model {model} on {colorizer.choice.device} ({colorizer.backend_name})")
     for name, report in results.items():
         typer.echo(f"-- {name}\n{format_report(report)}")
 

@@ -25,6 +25,7 @@ from ..pipeline import Counters, PipelineInterrupted, Result, build_engine, colo
 from ..signals import exit_code
 from ..timespec import parse_time
 from .common import (
+    BACKEND_HELP,
     DEVICE_HELP,
     VIDEO_SUFFIXES,
     OverwriteOption,
@@ -133,6 +134,7 @@ def register(app: typer.Typer) -> None:
         output: Path = typer.Argument(..., help="Output file (its suffix picks the container) or folder."),
         model: str | None = typer.Option(None, "--model", "-m", help="Registry name or model path (default: default)."),
         device: str | None = typer.Option(None, "--device", "-d", help=DEVICE_HELP),
+        backend: str | None = typer.Option(None, "--backend", "-b", help=BACKEND_HELP),
         temperature: float | None = TemperatureOption,
         threads: int | None = ThreadsOption,
         skip: int | None = typer.Option(None, "--skip", min=1, help="Run the model on every Nth frame (default: 1)."),
@@ -181,6 +183,7 @@ def register(app: typer.Typer) -> None:
             config,
             model=model,
             device=device,
+            backend=backend,
             temperature=temperature,
             threads=threads,
             skip=skip,

@@ -336,3 +336,40 @@ def downloaded_spec(entry: RegistryEntry) -> ModelSpec:
         log.warning("converting %s to ONNX once for OpenCV %s (%s)", entry.name, cv2.__version__, onnx_path)
         convert_model(entry.name)
     return spec_from_onnx(onnx_path, name=entry.name)
+
+
+def onnx_for_caffe(spec: ModelSpec) -> ModelSpec:
+    """The ONNX conversion of a Caffe model (made once, with our converter), for runtimes without Caffe.
+
+    A registered model (``zhang2016``...) is converted beside its Caffe files, where
+    ``models convert`` puts it; a Caffe model given by path goes into ``<cache>/converted/``
+    under a key of its path, size and time, so the user's folder is left alone.
+    """
+    if spec.format != "caffe":
+        return spec
+    try:
+        entry = get_entry(spec.name)
+    except (ModelError, UsageError):
+        entry = None
+    if entry is not None and entry.source == "download" and entry.format == "caffe":
+        out = converted_path(entry.name)
+        if not out.is_file():
+            log.warning("converting %s to ONNX once for ONNX Runtime (%s)", entry.name, out)
+            convert_model(entry.name)
+        return spec_from_onnx(out, name=entry.name)
+    if spec.bins is None:
+        raise ModelError(f"{spec.path.parent} holds no pts_in_hull.npy (the 313 ab bin centres) beside the Caffe files")
+    import hashlib
+
+    stat = spec.path.stat()
+    key = hashlib.sha256(f"{spec.path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+    out = cache_dir() / "converted" / key / f"{spec.path.stem}.onnx"
+    if not out.is_file():
+        if importlib.util.find_spec("onnx") is None:
+            raise ModelError("running a Caffe model in ONNX Runtime needs the 'onnx' package: pip install onnx")
+        from .convert import convert_caffe_to_onnx
+
+        out.parent.mkdir(parents=True, exist_ok=True)
+        log.warning("converting %s to ONNX once for ONNX Runtime (%s)", spec.path.name, out)
+        convert_caffe_to_onnx(spec.prototxt, spec.path, spec.bins, out)
+    return spec_from_onnx(out, name=spec.name)

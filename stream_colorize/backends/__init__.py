@@ -1,0 +1,160 @@
+"""Compute backends: what runs the network behind a ``Colorizer`` — cv2.dnn or ONNX Runtime.
+
+    >>> backend = open_backend(spec, "auto", device="auto", temperature=0.45)
+    >>> backend.name, backend.choice.summary()      # ("onnxruntime", "device cpu (asked auto)")
+    >>> ab = backend.forward(blob)                  # (N, 1, S, S) L - 50  ->  (N, 2, h, w) ab
+
+``opencv`` (cv2.dnn) is the reference and needs nothing beyond the base install.  ``onnxruntime``
+comes with the ``ort`` extra (CPU) or the ``gpu`` extra (onnxruntime-gpu: CUDA, TensorRT); its
+CPU provider runs our networks 1.2-1.4x faster than cv2.dnn 5.1 (``bench/engine.py``).  ``auto``
+takes ONNX Runtime when it is installed, unless the device asked for is an OpenCL one that only
+cv2.dnn can drive, and falls back to cv2.dnn with a one-line note when ONNX Runtime cannot load
+the model.  Both take the same ``--device`` names; a device a backend cannot use falls back to
+the CPU with its reason, never with a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+import numpy as np
+
+from ..errors import DeviceError
+from ..models.spec import ModelSpec
+
+log = logging.getLogger("stream_colorize")
+
+BackendName = Literal["auto", "opencv", "onnxruntime"]
+BACKENDS: tuple[str, ...] = ("auto", "opencv", "onnxruntime")
+ORT_INSTALL_HINT = 'pip install "stream-colorize[ort]" (or "stream-colorize[gpu]" for CUDA/TensorRT)'
+# Measured on 2 cores, 2 threads, batch 1 (bench/engine.py): ORT CPU / cv2.dnn 5.1 speed.
+ORT_CPU_GAIN = "1.2-1.4x faster than cv2.dnn on the CPU"
+
+
+@dataclass
+class DeviceChoice:
+    """The device a backend runs on, and the steps that led there."""
+
+    requested: str
+    device: str = "cpu"
+    fallbacks: list[str] = field(default_factory=list)
+    detail: str = ""  # e.g. the ONNX Runtime execution providers in use
+
+    def summary(self) -> str:
+        """One line: what runs where, and why."""
+        why = "; ".join(self.fallbacks)
+        what = f"device {self.device}" + (f" [{self.detail}]" if self.detail else "")
+        return what + f" (asked {self.requested})" + (f": {why}" if why else "")
+
+
+class Backend(Protocol):
+    """What a Colorizer needs from a backend."""
+
+    name: str
+    choice: DeviceChoice
+    probe_failed: bool  # a device was tried and rejected (news worth a warning, unlike a missing GPU)
+
+    def forward(self, blob: np.ndarray) -> np.ndarray:
+        """(N, 1, S, S) float32 L - 50 -> (N, 2, h, w) float32 ab (N within ``max_batch``)."""
+        ...
+
+    @property
+    def max_batch(self) -> int | None:
+        """Most frames one call takes (None: any number)."""
+        ...
+
+
+def ort_installed() -> bool:
+    """True when the ``onnxruntime`` package (CPU or GPU build) can be imported."""
+    try:
+        return importlib.util.find_spec("onnxruntime") is not None
+    except (ImportError, ValueError):  # blocked in sys.modules, or a broken install
+        return False
+
+
+def check_backend(name: str) -> None:
+    """Raise DeviceError for an unknown backend name."""
+    if name not in BACKENDS:
+        raise DeviceError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+
+
+def _auto_prefers_opencv(device: str) -> str | None:
+    """Why ``auto`` should take cv2.dnn over ONNX Runtime for ``device``, or None."""
+    from . import opencv_dnn, ort
+
+    if device.startswith("opencl"):
+        if opencv_dnn.unavailable_reason(device, auto=False) is None:
+            return f"{device} is a cv2.dnn target (ONNX Runtime has no OpenCL provider)"
+        return None
+    if device == "auto" and not ort.gpu_providers():
+        for gpu in ("cuda", "opencl"):
+            if opencv_dnn.unavailable_reason(gpu, auto=True) is None:
+                return f"cv2.dnn can use {gpu} here and ONNX Runtime has no GPU provider"
+    return None
+
+
+def open_backend(
+    spec: ModelSpec,
+    backend: str = "opencv",
+    device: str = "auto",
+    temperature: float | None = None,
+    threads: int | None = None,
+) -> Backend:
+    """Load ``spec`` in the named backend on ``device``; see the module docstring for ``auto``.
+
+    ``onnxruntime`` without the package installed is a DeviceError naming the extra to install.
+    """
+    from . import opencv_dnn
+
+    check_backend(backend)
+    temperature = float(temperature) if temperature is not None else spec.temperature
+    if backend == "opencv":
+        return opencv_dnn.OpenCvBackend(spec, device, temperature, threads)
+    if backend == "onnxruntime":
+        if not ort_installed():
+            raise DeviceError(f"--backend onnxruntime needs ONNX Runtime: {ORT_INSTALL_HINT}")
+        from .ort import OrtBackend
+
+        return OrtBackend(spec, device, temperature, threads)
+    # auto
+    if not ort_installed():
+        log.info("backend opencv (auto): ONNX Runtime is not installed; %s would be %s", ORT_INSTALL_HINT, ORT_CPU_GAIN)
+        return opencv_dnn.OpenCvBackend(spec, device, temperature, threads)
+    reason = _auto_prefers_opencv(device)
+    if reason is not None:
+        log.info("backend opencv (auto): %s", reason)
+        return opencv_dnn.OpenCvBackend(spec, device, temperature, threads)
+    from .ort import OrtBackend, OrtUnusable
+
+    try:
+        chosen = OrtBackend(spec, device, temperature, threads)
+    except OrtUnusable as exc:  # a damaged file is a ModelError from either backend: not caught here
+        log.warning("%s; using cv2.dnn (backend auto)", exc)
+        return opencv_dnn.OpenCvBackend(spec, device, temperature, threads)
+    why = "a GPU provider" if chosen.choice.device != "cpu" else ORT_CPU_GAIN
+    log.info("backend onnxruntime (auto): installed, %s", why)
+    return chosen
+
+
+def backend_table() -> list[tuple[str, str]]:
+    """For ``info``: one row per backend (what it would use here, or why it can't), then auto's pick."""
+    from . import opencv_dnn, ort
+
+    rows = [("opencv", f"cv2.dnn {opencv_dnn.cv2.__version__}: {opencv_dnn.engine_name()} (the reference)")]
+    if ort_installed():
+        rows.append(("onnxruntime", ort.describe()))
+    else:
+        rows.append(("onnxruntime", f"not installed: {ORT_INSTALL_HINT}"))
+    if not ort_installed():
+        pick = "opencv (ONNX Runtime not installed)"
+    else:
+        reason = _auto_prefers_opencv("auto")
+        if reason is not None:
+            pick = f"opencv ({reason})"
+        else:
+            pick = "onnxruntime (" + ("GPU provider present" if ort.gpu_providers() else ORT_CPU_GAIN) + ")"
+    rows.append(("auto", f"picks {pick}"))
+    return rows

@@ -199,10 +199,15 @@ def main() -> None:
     parser.add_argument(
         "--backends", default="auto", help="for --vs-ffmpeg: comma-separated backends to run (auto,opencv,onnxruntime)"
     )
+    parser.add_argument("--models", default="default", help="for --vs-ffmpeg: comma-separated models (default,compact)")
     args = parser.parse_args()
     if args.vs_ffmpeg:
         runs = [
-            (f"{backend} skip {skip} {args.preset}", Settings(backend=backend, skip=skip, preset=args.preset))
+            (
+                f"{model} {backend} skip {skip} {args.preset}",
+                Settings(model=model, backend=backend, skip=skip, preset=args.preset),
+            )
+            for model in args.models.split(",")
             for backend in args.backends.split(",")
             for skip in (1, 2)
         ]

@@ -178,11 +178,28 @@ def test_resolving_a_model_not_fetched_says_how_to_fetch(home: Path) -> None:
 
 
 def _fake_caffe_files(home: Path, name: str = "zhang2016") -> Path:
+    """Placeholder files that an earlier check found intact (the verdict cache), so resolution logic
+    can be tested without the 129 MB weights."""
     folder = home / name
     folder.mkdir()
+    remotes = {f.name: f for f in REGISTRY[name].files}
     for file in CAFFE_FILES:
         (folder / file).write_bytes(b"placeholder")
+        store._remember(folder / file, remotes[file].sha256, True)
     return folder
+
+
+def test_a_damaged_download_is_refused_on_first_use(home: Path) -> None:
+    """Right size, wrong bytes: caught by the SHA-256 on first use, with what to do."""
+    folder = home / "zhang2016"
+    folder.mkdir()
+    for remote in REGISTRY["zhang2016"].files:
+        with open(folder / remote.name, "wb") as fh:
+            fh.truncate(remote.size)  # zeros of exactly the registered size
+    with pytest.raises(ModelError, match=r"is damaged \(sha256 .*models fetch zhang2016"):
+        resolve_model("zhang2016")
+    with pytest.raises(ModelError, match="damaged"):  # the cached verdict says the same without hashing again
+        resolve_model("zhang2016")
 
 
 @pytest.mark.skipif(store.OPENCV_MAJOR < 5, reason="OpenCV 4 reads the Caffe files directly")
@@ -246,6 +263,8 @@ def test_convert_then_colorize_with_the_downloaded_name(home: Path, capsys: pyte
     folder = home / "zhang2016"
     prototxt, caffemodel = write_standin_caffe(folder, seed=0, arch="zhang")
     caffemodel.rename(folder / "colorization_release_v2.caffemodel")
+    for remote in REGISTRY["zhang2016"].files:  # stand-ins under the real names: mark them as checked
+        store._remember(folder / remote.name, remote.sha256, True)
     out = home / "converted.onnx"
     code, stdout, err = run_cli(capsys, "models", "convert", "zhang2016", "-o", str(out))
     assert code == 0, err

@@ -262,12 +262,21 @@ def checked_file(path: Path, remote: RemoteFile) -> FileCheck:
 
 
 def _require_files(entry: RegistryEntry) -> None:
+    """Every registered file is there and matches its SHA-256 (hashed on first use, then remembered
+    by size and mtime), or a one-line ModelError saying how to get a good copy."""
     missing = [f.name for f in entry.files if not file_path(entry, f).is_file()]
     if missing:
         raise ModelError(
             f"model {entry.name} is not downloaded yet ({', '.join(missing)} missing from {model_dir(entry.name)}); "
             f"run: stream-colorize models fetch {entry.name}"
         )
+    for remote in entry.files:
+        check = checked_file(file_path(entry, remote), remote)
+        if not check.ok:
+            raise ModelError(
+                f"model {entry.name}: {check.path} is damaged ({check.problem}); "
+                f"delete it and run: stream-colorize models fetch {entry.name}"
+            )
 
 
 def convert_model(name: str, output: Path | None = None, overwrite: bool = False) -> Path:

@@ -59,11 +59,14 @@ def test_corrupt_model_message_keeps_opencvs_words(tmp_path: Path, capsys) -> No
     bad.write_bytes(b"garbage, not protobuf")
     photo = tmp_path / "p.png"
     cv2.imwrite(str(photo), np.zeros((20, 20), np.uint8))
-    code, _, err = run_main(["image", str(photo), "-m", str(bad), "-o", str(tmp_path / "o.png")], capsys)
+    args = ["image", str(photo), "-m", str(bad), "-o", str(tmp_path / "o.png")]
+    code, _, err = run_main([*args, "--backend", "opencv"], capsys)
     assert code == 1
     line = err.strip()
     assert f"(OpenCV: Failed to parse ONNX model: {bad})" in line  # whole, not cut off mid-path
     assert "cpp:" not in line and line.count("\n") == 0
+    code, _, err = run_main(args, capsys)  # whichever backend auto picks: one line, saying why
+    assert code == 1 and err.strip().count("\n") == 0 and "corrupt or truncated" in err
 
 
 def test_reconnect_reason_does_not_repeat_the_url() -> None:

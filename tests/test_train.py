@@ -233,7 +233,7 @@ def test_train_smoke_from_scratch_then_finetune(tmp_path: Path, photo_dir: Path,
     assert out.is_file() and out.with_suffix(".json").is_file()
     assert "PSNR" in stdout and "held-out" in stdout
     spec = spec_from_onnx(out)
-    assert spec.output == "logits" and spec.extra["arch"]["widths"]
+    assert spec.output == "logits" and spec.extra["arch"]["type"] == "lite0-unet"  # pretrained encoder, new decoder
     frame = cv2.cvtColor(colour_photo(7), cv2.COLOR_BGR2GRAY)
     colour = Colorizer(spec, device="cpu").colorize([frame])[0]
     assert colour.shape == (96, 128, 3)

@@ -177,7 +177,8 @@ class OrtBackend:
             except Exception as exc:  # onnx raises DecodeError and others for a damaged file
                 raise ModelError(
                     f"cannot load model '{self.spec.name}' from {self.spec.path}: the file looks corrupt or "
-                    f"truncated ({type(exc).__name__}); re-fetch it or check it with 'stream-colorize models verify'"
+                    f"truncated (ONNX: {type(exc).__name__}: {' '.join(str(exc).split()) or 'unreadable'}); "
+                    "re-fetch it or check it with 'stream-colorize models verify'"
                 ) from exc
             model = graph.with_free_batch(model)
             if fp16:

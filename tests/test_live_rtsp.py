@@ -95,6 +95,18 @@ def test_client_reconnects_when_the_server_comes_back(rtsp_server: RtspServer) -
         got.stop()
 
 
+def _wait_for_a_client(port: int, limit: float = 60.0) -> None:
+    """Until a TCP connection to ``port`` on this machine is established (read from /proc/net/tcp)."""
+    end = time.monotonic() + limit
+    while time.monotonic() < end:
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            if state == "01" and int(local.split(":")[1], 16) == port:
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"no client connected to port {port} within {limit:g} s")
+
+
 def test_gives_up_after_the_retries_with_a_clear_message(rtsp_server: RtspServer, tiny_onnx: Path) -> None:  # noqa: F811
     cmd = [
         "live", rtsp_server.url, "-m", str(tiny_onnx), "--headless", "--retries", "2", "--read-timeout", "1",
@@ -103,7 +115,8 @@ def test_gives_up_after_the_retries_with_a_clear_message(rtsp_server: RtspServer
     proc = subprocess.Popen(
         [sys.executable, "-m", "stream_colorize", *cmd], stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
-    time.sleep(4)
+    _wait_for_a_client(rtsp_server.port)  # start-up time varies with the machine's load
+    time.sleep(2)
     rtsp_server.stop()
     _, stderr = proc.communicate(timeout=60)
     done = subprocess.CompletedProcess(cmd, proc.returncode, "", stderr)

@@ -18,7 +18,7 @@ from pathlib import Path
 import av
 
 from ..errors import UsageError
-from .avlog import clear_libav_messages, recent_libav_messages
+from .avlog import capturing_libav, clear_libav_messages, recent_libav_messages
 
 X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
                 "placebo")  # fmt: skip
@@ -115,7 +115,8 @@ def probe_encoder(name: str, pix_fmt: str, options: dict[str, str] | None = None
         ctx.options = dict(options)
     clear_libav_messages()
     try:
-        ctx.open()
+        with capturing_libav():
+            ctx.open()
     except (av.error.FFmpegError, ValueError, OSError) as exc:
         said = [m for m in recent_libav_messages() if m]
         why = said[-1] if said else (getattr(exc, "strerror", None) or str(exc))

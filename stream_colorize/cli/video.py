@@ -24,6 +24,7 @@ from ..io.sink import partial_path
 from ..io.source import is_url
 from ..pipeline import Counters, PipelineInterrupted, Result, build_engine, colorize_file
 from .common import VIDEO_SUFFIXES, OverwriteOption, TemperatureOption, ThreadsOption, check_output, same_file
+from .segmented import ClusterOptions, RayOption, SegmentOption, WorkersOption, run_segmented, wants_segments
 
 EXIT_INTERRUPTED = 130
 
@@ -126,6 +127,9 @@ def register(app: typer.Typer) -> None:
         config: str | None = typer.Option(None, "--config", "-c", help="Preset: a TOML file or a name in configs/."),
         overwrite: bool = OverwriteOption,
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar (the summary line stays)."),
+        workers: int | None = WorkersOption,
+        ray: str | None = RayOption,
+        segment_seconds: float | None = SegmentOption,
     ) -> None:
         """Colorize videos, keeping audio, subtitles and timing."""
         settings = _settings(
@@ -147,6 +151,7 @@ def register(app: typer.Typer) -> None:
             duration=duration,
         )
         jobs = collect_jobs(input, output, overwrite)
+        cluster = ClusterOptions(workers=workers, ray=ray, threads=threads, segment_seconds=segment_seconds)
         loaded: list = []
 
         def engine():
@@ -158,7 +163,10 @@ def register(app: typer.Typer) -> None:
         failures = 0
         for job_in, job_out in jobs:
             try:
-                result = _run_one(job_in, job_out, settings, engine, bar)
+                if wants_segments(job_in, job_out, settings, cluster):
+                    result = run_segmented(job_in, job_out, settings, cluster, bar)
+                else:
+                    result = _run_one(job_in, job_out, settings, engine, bar)
             except PipelineInterrupted as exc:
                 bar.stop()
                 _report_interrupt(exc.result, job_out)

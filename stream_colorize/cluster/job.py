@@ -134,6 +134,8 @@ def run_job(
         suffix = output.suffix.lower()
         fingerprint = input_fingerprint(Path(input), index)
         identity = Identity(fingerprint, settings_identity(settings, suffix), model_hash(spec))
+        if executor is None:
+            executor = make_executor(options, settings, spec)
         job, fresh_note = JobFolder.open(job_dir_for(output), identity, plan, suffix)
         if fresh_note:
             note(fresh_note)
@@ -141,15 +143,13 @@ def run_job(
         total = len(plan.segments)
         if not fresh_note and job.record["done"]:
             note(f"resumed: {len(done)} of {total} segments already done")
-        if executor is None:
-            executor = make_executor(options, settings, spec)
         source.info.frames = plan.frames
         if on_start is not None:
             on_start(source)
         progress = JobProgress(plan.frames, segments_total=total, workers=executor.slots)
         progress.resumed = progress.written = sum(plan.segments[i].frames for i in done)
         progress.segments_done = len(done)
-        model_runs = _drive(source, plan, job, executor, settings, suffix, done, progress, options, on_tick)
+        model_runs = _drive(source, plan, job, executor, settings, suffix, done, progress, options, on_tick, note)
         files = [job.segment_path(i) for i in range(total)]
         path, frames = join_segments(files, input, output, settings)
         job.remove()
@@ -157,6 +157,10 @@ def run_job(
         if job is not None:
             kept = len(job.record["done"])
             note(f"interrupted; {kept} finished segments are kept in {job.path}; run the same command to continue")
+        raise
+    except BaseException:
+        if job is not None and not job.record["done"]:
+            job.remove()  # nothing worth keeping
         raise
     finally:
         if own_executor and executor is not None:
@@ -177,6 +181,7 @@ def _drive(
     progress: JobProgress,
     options: ClusterOptions,
     on_tick: Callable[[JobProgress], None] | None,
+    note: Callable[[str], None],
 ) -> int:
     """Send every unfinished segment, keep each result; return the model runs of this run."""
     from .plan import segment_packets
@@ -218,6 +223,10 @@ def _drive(
                 if executor.lost(exc) and attempts.get(seg.index, 0) < options.retries:
                     attempts[seg.index] = attempts.get(seg.index, 0) + 1
                     job.journal(f"lost {seg.index} ({type(exc).__name__}); retry {attempts[seg.index]}")
+                    note(
+                        f"{seg.label(total)}: its worker was lost ({type(exc).__name__}); "
+                        f"sent again (retry {attempts[seg.index]} of {options.retries})"
+                    )
                     retry.append(task)
                     continue
                 why = "its worker was lost too often" if executor.lost(exc) else f"the worker failed ({exc})"

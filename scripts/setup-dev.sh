@@ -11,7 +11,7 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 APT_PACKAGES=(
-  python3-venv ffmpeg xvfb xdotool x11-apps imagemagick
+  python3-venv ffmpeg xvfb xdotool x11-apps imagemagick iproute2
   pocl-opencl-icd ocl-icd-libopencl1 clinfo
   gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly python3-gi
@@ -26,7 +26,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-.venv/bin/pip install -q -e ".[test,train,convert]"
+.venv/bin/pip install -q -e ".[test,train,convert,cluster]"  # cluster: Ray, for the two-node tests
 # A venv kept from an earlier run must still test what pip resolves today.
 .venv/bin/pip install -q --upgrade opencv-python av numpy typer
 

@@ -91,8 +91,13 @@ def main(plan_path: str, result_path: str) -> None:
                 _kill(driver)
             out, err = driver.communicate()
             result["steps"].append(
-                {"rc": driver.returncode, "stdout": out.decode(errors="replace"), "stderr": err.decode(errors="replace"),
-                 "seconds": time.monotonic() - started, "killed_node_at": killed_at}  # fmt: skip
+                {
+                    "rc": driver.returncode,
+                    "stdout": out.decode(errors="replace"),
+                    "stderr": err.decode(errors="replace"),
+                    "seconds": time.monotonic() - started,
+                    "killed_node_at": killed_at,
+                }
             )
     finally:
         for node in nodes:

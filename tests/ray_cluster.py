@@ -58,7 +58,8 @@ def main(plan_path: str, result_path: str) -> None:
     plan = json.loads(Path(plan_path).read_text())
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     port, temp = plan["port"], plan["temp"]
-    env = {**os.environ, **plan.get("env", {}), "RAY_USAGE_STATS_ENABLED": "0"}
+    # no token auth even where ~/.ray/auth_token exists (a local ray.init() leaves one behind)
+    env = {**os.environ, **plan.get("env", {}), "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
     ray_bin = str(Path(sys.executable).with_name("ray"))
     common = ["--num-cpus", "1", "--object-store-memory", "80000000", "--block"]
     address = f"127.0.0.1:{port}"

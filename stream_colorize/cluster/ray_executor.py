@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import socket
 import tempfile
 import threading
@@ -130,7 +131,8 @@ class RayExecutor:
         outcome: list[BaseException | None] = []
 
         extra = {}
-        if address is not None and _host_port(address)[0] in ("127.0.0.1", "localhost", "::1"):
+        target = address or os.environ.get("RAY_ADDRESS")
+        if target and ":" in target and _host_port(target)[0] in ("127.0.0.1", "localhost", "::1"):
             extra["_node_ip_address"] = "127.0.0.1"  # a cluster on loopback: never look for an outward address
         logging.getLogger("ray").setLevel(logging.ERROR)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import multiprocessing
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..config import Settings
 from ..models.spec import ModelSpec
@@ -57,8 +57,9 @@ class InlineExecutor:
         return self._worker.progress()
 
     def close(self) -> None:
-        """Let the helper thread end (it finishes the segment in hand)."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Stop the segment in hand and let the helper thread end."""
+        self._worker.stop()
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
     def __enter__(self) -> InlineExecutor:
         return self
@@ -70,9 +71,15 @@ class InlineExecutor:
 _WORKER: SegmentWorker | None = None
 
 
-def _init_process(settings: Settings, spec: ModelSpec | None, threads: int | None) -> None:
+def _init_process(settings: Settings, spec: ModelSpec | None, threads: int | None, counter: Any) -> None:
     global _WORKER
     _WORKER = SegmentWorker(settings, spec, threads)
+
+    def count() -> None:
+        with counter.get_lock():
+            counter.value += 1
+
+    _WORKER.on_frame = count
 
 
 def _run_in_process(task: SegmentTask) -> SegmentResult:
@@ -89,7 +96,10 @@ class LocalPool:
 
     def __init__(self, settings: Settings, workers: int, spec: ModelSpec | None = None, threads: int | None = None):
         self.slots = max(1, int(workers))
-        self._args = (settings, spec, threads)
+        context = multiprocessing.get_context("spawn")
+        self._counter = context.Value("q", 0)  # frames written by all worker processes
+        self._returned = 0  # frames of the segments whose results came back (or were lost)
+        self._args = (settings, spec, threads, self._counter)
         self._pool = self._new_pool()
         self.description = f"{self.slots} local worker processes x {threads or 'all'} threads"
 
@@ -104,19 +114,27 @@ class LocalPool:
     def submit(self, task: SegmentTask) -> Future:
         """Run ``task`` in a worker process (rebuilding the pool if a worker died)."""
         try:
-            return self._pool.submit(_run_in_process, task)
+            future = self._pool.submit(_run_in_process, task)
         except BrokenProcessPool:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = self._new_pool()
-            return self._pool.submit(_run_in_process, task)
+            future = self._pool.submit(_run_in_process, task)
+        future.add_done_callback(self._settle)
+        return future
+
+    def _settle(self, future: Future) -> None:
+        if future.cancelled() or future.exception() is not None:
+            self._returned = self._counter.value  # a lost segment's frames no longer count
+        else:
+            self._returned += future.result().frames
 
     def lost(self, exc: BaseException) -> bool:
         """A dead worker process breaks the pool; its segments are worth retrying."""
         return isinstance(exc, BrokenProcessPool)
 
     def progress(self) -> int:
-        """Not tracked across processes: the bar moves segment by segment."""
-        return 0
+        """Frames written so far of the segments in hand (a counter the worker processes share)."""
+        return max(0, self._counter.value - self._returned)
 
     def close(self) -> None:
         """Stop the worker processes now (segments in hand are abandoned)."""

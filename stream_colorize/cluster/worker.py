@@ -16,7 +16,7 @@ import os
 import socket
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +111,8 @@ class _CountingSink:
         self.sink.write(item)
         self.worker.frames_done += 1
         self.worker.in_segment += 1
+        if self.worker.on_frame is not None:
+            self.worker.on_frame()
 
 
 def temporal_for(settings: Settings) -> Temporal:
@@ -143,6 +145,15 @@ class SegmentWorker:
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self.frames_done = 0  # frames written by this worker so far (read by progress reporters)
         self.in_segment = 0  # frames written of the segment in hand
+        self.on_frame: Callable[[], None] | None = None  # called after each written frame
+        self._pipeline: Pipeline | None = None
+        self._stopped = False
+
+    def stop(self) -> None:
+        """Abandon the segment in hand soon (from another thread); later ``run`` calls refuse."""
+        self._stopped = True
+        if self._pipeline is not None:
+            self._pipeline.stop()
 
     def progress(self) -> int:
         """Frames written so far of the segment in hand (0 between segments)."""
@@ -166,7 +177,13 @@ class SegmentWorker:
         with tempfile.TemporaryDirectory(prefix="sc-segment-") as tmp:
             sink = FileSink(Path(tmp) / f"segment{task.suffix}", task.info, [], encode_options(task.settings))
             try:
-                Pipeline(source, stages, _CountingSink(sink, self), queue_size=task.settings.queue_size).run()
+                counting = _CountingSink(sink, self)
+                self._pipeline = Pipeline(source, stages, counting, queue_size=task.settings.queue_size)
+                if self._stopped:
+                    raise SegmentError(f"{label}: the worker was stopped")
+                self._pipeline.run()
+                if self._stopped:
+                    raise SegmentError(f"{label}: the worker was stopped")
                 path = sink.close("done")
             except MediaError as exc:
                 sink.close("failed")

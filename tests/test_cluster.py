@@ -101,6 +101,20 @@ def test_plan_starts_at_keyframes_with_warmup(film: Path) -> None:
         assert 0.5 <= seg.end_time - seg.start_time <= 1.5 + 0.5  # about a second, cut at a keyframe
 
 
+def test_one_demux_pass_hands_each_wanted_segment_its_packets(film: Path) -> None:
+    from stream_colorize.cluster.plan import segment_packets
+
+    with MediaSource(film) as source:
+        index = scan_video(source)
+        plan = plan_segments(index, seconds=1.0)
+        wanted = [1, 3, 4, len(plan.segments) - 1]  # holes, as after a resume
+        got = list(segment_packets(source, plan, wanted))
+    assert [seg.index for seg, _ in got] == wanted
+    for seg, packets in got:
+        expected = index.packets[seg.read_from : seg.read_to]
+        assert [(p.pts, p.dts, p.size) for p in packets] == [(e.pts, e.dts, e.size) for e in expected]
+
+
 # -- resumable runs ----------------------------------------------------------------------------------
 
 

@@ -23,7 +23,9 @@ WorkersOption = typer.Option(
     None, "--workers", min=1, help="Colourize in segments on N local worker processes (with --ray: N Ray actors)."
 )
 RayOption = typer.Option(
-    None, "--ray", help="Colourize in segments on a Ray cluster: its ADDRESS (host:port) or 'auto'; extra [cluster]."
+    None,
+    "--ray",
+    help="Colourize in segments on a Ray cluster: its ADDRESS (host:port) or 'auto' (needs the extra 'cluster').",
 )
 SegmentOption = typer.Option(
     None, "--segment-seconds", min=1.0, help="Segment length for a resumable, segmented run (default: 30)."

@@ -166,6 +166,23 @@ def test_changed_settings_start_afresh(short: Path, tmp_path: Path, tiny_onnx: P
     assert result.frames == 75 == probe_frame_count(out)
 
 
+def test_plain_run_of_a_long_film_resumes(short: Path, tmp_path: Path, tiny_onnx: Path, capsys, monkeypatch) -> None:
+    """`video IN OUT` with no cluster flag: a long film runs in segments and picks up a killed job."""
+    import stream_colorize.cluster.job as job_module
+
+    monkeypatch.setattr(job_module, "LONG_FILM_SECONDS", 2.0)  # the 3-s film counts as long
+    monkeypatch.setattr(job_module, "DEFAULT_SEGMENT_SECONDS", 1.0)
+    out = tmp_path / "plain.mkv"
+    settings = Settings(model=str(tiny_onnx))
+    with pytest.raises(KeyboardInterrupt):
+        run_job(short, out, settings, ClusterOptions(), executor=_StopAfter(settings, 1))
+    assert job_dir_for(out).is_dir()
+    code, _, err = run_main(["video", str(short), str(out), "-m", str(tiny_onnx), "-q"], capsys)
+    assert code == 0, err
+    assert "resumed: 1 of 3 segments already done" in err
+    assert probe_frame_count(out) == 75 and not job_dir_for(out).exists()
+
+
 def test_manifest_names_what_changed(tmp_path: Path, film: Path) -> None:
     with MediaSource(film) as source:
         plan = plan_segments(scan_video(source), 2.0)

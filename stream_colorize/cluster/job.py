@@ -22,6 +22,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import av
+
 from ..config import Settings
 from ..errors import MediaError, UsageError
 from ..io.sink import FileSink
@@ -82,10 +84,10 @@ def wants_segments(input: str, output: Path, settings: Settings, options: Cluste
         return False
     if (job_dir_for(output) / "manifest.json").is_file():
         return True
-    try:
-        with MediaSource(input) as source:
-            return (source.info.duration or 0.0) >= LONG_FILM_SECONDS
-    except MediaError:
+    try:  # the container's duration is enough (MediaSource would repeat its notes about the file)
+        with av.open(input) as container:
+            return (container.duration or 0) / 1_000_000 >= LONG_FILM_SECONDS
+    except (av.error.FFmpegError, OSError):
         return False  # the plain path reports it
 
 

@@ -129,6 +129,16 @@ def test_segmented_run_matches_plain_run(film: Path, plain: Path, tmp_path: Path
     assert seam_ratio(out, segment_starts(film)) <= 1.5
 
 
+def test_rotation_and_10_bit_survive_segments(media: Path, tmp_path: Path, tiny_onnx: Path) -> None:
+    src = make_clip(media / "rot.mov", seconds=2, rotation=90, pix_fmt="yuv420p10le", gop=GOP)
+    out = tmp_path / "rot.mov"
+    run_job(src, out, Settings(model=str(tiny_onnx)), ClusterOptions(segment_seconds=1, warmup=4))
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].codec_context.pix_fmt == "yuv420p10le"
+        frames = list(c.decode(video=0))
+    assert len(frames) == 50 and frames[0].rotation == 90 and frames[-1].rotation == 90
+
+
 def test_without_warmup_the_seam_shows(film: Path, tmp_path: Path, tiny_onnx: Path) -> None:
     """The seam measure is sharp enough to see what warm-up removes."""
     out = tmp_path / "cold.mkv"

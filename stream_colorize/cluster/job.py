@@ -131,6 +131,7 @@ def run_job(
         # the output's options are checked now, not after hours of work
         FileSink(output, source.info, source.copy_streams, encode_options(settings)).close("failed")
         index = scan_video(source)
+        _probe_rotation(source)
         plan = plan_segments(index, options.segment_seconds or DEFAULT_SEGMENT_SECONDS, options.warmup)
         spec = resolve_model(settings.model)
         suffix = output.suffix.lower()
@@ -170,6 +171,18 @@ def run_job(
         source.close()
     stats = SourceStats(frames=frames)
     return Result(str(input), path, frames, time.perf_counter() - started, model_runs, stats)
+
+
+def _probe_rotation(source: MediaSource) -> None:
+    """Read the display rotation off the first frame, as a plain run learns it while decoding."""
+    try:
+        for frame in source.container.decode(source.video):
+            if frame.rotation:
+                source.info.rotation = float(frame.rotation)
+            break
+    except av.error.FFmpegError:
+        pass  # the workers will say what cannot be decoded
+    source.container.seek(0)
 
 
 def _drive(

@@ -23,6 +23,7 @@ from stream_colorize.cluster import ClusterOptions, plan_segments, run_job, scan
 from stream_colorize.cluster.executors import InlineExecutor
 from stream_colorize.cluster.manifest import Identity, JobFolder, job_dir_for
 from stream_colorize.config import Settings
+from stream_colorize.errors import UsageError
 from stream_colorize.io.source import MediaSource
 from stream_colorize.pipeline import colorize_file
 from tests.helpers import run_main
@@ -200,10 +201,14 @@ def test_manifest_names_what_changed(tmp_path: Path, film: Path) -> None:
     job, note = JobFolder.open(tmp_path / "job", first, plan, ".mkv")
     assert note is None
     job.commit(0, b"segment bytes", 50, "here", 1.0)
+    job.release()
     again, note = JobFolder.open(tmp_path / "job", first, plan, ".mkv")
     assert note is None and again.done_segments() == {0}
     (tmp_path / "job" / "segment-00000.mkv").write_bytes(b"segment bytez")  # damaged on disk
     assert again.done_segments() == set()
+    with pytest.raises(UsageError, match="another stream-colorize run is working on this film"):
+        JobFolder.open(tmp_path / "job", first, plan, ".mkv")  # `again` still holds it
+    again.release()
     other = Identity("input-b", {"crf": 18, "skip": 2}, "model-b")
     _, note = JobFolder.open(tmp_path / "job", other, plan, ".mkv")
     assert note.startswith("the input file, the model, settings (skip) changed")

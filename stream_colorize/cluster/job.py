@@ -137,8 +137,6 @@ def run_job(
         suffix = output.suffix.lower()
         fingerprint = input_fingerprint(Path(input), index)
         identity = Identity(fingerprint, settings_identity(settings, suffix), model_hash(spec))
-        if executor is None:
-            executor = make_executor(options, settings, spec)
         job, fresh_note = JobFolder.open(job_dir_for(output), identity, plan, suffix)
         if fresh_note:
             note(fresh_note)
@@ -146,6 +144,8 @@ def run_job(
         total = len(plan.segments)
         if not fresh_note and job.record["done"]:
             note(f"resumed: {len(done)} of {total} segments already done")
+        if executor is None:
+            executor = make_executor(options, settings, spec)
         source.info.frames = plan.frames
         if on_start is not None:
             on_start(source)
@@ -166,6 +166,8 @@ def run_job(
             job.remove()  # nothing worth keeping
         raise
     finally:
+        if job is not None:
+            job.release()
         if own_executor and executor is not None:
             executor.close()
         source.close()

@@ -11,11 +11,14 @@ change the picture, the model's SHA-256.  A folder made for another identity is 
 file renamed), so a SIGKILL at any moment leaves either the old or the new manifest, and a
 segment file is listed only once it is complete; each listed file is checked against its
 SHA-256 before it is reused.  ``journal.log`` records when each segment was sent and finished.
+A run holds an exclusive lock on the folder's ``lock`` file, so a second run of the same command
+says so instead of mixing its segments in; the OS lets the lock go when a run dies.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import hashlib
 import json
 import os
@@ -23,13 +26,16 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from ..config import Settings
+from ..errors import UsageError
 from ..models.spec import ModelSpec
 from .plan import PacketIndex, SegmentPlan
 
 MANIFEST = "manifest.json"
 JOURNAL = "journal.log"
+LOCK = "lock"  # held (flock) by the run working on the folder
 FORMAT = 1
 # Settings that change speed, not a single output pixel: a job may resume with other values.
 NOT_IN_IDENTITY = {"threads", "queue_size", "batch", "device"}
@@ -126,9 +132,10 @@ def _write_atomic(path: Path, data: bytes) -> None:
 class JobFolder:
     """A job's folder on disk; see the module docstring."""
 
-    def __init__(self, path: Path, record: dict) -> None:
+    def __init__(self, path: Path, record: dict, lock: IO | None = None) -> None:
         self.path = path
         self.record = record
+        self._lock = lock
 
     @classmethod
     def open(cls, path: Path, identity: Identity, plan: SegmentPlan, suffix: str) -> tuple[JobFolder, str | None]:
@@ -139,6 +146,8 @@ class JobFolder:
         note = None
         wanted = {"identity": dataclasses.asdict(identity), "plan": _plan_record(plan)}
         manifest = path / MANIFEST
+        held = path.is_dir() and any(p.name != LOCK for p in path.iterdir())
+        lock = _lock(path)
         if manifest.is_file():
             try:
                 record = json.loads(manifest.read_text())
@@ -151,15 +160,17 @@ class JobFolder:
                 if not changes and record.get("plan") != wanted["plan"]:
                     changes = ["the segment plan (--segment-seconds or warm-up)"]
                 if not changes:
-                    return cls(path, record), None
+                    return cls(path, record, lock), None
                 note = f"{', '.join(changes)} changed since the unfinished job in {path}; starting afresh"
-        elif path.exists():
+        elif held:
             note = f"{path} holds no manifest; starting afresh"
-        if path.exists():
-            shutil.rmtree(path)
-        path.mkdir(parents=True)
+        for entry in path.iterdir():  # everything but the lock we hold
+            if entry.is_dir():
+                shutil.rmtree(entry)
+            elif entry.name != LOCK:
+                entry.unlink()
         record = {"format": FORMAT, **wanted, "suffix": suffix, "created": time.time(), "done": {}}
-        job = cls(path, record)
+        job = cls(path, record, lock)
         job._save()
         return job, note
 
@@ -202,5 +213,27 @@ class JobFolder:
             f.write(f"{time.time():.3f} {line}\n")
 
     def remove(self) -> None:
-        """Delete the folder (the film is written)."""
+        """Delete the folder (the film is written) and let the lock go."""
         shutil.rmtree(self.path, ignore_errors=True)
+        self.release()
+
+    def release(self) -> None:
+        """Let another run take the folder (the OS does this too when the process dies)."""
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+
+def _lock(path: Path) -> IO:
+    """Create the folder and hold its lock file, or say that another run holds it."""
+    path.mkdir(parents=True, exist_ok=True)
+    handle = open(path / LOCK, "a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise UsageError(
+            f"another stream-colorize run is working on this film (job folder {path}); "
+            "wait for it to finish or stop it first"
+        ) from None
+    return handle

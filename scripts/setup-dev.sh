@@ -12,7 +12,7 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 APT_PACKAGES=(
-  python3-venv ffmpeg xvfb xdotool x11-apps imagemagick
+  python3-venv ffmpeg xvfb xdotool x11-apps imagemagick iproute2
   pocl-opencl-icd ocl-icd-libopencl1 clinfo
   gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly python3-gi
@@ -29,7 +29,7 @@ fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 # The CPU build of torch that lies on this platform's disk; a bare "torch" would pull a CUDA build of several GB.
 .venv/bin/pip install -q "torch==2.13.0"
-.venv/bin/pip install -q -e ".[test,train,convert,ort]"
+.venv/bin/pip install -q -e ".[test,train,convert,ort,cluster]"  # cluster: Ray, for the two-node tests
 # A venv kept from an earlier run must still test what pip resolves today.
 .venv/bin/pip install -q --upgrade opencv-python av numpy typer onnxruntime
 

@@ -77,13 +77,15 @@ def make_clip(
     gray: bool = True,
     pix_fmt: str | None = None,
     video_codec: str | None = None,
+    gop: int | None = None,
 ) -> Path:
     """Write a test clip and return its path.
 
     ``audio`` is the number of sine tracks (0 for none; each has its own tone and a language
     tag from LANGUAGES, the first is the default). ``vfr`` gives irregular frame durations in a
     1/1000 time base. ``rotation`` writes a display matrix (degrees counter-clockwise).
-    ``pix_fmt`` defaults to yuv420p, or yuv444p when a side is odd.
+    ``pix_fmt`` defaults to yuv420p, or yuv444p when a side is odd.  ``gop`` sets the keyframe
+    interval (libx264: at most that many frames between keyframes).
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -97,6 +99,8 @@ def make_clip(
         video.width, video.height, video.pix_fmt = width, height, fmt
         if codec == "libx264":
             video.options = {"preset": "ultrafast", "crf": "23"}
+        if gop:
+            video.options = {**video.options, "g": str(gop)}
         if vfr:
             video.codec_context.time_base = Fraction(1, 1000)
             video.time_base = Fraction(1, 1000)
@@ -121,6 +125,8 @@ def make_clip(
         durations = [30, 50, 20, 70, 40]  # ms, for VFR
         for i, frame in enumerate(_video_frames(width, height, rate, count, gray)):
             frame = frame.reformat(format=fmt)
+            if gop:
+                frame.pict_type = 0  # lavfi marks every frame I, which libx264 would obey
             if vfr:
                 frame.pts, frame.time_base = pts_ms, Fraction(1, 1000)
                 pts_ms += durations[i % len(durations)]

@@ -35,6 +35,7 @@ from .common import (
     same_file,
 )
 from .console import out_of_memory, say
+from .segmented import ClusterOptions, RayOption, SegmentOption, WorkersOption, run_segmented, wants_segments
 
 
 def collect_jobs(input: str, output: Path, overwrite: bool, skip_existing: bool = False) -> list[tuple[str, Path]]:
@@ -171,6 +172,9 @@ def register(app: typer.Typer) -> None:
             False, "-n", "--no-overwrite", help="Skip inputs whose output exists (resume a batch; ffmpeg's -n)."
         ),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar (the summary line stays)."),
+        workers: int | None = WorkersOption,
+        ray: str | None = RayOption,
+        segment_seconds: float | None = SegmentOption,
     ) -> None:
         """Colorize videos, keeping audio, subtitles and timing."""
         if overwrite and skip_existing:
@@ -203,6 +207,7 @@ def register(app: typer.Typer) -> None:
         if settings.duration is not None and settings.duration <= 0:
             raise UsageError("-t/--duration must be more than 0 seconds")
         jobs = collect_jobs(input, output, overwrite, skip_existing)
+        cluster = ClusterOptions(workers=workers, ray=ray, threads=threads, segment_seconds=segment_seconds)
         loaded: list = []
 
         def engine():
@@ -214,7 +219,10 @@ def register(app: typer.Typer) -> None:
         failures = 0
         for job_in, job_out in jobs:
             try:
-                result = _run_one(job_in, job_out, settings, engine, bar, overwrite)
+                if wants_segments(job_in, job_out, settings, cluster):
+                    result = run_segmented(job_in, job_out, settings, cluster, bar)
+                else:
+                    result = _run_one(job_in, job_out, settings, engine, bar, overwrite)
             except PipelineInterrupted as exc:
                 bar.stop()
                 _report_interrupt(exc.result, job_out)

@@ -132,6 +132,7 @@ class FileSink:
         self._resized = 0  # frames scaled to the first size
         self._shifts: dict[int, int] = {}  # per copied stream: added to timestamps after a jump back
         self._last_dts: dict[int, int] = {}
+        self._copied_video = False
         self._field_graph: av.filter.Graph | None = None
 
     def _format_name(self) -> str | None:
@@ -246,6 +247,9 @@ class FileSink:
         if self._fields is not None:
             video.codec_context.field_order = self.info.field_order
         self.video = video
+        self._add_copies()
+
+    def _add_copies(self) -> None:
         for s, how in self.copies:
             if how == "transcode":
                 out = self.container.add_stream(
@@ -297,6 +301,27 @@ class FileSink:
         if codec == "libsvtav1":
             return {"crf": str(opts.crf), "preset": "8"}
         return {}
+
+    # -- video encoded elsewhere (the cluster's segments) --------------------------------------
+    def open_copied_video(self, template: av.video.stream.VideoStream) -> None:
+        """Take video that is already encoded: a stream copied from ``template`` (codec
+        parameters, extradata, rotation) instead of an encoder; then ``write_video_packet``."""
+        self.video = self.container.add_stream_from_template(template)
+        self.video.time_base = template.time_base
+        self._copied_video = True
+        self._add_copies()
+        pending, self._pending = self._pending, []
+        for packet in pending:
+            self._write_packet(packet)
+
+    def write_video_packet(self, packet: av.Packet) -> None:
+        """Mux one encoded video packet into the stream made by ``open_copied_video``."""
+        packet.stream = self.video
+        try:
+            self.container.mux(packet)
+        except av.error.FFmpegError as exc:
+            raise MediaError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
+        self.frames += 1
 
     # -- writing -----------------------------------------------------------------------------
     def write(self, item: Frame | av.Packet) -> None:
@@ -425,8 +450,9 @@ class FileSink:
     def _flush(self) -> None:
         if self.video is None:
             return
-        for packet in self.video.encode(None):
-            self.container.mux(packet)
+        if not self._copied_video:
+            for packet in self.video.encode(None):
+                self.container.mux(packet)
         for index, src in self._transcoded.items():
             out = self._out[index]
             for frame in src.decode(None):

@@ -262,17 +262,7 @@ class MediaSource:
         self._stop.set()
 
     def _picture(self, frame: av.VideoFrame) -> np.ndarray:
-        if not self.gray:
-            return frame.to_ndarray(format="bgr24")
-        if frame.format.name in ("yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "gray"):
-            plane = frame.planes[0]
-            y = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : frame.width]
-            if frame.format.name.startswith("yuvj") or frame.format.name == "gray" or frame.color_range == 2:
-                return y.copy()
-            # studio-range luma (16..235) to full-range gray; cv2.LUT is ~4x faster than numpy
-            # indexing here and releases the GIL for the other stages
-            return cv2.LUT(y, _LIMITED_TO_FULL)
-        return frame.to_ndarray(format="gray")
+        return frame_picture(frame, self.gray)
 
     @property
     def video_start(self) -> float:
@@ -414,6 +404,21 @@ def _tag_seconds(text: str | None) -> float | None:
         return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
     except ValueError:
         return None
+
+
+def frame_picture(frame: av.VideoFrame, gray: bool = True) -> np.ndarray:
+    """A decoded frame as the pipeline's picture: full-range gray uint8, or BGR when ``gray`` is False."""
+    if not gray:
+        return frame.to_ndarray(format="bgr24")
+    if frame.format.name in ("yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "gray"):
+        plane = frame.planes[0]
+        y = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : frame.width]
+        if frame.format.name.startswith("yuvj") or frame.format.name == "gray" or frame.color_range == 2:
+            return y.copy()
+        # studio-range luma (16..235) to full-range gray; cv2.LUT is ~4x faster than numpy
+        # indexing here and releases the GIL for the other stages
+        return cv2.LUT(y, _LIMITED_TO_FULL)
+    return frame.to_ndarray(format="gray")
 
 
 def _limited_to_full_table() -> np.ndarray:

@@ -1,0 +1,104 @@
+"""Joining: the segments' video packets, in order, with the input's audio and subtitles, into OUT.
+
+    >>> frames = join_segments(files, "film.mkv", Path("film_colour.mkv"), settings)
+
+The video is copied packet for packet from the segment files (no re-encode); every other stream
+comes from the input exactly as a plain run copies it, through the same ``FileSink`` (its plan of
+copies, text-subtitle rewrapping, ``--audio-codec`` transcoding, hidden temporary file and
+atomic rename).  Packets of the two sides are merged by time, so the muxer's interleaving
+buffer stays small.  Segments must agree on the codec parameters of the first one (the same
+encoder with the same settings gives the same SPS/PPS); a segment that does not is named.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator
+from pathlib import Path
+
+import av
+
+from ..config import Settings
+from ..errors import MediaError
+from ..io.sink import FileSink
+from ..io.source import MediaSource
+from ..pipeline import encode_options
+
+
+def _copy_kinds(settings: Settings) -> tuple[str, ...]:
+    return ("audio", "subtitle", "data") if settings.subtitles else ("audio", "data")
+
+
+def _time(packet: av.Packet) -> float:
+    stamp = packet.dts if packet.dts is not None else packet.pts
+    return float(stamp * packet.time_base) if stamp is not None and packet.time_base else 0.0
+
+
+def _video_packets(files: list[Path], extradata: bytes | None) -> Iterator[tuple[float, int, av.Packet]]:
+    for n, path in enumerate(files):
+        try:
+            with av.open(str(path)) as segment:
+                stream = segment.streams.video[0]
+                theirs = bytes(stream.codec_context.extradata) if stream.codec_context.extradata else None
+                if theirs != extradata:
+                    raise MediaError(
+                        f"segment {n + 1} was encoded with other codec parameters than segment 1 "
+                        "(workers with different encoder versions?); it cannot be joined"
+                    )
+                packets = [packet for packet in segment.demux(stream) if packet.size]
+                _fill_dts(packets)
+                for packet in packets:
+                    yield _time(packet), 0, packet
+        except av.error.FFmpegError as exc:
+            raise MediaError(f"segment {n + 1} ({path.name}) is unreadable: {exc.strerror or exc}") from exc
+
+
+def _fill_dts(packets: list[av.Packet]) -> None:
+    """Give packets the decode timestamps some demuxers leave out (Matroska at a segment's start).
+
+    Decode order shows the presentation times in sorted order, shifted by the encoder's delay;
+    the delay comes from the packets whose dts is known (or the least that keeps dts <= pts).
+    """
+    if all(p.dts is not None for p in packets) or any(p.pts is None for p in packets):
+        return
+    ordered = sorted(p.pts for p in packets)
+    known = [ordered[j] - p.dts for j, p in enumerate(packets) if p.dts is not None]
+    delay = max(known) if known else max(ordered[j] - p.pts for j, p in enumerate(packets))
+    for j, packet in enumerate(packets):
+        if packet.dts is None:
+            packet.dts = ordered[j] - delay
+
+
+def _copied_packets(source: MediaSource) -> Iterator[tuple[float, int, av.Packet]]:
+    if not source.copy_streams:
+        return
+    for packet in source.container.demux(source.copy_streams):
+        if packet.dts is not None and packet.size:
+            yield _time(packet), 1, packet
+
+
+def join_segments(files: list[Path], input: str | Path, output: Path, settings: Settings) -> tuple[Path, int]:
+    """Write ``output`` from the segment files and the input's other streams; return (path, frames)."""
+    if not files:
+        raise MediaError("no segments to join")
+    source = MediaSource(input, copy_kinds=_copy_kinds(settings))
+    sink: FileSink | None = None
+    outcome = "failed"
+    try:
+        sink = FileSink(output, source.info, source.copy_streams, encode_options(settings))
+        with av.open(str(files[0])) as first:
+            template = first.streams.video[0]
+            extradata = bytes(template.codec_context.extradata) if template.codec_context.extradata else None
+            sink.open_copied_video(template)
+        merged = heapq.merge(_video_packets(files, extradata), _copied_packets(source), key=lambda t: (t[0], t[1]))
+        for _, kind, packet in merged:
+            if kind == 0:
+                sink.write_video_packet(packet)
+            else:
+                sink.write(packet)
+        outcome = "done"
+    finally:
+        path = sink.close(outcome) if sink is not None else None
+        source.close()
+    assert path is not None
+    return path, sink.frames

@@ -1,0 +1,205 @@
+"""The worker: decode a segment's packets, colourize with warm-up, encode it as its own file.
+
+    >>> worker = SegmentWorker(settings)                 # loads the model once
+    >>> result = worker.run(task)                         # SegmentTask -> SegmentResult
+
+The same ``Pipeline`` as a plain run does the work: packets ! window ! colorize ! trim ! merge
+! FileSink.  ``window`` drops decoded frames before the warm-up (decoding starts at a keyframe,
+possibly well before it) and after the segment; ``trim`` drops the warm-up frames once the
+model and the smoother have seen them.  The encoder is a fresh one, with the sink's usual
+settings, so the segment is a closed GOP that starts with a keyframe.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import av
+
+from ..config import Settings
+from ..engine import Colorizer
+from ..errors import MediaError
+from ..io.sink import FileSink
+from ..io.source import Frame, frame_picture
+from ..models.spec import ModelSpec
+from ..pipeline import Colorize, Merge, Pipeline, encode_options
+from ..temporal import Temporal
+from .task import SegmentResult, SegmentTask
+
+
+class SegmentError(MediaError):
+    """A segment cannot be decoded or encoded; the message names the segment."""
+
+
+class PacketSource:
+    """A pipeline source decoding a task's packets into gray ``Frame``s (pts from the input)."""
+
+    def __init__(self, task: SegmentTask) -> None:
+        self.task = task
+        self.undecodable = 0  # packets the decoder refused
+        self.damaged = 0
+        self._stopped = False
+
+    def stop(self) -> None:
+        """Make ``items()`` end at the next packet."""
+        self._stopped = True
+
+    def items(self) -> Iterator[Frame]:
+        """Decoded frames in presentation order."""
+        codec = self.task.codec
+        decoder = codec.decoder()
+        index = 0
+        for data, pts, dts, key in self.task.packets:
+            if self._stopped:
+                return
+            packet = av.Packet(data)
+            packet.pts, packet.dts, packet.time_base = pts, dts, codec.time_base
+            packet.is_keyframe = key
+            try:
+                frames = decoder.decode(packet)
+            except (av.error.InvalidDataError, av.error.FFmpegError):
+                self.undecodable += 1
+                continue
+            for frame in frames:
+                yield self._frame(index, frame)
+                index += 1
+        try:
+            rest = decoder.decode(None)
+        except (av.error.InvalidDataError, av.error.FFmpegError):
+            rest = []
+        for frame in rest:
+            yield self._frame(index, frame)
+            index += 1
+
+    def _frame(self, index: int, frame: av.VideoFrame) -> Frame:
+        if frame.is_corrupt:
+            self.damaged += 1
+        return Frame(index, frame.pts, self.task.codec.time_base, frame_picture(frame))
+
+
+def _inside(pts: int | None, lo: int | None, hi: int | None) -> bool:
+    return pts is None or ((lo is None or pts >= lo) and (hi is None or pts < hi))
+
+
+class Window:
+    """Stage: keeps frames with pts in [lo, hi) (None: open end); drops the rest before the model."""
+
+    def __init__(self, lo: int | None, hi: int | None) -> None:
+        self.lo, self.hi = lo, hi
+
+    def process(self, item: Any) -> Iterable[Any]:
+        """Pass a frame inside the window, drop one outside."""
+        return (item,) if not isinstance(item, Frame) or _inside(item.pts, self.lo, self.hi) else ()
+
+    def finish(self) -> Iterable[Any]:
+        return ()
+
+
+class _CountingSink:
+    """The segment's FileSink, counting frames as they are written (for progress)."""
+
+    def __init__(self, sink: FileSink, worker: SegmentWorker) -> None:
+        self.sink, self.worker = sink, worker
+
+    def write(self, item: Any) -> None:
+        self.sink.write(item)
+        self.worker.frames_done += 1
+        self.worker.in_segment += 1
+        if self.worker.on_frame is not None:
+            self.worker.on_frame()
+
+
+def temporal_for(settings: Settings) -> Temporal:
+    """The skip/smooth/cut state a plain run builds from the same settings."""
+    return Temporal(
+        skip=settings.skip,
+        smooth=settings.smooth_strength if settings.smooth else 0.0,
+        cut_threshold=settings.scene_cut,
+    )
+
+
+class SegmentWorker:
+    """Loads the model once and colourizes segments one after another.
+
+    ``spec`` overrides the model the settings name (a worker elsewhere gets the files shipped to
+    it); ``threads`` caps the CPU threads of inference in this worker.
+    """
+
+    def __init__(self, settings: Settings, spec: ModelSpec | None = None, threads: int | None = None) -> None:
+        from ..models import resolve_model
+
+        self.settings = settings
+        self.engine = Colorizer(
+            spec or resolve_model(settings.model),
+            device=settings.device,
+            temperature=settings.temperature,
+            threads=threads or settings.threads,
+            batch_size=settings.batch,
+        )
+        self.name = f"{socket.gethostname()}:{os.getpid()}"
+        self.frames_done = 0  # frames written by this worker so far (read by progress reporters)
+        self.in_segment = 0  # frames written of the segment in hand
+        self.on_frame: Callable[[], None] | None = None  # called after each written frame
+        self._pipeline: Pipeline | None = None
+        self._stopped = False
+
+    def stop(self) -> None:
+        """Abandon the segment in hand soon (from another thread); later ``run`` calls refuse."""
+        self._stopped = True
+        if self._pipeline is not None:
+            self._pipeline.stop()
+
+    def progress(self) -> int:
+        """Frames written so far of the segment in hand (0 between segments)."""
+        return self.in_segment
+
+    def run(self, task: SegmentTask) -> SegmentResult:
+        """Colourize one segment; raise SegmentError naming it when it cannot be decoded."""
+        started = time.perf_counter()
+        self.in_segment = 0
+        seg = task.segment
+        label = seg.label(task.total)
+        source = PacketSource(task)
+        temporal = temporal_for(task.settings)
+        first = seg.warm_pts if seg.warm_pts is not None else seg.start_pts
+        stages = [
+            Window(first, seg.end_pts),
+            Colorize(self.engine, temporal, task.settings.batch),
+            Window(seg.start_pts, seg.end_pts),  # the warm-up has done its work: not written
+            Merge(self.engine.merge),
+        ]
+        with tempfile.TemporaryDirectory(prefix="sc-segment-") as tmp:
+            sink = FileSink(Path(tmp) / f"segment{task.suffix}", task.info, [], encode_options(task.settings))
+            try:
+                counting = _CountingSink(sink, self)
+                self._pipeline = Pipeline(source, stages, counting, queue_size=task.settings.queue_size)
+                if self._stopped:
+                    raise SegmentError(f"{label}: the worker was stopped")
+                self._pipeline.run()
+                if self._stopped:
+                    raise SegmentError(f"{label}: the worker was stopped")
+                path = sink.close("done")
+            except MediaError as exc:
+                sink.close("failed")
+                raise SegmentError(f"{label}: {exc}") from None
+            except BaseException:
+                sink.close("failed")
+                raise
+            written = sink.frames
+            if source.undecodable or written != seg.frames:
+                missing = seg.frames - written
+                raise SegmentError(
+                    f"{label}: {source.undecodable} video packets could not be decoded "
+                    f"({missing} of {seg.frames} frames missing); the input is damaged there"
+                )
+            data = path.read_bytes()
+        self.in_segment = 0
+        return SegmentResult(
+            seg.index, data, written, temporal.model_runs, time.perf_counter() - started, source.damaged, self.name
+        )

@@ -82,7 +82,8 @@ def handle_termination() -> Iterator[None]:
     """Make SIGINT, SIGTERM and SIGHUP raise ``Interrupted`` (once) in the main thread.
 
     Does nothing outside the main thread (Python only lets the main thread set handlers), and
-    leaves ignored signals ignored (``nohup``).  The previous handlers come back on exit.
+    leaves ignored signals ignored (``nohup``).  The previous handlers come back on a normal exit;
+    after an interruption the signals stay ignored while the program finishes exiting.
     """
     if threading.current_thread() is not threading.main_thread() or _state.active:
         yield
@@ -98,8 +99,12 @@ def handle_termination() -> Iterator[None]:
     try:
         yield
     finally:
+        # After an interruption the program is on its way out with 128+N: a signal arriving now
+        # (a second Ctrl-C that a busy main thread saw late) must not kill it with the default
+        # action, so the signals stay ignored instead of getting their old handlers back.
+        stopping = _state.raised is not None
         for s, old in previous.items():
-            signal.signal(s, old if old is not None else signal.SIG_DFL)
+            signal.signal(s, signal.SIG_IGN if stopping else (old if old is not None else signal.SIG_DFL))
         _state.raised = _state.pending = None
         _state.active = False
 

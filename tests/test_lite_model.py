@@ -12,6 +12,7 @@ from test_train import colour_photo
 
 from stream_colorize.engine import Colorizer
 from stream_colorize.errors import ModelError
+from stream_colorize.models.fetch import sha256_of
 from stream_colorize.models.spec import spec_from_onnx
 
 torch = pytest.importorskip("torch")
@@ -30,7 +31,7 @@ def weights() -> dict:
 
 
 def test_backbone_weights_are_the_published_file_read_without_pickled_code(weights: dict) -> None:
-    assert backbone._sha256(backbone.weights_path()) == backbone.WEIGHTS_SHA256
+    assert sha256_of(backbone.weights_path()) == backbone.WEIGHTS_SHA256
     assert weights["_conv_stem.weight"].shape == (32, 3, 3, 3) and weights["_fc.weight"].shape == (1000, 1280)
 
 

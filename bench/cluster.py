@@ -40,7 +40,7 @@ from media import make_clip  # noqa: E402
 from stream_colorize.cluster import ClusterOptions, job, plan, run_job  # noqa: E402
 from stream_colorize.cluster.manifest import JobFolder  # noqa: E402
 from stream_colorize.config import Settings  # noqa: E402
-from stream_colorize.pipeline import colorize_file  # noqa: E402
+from stream_colorize.video import colorize_file  # noqa: E402
 
 INSIDE = "STREAM_COLORIZE_BENCH_NETNS"
 

@@ -1,15 +1,13 @@
 """Threads and bounded queues: source ! colorize ! merge ! sink, with stats and cancellation.
 
-    >>> result = colorize_file("film.mkv", "film_colour.mkv", Settings(skip=2))
-    >>> print(result.summary())
-    >>> Pipeline(source, [Colorize(engine, Temporal()), Merge()], sink).run()   # the same, by hand
+    >>> Pipeline(source, [Colorize(engine, Temporal()), Merge()], sink).run()
 
 One thread per stage.  PyAV, cv2.dnn and cv2's image operations release the GIL, so the stages
 overlap for real.  Items are ``Frame`` objects and ``av.Packet`` objects of copied streams; a
 stage transforms frames and passes everything else through.  The end of the stream is a sentinel
 that flows through every queue.  An exception in any stage stops all stages and is re-raised by
 ``run()`` in the caller, with its original traceback.  Ctrl-C in the caller's thread stops all
-stages promptly; ``colorize_file`` then keeps what was encoded as ``name.partial.ext``.
+stages promptly; ``video.colorize_file`` then keeps what was encoded as ``name.partial.ext``.
 
 Interfaces (duck-typed, so other front ends can plug in their own pieces):
 
@@ -25,19 +23,14 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
-from .config import Settings
 from .engine import Colorizer
-from .errors import ColorizeError
-from .io.sink import EncodeOptions, FileSink
-from .io.source import Frame, MediaSource, SourceStats
+from .io.source import Frame
 from .lab import MergeMethod, merge_ab
 from .limits import QUEUE_BYTES
-from .signals import Interrupted, deferred_signals, signal_of
 from .temporal import Temporal
 
 _END = object()  # end-of-stream sentinel
@@ -315,201 +308,6 @@ def _nbytes(item: Any) -> int:
     if not isinstance(item, Frame):
         return 0
     return sum(a.nbytes for a in (item.image, item.ab, item.output) if a is not None)
-
-
-# -- the whole job ------------------------------------------------------------------------------
-
-
-@dataclass
-class Result:
-    """What ``colorize_file`` did."""
-
-    input: str
-    output: Path | None
-    frames: int
-    seconds: float
-    model_runs: int
-    source: SourceStats
-    interrupted: bool = False
-    busy: dict[str, float] = field(default_factory=dict)  # seconds each stage worked (see Counters)
-    dropped: int = 0  # damaged packets of copied streams (audio, subtitles) the output could not take
-
-    @property
-    def fps(self) -> float:
-        """Frames per second over the whole run."""
-        return self.frames / self.seconds if self.seconds > 0 else 0.0
-
-    @property
-    def size(self) -> int:
-        """Output size in bytes (0 when nothing was written)."""
-        return self.output.stat().st_size if self.output is not None and self.output.exists() else 0
-
-    def summary(self) -> str:
-        """One line: frames, fps, model runs, skipped/corrupt counts, output and its size."""
-        parts = [f"{self.frames} frames in {self.seconds:.1f} s ({self.fps:.1f} fps)"]
-        reused = self.frames - self.model_runs
-        if reused > 0:
-            parts.append(f"model on {self.model_runs}, reused on {reused}")
-        if self.source.corrupt:
-            parts.append(f"{self.source.corrupt} undecodable video packets skipped")
-        if self.source.damaged:
-            parts.append(f"{self.source.damaged} frames decoded from damaged data")
-        if self.dropped:
-            parts.append(f"{self.dropped} damaged audio/subtitle packets dropped")
-        if self.source.truncated:
-            parts.append(self.source.note or "input ended early")
-        size = self.size
-        if self.output is not None:
-            parts.append(f"-> {self.output} ({_human(size)})")
-        return "; ".join(parts)
-
-
-def _human(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "kB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{size} B"
-
-
-class PipelineInterrupted(Interrupted):
-    """Ctrl-C (or SIGTERM/SIGHUP, see ``signals``) during ``colorize_file``; ``result.output`` is
-    the partial file (or None) and ``signum`` the signal."""
-
-    def __init__(self, result: Result, signum: int = 2) -> None:
-        super().__init__(signum)
-        self.result = result
-
-
-def expected_frames(source: MediaSource, settings: Settings) -> int | None:
-    """Frames the run will write, for a progress bar: the header's count, or duration x rate
-    (Matroska and others store no count), cut to ``-ss``/``-to``/``-t``; None when unknown."""
-    info = source.info
-    rate = float(info.rate) if info.rate else None
-    length = info.frames / rate if info.frames and rate else info.duration
-    if length is None or rate is None:
-        return info.frames or None
-    begin = min(settings.start or 0.0, length)
-    finish = length if settings.end is None else min(settings.end, length)
-    if settings.duration is not None:
-        finish = min(finish, begin + settings.duration)
-    return max(0, round((finish - begin) * rate))
-
-
-def encode_options(settings: Settings) -> EncodeOptions:
-    """The sink's options from the settings."""
-    return EncodeOptions(
-        codec=settings.codec,
-        crf=settings.crf,
-        preset=settings.preset,
-        pix_fmt=settings.pix_fmt,
-        audio_codec=settings.audio_codec,
-        subtitles=settings.subtitles,
-    )
-
-
-def build_engine(settings: Settings) -> Colorizer:
-    """Load the model the settings name on the device they ask for."""
-    from .models import resolve_model
-
-    return Colorizer(
-        resolve_model(settings.model),
-        device=settings.device,
-        temperature=settings.temperature,
-        threads=settings.threads,
-        batch_size=settings.batch,
-        backend=settings.backend,
-    )
-
-
-def colorize_file(
-    input: str | Path,
-    output: str | Path,
-    settings: Settings | None = None,
-    engine: Colorizer | Callable[[], Colorizer] | None = None,
-    on_tick: Callable[[Counters], None] | None = None,
-    on_start: Callable[[MediaSource], None] | None = None,
-    overwrite: bool = True,
-) -> Result:
-    """Colorize one video file or URL into ``output``; see the module docstring.
-
-    ``overwrite=False`` never replaces a file that appeared at ``output`` while this ran (the
-    result is kept beside it and MediaError says where).
-
-    Raises ColorizeError subclasses for bad inputs and outputs, the stage's own exception for
-    anything unexpected, and PipelineInterrupted (a KeyboardInterrupt) on Ctrl-C.
-    """
-    settings = settings or Settings()
-    wanted = {"audio": settings.audio_codec != "none", "subtitle": settings.subtitles, "data": True}
-    copy = tuple(kind for kind, keep in wanted.items() if keep)
-    source = MediaSource(input, duration=settings.duration, copy_kinds=copy, start=settings.start, end=settings.end)
-    sink: FileSink | None = None
-    source_open = True
-    outcome = "failed"
-    started = time.perf_counter()
-    temporal = Temporal(
-        skip=settings.skip,
-        smooth=settings.smooth_strength if settings.smooth else 0.0,
-        cut_threshold=settings.scene_cut,
-    )
-    try:
-        sink = FileSink(output, source.info, source.copy_streams, encode_options(settings), overwrite)
-        if engine is None:
-            engine = build_engine(settings)
-        elif not isinstance(engine, Colorizer):
-            engine = engine()  # a factory: load the model only once the input is known to be good
-        stages: list[Stage] = [Colorize(engine, temporal, settings.batch), Merge(engine.merge)]
-        pipeline = Pipeline(source, stages, sink, queue_size=settings.queue_size)
-        if on_start is not None:
-            on_start(source)
-        started = time.perf_counter()
-        try:
-            pipeline.run(on_tick)
-        except KeyboardInterrupt:
-            outcome = "partial"
-            if pipeline.source_stuck:
-                source_open = False  # never close a container another thread is reading
-            raise
-        outcome = "done"
-    except KeyboardInterrupt as exc:
-        path = None
-        with deferred_signals():  # a second Ctrl-C must not cut the partial file in half
-            if sink is not None:
-                try:
-                    path = sink.close(outcome if sink.frames else "failed")
-                except ColorizeError:
-                    path = None
-            sink = None
-            if source_open:
-                source.close()
-                source_open = False
-        frames = 0 if path is None else sink_frames_or(path)
-        result = Result(
-            str(input), path, frames, time.perf_counter() - started, temporal.model_runs, source.stats, True
-        )
-        raise PipelineInterrupted(result, signal_of(exc)) from None
-    finally:
-        with deferred_signals():
-            final = sink.close(outcome) if sink is not None else None
-            if source_open:
-                source.close()
-    frames = sink.frames if sink is not None else 0
-    dropped = sink.dropped if sink is not None else 0
-    elapsed = time.perf_counter() - started
-    busy = pipeline.counters.busy
-    return Result(str(input), final, frames, elapsed, temporal.model_runs, source.stats, busy=busy, dropped=dropped)
-
-
-def sink_frames_or(path: Path) -> int:
-    """Video packets in a finished file (what a partial file really holds)."""
-    try:
-        import av
-
-        with av.open(str(path)) as container:
-            return sum(1 for packet in container.demux(video=0) if packet.size)
-    except Exception:  # noqa: BLE001 - only used for the message
-        return 0
 
 
 def frames_of(items: Iterable[Any]) -> Iterator[np.ndarray]:

@@ -25,7 +25,7 @@ from stream_colorize.cluster.manifest import Identity, JobFolder, job_dir_for
 from stream_colorize.config import Settings
 from stream_colorize.errors import UsageError
 from stream_colorize.io.source import MediaSource
-from stream_colorize.pipeline import colorize_file
+from stream_colorize.video import colorize_file
 from tests.helpers import run_main
 from tests.media import make_clip, packet_hashes, probe_frame_count, video_frames, video_pts
 

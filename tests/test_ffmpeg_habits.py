@@ -138,7 +138,7 @@ def test_temperature_has_a_long_name_and_T(film: Path, tmp_path: Path, tiny_onnx
 def test_progress_total_from_duration_and_rate_honours_trimming(film: Path) -> None:
     from stream_colorize.config import Settings
     from stream_colorize.io.source import MediaSource
-    from stream_colorize.pipeline import expected_frames
+    from stream_colorize.video import expected_frames
 
     with MediaSource(film) as source:  # Matroska: no frame count in the header
         assert source.info.frames == 0

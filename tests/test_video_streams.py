@@ -9,7 +9,7 @@ import av
 import pytest
 
 from stream_colorize.config import Settings
-from stream_colorize.pipeline import colorize_file
+from stream_colorize.video import colorize_file
 from tests.media import (
     chroma,
     make_clip,

@@ -17,7 +17,7 @@ import typer
 
 from ..cluster import ClusterOptions, run_job, wants_segments
 from ..config import Settings
-from ..pipeline import Result
+from ..video import Result
 
 WorkersOption = typer.Option(
     None, "--workers", min=1, help="Colourize in segments on N local worker processes (with --ray: N Ray actors)."

@@ -21,9 +21,10 @@ from ..errors import ColorizeError, MediaError, UsageError
 from ..io.encoders import is_image_sequence
 from ..io.sink import partial_path
 from ..io.source import is_url
-from ..pipeline import Counters, PipelineInterrupted, Result, build_engine, colorize_file, expected_frames
+from ..pipeline import Counters
 from ..signals import exit_code
 from ..timespec import parse_time
+from ..video import PipelineInterrupted, Result, build_engine, colorize_file, expected_frames
 from .common import (
     BACKEND_HELP,
     DEVICE_HELP,

@@ -28,7 +28,7 @@ from ..config import Settings
 from ..errors import MediaError, UsageError
 from ..io.sink import FileSink
 from ..io.source import MediaSource, SourceStats, is_url
-from ..pipeline import Result, encode_options
+from ..video import Result, encode_options
 from .executors import Executor, InlineExecutor, LocalPool
 from .join import _copy_kinds, join_segments
 from .manifest import Identity, JobFolder, input_fingerprint, job_dir_for, model_hash, settings_identity

@@ -22,7 +22,7 @@ from ..config import Settings
 from ..errors import MediaError
 from ..io.sink import FileSink
 from ..io.source import MediaSource
-from ..pipeline import encode_options
+from ..video import encode_options
 
 
 def _copy_kinds(settings: Settings) -> tuple[str, ...]:

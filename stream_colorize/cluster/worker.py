@@ -28,8 +28,9 @@ from ..errors import MediaError
 from ..io.sink import FileSink
 from ..io.source import Frame, frame_picture
 from ..models.spec import ModelSpec
-from ..pipeline import Colorize, Merge, Pipeline, encode_options
+from ..pipeline import Colorize, Merge, Pipeline
 from ..temporal import Temporal
+from ..video import encode_options
 from .task import SegmentResult, SegmentTask
 
 

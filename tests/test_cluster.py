@@ -251,6 +251,51 @@ def test_resume_after_sigkilled_driver(film: Path, tmp_path: Path, tiny_onnx: Pa
     assert not job.exists()
 
 
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_interrupted_segmented_run_keeps_a_playable_partial(
+    film: Path, tmp_path: Path, tiny_onnx: Path, signum: int
+) -> None:
+    """A segmented run that is told to stop joins the finished segments from the film's start as
+    OUT.partial (audio cut where they end), keeps the job folder, and a re-run finishes OUT."""
+    out = tmp_path / "stopped.mkv"
+    argv = cli_argv(str(film), str(out), "-m", str(tiny_onnx), "--workers", "2", "--threads", "1",
+                    "--segment-seconds", "1", "-q")  # fmt: skip
+    job = job_dir_for(out)
+    starts = segment_starts(film)
+    driver = subprocess.Popen(argv, env=cli_env(), start_new_session=True, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 90
+    done: dict = {}
+    while time.monotonic() < deadline and driver.poll() is None:
+        try:
+            done = json.loads((job / "manifest.json").read_text())["done"]
+        except (OSError, ValueError):
+            done = {}
+        if "0" in done and "1" in done:
+            break
+        time.sleep(0.05)
+    assert driver.poll() is None, "the run ended before it could be interrupted"
+    driver.send_signal(signum)  # the driver only, as a service manager or a terminal's Ctrl-C would
+    _, err = driver.communicate(timeout=60)
+    assert driver.returncode == 128 + signum, err
+    partial = tmp_path / "stopped.partial.mkv"
+    assert partial.exists() and not out.exists(), err
+    assert "partial" in err and "run the same command to continue" in err
+    frames = probe_frame_count(partial)
+    assert frames in [0, *starts] and frames >= starts[1], (frames, starts)  # whole segments from the start
+    with av.open(str(partial)) as container:
+        audio = [p for p in container.demux(audio=0) if p.size]
+        end = max(float((p.pts + p.duration) * p.time_base) for p in audio)
+    assert abs(end - frames / 25) < 0.1, (end, frames)  # the copied audio stops with the picture
+    assert packet_hashes(partial, "audio")[0] == packet_hashes(film, "audio")[0][: len(audio)]
+    assert job.exists()
+
+    again = subprocess.run(argv, env=cli_env(), capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert "resumed:" in again.stderr
+    assert probe_frame_count(out) == 150
+    assert not job.exists()
+
+
 # -- bad input ---------------------------------------------------------------------------------------
 
 

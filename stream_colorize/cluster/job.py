@@ -15,6 +15,7 @@ segments.
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -28,7 +29,8 @@ from ..config import Settings
 from ..errors import MediaError, UsageError
 from ..io.sink import FileSink
 from ..io.source import MediaSource, SourceStats, is_url
-from ..video import Result, encode_options
+from ..signals import deferred_signals, signal_of
+from ..video import PipelineInterrupted, Result, encode_options
 from .executors import Executor, InlineExecutor, LocalPool
 from .join import _copy_kinds, join_segments
 from .manifest import Identity, JobFolder, input_fingerprint, job_dir_for, model_hash, settings_identity
@@ -117,7 +119,8 @@ def run_job(
 
     ``on_note`` receives one-line messages (resumed / fresh start / interrupted).  Raises
     MediaError naming a segment that cannot be decoded (OUT is not touched then), UsageError
-    for bad options, KeyboardInterrupt on Ctrl-C (finished segments stay in the job folder).
+    for bad options, PipelineInterrupted on Ctrl-C/SIGTERM/SIGHUP: the finished segments stay in
+    the job folder for a re-run, and those from the film's start are joined as OUT.partial.
     """
     from ..models import resolve_model
 
@@ -128,6 +131,7 @@ def run_job(
     source = MediaSource(input, copy_kinds=_copy_kinds(settings))
     own_executor = executor is None
     job: JobFolder | None = None
+    plan: SegmentPlan | None = None
     try:
         # the output's options are checked now, not after hours of work
         FileSink(output, source.info, source.copy_streams, encode_options(settings)).close("failed")
@@ -157,11 +161,19 @@ def run_job(
         files = [job.segment_path(i) for i in range(total)]
         path, frames = join_segments(files, input, output, settings)
         job.remove()
-    except KeyboardInterrupt:
-        if job is not None:
+    except KeyboardInterrupt as exc:
+        partial: tuple[Path, int] | None = None
+        if job is not None and plan is not None:
             kept = len(job.record["done"])
             note(f"interrupted; {kept} finished segments are kept in {job.path}; run the same command to continue")
-        raise
+            with deferred_signals():  # a second Ctrl-C must not cut the partial file in half
+                if own_executor and executor is not None:
+                    executor.close()  # free the cores for the join; segments in hand are abandoned
+                    executor = None
+                partial = _join_partial(job, plan, input, output, settings)
+        path, frames = partial if partial is not None else (None, 0)
+        result = Result(str(input), path, frames, time.perf_counter() - started, 0, SourceStats(frames=frames), True)
+        raise PipelineInterrupted(result, signal_of(exc)) from None
     except BaseException:
         if job is not None and not job.record["done"]:
             job.remove()  # nothing worth keeping
@@ -174,6 +186,26 @@ def run_job(
         source.close()
     stats = SourceStats(frames=frames)
     return Result(str(input), path, frames, time.perf_counter() - started, model_runs, stats)
+
+
+def _join_partial(
+    job: JobFolder, plan: SegmentPlan, input: str | Path, output: Path, settings: Settings
+) -> tuple[Path, int] | None:
+    """The finished segments from the film's start, joined as ``name.partial.ext`` with the copied
+    streams cut where they end, so an interrupted segmented run leaves a playable file as a plain
+    run does; None when the first segment is not finished."""
+    count = 0
+    while str(count) in job.record["done"]:
+        count += 1
+    if count == 0:
+        return None
+    last = plan.segments[count - 1]
+    until = math.inf if last.end_pts is None else float(last.end_pts * plan.time_base)
+    files = [job.segment_path(i) for i in range(count)]
+    try:
+        return join_segments(files, input, output, settings, until=until)
+    except MediaError:
+        return None
 
 
 def _probe_rotation(source: MediaSource) -> None:

@@ -69,16 +69,33 @@ def _fill_dts(packets: list[av.Packet]) -> None:
             packet.dts = ordered[j] - delay
 
 
-def _copied_packets(source: MediaSource) -> Iterator[tuple[float, int, av.Packet]]:
+# Copied streams are read this far past ``until`` before stopping: muxers interleave audio a little
+# out of time order, so the first packet past the cut does not mean all later ones are.
+UNTIL_SLACK = 5.0
+
+
+def _copied_packets(source: MediaSource, until: float | None = None) -> Iterator[tuple[float, int, av.Packet]]:
     if not source.copy_streams:
         return
     for packet in source.container.demux(source.copy_streams):
-        if packet.dts is not None and packet.size:
-            yield _time(packet), 1, packet
+        if packet.dts is None or not packet.size:
+            continue
+        at = _time(packet)
+        if until is not None and at >= until:
+            if at >= until + UNTIL_SLACK:
+                return
+            continue
+        yield at, 1, packet
 
 
-def join_segments(files: list[Path], input: str | Path, output: Path, settings: Settings) -> tuple[Path, int]:
-    """Write ``output`` from the segment files and the input's other streams; return (path, frames)."""
+def join_segments(
+    files: list[Path], input: str | Path, output: Path, settings: Settings, until: float | None = None
+) -> tuple[Path, int]:
+    """Write ``output`` from the segment files and the input's other streams; return (path, frames).
+
+    ``until`` (seconds of the input): the first segments of an interrupted job; the copied streams
+    are cut there and the result is kept as ``name.partial.ext`` instead of ``output``.
+    """
     if not files:
         raise MediaError("no segments to join")
     source = MediaSource(input, copy_kinds=_copy_kinds(settings))
@@ -90,13 +107,14 @@ def join_segments(files: list[Path], input: str | Path, output: Path, settings: 
             template = first.streams.video[0]
             extradata = bytes(template.codec_context.extradata) if template.codec_context.extradata else None
             sink.open_copied_video(template)
-        merged = heapq.merge(_video_packets(files, extradata), _copied_packets(source), key=lambda t: (t[0], t[1]))
+        video, copied = _video_packets(files, extradata), _copied_packets(source, until)
+        merged = heapq.merge(video, copied, key=lambda t: (t[0], t[1]))
         for _, kind, packet in merged:
             if kind == 0:
                 sink.write_video_packet(packet)
             else:
                 sink.write(packet)
-        outcome = "done"
+        outcome = "done" if until is None else "partial"
     finally:
         path = sink.close(outcome) if sink is not None else None
         source.close()

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from stream_colorize.errors import MediaError
-from stream_colorize.io.outputs import claim, remove_stale_temps, temp_path
+from stream_colorize.io.outputs import atomic_output, claim, remove_stale_temps, temp_path, write_atomic
 from tests.media import make_clip, probe_frame_count, video_frames
 
 REPO = Path(__file__).resolve().parent.parent
@@ -171,6 +171,21 @@ def test_claim_never_replaces_a_file_that_appeared_meanwhile(tmp_path: Path) -> 
     assert not tmp.exists()
     tmp.write_bytes(b"again")
     assert claim(tmp, target, overwrite=True) == target and target.read_bytes() == b"again"
+
+
+def test_atomic_writes_replace_whole_files_or_nothing(tmp_path: Path) -> None:
+    target = tmp_path / "models" / "m.json"  # the folder is created
+    assert write_atomic(target, "first") == target and target.read_text() == "first"
+    with pytest.raises(RuntimeError), atomic_output(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("the writer failed")
+    assert target.read_text() == "first"  # the old file is kept, the temporary one is gone
+    assert sorted(p.name for p in target.parent.iterdir()) == ["m.json"]
+    write_atomic(target, b"second", durable=True)
+    assert target.read_bytes() == b"second"
+    with pytest.raises(MediaError, match="appeared while"):
+        write_atomic(target, "third", overwrite=False)
+    assert target.read_bytes() == b"second"
 
 
 AS_LIMIT = 1500 * 1024 * 1024  # address space: enough to start and refuse, not to decode the inputs

@@ -21,7 +21,6 @@ import dataclasses
 import fcntl
 import hashlib
 import json
-import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from typing import IO
 
 from ..config import Settings
 from ..errors import UsageError
+from ..io.outputs import write_atomic
 from ..models.spec import ModelSpec
 from .plan import PacketIndex, SegmentPlan
 
@@ -120,15 +120,6 @@ def _plan_record(plan: SegmentPlan) -> dict:
     }
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 class JobFolder:
     """A job's folder on disk; see the module docstring."""
 
@@ -175,7 +166,7 @@ class JobFolder:
         return job, note
 
     def _save(self) -> None:
-        _write_atomic(self.path / MANIFEST, json.dumps(self.record, indent=1).encode())
+        write_atomic(self.path / MANIFEST, json.dumps(self.record, indent=1), durable=True)
 
     def segment_path(self, index: int) -> Path:
         """Where segment ``index`` is kept."""
@@ -195,7 +186,7 @@ class JobFolder:
     def commit(self, index: int, data: bytes, frames: int, worker: str, seconds: float, model_runs: int = 0) -> None:
         """Keep a finished segment: its file first, then the manifest entry naming it."""
         path = self.segment_path(index)
-        _write_atomic(path, data)
+        write_atomic(path, data, durable=True)
         self.record["done"][str(index)] = {
             "sha256": hashlib.sha256(data).hexdigest(),
             "size": len(data),

@@ -1,7 +1,11 @@
 """Output files: hidden temporary names, claiming the final name atomically, stale temp clean-up.
 
-    >>> tmp = temp_path(Path("out.mp4"))              # .out.<pid>.tmp.mp4 beside the output
-    >>> ...write tmp...
+Every file the tool writes goes through here:
+
+    >>> write_atomic(Path("model.json"), text)        # small files in one call
+    >>> with atomic_output(Path("out.onnx")) as tmp:  # or: write the temporary file yourself
+    ...     save(tmp)                                 # renamed on a clean exit, removed on an error
+    >>> tmp = temp_path(Path("out.mp4"))              # long writes (the encoder): .out.<pid>.tmp.mp4
     >>> claim(tmp, Path("out.mp4"), overwrite=False)  # MediaError if out.mp4 appeared meanwhile
     >>> remove_stale_temps(Path("."))                 # temp files of processes that died
 
@@ -18,6 +22,8 @@ import errno
 import logging
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import MediaError
@@ -104,3 +110,35 @@ def _kept_aside(tmp: Path, target: Path) -> Path:
         f"{target} appeared while this run was working (another run?) and was not replaced "
         f"(pass -y to replace); this result is in {aside}"
     )
+
+
+@contextmanager
+def atomic_output(path: Path, overwrite: bool = True, durable: bool = False) -> Iterator[Path]:
+    """Yield the temporary path to write ``path`` under; on a clean exit it takes the final name.
+
+    The folder is created when missing.  On an exception the temporary file is removed and the old
+    ``path`` (if any) is left untouched.  ``durable`` flushes the file to disk before the rename,
+    for files whose loss on a power cut would cost more than a re-run (job manifests).
+    Without ``overwrite`` an existing ``path`` is an error (see :func:`claim`).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path(path)
+    try:
+        yield tmp
+        if durable:
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        claim(tmp, path, overwrite)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_atomic(path: Path, data: bytes | str, overwrite: bool = True, durable: bool = False) -> Path:
+    """Write ``data`` (text is UTF-8) to ``path`` through a temporary file and a rename; return ``path``."""
+    with atomic_output(path, overwrite=overwrite, durable=durable) as tmp:
+        tmp.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+    return Path(path)

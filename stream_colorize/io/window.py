@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from ..errors import MediaError, UsageError
+from .outputs import write_atomic
 
 # Key codes (cv2.waitKey, Qt backend) -> actions.
 KEY_ACTIONS: dict[int, str] = {
@@ -138,14 +139,10 @@ def save_snapshot(image: np.ndarray, folder: Path, prefix: str = "snapshot") -> 
     ok, data = cv2.imencode(".png", image)
     if not ok:
         raise MediaError("cannot encode the snapshot as PNG")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
     try:
-        tmp.write_bytes(data.tobytes())
-        os.replace(tmp, path)
+        write_atomic(path, data.tobytes())
     except OSError as exc:
         raise MediaError(f"cannot write snapshot {path}: {exc.strerror}") from exc
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 

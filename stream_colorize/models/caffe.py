@@ -16,7 +16,6 @@ so it computes what the ONNX stand-in with the same seed computes.  It loads in 
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ import numpy as np
 
 from ..bins import load_bins
 from ..errors import ModelError
+from ..io.outputs import atomic_output, write_atomic
 from .protowire import LEN, Field, MessageWriter, WireError, iter_fields, unpack_doubles, unpack_floats, unpack_varints
 from .standin import ARCHES, layer_weights
 from .zhang_arch import INPUT_NAME, LOGITS_NAME, Layer
@@ -152,7 +152,7 @@ def write_caffemodel(path: Path, layers: list[CaffeLayer], name: str = "LtoAB") 
     net = MessageWriter().string(1, name)
     for layer in layers:
         net.message(100, layer_message(layer))
-    with _atomic(path) as tmp, open(tmp, "wb") as stream:
+    with atomic_output(path) as tmp, open(tmp, "wb") as stream:
         net.write_to(stream)
     return path
 
@@ -315,35 +315,9 @@ def deploy_prototxt(layers: tuple[Layer, ...], input_size: int = 224) -> str:
 # -- the stand-in ----------------------------------------------------------------------------
 
 
-class _atomic:
-    """Context manager yielding a temporary path that is renamed to ``path`` on success."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-
-    def __enter__(self) -> Path:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        return self.tmp
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        try:
-            if exc_type is None:
-                os.replace(self.tmp, self.path)
-        finally:
-            self.tmp.unlink(missing_ok=True)
-
-
-def write_text_atomically(path: Path, text: str) -> Path:
-    """Write a text file through a temporary file and a rename."""
-    with _atomic(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-    return path
-
-
 def save_npy_atomically(path: Path, array: np.ndarray) -> Path:
     """Save an .npy file through a temporary file and a rename."""
-    with _atomic(path) as tmp, open(tmp, "wb") as stream:
+    with atomic_output(path) as tmp, open(tmp, "wb") as stream:
         np.save(stream, array)
     return path
 
@@ -370,6 +344,6 @@ def write_standin_caffe(folder: Path, seed: int = 0, arch: str = "zhang") -> tup
     folder = Path(folder)
     layers = ARCHES[arch]
     save_npy_atomically(folder / BINS_NAME, load_bins())
-    prototxt = write_text_atomically(folder / PROTOTXT_NAME, deploy_prototxt(layers))
+    prototxt = write_atomic(folder / PROTOTXT_NAME, deploy_prototxt(layers))
     caffemodel = write_caffemodel(folder / STANDIN_CAFFEMODEL_NAME, standin_caffe_layers(layers, seed))
     return prototxt, caffemodel

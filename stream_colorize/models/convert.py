@@ -20,6 +20,7 @@ import numpy as np
 
 from ..bins import NUM_BINS
 from ..errors import ModelError
+from ..io.outputs import write_atomic
 from .caffe import (
     CAFFE_LAYER_NAMES,
     CaffeLayer,
@@ -27,7 +28,6 @@ from .caffe import (
     read_caffemodel,
     read_prototxt,
     save_npy_atomically,
-    write_text_atomically,
 )
 from .spec import CAFFE_RECIPE_SCALE
 from .zhang_arch import INPUT_NAME, ZHANG_LAYERS, Layer
@@ -169,7 +169,7 @@ def convert_caffe_to_onnx(
         "temperature": 1.0 / CAFFE_RECIPE_SCALE,
         "description": f"converted from {caffemodel.name} by stream_colorize",
     }
-    write_text_atomically(out_onnx.with_suffix(".json"), json.dumps(sidecar, indent=2) + "\n")
+    write_atomic(out_onnx.with_suffix(".json"), json.dumps(sidecar, indent=2) + "\n")
     try:
         write_onnx_atomically(model, out_onnx)
     except OSError as exc:

@@ -11,11 +11,11 @@ Needs the ``onnx`` package (extra ``convert``).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
+from ..io.outputs import write_atomic
 from .zhang_arch import INPUT_NAME, LOGITS_NAME, ZHANG_LAYERS, Layer
 
 TINY_LAYERS: tuple[Layer, ...] = (
@@ -102,13 +102,7 @@ def build_onnx(layers: tuple[Layer, ...], blobs: dict[str, list[np.ndarray]], in
 
 def write_onnx_atomically(model, path: Path) -> None:
     """Serialize an ONNX model to ``path`` through a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(model.SerializeToString())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_atomic(path, model.SerializeToString())
 
 
 def write_standin_onnx(path: Path, arch: str = "zhang", seed: int = 0) -> Path:

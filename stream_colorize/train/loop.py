@@ -22,6 +22,7 @@ import torch
 from torch.nn import functional as F
 
 from ..bins import load_bins
+from ..io.outputs import atomic_output
 from .losses import bgr_to_lab, colour_loss, rebalance_weights
 from .model import ArchConfig, ColorNet
 
@@ -132,9 +133,8 @@ def _lr_factor(progress: float, warmup: float = 0.03) -> float:
 
 def save_checkpoint(path: Path, net: ColorNet, step: int, cfg: TrainConfig) -> None:
     """Atomically save weights, architecture and config."""
-    tmp = path.with_name(path.name + ".partial")
-    torch.save({"state": net.state_dict(), "arch": net.arch.to_dict(), "step": step, "cfg": cfg.to_dict()}, tmp)
-    tmp.replace(path)
+    with atomic_output(path) as tmp:
+        torch.save({"state": net.state_dict(), "arch": net.arch.to_dict(), "step": step, "cfg": cfg.to_dict()}, tmp)
 
 
 def train(

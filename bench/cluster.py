@@ -33,14 +33,12 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-
-from media import make_clip  # noqa: E402
 
 from stream_colorize.cluster import ClusterOptions, job, plan, run_job  # noqa: E402
 from stream_colorize.cluster.manifest import JobFolder  # noqa: E402
 from stream_colorize.config import Settings  # noqa: E402
 from stream_colorize.video import colorize_file  # noqa: E402
+from tests.support.media import make_clip  # noqa: E402
 
 INSIDE = "STREAM_COLORIZE_BENCH_NETNS"
 

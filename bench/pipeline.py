@@ -49,7 +49,7 @@ from stream_colorize.lab import merge_ab  # noqa: E402
 from stream_colorize.models import resolve_model  # noqa: E402
 from stream_colorize.temporal import Temporal  # noqa: E402
 from stream_colorize.video import colorize_file  # noqa: E402
-from tests.media import make_clip  # noqa: E402
+from tests.support.media import make_clip  # noqa: E402
 
 SIZES = {"720p": (1280, 720), "1080p": (1920, 1080)}
 

@@ -1,4 +1,5 @@
-"""Shared fixtures: generated models (tiny and Zhang-sized stand-ins) in a session cache."""
+"""Shared fixtures: generated models (tiny and Zhang-sized stand-ins) in a session cache, an RTSP
+server and a private X display."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 
 from stream_colorize.models.spec import ModelSpec, spec_from_path
 from stream_colorize.models.standin import write_standin_onnx
+from tests.support.live import RtspServer, Xvfb, rtsp_server_missing, xvfb_missing
 
 
 @pytest.fixture(scope="session")
@@ -36,3 +38,23 @@ def tiny_spec(tiny_onnx: Path) -> ModelSpec:
 def zhang_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Path of a Zhang-architecture stand-in ONNX model (129 MB, ~0.5 s a frame on 2 cores)."""
     return write_standin_onnx(tmp_path_factory.mktemp("zhang") / "zhang.onnx", arch="zhang", seed=0)
+
+
+@pytest.fixture
+def rtsp_server():
+    """A live-pattern RTSP server on loopback (skips where GStreamer's RTSP server is missing)."""
+    reason = rtsp_server_missing()
+    if reason:
+        pytest.skip(reason)
+    with RtspServer() as server:
+        yield server
+
+
+@pytest.fixture
+def xvfb():
+    """A private Xvfb display (skips where Xvfb, xdotool or imagemagick are missing)."""
+    reason = xvfb_missing()
+    if reason:
+        pytest.skip(reason)
+    with Xvfb() as display:
+        yield display

@@ -13,7 +13,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from helpers import CV_MAJOR, run_main
 
 from stream_colorize import backends
 from stream_colorize.bins import annealed_mean, load_bins
@@ -23,7 +22,8 @@ from stream_colorize.lab import network_input
 from stream_colorize.models import resolve_model
 from stream_colorize.models.caffe import write_standin_caffe
 from stream_colorize.models.spec import spec_from_caffe, spec_from_path
-from tests.media import chroma, make_clip, video_frames
+from tests.support.cli import CV_MAJOR, run_main
+from tests.support.media import chroma, make_clip, video_frames
 
 ort = pytest.importorskip("onnxruntime")
 onnx = pytest.importorskip("onnx")

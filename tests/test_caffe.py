@@ -8,7 +8,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from helpers import CV_MAJOR, needs_cv4
 
 from stream_colorize.bins import load_bins
 from stream_colorize.engine import Colorizer
@@ -41,6 +40,7 @@ from stream_colorize.models.protowire import (
 from stream_colorize.models.spec import spec_from_caffe, spec_from_path
 from stream_colorize.models.standin import TINY_LAYERS, layer_weights, write_standin_onnx
 from stream_colorize.models.zhang_arch import ZHANG_LAYERS
+from tests.support.cli import CV_MAJOR, needs_cv4
 
 needs_cv5 = pytest.mark.skipif(CV_MAJOR < 5, reason=f"OpenCV {cv2.__version__} still reads Caffe")
 

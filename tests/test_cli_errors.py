@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.helpers import run_main
-from tests.media import make_clip, make_image
+from tests.support.cli import run_main
+from tests.support.media import make_clip, make_image
 
 
 @pytest.fixture(scope="module")

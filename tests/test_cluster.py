@@ -26,8 +26,8 @@ from stream_colorize.config import Settings
 from stream_colorize.errors import UsageError
 from stream_colorize.io.source import MediaSource
 from stream_colorize.video import colorize_file
-from tests.helpers import run_main
-from tests.media import make_clip, packet_hashes, probe_frame_count, video_frames, video_pts
+from tests.support.cli import run_main
+from tests.support.media import make_clip, packet_hashes, probe_frame_count, video_frames, video_pts
 
 REPO = Path(__file__).resolve().parent.parent
 GOP = 12  # frames between keyframes in the test films (25 fps)
@@ -382,7 +382,7 @@ def test_ray_two_nodes(film: Path, plain: Path, tmp_path: Path, tiny_onnx: Path)
     }
     (tmp_path / "plan.json").write_text(json.dumps(plan))
     try:
-        harness = [sys.executable, str(REPO / "tests" / "ray_cluster.py"), str(tmp_path / "plan.json")]
+        harness = [sys.executable, str(REPO / "tests" / "support" / "ray_cluster.py"), str(tmp_path / "plan.json")]
         subprocess.run(["unshare", "-n", *harness, str(tmp_path / "result.json")], timeout=600, check=True)
     finally:
         shutil.rmtree(temp, ignore_errors=True)

@@ -10,7 +10,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from helpers import needs_cv4
 
 from stream_colorize.engine import Colorizer
 from stream_colorize.errors import ModelError
@@ -27,6 +26,7 @@ from stream_colorize.models.convert import convert_caffe_to_onnx, expected_shape
 from stream_colorize.models.spec import CAFFE_RECIPE_SCALE, spec_from_caffe, spec_from_path
 from stream_colorize.models.standin import TINY_LAYERS, count_parameters, write_standin_onnx
 from stream_colorize.models.zhang_arch import ZHANG_LAYERS
+from tests.support.cli import needs_cv4
 
 pytest.importorskip("onnx")
 

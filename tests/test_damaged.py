@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.media import make_clip, packet_hashes, probe_frame_count, video_frames
+from tests.support.media import make_clip, packet_hashes, probe_frame_count, video_frames
 
 REPO = Path(__file__).resolve().parent.parent
 TS_PACKET = 188
@@ -60,7 +60,7 @@ def test_damaged_transport_stream_keeps_what_decodes(damaged: Path, tmp_path: Pa
 
 
 def test_joined_captures_with_a_size_change_keep_every_part(tmp_path: Path, tiny_onnx: Path, capsys) -> None:
-    from tests.helpers import run_main
+    from tests.support.cli import run_main
 
     first = make_clip(tmp_path / "one.ts", seconds=1, size=(320, 240), audio=1)
     second = make_clip(tmp_path / "two.ts", seconds=1, size=(160, 120), audio=1)

@@ -9,10 +9,10 @@ import av
 import cv2
 import numpy as np
 import pytest
-from helpers import run_main
 
 from stream_colorize.train.imagestats import colourfulness
 from stream_colorize.train.metrics import evaluate_pairs, flicker, psnr, ssim, to_gray
+from tests.support.cli import run_main
 
 
 def colour_photo(seed: int, size: tuple[int, int] = (96, 128)) -> np.ndarray:

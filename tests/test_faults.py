@@ -24,7 +24,7 @@ import pytest
 
 from stream_colorize.errors import MediaError
 from stream_colorize.io.outputs import atomic_output, claim, remove_stale_temps, temp_path, write_atomic
-from tests.media import make_clip, probe_frame_count, video_frames
+from tests.support.media import make_clip, probe_frame_count, video_frames
 
 REPO = Path(__file__).resolve().parent.parent
 

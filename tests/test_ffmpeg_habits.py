@@ -12,8 +12,8 @@ import pytest
 
 from stream_colorize.errors import UsageError
 from stream_colorize.timespec import parse_time
-from tests.helpers import run_main
-from tests.media import chroma, make_clip, packet_hashes, probe, video_frames
+from tests.support.cli import run_main
+from tests.support.media import chroma, make_clip, packet_hashes, probe, video_frames
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.helpers import run_main
-from tests.media import chroma
+from tests.support.cli import run_main
+from tests.support.media import chroma
 
 
 def gray_photo(path: Path, shift: int = 0) -> Path:

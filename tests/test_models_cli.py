@@ -17,13 +17,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_fetch import FileServer, closed_port, make_blob, remote_for
 
 from stream_colorize.cli import main
 from stream_colorize.errors import ModelError
 from stream_colorize.models import resolve_model, store
 from stream_colorize.models.fetch import MIRROR_ENV, MIRROR_ONLY_ENV
 from stream_colorize.models.registry import REGISTRY, RegistryEntry
+from tests.test_fetch import FileServer, closed_port, make_blob, remote_for
 
 CAFFE_FILES = ("colorization_deploy_v2.prototxt", "colorization_release_v2.caffemodel", "pts_in_hull.npy")
 

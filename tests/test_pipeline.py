@@ -15,7 +15,7 @@ from stream_colorize.errors import MediaError
 from stream_colorize.io.source import Frame, MediaSource
 from stream_colorize.pipeline import Colorize, Merge, Pipeline
 from stream_colorize.temporal import Temporal
-from tests.media import make_clip
+from tests.support.media import make_clip
 
 
 class ListSource:

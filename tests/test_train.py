@@ -10,13 +10,13 @@ import av
 import cv2
 import numpy as np
 import pytest
-from helpers import run_main
 
 from stream_colorize.engine import Colorizer
 from stream_colorize.models.spec import spec_from_onnx
 from stream_colorize.train.dataset import Item, composite, deduplicate, load_npz, pack_npz
 from stream_colorize.train.imagestats import dhash, hamming
 from stream_colorize.train.sources import carve, licence_for
+from tests.support.cli import run_main
 
 torch = pytest.importorskip("torch")
 
@@ -185,9 +185,8 @@ def test_global_context_changes_the_output_with_the_rest_of_the_picture():
 
 
 def test_reviewed_packages_give_their_photos_and_video_frames(tmp_path: Path):
-    from media import make_clip
-
     from stream_colorize.train.sources import FRAMES_PER_VIDEO, iter_candidates
+    from tests.support.media import make_clip
 
     demo = tmp_path / "kphotoalbum/usr/share/kphotoalbum/demo"
     demo.mkdir(parents=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from stream_colorize.cli import main
-from tests.media import (
+from tests.support.media import (
     chroma,
     corrupt,
     make_audio_only,
@@ -192,7 +192,7 @@ def test_duration_limits_a_file(clip: Path, tmp_path: Path, tiny_onnx: Path, cap
 @pytest.mark.rtsp
 @pytest.mark.slow
 def test_rtsp_url_with_duration(tmp_path: Path, tiny_onnx: Path) -> None:
-    from live_helpers import RtspServer, rtsp_server_missing
+    from tests.support.live import RtspServer, rtsp_server_missing
 
     reason = rtsp_server_missing()
     if reason:

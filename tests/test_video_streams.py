@@ -10,7 +10,7 @@ import pytest
 
 from stream_colorize.config import Settings
 from stream_colorize.video import colorize_file
-from tests.media import (
+from tests.support.media import (
     chroma,
     make_clip,
     make_image,

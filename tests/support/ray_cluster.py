@@ -1,6 +1,6 @@
 """A real Ray cluster on 127.0.0.1 for the tests, run inside a private network namespace.
 
-    $ unshare -n python tests/ray_cluster.py plan.json result.json
+    $ unshare -n python tests/support/ray_cluster.py plan.json result.json
 
 ``ray start --head`` binds to the machine's outward address even when told 127.0.0.1, so the
 tests run the whole cluster (head, a second node, the driver) in a namespace of their own, where

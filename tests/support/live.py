@@ -5,7 +5,7 @@
     >>> with RtspServer(file=clip) as server: ...   # an H.264 MP4, served without re-encoding
     >>> with Xvfb() as display: env = {**os.environ, "DISPLAY": display.name}
 
-``RtspServer`` runs tests/rtsp_server.py under Debian's /usr/bin/python3 (the GStreamer RTSP
+``RtspServer`` runs tests/support/rtsp_server.py under Debian's /usr/bin/python3 (the GStreamer RTSP
 bindings do not import in a venv) on a free port; ``stop()`` kills it (SIGKILL: a dropped server)
 and ``start()`` brings it back on the same port.  The pytest fixtures ``rtsp_server`` and
 ``xvfb`` skip with a reason where the system parts are missing; CI installs them.
@@ -20,8 +20,6 @@ import socket
 import subprocess
 import time
 from pathlib import Path
-
-import pytest
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 SERVER_SCRIPT = Path(__file__).with_name("rtsp_server.py")
@@ -53,7 +51,7 @@ def rtsp_server_missing() -> str | None:
 
 
 class RtspServer:
-    """tests/rtsp_server.py as a subprocess: a live pattern, or ``file`` (H.264 MP4) at /live."""
+    """tests/support/rtsp_server.py as a subprocess: a live pattern, or ``file`` (H.264 MP4) at /live."""
 
     def __init__(
         self,
@@ -186,26 +184,6 @@ class Xvfb:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-@pytest.fixture
-def rtsp_server():
-    """A live-pattern RTSP server on loopback (skips where GStreamer's RTSP server is missing)."""
-    reason = rtsp_server_missing()
-    if reason:
-        pytest.skip(reason)
-    with RtspServer() as server:
-        yield server
-
-
-@pytest.fixture
-def xvfb():
-    """A private Xvfb display (skips where Xvfb, xdotool or imagemagick are missing)."""
-    reason = xvfb_missing()
-    if reason:
-        pytest.skip(reason)
-    with Xvfb() as display:
-        yield display
 
 
 def make_h264_mp4(path: Path, seconds: float = 3.0, size: tuple[int, int] = (320, 240), rate: int = 30) -> Path:

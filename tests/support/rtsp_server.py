@@ -1,8 +1,8 @@
 """A real RTSP server on loopback for the tests, run by Debian's /usr/bin/python3 (GStreamer via gi).
 
-    $ /usr/bin/python3 tests/rtsp_server.py --port 8554 --pattern
+    $ /usr/bin/python3 tests/support/rtsp_server.py --port 8554 --pattern
     READY rtsp://127.0.0.1:8554/live
-    $ /usr/bin/python3 tests/rtsp_server.py --port 8554 --file clip.mp4 --user u --password p
+    $ /usr/bin/python3 tests/support/rtsp_server.py --port 8554 --file clip.mp4 --user u --password p
 
 It serves either a live test pattern (``videotestsrc is-live=true`` encoded with x264 at zero
 latency) or an H.264 MP4 file without re-encoding, at the mount ``/live``.  With ``--user`` and

@@ -1,24 +1,91 @@
 """stream_colorize: colorize black-and-white video in real time.
 
->>> from stream_colorize import Colorizer, resolve_model
->>> engine = Colorizer(resolve_model("default"))
->>> colour = engine.colorize([gray_frame])[0]
+Three lines for another program:
+
+    >>> import stream_colorize
+    >>> stream_colorize.colorize_file("film.mp4", "film_colour.mp4")      # sound and subtitles copied
+    >>> stream_colorize.colorize_image("photo.tif", "photo_colour.tif")   # 16-bit and alpha kept
+
+and frame by frame, with a model loaded once:
+
+    >>> engine = stream_colorize.Colorizer("default")
+    >>> colour = engine.colorize([gray_frame])[0]                         # BGR uint8, same size
+
+Errors are ``ColorizeError`` subclasses with one-line messages; a missing input is also a
+``FileNotFoundError`` and a bad request also a ``ValueError``.  Progress comes through callbacks
+(``colorize_file(..., on_tick=...)``); the library prints nothing.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from importlib import metadata
+from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
-__all__ = ["ColorizeError", "Colorizer", "ModelSpec", "__version__", "resolve_model"]
+if TYPE_CHECKING:  # what type checkers and IDEs see; at run time these load lazily (below)
+    from .config import Settings, load_settings
+    from .engine import Colorizer
+    from .errors import (
+        ColorizeError,
+        DeviceError,
+        InputNotFoundError,
+        MediaError,
+        ModelError,
+        ModelNotFoundError,
+        UsageError,
+    )
+    from .models import ModelSpec, resolve_model
+    from .photo import colorize_image
+    from .video import PipelineInterrupted, Result, colorize_file
+
+try:
+    __version__ = metadata.version("stream-colorize")
+except metadata.PackageNotFoundError:  # a bare checkout on sys.path, never installed
+    __version__ = "0+unknown"
+
+__all__ = [
+    "ColorizeError",
+    "Colorizer",
+    "DeviceError",
+    "InputNotFoundError",
+    "MediaError",
+    "ModelError",
+    "ModelNotFoundError",
+    "ModelSpec",
+    "PipelineInterrupted",
+    "Result",
+    "Settings",
+    "UsageError",
+    "__version__",
+    "colorize_file",
+    "colorize_image",
+    "load_settings",
+    "resolve_model",
+]
 
 # Loaded on first use, so that light modules (the console entry point, ``signals``) import fast
 # and a Ctrl-C during start-up can be handled before OpenCV and PyAV load.
 _LAZY = {
     "Colorizer": ("engine", "Colorizer"),
-    "ColorizeError": ("errors", "ColorizeError"),
     "ModelSpec": ("models", "ModelSpec"),
     "resolve_model": ("models", "resolve_model"),
+    "colorize_file": ("video", "colorize_file"),
+    "PipelineInterrupted": ("video", "PipelineInterrupted"),
+    "Result": ("video", "Result"),
+    "colorize_image": ("photo", "colorize_image"),
+    "Settings": ("config", "Settings"),
+    "load_settings": ("config", "load_settings"),
+    **{
+        name: ("errors", name)
+        for name in (
+            "ColorizeError",
+            "DeviceError",
+            "InputNotFoundError",
+            "MediaError",
+            "ModelError",
+            "ModelNotFoundError",
+            "UsageError",
+        )
+    },
 }
 
 
@@ -31,3 +98,7 @@ def __getattr__(name: str) -> Any:
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

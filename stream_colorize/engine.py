@@ -1,7 +1,7 @@
 """The colorization engine: a model in a compute backend, turning frames into colour.
 
-    >>> engine = Colorizer(resolve_model("default"), device="auto")                 # cv2.dnn
-    >>> engine = Colorizer(resolve_model("default"), backend="auto", device="auto")  # ORT when installed
+    >>> engine = Colorizer("default")                                  # the bundled model in cv2.dnn
+    >>> engine = Colorizer("film.onnx", backend="auto", device="auto")  # ONNX Runtime when installed
     >>> ab = engine.predict_ab([frame])            # (1, 2, h, w) ab at the model's resolution
     >>> colour = engine.colorize([frame])[0]       # BGR uint8 at the frame's own size
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Literal
 
 import cv2
@@ -31,7 +32,9 @@ from .backends.opencv_dnn import (
     probe_blob,
 )
 from .backends.opencv_dnn import unavailable_reason as _unavailable_reason
+from .errors import UsageError
 from .lab import MergeMethod, limit_to_gamut, merge_ab, network_input
+from .models.registry import resolve_model
 from .models.spec import ModelSpec
 
 __all__ = [
@@ -54,11 +57,15 @@ DeviceName = Literal["auto", "cpu", "opencl", "opencl-fp16", "cuda", "cuda-fp16"
 
 
 class Colorizer:
-    """Runs one model in one backend on one device; turns uint8 gray/BGR frames into ab or colour frames."""
+    """Runs one model in one backend on one device; turns uint8 gray/BGR frames into ab or colour frames.
+
+    ``model`` is a ``ModelSpec``, a model name (``"default"``, see ``stream-colorize models list``)
+    or the path of a model file.
+    """
 
     def __init__(
         self,
-        spec: ModelSpec,
+        model: ModelSpec | str | Path = "default",
         device: str = "auto",
         temperature: float | None = None,
         merge: MergeMethod = "u8",
@@ -68,7 +75,8 @@ class Colorizer:
         backend: str = "opencv",
     ) -> None:
         if temperature is not None and not temperature > 0:
-            raise ValueError("temperature must be > 0")
+            raise UsageError(f"temperature must be > 0 (got {temperature})")
+        spec = model if isinstance(model, ModelSpec) else resolve_model(model)
         if threads:
             cv2.setNumThreads(int(threads))  # also the merge's and the input resize's threads
         self.spec = spec

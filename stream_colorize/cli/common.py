@@ -9,10 +9,8 @@ import typer
 
 from ..engine import BACKENDS, DEVICES, Colorizer
 from ..errors import UsageError
+from ..io.kinds import VIDEO_SUFFIXES  # noqa: F401 - the commands take it from here
 from ..models import resolve_model
-
-VIDEO_SUFFIXES = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".ts", ".m2ts", ".mts", ".m4v", ".mpg", ".mpeg",
-                  ".flv", ".ogv", ".dv", ".vob", ".wmv", ".3gp"}  # fmt: skip
 
 # One device name a line would be long; a fixed break (click's \b) keeps "opencl-fp16" whole at 80 columns.
 DEVICE_HELP = "\b\nCompute device: " + ", ".join(DEVICES[:3]) + ",\n" + ", ".join(DEVICES[3:]) + "."

@@ -1,8 +1,10 @@
-"""Lines on stderr that survive a terminal that went away (SIGHUP, a closed pipe)."""
+"""Lines on stderr that survive a terminal that went away (SIGHUP, a closed pipe); download bars."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 def say(text: str) -> None:
@@ -16,3 +18,48 @@ def say(text: str) -> None:
 def out_of_memory(exc: BaseException) -> bool:
     """True for a failed allocation: Python's MemoryError or OpenCV's "Insufficient memory"."""
     return isinstance(exc, MemoryError) or "Insufficient memory" in str(exc) or "Cannot allocate memory" in str(exc)
+
+
+class _Bar:
+    """A ``store.FetchProgress`` drawing one rich task per file."""
+
+    def __init__(self, progress) -> None:
+        self._progress = progress
+        self._task = None
+
+    def start(self, description: str, total: int) -> None:
+        """Begin a new file's bar."""
+        self._task = self._progress.add_task(description, total=total)
+
+    def __call__(self, step: int, reset_to: int | None) -> None:
+        if reset_to is not None:
+            self._progress.reset(self._task, completed=reset_to)
+        if step:
+            self._progress.advance(self._task, step)
+
+
+@contextmanager
+def download_bar(quiet: bool) -> Iterator[_Bar | None]:
+    """A rich progress bar on stderr (bytes, speed, ETA) to pass to fetches; None when quiet."""
+    if quiet:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        yield _Bar(progress)

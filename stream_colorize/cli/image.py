@@ -1,25 +1,20 @@
-"""``stream-colorize image``: colorize photos, one by one or a whole folder."""
+"""``stream-colorize image``: colorize photos, one by one or a whole folder (the work is ``photo.py``'s)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
-import numpy as np
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from ..errors import ColorizeError, MediaError, UsageError
-from ..io.outputs import claim, temp_path
-from ..lab import merge_ab_16
-from ..limits import MAX_PHOTO_PIXELS, check_picture_size, image_header_size
+from ..errors import ColorizeError, InputNotFoundError, MediaError, UsageError
+from ..io.kinds import IMAGE_SUFFIXES
+from ..photo import check_image_suffix, colorize_photo, read_image, read_photo, write_image  # noqa: F401 - read_image: train_cmd
 from .common import (
-    VIDEO_SUFFIXES,
     BackendOption,
     DeviceOption,
     ModelOption,
@@ -31,9 +26,6 @@ from .common import (
 )
 from .console import out_of_memory, say
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".jp2", ".pgm", ".ppm", ".pbm"}
-DEEP_SUFFIXES = {".png", ".tif", ".tiff"}  # written at 16 bits per channel when the input has them
-ALPHA_SUFFIXES = {".png", ".tif", ".tiff", ".webp"}  # keep an input's transparency
 OUTPUT_TAG = "_colour"  # x.jpg -> x_colour.jpg
 
 
@@ -53,7 +45,7 @@ def collect_images(inputs: list[Path]) -> list[Path]:
         elif item.is_file():
             found.append(item)
         else:
-            raise MediaError(f"input not found: {item}")
+            raise InputNotFoundError(f"input not found: {item}")
     return found
 
 
@@ -63,136 +55,6 @@ def _our_output(path: Path, siblings: list[Path]) -> bool:
         return False
     original = path.stem[: -len(OUTPUT_TAG)]
     return any(p.stem == original for p in siblings)
-
-
-def _decode(path: Path, flags: int) -> tuple[np.ndarray, np.ndarray]:
-    """The file's bytes and their decoding with ``flags``; MediaError if unreadable or not an image."""
-    try:
-        data = np.fromfile(str(path), np.uint8)
-    except OSError as exc:
-        raise MediaError(f"cannot read {path}: {exc.strerror}") from exc
-    image = cv2.imdecode(data, flags) if data.size else None
-    if image is None:
-        hint = "; for films use 'stream-colorize video'" if path.suffix.lower() in VIDEO_SUFFIXES else ""
-        raise MediaError(f"{path} is not an image OpenCV can read{hint}")
-    return data, image
-
-
-def read_image(path: Path) -> np.ndarray:
-    """Read an image as BGR uint8 (EXIF orientation applied); MediaError if it is not one."""
-    return _decode(path, cv2.IMREAD_COLOR)[1]
-
-
-@dataclass
-class Photo:
-    """A decoded photo: BGR pixels (uint8, or uint16 for a 16-bit file) and its alpha plane, if any
-    (uint8 or uint16 as the file stored it)."""
-
-    pixels: np.ndarray
-    alpha: np.ndarray | None = None
-
-    @property
-    def preview(self) -> np.ndarray:
-        """The pixels as BGR uint8, what the model sees."""
-        return to_depth(self.pixels, np.uint8)
-
-
-def to_depth(image: np.ndarray, dtype: type) -> np.ndarray:
-    """Rescale a uint8/uint16 image to ``dtype`` (uint8 or uint16)."""
-    if image.dtype == dtype:
-        return image
-    if dtype == np.uint8:
-        return ((image.astype(np.uint32) + 128) // 257).astype(np.uint8)
-    return image.astype(np.uint16) * np.uint16(257)
-
-
-def read_photo(path: Path) -> Photo:
-    """Read a photo keeping 16-bit depth and transparency (EXIF orientation applied); MediaError if none."""
-    size = image_header_size(path)
-    if size is not None:  # refuse before decoding: a 1 MB PNG can hold 32000x32000 pixels
-        check_picture_size(path, *size, MAX_PHOTO_PIXELS, "a photo")
-    try:
-        data, pixels = _decode(path, cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH)
-    except MediaError:
-        # Some float or 32-bit files (a one-channel float32 TIFF) decode only unchanged.
-        data, pixels = _decode(path, cv2.IMREAD_UNCHANGED)
-    if pixels.dtype not in (np.uint8, np.uint16):
-        pixels = _to_uint16(pixels)
-    if pixels.ndim == 2:
-        pixels = cv2.cvtColor(pixels, cv2.COLOR_GRAY2BGR)
-    elif pixels.shape[2] == 4:
-        pixels = cv2.cvtColor(pixels, cv2.COLOR_BGRA2BGR)
-    alpha = None
-    if path.suffix.lower() in ALPHA_SUFFIXES:
-        raw = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-        # IMREAD_UNCHANGED skips EXIF orientation: only trust its alpha when the shapes agree.
-        if raw is not None and raw.ndim == 3 and raw.shape[2] == 4 and raw.shape[:2] == pixels.shape[:2]:
-            if raw.dtype in (np.uint8, np.uint16):
-                alpha = raw[:, :, 3]
-    return Photo(pixels, alpha)
-
-
-def _to_uint16(pixels: np.ndarray) -> np.ndarray:
-    """Float (0..1, as scientific and HDR-pipeline TIFFs store it; beyond is clipped) or 32-bit
-    integer pixels as 16-bit, the deepest depth the rest of the photo path keeps."""
-    if pixels.dtype.kind == "f":
-        scaled = np.nan_to_num(pixels, nan=0.0, posinf=1.0, neginf=0.0)
-        return (np.clip(scaled, 0.0, 1.0) * 65535.0 + 0.5).astype(np.uint16)
-    if pixels.dtype.itemsize > 2:
-        return (np.clip(pixels, 0, None).astype(np.uint64) >> (8 * pixels.dtype.itemsize - 16)).astype(np.uint16)
-    return pixels.astype(np.uint16) * np.uint16(257) if pixels.dtype.itemsize == 1 else pixels.astype(np.uint16)
-
-
-def colorize_photo(engine, photo: Photo, out_suffix: str, side_by_side: bool = False) -> np.ndarray:
-    """The colour version of ``photo`` as the output format can hold it (depth, alpha)."""
-    if photo.pixels.dtype == np.uint16 and out_suffix in DEEP_SUFFIXES:
-        original = photo.pixels
-        colour = merge_ab_16(original, engine.predict_ab([photo.preview])[0])
-    else:
-        original = photo.preview
-        colour = engine.colorize([original])[0]
-    if photo.alpha is not None and out_suffix in ALPHA_SUFFIXES:
-        alpha = to_depth(photo.alpha, colour.dtype)
-        colour = np.dstack([colour, alpha])
-        original = np.dstack([original, alpha])
-    return cv2.hconcat([original, colour]) if side_by_side else colour
-
-
-def check_image_suffix(path: Path) -> None:
-    """UsageError unless OpenCV can write images with ``path``'s suffix (checked before any work)."""
-    ext = path.suffix.lower() or ".png"
-    try:
-        ok = cv2.haveImageWriter(f"x{ext}")
-    except cv2.error:
-        ok = False
-    if not ok:
-        usable = [e for e in sorted(IMAGE_SUFFIXES) if _writable(e)]
-        raise UsageError(f"cannot write {ext!r} images ({path.name}); use one of {', '.join(usable)}")
-
-
-def _writable(ext: str) -> bool:
-    try:
-        return bool(cv2.haveImageWriter(f"x{ext}"))
-    except cv2.error:
-        return False
-
-
-def write_image(path: Path, image: np.ndarray, overwrite: bool = True) -> None:
-    """Encode by the output's suffix and write through a temporary file and a rename (without
-    ``overwrite``, MediaError when the name was taken meanwhile; see ``outputs.claim``)."""
-    ext = path.suffix.lower() or ".png"
-    try:
-        ok, encoded = cv2.imencode(ext, image)
-    except cv2.error:
-        ok = False
-    if not ok:
-        raise UsageError(f"cannot encode an image as {ext!r}; use .png or .jpg")
-    tmp = temp_path(path)
-    try:
-        tmp.write_bytes(encoded.tobytes())
-        claim(tmp, path, overwrite)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def output_paths(images: list[Path], output: Path | None, suffix: str) -> list[Path]:

@@ -15,6 +15,7 @@ import typer
 from ..errors import ModelError
 from ..models import store
 from ..models.registry import REGISTRY, cache_dir, get_entry
+from .console import download_bar
 
 DEFAULT_NAME = "default"  # what --model uses when not given
 
@@ -63,7 +64,8 @@ def fetch(
 ) -> None:
     """Download a model into the cache (resumes an interrupted download; verifies SHA-256)."""
     entry = get_entry(name)
-    paths = store.fetch_model(name, quiet=quiet, timeout=timeout)
+    with download_bar(quiet) as bar:
+        paths = store.fetch_model(name, progress=bar, timeout=timeout)
     if entry.source == "download":
         typer.echo(f"{name}: {len(paths)} files verified in {store.model_dir(name)}")
         if entry.format == "caffe" and store.OPENCV_MAJOR >= 5 and not store.converted_path(name).is_file():

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import typer
 
-from ..errors import MediaError, ModelError, UsageError
+from ..errors import InputNotFoundError, MediaError, ModelError, UsageError
 from ..temporal import DEFAULT_SMOOTH
 from ..train.imagestats import colourfulness
 from ..train.metrics import evaluate_images, evaluate_video, format_report, read_video_frames
@@ -64,7 +64,7 @@ def gather_training_images(paths: list[Path]) -> list[np.ndarray]:
         elif item.is_file():
             files.append(item)
         else:
-            raise MediaError(f"training data not found: {item}")
+            raise InputNotFoundError(f"training data not found: {item}")
     images: list[np.ndarray] = []
     for path in files:
         if path.suffix.lower() in VIDEO_SUFFIXES:
@@ -243,7 +243,7 @@ def eval_command(
         if not colour:
             raise MediaError(f"{images} holds no colour photos; evaluation compares against colour originals")
     if video is not None and not video.is_file():
-        raise MediaError(f"video not found: {video}")
+        raise InputNotFoundError(f"video not found: {video}")
     colorizer = build_colorizer(model, device, temperature, threads, backend=backend)
     results: dict[str, dict] = {}
     if colour:

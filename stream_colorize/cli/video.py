@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from ..config import Settings, load_settings
-from ..errors import ColorizeError, MediaError, UsageError
+from ..errors import ColorizeError, InputNotFoundError, MediaError, UsageError
 from ..io.encoders import is_image_sequence
 from ..io.sink import partial_path
 from ..io.source import is_url
@@ -60,7 +60,7 @@ def collect_jobs(input: str, output: Path, overwrite: bool, skip_existing: bool 
         jobs = [(str(p), output / p.name) for p in videos]
     else:
         if not is_url(input) and not src.exists():
-            raise MediaError(f"input not found: {src}")
+            raise InputNotFoundError(f"input not found: {src}")
         if output.is_dir():
             name = src.name if not is_url(input) else "stream.mp4"
             output = output / name

@@ -24,7 +24,7 @@ import av
 import cv2
 import numpy as np
 
-from ..errors import MediaError
+from ..errors import InputNotFoundError, MediaError
 from ..limits import MAX_VIDEO_PIXELS, check_picture_size
 
 log = logging.getLogger("stream_colorize")
@@ -200,7 +200,7 @@ class MediaSource:
         if not is_url(text) and input_format is None:
             path = Path(text)
             if not path.exists():
-                raise MediaError(f"input not found: {path}")
+                raise InputNotFoundError(f"input not found: {path}")
             if path.is_dir():
                 raise MediaError(f"{path} is a folder; give a video file (or a folder as both input and output)")
         try:
@@ -208,7 +208,7 @@ class MediaSource:
                 text, options=opts, format=input_format, timeout=(timeout, timeout) if is_url(text) else None
             )
         except av.error.FileNotFoundError as exc:
-            raise MediaError(f"input not found: {text}") from exc
+            raise InputNotFoundError(f"input not found: {text}") from exc
         except av.error.PermissionError as exc:
             raise MediaError(f"cannot read {text}: permission denied") from exc
         except (av.error.InvalidDataError, av.error.EOFError, av.error.TimeoutError) as exc:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from ..errors import ModelError
+from ..errors import ModelError, ModelNotFoundError
 
 DEFAULT_TEMPERATURE = 0.38
 # The deploy recipe multiplies Zhang's logits by 2.606 before the softmax, i.e. T = 1 / 2.606.
@@ -138,7 +138,7 @@ def spec_from_path(path: str | Path, name: str | None = None) -> ModelSpec:
     """Describe a model file by its suffix (.onnx, .prototxt, .caffemodel)."""
     path = Path(path).expanduser()
     if not path.exists():
-        raise ModelError(f"model file not found: {path}")
+        raise ModelNotFoundError(f"model file not found: {path}")
     if path.is_dir():
         onnx = sorted(path.glob("*.onnx"))
         if len(onnx) == 1:

@@ -15,10 +15,9 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import cv2
 
@@ -92,55 +91,21 @@ def local_size(entry: RegistryEntry) -> int | None:
     return path.stat().st_size if path.is_file() else None
 
 
-class _Bar:
-    """A fetch progress callback drawing one rich task per file."""
-
-    def __init__(self, progress) -> None:
-        self._progress = progress
-        self._task = None
+class FetchProgress(Protocol):
+    """What ``fetch_model`` reports to: a new file starts, then bytes arrive (see ``fetch.ProgressFn``)."""
 
     def start(self, description: str, total: int) -> None:
-        """Begin a new file's bar."""
-        self._task = self._progress.add_task(description, total=total)
+        """A file of ``total`` bytes begins."""
 
     def __call__(self, step: int, reset_to: int | None) -> None:
-        if reset_to is not None:
-            self._progress.reset(self._task, completed=reset_to)
-        if step:
-            self._progress.advance(self._task, step)
+        """``step`` more bytes arrived; ``reset_to`` restarts the count (a resumed or retried download)."""
 
 
-@contextmanager
-def download_progress(quiet: bool) -> Iterator[_Bar | None]:
-    """A rich progress bar on stderr (bytes, speed, ETA) to pass to fetches; None when quiet."""
-    if quiet:
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-        TransferSpeedColumn,
-    )
-
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
-        yield _Bar(progress)
-
-
-def fetch_model(name: str, quiet: bool = False, timeout: float = DEFAULT_TIMEOUT) -> list[Path]:
+def fetch_model(name: str, progress: FetchProgress | None = None, timeout: float = DEFAULT_TIMEOUT) -> list[Path]:
     """Download (or generate) a named model into the cache; return its files.
 
     Files already there and intact are kept. ModelError (one line) when a file cannot be had.
+    ``progress`` hears of each file and its bytes (the CLI draws a bar with it).
     """
     entry = get_entry(name)
     if entry.source == "bundled":
@@ -152,11 +117,10 @@ def fetch_model(name: str, quiet: bool = False, timeout: float = DEFAULT_TIMEOUT
         return [standin_path(name)]
     folder = model_dir(name)
     paths = []
-    with download_progress(quiet) as progress:
-        for remote in entry.files:
-            if progress is not None:
-                progress.start(remote.name, remote.size)
-            paths.append(fetch_file(remote, folder, timeout=timeout, progress=progress))
+    for remote in entry.files:
+        if progress is not None:
+            progress.start(remote.name, remote.size)
+        paths.append(fetch_file(remote, folder, timeout=timeout, progress=progress))
     return paths
 
 

@@ -3,7 +3,9 @@ server and a private X display."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,21 +42,22 @@ def zhang_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_standin_onnx(tmp_path_factory.mktemp("zhang") / "zhang.onnx", arch="zhang", seed=0)
 
 
+def _started(missing: Callable[[], str | None], service: Callable[[], Any]) -> Iterator[Any]:
+    """Skip when ``missing()`` names what is not installed; else run ``service()`` for one test."""
+    reason = missing()
+    if reason:
+        pytest.skip(reason)
+    with service() as running:
+        yield running
+
+
 @pytest.fixture
-def rtsp_server():
+def rtsp_server() -> Iterator[RtspServer]:
     """A live-pattern RTSP server on loopback (skips where GStreamer's RTSP server is missing)."""
-    reason = rtsp_server_missing()
-    if reason:
-        pytest.skip(reason)
-    with RtspServer() as server:
-        yield server
+    yield from _started(rtsp_server_missing, RtspServer)
 
 
 @pytest.fixture
-def xvfb():
+def xvfb() -> Iterator[Xvfb]:
     """A private Xvfb display (skips where Xvfb, xdotool or imagemagick are missing)."""
-    reason = xvfb_missing()
-    if reason:
-        pytest.skip(reason)
-    with Xvfb() as display:
-        yield display
+    yield from _started(xvfb_missing, Xvfb)

@@ -43,8 +43,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from stream_colorize.config import Settings  # noqa: E402
 from stream_colorize.engine import Colorizer  # noqa: E402
 from stream_colorize.errors import ModelError  # noqa: E402
+from stream_colorize.frames import Frame  # noqa: E402
 from stream_colorize.io.sink import EncodeOptions, FileSink  # noqa: E402
-from stream_colorize.io.source import Frame, MediaSource  # noqa: E402
+from stream_colorize.io.source import MediaSource  # noqa: E402
 from stream_colorize.lab import merge_ab  # noqa: E402
 from stream_colorize.models import resolve_model  # noqa: E402
 from stream_colorize.temporal import Temporal  # noqa: E402
@@ -175,7 +176,7 @@ def temporal_table(clip: Path, model: str, limit: int) -> None:
     for skip in (1, 2, 3):
         for strength in (0.0, 0.3, 0.5, 0.7, 0.85):
             t = Temporal(skip=skip, smooth=strength)
-            copies = [Frame(f.index, f.pts, f.time_base, f.image) for f in frames]
+            copies = [Frame(f.index, f.image, f.pts, f.time_base) for f in frames]
             t.assign(copies, lambda imgs: truth[[index_of[id(im)] for im in imgs]])
             ab = np.stack([c.ab for c in copies])
             flicker = float(np.abs(np.diff(ab, axis=0)).mean())

@@ -30,12 +30,14 @@ import numpy as np
 
 from .engine import Colorizer
 from .errors import ColorizeError
+from .frames import Frame
 from .io.devices import SourceSpec
-from .io.live_source import LeakyQueue, LiveFrame, LiveSource
+from .io.live_source import LiveSource
 from .io.window import Window, draw_overlay, save_snapshot, side_by_side
 from .lab import merge_ab
 from .signals import deferred_signals
-from .temporal import DEFAULT_SMOOTH, AbSmoother, FrameSkipper, SceneCutDetector, gray_at
+from .temporal import DEFAULT_SMOOTH, Temporal
+from .threads import GuardedThread, LeakyQueue
 
 log = logging.getLogger("stream_colorize")
 MAX_SKIP = 120
@@ -88,7 +90,7 @@ class AutoSkip:
 class Shown:
     """A finished frame: the composed picture for display and its source frame."""
 
-    frame: LiveFrame
+    frame: Frame
     image: np.ndarray  # BGR: colour, or original | colour
 
 
@@ -102,7 +104,7 @@ class LiveStats:
     shown: int = 0
     _times: deque = field(default_factory=lambda: deque(maxlen=90))
 
-    def mark_shown(self, frame: LiveFrame, now: float | None = None) -> float:
+    def mark_shown(self, frame: Frame, now: float | None = None) -> float:
         """Count a displayed frame; return its latency in seconds."""
         now = time.monotonic() if now is None else now
         latency = now - frame.captured
@@ -148,7 +150,7 @@ class LiveOptions:
 class ColourStage:
     """Two threads: the colour stage (merge every frame) and the model worker (newest frame only)."""
 
-    def __init__(self, colorizer: Colorizer, inbox: LeakyQueue[LiveFrame], options: LiveOptions, fps: float) -> None:
+    def __init__(self, colorizer: Colorizer, inbox: LeakyQueue[Frame], options: LiveOptions, fps: float) -> None:
         self.colorizer = colorizer
         self.inbox = inbox
         self.outbox: LeakyQueue[Shown] = LeakyQueue(2)
@@ -156,11 +158,10 @@ class ColourStage:
         self.fps = fps
         self.stats = LiveStats()
         self.skip = AutoSkip(options.skip)
-        self.skipper = FrameSkipper(self.skip.value)
-        self.cuts = SceneCutDetector()
-        self.smoother = AbSmoother(options.smooth if options.smoothing else 0.0)
+        # The file pipeline's cut/skip/smooth decisions; the model's answer arrives asynchronously.
+        self.temporal = Temporal(skip=self.skip.value, smooth=options.smooth if options.smoothing else 0.0)
         self.side_by_side = options.side_by_side
-        self._model_inbox: LeakyQueue[tuple[LiveFrame, bool]] = LeakyQueue(1)
+        self._model_inbox: LeakyQueue[tuple[Frame, bool]] = LeakyQueue(1)
         self._lock = threading.Lock()
         self._ab: np.ndarray | None = None
         self._ab_cut = False
@@ -169,19 +170,14 @@ class ColourStage:
         self.error: BaseException | None = None
         self.source_done = threading.Event()
         self._threads = [
-            threading.Thread(target=self._guard(self._colour_loop), name="live-colour", daemon=True),
-            threading.Thread(target=self._guard(self._model_loop), name="live-model", daemon=True),
+            GuardedThread(self._colour_loop, "live-colour", self._fail),
+            GuardedThread(self._model_loop, "live-model", self._fail),
         ]
 
-    def _guard(self, loop):
-        def run() -> None:
-            try:
-                loop()
-            except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
-                self.error = exc
-                self._stop.set()
-
-        return run
+    def _fail(self, exc: BaseException) -> None:
+        """A thread failed: keep the error (``run_live`` re-raises it) and stop both."""
+        self.error = exc
+        self._stop.set()
 
     def start(self) -> None:
         """Start both threads."""
@@ -201,11 +197,12 @@ class ColourStage:
 
     def set_smoothing(self, on: bool) -> None:
         """Turn ab smoothing on or off (the t key)."""
-        self.smoother.strength = self.options.smooth if on else 0.0
+        self.temporal.smoother.strength = self.options.smooth if on else 0.0
 
     @property
     def smoothing(self) -> bool:
-        return self.smoother.strength > 0.0
+        """Whether ab smoothing is on."""
+        return self.temporal.smoother.strength > 0.0
 
     def _model_loop(self) -> None:
         while not self._stop.is_set():
@@ -230,21 +227,18 @@ class ColourStage:
             if frame is None:
                 continue
             fps = self.fps or 30.0
-            self.skipper.every = self.skip.update(self.stats.model_s, fps, self.inbox.dropped)
-            cut = self.cuts(frame.image)
-            if self.skipper.due(cut):
+            self.temporal.skipper.every = self.skip.update(self.stats.model_s, fps, self.inbox.dropped)
+            cut, due = self.temporal.decide(frame.image)
+            if due:
                 self._model_inbox.put((frame, cut))
             with self._lock:
                 ab, fresh, was_cut = self._ab, self._ab_fresh, self._ab_cut
                 self._ab_fresh = self._ab_cut = False
-            if ab is None:
+            ab = self.temporal.step(frame.image, ab if fresh else None, fresh and was_cut)
+            if ab is None:  # no prediction yet: gray
                 if zero is None:
                     zero = np.zeros((2, 8, 8), np.float32)
                 ab = zero
-            else:
-                if fresh and was_cut:
-                    self.smoother.reset()
-                ab = self.smoother(ab, gray_at(frame.image, ab.shape[1:]))
             colour = merge_ab(frame.image, ab, self.colorizer.merge)
             image = side_by_side(frame.image, colour) if self.side_by_side else colour
             self.outbox.put(Shown(frame, image))
@@ -269,8 +263,6 @@ class Recorder:
 
     def write(self, shown: Shown) -> None:
         """Encode one shown frame (and mux the audio read so far)."""
-        from .io.source import Frame
-
         if self.sink is None:
             audio = self.source.audio_stream
             tb = shown.frame.time_base or Fraction(1, 90000)
@@ -279,7 +271,7 @@ class Recorder:
             info = self._info_cls(width, height, tb, rate, None, 0.0, 8, None, 0, None, "live")
             self.sink = self._sink_cls(self.path, info, [audio] if audio is not None else [], self._opts)
         frame = shown.frame
-        self.sink.write(Frame(frame.index, frame.pts, frame.time_base, frame.image, output=shown.image))
+        self.sink.write(Frame(frame.index, frame.image, frame.pts, frame.time_base, output=shown.image))
         while True:
             packet = self._audio.get(timeout=0)
             if packet is None:
@@ -322,7 +314,7 @@ def run_live(
     Opens the window (unless headless) only after the source opened, so a bad source is one line.
     Raises MediaError when the source is lost for good (after its retries).
     """
-    frames: LeakyQueue[LiveFrame] = LeakyQueue(2)
+    frames: LeakyQueue[Frame] = LeakyQueue(2)
     if source is None:
         source = LiveSource(spec, frames)
     else:

@@ -28,10 +28,11 @@ from typing import Any, Protocol
 import numpy as np
 
 from .engine import Colorizer
-from .io.source import Frame
+from .frames import Frame
 from .lab import MergeMethod, merge_ab
 from .limits import QUEUE_BYTES
 from .temporal import Temporal
+from .threads import GuardedThread
 
 _END = object()  # end-of-stream sentinel
 SOURCE_STOP_WAIT = 2.0  # seconds an interrupted run waits for a source blocked in a read
@@ -112,7 +113,6 @@ class Counters:
 
     decoded: int = 0
     written: int = 0
-    dropped: int = 0
     started: float = field(default_factory=time.perf_counter)
     busy: dict[str, float] = field(default_factory=dict)  # seconds each stage spent working
 
@@ -124,11 +124,7 @@ class Counters:
 
 
 class Pipeline:
-    """Runs ``source ! stages... ! sink``, one thread each, bounded queues between them.
-
-    ``leaky=True`` makes the first queue drop its oldest item instead of blocking the source
-    (for live inputs, so latency never grows).
-    """
+    """Runs ``source ! stages... ! sink``, one thread each, bounded queues between them."""
 
     def __init__(
         self,
@@ -136,13 +132,11 @@ class Pipeline:
         stages: list[Stage],
         sink: Sink,
         queue_size: int = 8,
-        leaky: bool = False,
         queue_bytes: int = QUEUE_BYTES,
     ) -> None:
         self.source = source
         self.stages = stages
         self.sink = sink
-        self.leaky = leaky
         self.queues: list[queue.Queue] = [queue.Queue(maxsize=queue_size) for _ in range(len(stages) + 1)]
         # Besides ``queue_size`` items, each queue holds at most ``queue_bytes`` of pictures (an 8K
         # frame is 100 MB in BGR); one item is always let in, so huge frames still flow.
@@ -167,34 +161,23 @@ class Pipeline:
         with self._held_lock:
             self._held[i] -= size
 
-    def _put(self, q: queue.Queue, item: Any, leaky: bool = False) -> None:
+    def _put(self, q: queue.Queue, item: Any) -> None:
         i = self.queues.index(q)
         size = _nbytes(item)
-        while size and not (leaky and item is not _END) and not self._room(i, size):
+        while size and not self._room(i, size):
             if self._stop.is_set():
                 raise _Stopped
             time.sleep(0.005)
-        if leaky and size and item is not _END:
-            with self._held_lock:
-                self._held[i] += size
         while True:
             if self._stop.is_set():
                 if size:
                     self._release(i, size)
                 raise _Stopped
             try:
-                if leaky and item is not _END:
-                    q.put_nowait(item)
-                else:
-                    q.put(item, timeout=0.05)
+                q.put(item, timeout=0.05)
                 return
             except queue.Full:
-                if leaky and item is not _END:
-                    try:
-                        self._release(i, _nbytes(q.get_nowait()))
-                        self.counters.dropped += 1
-                    except queue.Empty:
-                        pass
+                pass
 
     def _get(self, q: queue.Queue) -> Any:
         while True:
@@ -210,18 +193,11 @@ class Pipeline:
             return item
 
     # -- thread bodies --------------------------------------------------------------------------
-    def _guard(self, body: Callable[[], None]) -> Callable[[], None]:
-        def run() -> None:
-            try:
-                body()
-            except _Stopped:
-                pass
-            except BaseException as exc:  # noqa: BLE001 - any failure stops every stage
-                if self.error is None:
-                    self.error = exc
-                self.stop()
-
-        return run
+    def _fail(self, exc: BaseException) -> None:
+        """A stage thread failed: keep the first error (``run`` re-raises it) and stop them all."""
+        if self.error is None:
+            self.error = exc
+        self.stop()
 
     def _read(self) -> None:
         out = self.queues[0]
@@ -232,7 +208,7 @@ class Pipeline:
             self.counters.busy["source"] = busy
             if isinstance(item, Frame):
                 self.counters.decoded += 1
-            self._put(out, item, leaky=self.leaky)
+            self._put(out, item)
             mark = time.perf_counter()
         self._put(out, _END)
 
@@ -273,7 +249,7 @@ class Pipeline:
         ``interrupted`` and re-raises KeyboardInterrupt once every thread has ended."""
         bodies = [self._read, *(lambda i=i: self._stage(i) for i in range(len(self.stages))), self._write]
         names = ["source", *(type(s).__name__.lower() for s in self.stages), "sink"]
-        threads = [threading.Thread(target=self._guard(b), name=f"sc-{n}", daemon=True) for b, n in zip(bodies, names)]
+        threads = [GuardedThread(b, f"sc-{n}", self._fail, quiet=(_Stopped,)) for b, n in zip(bodies, names)]
         self.counters.started = time.perf_counter()
         for t in threads:
             t.start()

@@ -1,10 +1,12 @@
 """Across frames: which frames run the model, how ab is smoothed, where scenes cut.
 
     >>> temporal = Temporal(skip=2, smooth=0.5)
-    >>> temporal.assign(frames, engine.predict_ab)   # sets frame.ab on each Frame, in order
+    >>> temporal.assign(frames, engine.predict_ab)   # a batch of frames in order: sets frame.ab
+    >>> cut, due = temporal.decide(image)            # or frame by frame (live: the model runs
+    >>> ab = temporal.step(image, predicted, cut)    #   elsewhere, its newest ab comes in here)
     >>> temporal.model_runs, temporal.cuts           # counters
 
-Small pieces, usable alone (the live command reuses them):
+``assign`` is ``decide`` and ``step`` over a batch; both paths share every decision.  The pieces:
 
 * ``SceneCutDetector`` compares tiny thumbnails of consecutive frames' lightness; a large mean
   difference is a cut.  Costs a resize of each frame to 32x32.
@@ -41,7 +43,7 @@ DEFAULT_CUT_THRESHOLD = 12.0  # mean |Δ gray| (0..255) between 32x32 thumbnails
 
 
 class HasImage(Protocol):
-    """Anything carrying a uint8 ``image`` and an assignable ``ab`` (e.g. io.source.Frame)."""
+    """Anything carrying a uint8 ``image`` and an assignable ``ab`` (e.g. frames.Frame)."""
 
     image: np.ndarray
     ab: np.ndarray | None
@@ -181,13 +183,33 @@ class Temporal:
         self.model_runs = 0
         self.cuts = 0
 
-    def plan(self, frames: Sequence[HasImage], reduced: Sequence[np.ndarray] | None = None) -> list[tuple[bool, bool]]:
-        """For each frame in order: (is a cut, model due).  ``reduced``: the frames already reduced."""
-        plan = []
-        for i, frame in enumerate(frames):
-            cut = self.cut_detector(reduced[i] if reduced is not None else frame.image)
-            plan.append((cut, self.skipper.due(cut)))
-        return plan
+    def decide(self, image: np.ndarray) -> tuple[bool, bool]:
+        """For the next frame in order: (starts a new shot, the model is due on it).
+
+        ``image`` is the frame or its reduction (``reduce_frame``); the cut thumbnail comes from it.
+        """
+        cut = self.cut_detector(image)
+        if cut:
+            self.cuts += 1
+        return cut, self.skipper.due(cut)
+
+    def step(self, image: np.ndarray, predicted: np.ndarray | None, cut: bool) -> np.ndarray | None:
+        """The ab (2, h, w) to merge with this frame: the latest prediction, smoothed.
+
+        ``predicted`` is the model's ab for this frame (None: reuse the latest); ``cut`` resets the
+        smoother first, so colour never carries across a shot change.  The file pipeline calls it
+        for every frame with its batch's predictions; live calls it for every shown frame with
+        whatever the model thread has finished since.  None until a first prediction exists.
+        """
+        if cut:
+            self.smoother.reset()
+        if predicted is not None:
+            self._latest = predicted
+            self.model_runs += 1
+        if self._latest is None:
+            return None
+        gray = gray_at(image, self._latest.shape[1:]) if self.smoother.strength > 0 else None
+        return self.smoother(self._latest, gray)
 
     def assign(self, frames: Sequence[HasImage], predict: Callable[[list[np.ndarray]], np.ndarray]) -> None:
         """Set ``frame.ab`` on every frame; ``predict`` runs once for all frames that need the model.
@@ -196,19 +218,10 @@ class Temporal:
         input as the full frames); otherwise the full frames.
         """
         reduced = [reduce_frame(f.image, self.model_size or REDUCED_SIZE) for f in frames]
-        plan = self.plan(frames, reduced)
+        plan = [self.decide(image) for image in reduced]
         source = reduced if self.model_size else [f.image for f in frames]
         wanted = [image for image, (_, due) in zip(source, plan) if due]
-        predicted = predict(wanted) if wanted else None
-        k = 0
-        for i, (frame, (cut, due)) in enumerate(zip(frames, plan)):
-            if cut:
-                self.smoother.reset()
-                self.cuts += 1
-            if due:
-                self._latest = predicted[k]
-                k += 1
-                self.model_runs += 1
+        predicted = iter(predict(wanted) if wanted else ())
+        for frame, image, (cut, due) in zip(frames, reduced, plan):
             frame.model_ran = due
-            gray = gray_at(reduced[i], self._latest.shape[1:]) if self.smoother.strength > 0 else None
-            frame.ab = self.smoother(self._latest, gray)
+            frame.ab = self.step(image, next(predicted) if due else None, cut)

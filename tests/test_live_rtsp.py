@@ -14,8 +14,10 @@ import av
 import numpy as np
 import pytest
 
+from stream_colorize.frames import Frame
 from stream_colorize.io.devices import parse_source
-from stream_colorize.io.live_source import LeakyQueue, LiveFrame, LiveSource
+from stream_colorize.io.live_source import LiveSource
+from stream_colorize.threads import LeakyQueue
 from tests.support.live import RtspServer, make_h264_mp4, rtsp_server_missing
 
 pytestmark = pytest.mark.rtsp
@@ -44,7 +46,7 @@ def assert_one_line_error(done: subprocess.CompletedProcess, *fragments: str) ->
 class Collector:
     """Drains a LeakyQueue in a thread, counting frames and keeping the last one."""
 
-    def __init__(self, queue: LeakyQueue[LiveFrame]) -> None:
+    def __init__(self, queue: LeakyQueue[Frame]) -> None:
         self.queue, self.count, self.last = queue, 0, None
         self._stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -68,7 +70,7 @@ class Collector:
 
 
 def test_client_reconnects_when_the_server_comes_back(rtsp_server: RtspServer) -> None:
-    frames: LeakyQueue[LiveFrame] = LeakyQueue(4)
+    frames: LeakyQueue[Frame] = LeakyQueue(4)
     source = LiveSource(
         parse_source(rtsp_server.url), frames, retries=20, open_timeout=5, read_timeout=2, backoff=(0.2, 1.0)
     )

@@ -11,9 +11,9 @@ import pytest
 
 from stream_colorize.errors import MediaError, UsageError
 from stream_colorize.io.devices import OpenCall, camera_call, parse_source, redact_url
-from stream_colorize.io.live_source import LeakyQueue
 from stream_colorize.io.window import KEY_ACTIONS, display_problem, draw_overlay, save_snapshot, side_by_side
 from stream_colorize.live import AutoSkip, LiveStats
+from stream_colorize.threads import LeakyQueue
 
 
 # -- device specs -> av.open arguments --------------------------------------------------------
@@ -132,11 +132,11 @@ def test_manual_skip_keys_leave_auto_mode() -> None:
 
 
 def test_latency_stats() -> None:
-    from stream_colorize.io.live_source import LiveFrame
+    from stream_colorize.frames import Frame
 
     stats = LiveStats()
     for i in range(100):
-        stats.mark_shown(LiveFrame(i, np.zeros((2, 2), np.uint8), captured=i / 30), now=i / 30 + 0.01 * (i % 10 + 1))
+        stats.mark_shown(Frame(i, np.zeros((2, 2), np.uint8), captured=i / 30), now=i / 30 + 0.01 * (i % 10 + 1))
     p = stats.latency_percentiles()
     assert p["p50"] == pytest.approx(0.055, abs=0.006) and p["max"] == pytest.approx(0.10)
     assert stats.fps == pytest.approx(30, rel=0.05)

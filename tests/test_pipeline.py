@@ -1,4 +1,4 @@
-"""The threaded pipeline: order, end of stream, errors from any stage, stopping, leaky queues."""
+"""The threaded pipeline: order, end of stream, errors from any stage, stopping."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import pytest
 
 from stream_colorize.engine import Colorizer
 from stream_colorize.errors import MediaError
-from stream_colorize.io.source import Frame, MediaSource
+from stream_colorize.frames import Frame
+from stream_colorize.io.source import MediaSource
 from stream_colorize.pipeline import Colorize, Merge, Pipeline
 from stream_colorize.temporal import Temporal
 from tests.support.media import make_clip
@@ -67,7 +68,7 @@ class Boom:
 
 def frames(n: int, size=(48, 64)) -> list[Frame]:
     rng = np.random.default_rng(0)
-    return [Frame(i, i, Fraction(1, 25), rng.integers(0, 255, size, np.uint8)) for i in range(n)]
+    return [Frame(i, rng.integers(0, 255, size, np.uint8), i, Fraction(1, 25)) for i in range(n)]
 
 
 def test_order_and_end_of_stream() -> None:
@@ -96,22 +97,6 @@ def test_stop_from_another_thread_ends_run() -> None:
     threading.Timer(0.3, pipe.stop).start()
     pipe.run()
     assert source.stopped.is_set()
-
-
-def test_leaky_queue_drops_oldest_instead_of_blocking() -> None:
-    class Slow:
-        def process(self, item):
-            time.sleep(0.01)
-            return (item,)
-
-        def finish(self):
-            return ()
-
-    sink = ListSink()
-    pipe = Pipeline(ListSource(list(range(300))), [Slow()], sink, queue_size=2, leaky=True)
-    pipe.run()
-    assert pipe.counters.dropped > 0
-    assert sink.items == sorted(sink.items) and sink.items[-1] == 299  # newest kept, order kept
 
 
 def test_colorize_and_merge_stages_batch_and_pass_packets(tiny_spec) -> None:

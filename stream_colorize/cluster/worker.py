@@ -25,8 +25,9 @@ import av
 from ..config import Settings
 from ..engine import Colorizer
 from ..errors import MediaError
+from ..frames import Frame
 from ..io.sink import FileSink
-from ..io.source import Frame, frame_picture
+from ..io.source import frame_picture
 from ..models.spec import ModelSpec
 from ..pipeline import Colorize, Merge, Pipeline
 from ..temporal import Temporal
@@ -81,7 +82,7 @@ class PacketSource:
     def _frame(self, index: int, frame: av.VideoFrame) -> Frame:
         if frame.is_corrupt:
             self.damaged += 1
-        return Frame(index, frame.pts, self.task.codec.time_base, frame_picture(frame))
+        return Frame(index, frame_picture(frame), frame.pts, self.task.codec.time_base)
 
 
 def _inside(pts: int | None, lo: int | None, hi: int | None) -> bool:

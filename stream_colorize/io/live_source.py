@@ -3,7 +3,7 @@
     >>> frames = LeakyQueue(2)
     >>> source = LiveSource(parse_source("rtsp://127.0.0.1:8554/live"), frames, retries=5)
     >>> source.open(); source.start()              # open() raises MediaError with one clear line
-    >>> frame = frames.get(timeout=1.0)            # LiveFrame: image, index, pts, captured time
+    >>> frame = frames.get(timeout=1.0)            # Frame: image, index, pts, captured time
 
 Cameras and network streams run at their own pace; files and lavfi graphs are paced here by
 their timestamps, so they play at their own rate.  A consumer that falls behind never makes the
@@ -13,14 +13,10 @@ Every network wait has a timeout (PyAV's ``timeout=(open, read)``).
 
 from __future__ import annotations
 
-import collections
 import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from fractions import Fraction
-from typing import Generic, TypeVar
 from urllib.parse import urlsplit
 
 import av
@@ -28,60 +24,11 @@ import cv2
 import numpy as np
 
 from ..errors import MediaError
+from ..frames import Frame
+from ..threads import LeakyQueue
 from .devices import OpenCall, SourceSpec
 
 log = logging.getLogger("stream_colorize")
-T = TypeVar("T")
-
-
-class LeakyQueue(Generic[T]):
-    """A bounded FIFO whose ``put`` never blocks: when full, the oldest item is dropped."""
-
-    def __init__(self, maxsize: int = 1) -> None:
-        if maxsize < 1:
-            raise ValueError("maxsize must be >= 1")
-        self.maxsize = maxsize
-        self.dropped = 0
-        self._items: collections.deque[T] = collections.deque()
-        self._cond = threading.Condition()
-
-    def put(self, item: T) -> T | None:
-        """Append ``item``; return the item dropped to make room, if any."""
-        with self._cond:
-            dropped = None
-            if len(self._items) >= self.maxsize:
-                dropped = self._items.popleft()
-                self.dropped += 1
-            self._items.append(item)
-            self._cond.notify()
-            return dropped
-
-    def get(self, timeout: float | None = None) -> T | None:
-        """The oldest item, waiting up to ``timeout`` seconds; None when nothing came."""
-        with self._cond:
-            if not self._items:
-                self._cond.wait(timeout)
-            return self._items.popleft() if self._items else None
-
-    def clear(self) -> None:
-        """Drop everything queued (not counted as drops)."""
-        with self._cond:
-            self._items.clear()
-
-    def __len__(self) -> int:
-        with self._cond:
-            return len(self._items)
-
-
-@dataclass
-class LiveFrame:
-    """One decoded frame and when it was captured (``time.monotonic()`` right after decoding)."""
-
-    index: int
-    image: np.ndarray  # uint8 gray (H, W) or BGR (H, W, 3)
-    captured: float
-    pts: int | None = None
-    time_base: Fraction | None = None
 
 
 def _host_of(url: str) -> str:
@@ -187,7 +134,7 @@ class LiveSource:
     def __init__(
         self,
         spec: SourceSpec,
-        out: LeakyQueue[LiveFrame] | None = None,
+        out: LeakyQueue[Frame] | None = None,
         retries: int = 5,
         open_timeout: float = 10.0,
         read_timeout: float = 5.0,
@@ -196,7 +143,7 @@ class LiveSource:
         backoff: tuple[float, float] = (0.5, 8.0),
     ) -> None:
         self.spec = spec
-        self.out: LeakyQueue[LiveFrame] = out if out is not None else LeakyQueue(2)
+        self.out: LeakyQueue[Frame] = out if out is not None else LeakyQueue(2)
         self.retries = retries
         self.open_timeout = open_timeout
         self.read_timeout = read_timeout
@@ -297,7 +244,7 @@ class LiveSource:
                     return
             image = self._to_image(frame)
             captured = time.monotonic()
-            self.out.put(LiveFrame(self._index, image, captured, pts, reader.time_base))
+            self.out.put(Frame(self._index, image, pts, reader.time_base, captured))
             self._index += 1
             count += 1
             self.frames_read += 1

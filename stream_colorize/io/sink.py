@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from ..errors import MediaError, UsageError
+from ..frames import Frame
 from .encoders import (
     PICTURE_FORMATS,
     check_audio_encoder,
@@ -36,7 +37,7 @@ from .encoders import (
     probe_encoder,
 )
 from .outputs import claim, remove_stale_temps, temp_path
-from .source import Frame, VideoInfo, describe_stream
+from .source import VideoInfo, describe_stream
 
 log = logging.getLogger("stream_colorize")
 

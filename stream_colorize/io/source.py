@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputNotFoundError, MediaError
+from ..frames import Frame
 from ..limits import MAX_VIDEO_PIXELS, check_picture_size
 
 log = logging.getLogger("stream_colorize")
@@ -51,31 +52,6 @@ def main_video_stream(videos: list[av.video.stream.VideoStream]) -> av.video.str
         return bool(v.disposition & av.stream.Disposition.attached_pic) or v.frames == 1 or not v.average_rate
 
     return next((v for v in videos if not still(v)), videos[0])
-
-
-@dataclass
-class Frame:
-    """One video frame on its way through the pipeline.
-
-    ``image`` is the decoded picture (gray (H, W) or BGR (H, W, 3) uint8); ``ab`` is set by the
-    colorize stage (model-resolution chroma, opaque to the pipeline); ``output`` is the finished
-    BGR frame the sink encodes.  ``pts``/``time_base`` are the source's, kept for the output.
-    """
-
-    index: int
-    pts: int | None
-    time_base: Fraction | None
-    image: np.ndarray
-    ab: np.ndarray | None = None
-    output: np.ndarray | None = None
-    model_ran: bool = False
-
-    @property
-    def time(self) -> float | None:
-        """Presentation time in seconds, when known."""
-        if self.pts is None or self.time_base is None:
-            return None
-        return float(self.pts * self.time_base)
 
 
 @dataclass
@@ -357,7 +333,7 @@ class MediaSource:
                     self._stop.set()
                     break
                 pts = frame.pts - round(self.start / tb) if self.start and frame.pts is not None else frame.pts
-                item = Frame(index, pts, tb, self._picture(frame))
+                item = Frame(index, self._picture(frame), pts, tb)
                 if t is not None:
                     first_time = t if first_time is None else first_time
                     if self.duration is not None and t - first_time >= self.duration:

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from ..errors import MediaError
+from ..frames import Frame
 from ..lab import frame_ab, merge_ab
 from .imagestats import colourfulness
 
@@ -157,37 +158,23 @@ def flicker(frames: Iterable[np.ndarray]) -> float:
 
 
 def read_video_frames(path: str | Path, max_frames: int = 300, spread: bool = False) -> list[np.ndarray]:
-    """Up to ``max_frames`` decoded BGR frames of a video (PyAV): the first ones, or with
-    ``spread`` every Nth so they cover the whole video.  MediaError when none decode."""
-    import av
+    """Up to ``max_frames`` decoded BGR frames of a video (the pipeline's source): the first ones,
+    or with ``spread`` every Nth so they cover the whole video.  MediaError when none decode."""
+    from ..io.source import MediaSource
 
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise MediaError(f"{path} holds no video stream; give colour photos or videos")
-            stream = container.streams.video[0]
-            total = stream.frames or 0
-            step = (max(1, total // max_frames) if total else 5) if spread else 1
-            frames = []
-            for i, frame in enumerate(container.decode(stream)):
-                if i % step == 0:
-                    frames.append(frame.to_ndarray(format="bgr24"))
+    with MediaSource(path, gray=False, copy_kinds=()) as source:
+        total = source.info.frames or 0
+        step = (max(1, total // max_frames) if total else 5) if spread else 1
+        frames: list[np.ndarray] = []
+        for item in source.items():
+            if isinstance(item, Frame) and item.index % step == 0:
+                frames.append(item.image)
                 if len(frames) >= max_frames:
+                    source.stop()
                     break
-    except av.error.FFmpegError as exc:
-        raise MediaError(f"cannot decode video {path}: {exc}") from exc
     if not frames:
         raise MediaError(f"video {path} has no frames")
     return frames
-
-
-class _Frame:
-    """The minimal frame the temporal stage works on (image in, ab out)."""
-
-    def __init__(self, image: np.ndarray) -> None:
-        self.image = image
-        self.ab: np.ndarray | None = None
-        self.model_ran = False
 
 
 def evaluate_video(colorizer, path: str | Path, max_frames: int = 300, temporal=None) -> dict[str, float]:
@@ -199,7 +186,7 @@ def evaluate_video(colorizer, path: str | Path, max_frames: int = 300, temporal=
     frames = read_video_frames(path, max_frames)
     grays = [to_gray(f) for f in frames]
     if temporal is not None:
-        items = [_Frame(g) for g in grays]
+        items = [Frame(i, g) for i, g in enumerate(grays)]
         temporal.assign(items, colorizer.predict_ab)
         ab = [item.ab for item in items]
     else:

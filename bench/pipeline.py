@@ -89,14 +89,14 @@ def encode_fps(src: Path, frames: list[Frame], images: list[np.ndarray], dst: Pa
     with MediaSource(src) as source:
         info, copies = source.info, source.copy_streams
         packets = [p for p in source.items() if not isinstance(p, Frame)]
-        sink = FileSink(dst, info, copies, EncodeOptions(preset=preset))
-        t0 = time.perf_counter()
-        for frame, image in zip(frames, images):
-            frame.output = image
-            sink.write(frame)
-        for packet in packets:
-            sink.write(packet)
-        sink.close("done")
+        with FileSink(dst, info, copies, EncodeOptions(preset=preset)) as sink:
+            t0 = time.perf_counter()
+            for frame, image in zip(frames, images):
+                frame.output = image
+                sink.write(frame)
+            for packet in packets:
+                sink.write(packet)
+            sink.commit()
     return len(frames) / (time.perf_counter() - t0)
 
 

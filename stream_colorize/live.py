@@ -33,6 +33,8 @@ from .errors import ColorizeError
 from .frames import Frame
 from .io.devices import SourceSpec
 from .io.live_source import LiveSource
+from .io.sink import EncodeOptions, FileSink, Outcome
+from .io.source import VideoInfo
 from .io.window import Window, draw_overlay, save_snapshot, side_by_side
 from .lab import merge_ab
 from .signals import deferred_signals
@@ -248,14 +250,11 @@ class Recorder:
     """``--record``: the file pipeline's encoder fed with what is shown (and the source's audio)."""
 
     def __init__(self, path: Path, source: LiveSource) -> None:
-        from .io.sink import EncodeOptions, FileSink
-        from .io.source import VideoInfo
-
         self.path = path
         self.source = source
         self._audio: LeakyQueue[av.Packet] = LeakyQueue(4096)
-        self._sink_cls, self._opts, self._info_cls = FileSink, EncodeOptions(preset="veryfast", crf=20), VideoInfo
-        self.sink = None
+        self._opts = EncodeOptions(preset="veryfast", crf=20)
+        self.sink: FileSink | None = None
 
     def on_audio(self, packet: av.Packet) -> None:
         """Called from the source thread: keep audio packets until the main thread muxes them."""
@@ -268,8 +267,8 @@ class Recorder:
             tb = shown.frame.time_base or Fraction(1, 90000)
             rate = Fraction(self.source.fps).limit_denominator(1001) if self.source.fps else Fraction(30)
             height, width = shown.image.shape[:2]
-            info = self._info_cls(width, height, tb, rate, None, 0.0, 8, None, 0, None, "live")
-            self.sink = self._sink_cls(self.path, info, [audio] if audio is not None else [], self._opts)
+            info = VideoInfo(width, height, tb, rate, None, 0.0, 8, None, 0, None, "live")
+            self.sink = FileSink(self.path, info, [audio] if audio is not None else [], self._opts)
         frame = shown.frame
         self.sink.write(Frame(frame.index, frame.image, frame.pts, frame.time_base, output=shown.image))
         while True:
@@ -282,7 +281,7 @@ class Recorder:
         """Finish the file (renamed to its final name only when ``ok``)."""
         if self.sink is None:
             return None
-        return self.sink.close("done" if ok else "partial")
+        return self.sink.commit(Outcome.DONE if ok else Outcome.PARTIAL)
 
 
 def _print_status(stats: LiveStats, stage: ColourStage, source: LiveSource) -> None:

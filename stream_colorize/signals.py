@@ -2,7 +2,7 @@
 
     >>> with handle_termination():            # in the main thread (the CLI does this)
     ...     with deferred_signals():           # e.g. while a partial file is being finished
-    ...         sink.close("partial")
+    ...         sink.commit(Outcome.PARTIAL)
     ... # SIGINT, SIGTERM and SIGHUP all raise Interrupted (a KeyboardInterrupt) carrying .signum
 
 ``timeout``, ``systemctl stop``, ``docker stop`` and a closed terminal send SIGTERM or SIGHUP,

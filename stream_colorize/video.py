@@ -17,7 +17,7 @@ from pathlib import Path
 from .config import Settings
 from .engine import Colorizer
 from .errors import ColorizeError
-from .io.sink import EncodeOptions, FileSink
+from .io.sink import EncodeOptions, FileSink, Outcome
 from .io.source import MediaSource, SourceStats
 from .pipeline import Colorize, Counters, Merge, Pipeline, Stage
 from .signals import Interrupted, deferred_signals, signal_of
@@ -115,15 +115,22 @@ def encode_options(settings: Settings) -> EncodeOptions:
 
 def build_engine(settings: Settings) -> Colorizer:
     """Load the model the settings name on the device they ask for."""
-    from .models import resolve_model
-
     return Colorizer(
-        resolve_model(settings.model),
+        settings.model,
         device=settings.device,
         temperature=settings.temperature,
         threads=settings.threads,
         batch_size=settings.batch,
         backend=settings.backend,
+    )
+
+
+def build_temporal(settings: Settings) -> Temporal:
+    """Frame skipping, smoothing and scene cuts as the settings ask."""
+    return Temporal(
+        skip=settings.skip,
+        smooth=settings.smooth_strength if settings.smooth else 0.0,
+        cut_threshold=settings.scene_cut,
     )
 
 
@@ -138,6 +145,9 @@ def colorize_file(
 ) -> Result:
     """Colorize one video file or URL into ``output``; see the module docstring.
 
+    ``engine``: a loaded ``Colorizer``, a factory called once the input and output are known to be
+    good, or None (``build_engine(settings)``).  ``on_tick(counters)`` is called a few times a
+    second from the calling thread, ``on_start(source)`` once the model is loaded.
     ``overwrite=False`` never replaces a file that appeared at ``output`` while this ran (the
     result is kept beside it and MediaError says where).
 
@@ -148,61 +158,52 @@ def colorize_file(
     wanted = {"audio": settings.audio_codec != "none", "subtitle": settings.subtitles, "data": True}
     copy = tuple(kind for kind, keep in wanted.items() if keep)
     source = MediaSource(input, duration=settings.duration, copy_kinds=copy, start=settings.start, end=settings.end)
-    sink: FileSink | None = None
-    source_open = True
-    outcome = "failed"
+    temporal = build_temporal(settings)
+    pipeline: Pipeline | None = None
     started = time.perf_counter()
-    temporal = Temporal(
-        skip=settings.skip,
-        smooth=settings.smooth_strength if settings.smooth else 0.0,
-        cut_threshold=settings.scene_cut,
-    )
     try:
-        sink = FileSink(output, source.info, source.copy_streams, encode_options(settings), overwrite)
-        if engine is None:
-            engine = build_engine(settings)
-        elif not isinstance(engine, Colorizer):
-            engine = engine()  # a factory: load the model only once the input is known to be good
-        stages: list[Stage] = [Colorize(engine, temporal, settings.batch), Merge(engine.merge)]
-        pipeline = Pipeline(source, stages, sink, queue_size=settings.queue_size)
-        if on_start is not None:
-            on_start(source)
-        started = time.perf_counter()
-        try:
-            pipeline.run(on_tick)
-        except KeyboardInterrupt:
-            outcome = "partial"
-            if pipeline.source_stuck:
-                source_open = False  # never close a container another thread is reading
-            raise
-        outcome = "done"
-    except KeyboardInterrupt as exc:
-        path = None
-        with deferred_signals():  # a second Ctrl-C must not cut the partial file in half
-            if sink is not None:
-                try:
-                    path = sink.close(outcome if sink.frames else "failed")
-                except ColorizeError:
-                    path = None
-            sink = None
-            if source_open:
-                source.close()
-                source_open = False
-        frames = 0 if path is None else sink_frames_or(path)
-        result = Result(
-            str(input), path, frames, time.perf_counter() - started, temporal.model_runs, source.stats, True
-        )
-        raise PipelineInterrupted(result, signal_of(exc)) from None
+        with FileSink(output, source.info, source.copy_streams, encode_options(settings), overwrite) as sink:
+            try:
+                colorizer = engine if isinstance(engine, Colorizer) else (engine or (lambda: build_engine(settings)))()
+                stages: list[Stage] = [Colorize(colorizer, temporal, settings.batch), Merge(colorizer.merge)]
+                pipeline = Pipeline(source, stages, sink, queue_size=settings.queue_size)
+                if on_start is not None:
+                    on_start(source)
+                started = time.perf_counter()
+                pipeline.run(on_tick)
+            except KeyboardInterrupt as exc:
+                with deferred_signals():  # a second Ctrl-C must not cut the partial file in half
+                    path = _keep_partial(sink)
+                frames = 0 if path is None else sink_frames_or(path)
+                elapsed = time.perf_counter() - started
+                result = Result(str(input), path, frames, elapsed, temporal.model_runs, source.stats, True)
+                raise PipelineInterrupted(result, signal_of(exc)) from None
+            with deferred_signals():
+                final = sink.commit()
     finally:
         with deferred_signals():
-            final = sink.close(outcome) if sink is not None else None
-            if source_open:
+            if pipeline is None or not pipeline.source_stuck:  # never close a container a thread still reads
                 source.close()
-    frames = sink.frames if sink is not None else 0
-    dropped = sink.dropped if sink is not None else 0
+    assert pipeline is not None  # built before a run can succeed
     elapsed = time.perf_counter() - started
-    busy = pipeline.counters.busy
-    return Result(str(input), final, frames, elapsed, temporal.model_runs, source.stats, busy=busy, dropped=dropped)
+    return Result(
+        str(input),
+        final,
+        sink.frames,
+        elapsed,
+        temporal.model_runs,
+        source.stats,
+        busy=pipeline.counters.busy,
+        dropped=sink.dropped,
+    )
+
+
+def _keep_partial(sink: FileSink) -> Path | None:
+    """An interrupted run's output: kept as ``name.partial.ext`` when it holds frames, else removed."""
+    try:
+        return sink.commit(Outcome.PARTIAL if sink.frames else Outcome.FAILED)
+    except ColorizeError:
+        return None
 
 
 def sink_frames_or(path: Path) -> int:

@@ -185,7 +185,7 @@ def test_global_context_changes_the_output_with_the_rest_of_the_picture():
 
 
 def test_reviewed_packages_give_their_photos_and_video_frames(tmp_path: Path):
-    from stream_colorize.train.sources import FRAMES_PER_VIDEO, iter_candidates
+    from stream_colorize.train.sources import HARVEST_FRAMES_PER_VIDEO, iter_candidates
     from tests.support.media import make_clip
 
     demo = tmp_path / "kphotoalbum/usr/share/kphotoalbum/demo"
@@ -198,7 +198,7 @@ def test_reviewed_packages_give_their_photos_and_video_frames(tmp_path: Path):
     assert "usr/share/kphotoalbum/demo/beach_2.jpg" in paths
     assert not any("qt-logo" in p for p in paths)
     frames = [c for c in found if "#frame" in c.path]
-    assert len(frames) == FRAMES_PER_VIDEO
+    assert len(frames) == HARVEST_FRAMES_PER_VIDEO
     assert all(c.image.shape == (120, 160, 3) for c in frames)
     assert frames[0].image.tobytes() != frames[-1].image.tobytes()  # spread over the clip, not one frame
 

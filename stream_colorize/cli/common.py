@@ -7,10 +7,9 @@ from pathlib import Path
 
 import typer
 
-from ..engine import BACKENDS, DEVICES, Colorizer
+from ..engine import BACKENDS, DEVICES
 from ..errors import UsageError
 from ..io.kinds import VIDEO_SUFFIXES  # noqa: F401 - the commands take it from here
-from ..models import resolve_model
 
 # One device name a line would be long; a fixed break (click's \b) keeps "opencl-fp16" whole at 80 columns.
 DEVICE_HELP = "\b\nCompute device: " + ", ".join(DEVICES[:3]) + ",\n" + ", ".join(DEVICES[3:]) + "."
@@ -25,25 +24,6 @@ ThreadsOption = typer.Option(
     None, "--threads", help="CPU threads for inference (default: all cores; video: all but one).", min=1
 )
 OverwriteOption = typer.Option(False, "--overwrite", "-y", help="Replace existing outputs.")
-
-
-def build_colorizer(
-    model: str,
-    device: str,
-    temperature: float | None = None,
-    threads: int | None = None,
-    batch_size: int = 1,
-    backend: str = "auto",
-) -> Colorizer:
-    """Resolve the model and load it in the requested backend on the requested device."""
-    return Colorizer(
-        resolve_model(model),
-        device=device,
-        temperature=temperature,
-        threads=threads,
-        batch_size=batch_size,
-        backend=backend,
-    )
 
 
 def same_file(a: Path, b: Path) -> bool:

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from ..engine import Colorizer
 from ..errors import ColorizeError, InputNotFoundError, MediaError, UsageError
 from ..io.kinds import IMAGE_SUFFIXES
 from ..photo import check_image_suffix, colorize_photo, read_image, read_photo, write_image  # noqa: F401 - read_image: train_cmd
@@ -21,7 +22,6 @@ from .common import (
     OverwriteOption,
     TemperatureOption,
     ThreadsOption,
-    build_colorizer,
     check_output,
 )
 from .console import out_of_memory, say
@@ -142,7 +142,7 @@ def register(app: typer.Typer) -> None:
         for dst in targets:
             check_image_suffix(dst)
             check_output(dst, images, overwrite)
-        engine = build_colorizer(model, device, temperature, threads, backend=backend)
+        engine = Colorizer(model, device=device, temperature=temperature, threads=threads, backend=backend)
         failures = 0
         with photo_progress(len(images)) as advance:
             for src, dst in zip(images, targets):

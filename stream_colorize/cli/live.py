@@ -11,6 +11,7 @@ from pathlib import Path
 
 import typer
 
+from ..engine import Colorizer
 from ..errors import UsageError
 from ..io.devices import parse_source
 from ..io.live_source import LiveSource
@@ -24,7 +25,6 @@ from .common import (
     OverwriteOption,
     TemperatureOption,
     ThreadsOption,
-    build_colorizer,
     check_output,
 )
 
@@ -82,7 +82,7 @@ def register(app: typer.Typer) -> None:
         spec = parse_source(source, rtsp_transport=rtsp_transport, camera_size=camera_size, camera_fps=camera_fps)
         if record is not None and spec.kind == "file":
             check_output(record, [Path(spec.call.file)], overwrite)
-        engine = build_colorizer(model, device, temperature, threads, backend=backend)
+        engine = Colorizer(model, device=device, temperature=temperature, threads=threads, backend=backend)
         options = LiveOptions(
             skip=skip_value,
             smooth=smooth,

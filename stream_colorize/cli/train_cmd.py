@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 import typer
 
+from ..engine import Colorizer
 from ..errors import InputNotFoundError, MediaError, ModelError, UsageError
 from ..temporal import DEFAULT_SMOOTH
 from ..train.imagestats import colourfulness
@@ -29,12 +30,11 @@ from .common import (
     OverwriteOption,
     TemperatureOption,
     ThreadsOption,
-    build_colorizer,
 )
 from .image import IMAGE_SUFFIXES, collect_images, read_image
 
 GRAY_COLOURFULNESS = 4.0  # below this an image is treated as black-and-white
-FRAMES_PER_VIDEO = 48
+TRAIN_FRAMES_PER_VIDEO = 48  # frames `train` samples from each of the user's videos
 
 
 def is_colour(image: np.ndarray) -> bool:
@@ -43,7 +43,7 @@ def is_colour(image: np.ndarray) -> bool:
     return colourfulness(small) >= GRAY_COLOURFULNESS
 
 
-def sample_video(path: Path, count: int = FRAMES_PER_VIDEO) -> list[np.ndarray]:
+def sample_video(path: Path, count: int = TRAIN_FRAMES_PER_VIDEO) -> list[np.ndarray]:
     """Up to ``count`` frames spread over a video (BGR uint8); MediaError when none decode."""
     return read_video_frames(path, count, spread=True)
 
@@ -201,7 +201,6 @@ def train_command(
     if net.stopped_at is not None:
         typer.echo(f"stopped by Ctrl-C after {net.stopped_at} steps: writing the model from what was learned")
     export_model(net, out, temperature=temperature, meta={"description": f"fine-tuned from {init}"})
-    from ..engine import Colorizer
     from ..models.spec import spec_from_onnx
 
     report = evaluate_images(Colorizer(spec_from_onnx(out), device="cpu", threads=threads), val_set)
@@ -244,7 +243,7 @@ def eval_command(
             raise MediaError(f"{images} holds no colour photos; evaluation compares against colour originals")
     if video is not None and not video.is_file():
         raise InputNotFoundError(f"video not found: {video}")
-    colorizer = build_colorizer(model, device, temperature, threads, backend=backend)
+    colorizer = Colorizer(model, device=device, temperature=temperature, threads=threads, backend=backend)
     results: dict[str, dict] = {}
     if colour:
         results["images"] = evaluate_images(colorizer, colour, names if per_image else None)

@@ -27,7 +27,7 @@ import av
 
 from ..config import Settings
 from ..errors import MediaError, UsageError
-from ..io.sink import FileSink
+from ..io.sink import FileSink, Outcome
 from ..io.source import MediaSource, SourceStats, is_url
 from ..signals import deferred_signals, signal_of
 from ..video import PipelineInterrupted, Result, encode_options
@@ -134,7 +134,7 @@ def run_job(
     plan: SegmentPlan | None = None
     try:
         # the output's options are checked now, not after hours of work
-        FileSink(output, source.info, source.copy_streams, encode_options(settings)).close("failed")
+        FileSink(output, source.info, source.copy_streams, encode_options(settings)).commit(Outcome.FAILED)
         index = scan_video(source)
         _probe_rotation(source)
         plan = plan_segments(index, options.segment_seconds or DEFAULT_SEGMENT_SECONDS, options.warmup)

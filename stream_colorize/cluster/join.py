@@ -20,7 +20,7 @@ import av
 
 from ..config import Settings
 from ..errors import MediaError
-from ..io.sink import FileSink
+from ..io.sink import FileSink, Outcome
 from ..io.source import MediaSource
 from ..video import encode_options
 
@@ -100,7 +100,7 @@ def join_segments(
         raise MediaError("no segments to join")
     source = MediaSource(input, copy_kinds=_copy_kinds(settings))
     sink: FileSink | None = None
-    outcome = "failed"
+    outcome = Outcome.FAILED
     try:
         sink = FileSink(output, source.info, source.copy_streams, encode_options(settings))
         with av.open(str(files[0])) as first:
@@ -114,9 +114,9 @@ def join_segments(
                 sink.write_video_packet(packet)
             else:
                 sink.write(packet)
-        outcome = "done" if until is None else "partial"
+        outcome = Outcome.DONE if until is None else Outcome.PARTIAL
     finally:
-        path = sink.close(outcome) if sink is not None else None
+        path = sink.commit(outcome) if sink is not None else None
         source.close()
     assert path is not None
     return path, sink.frames

@@ -30,8 +30,7 @@ from ..io.sink import FileSink
 from ..io.source import frame_picture
 from ..models.spec import ModelSpec
 from ..pipeline import Colorize, Merge, Pipeline
-from ..temporal import Temporal
-from ..video import encode_options
+from ..video import build_temporal, encode_options
 from .task import SegmentResult, SegmentTask
 
 
@@ -117,15 +116,6 @@ class _CountingSink:
             self.worker.on_frame()
 
 
-def temporal_for(settings: Settings) -> Temporal:
-    """The skip/smooth/cut state a plain run builds from the same settings."""
-    return Temporal(
-        skip=settings.skip,
-        smooth=settings.smooth_strength if settings.smooth else 0.0,
-        cut_threshold=settings.scene_cut,
-    )
-
-
 class SegmentWorker:
     """Loads the model once and colourizes segments one after another.
 
@@ -168,7 +158,7 @@ class SegmentWorker:
         seg = task.segment
         label = seg.label(task.total)
         source = PacketSource(task)
-        temporal = temporal_for(task.settings)
+        temporal = build_temporal(task.settings)
         first = seg.warm_pts if seg.warm_pts is not None else seg.start_pts
         stages = [
             Window(first, seg.end_pts),
@@ -177,22 +167,19 @@ class SegmentWorker:
             Merge(self.engine.merge),
         ]
         with tempfile.TemporaryDirectory(prefix="sc-segment-") as tmp:
-            sink = FileSink(Path(tmp) / f"segment{task.suffix}", task.info, [], encode_options(task.settings))
+            segment = Path(tmp) / f"segment{task.suffix}"
             try:
-                counting = _CountingSink(sink, self)
-                self._pipeline = Pipeline(source, stages, counting, queue_size=task.settings.queue_size)
-                if self._stopped:
-                    raise SegmentError(f"{label}: the worker was stopped")
-                self._pipeline.run()
-                if self._stopped:
-                    raise SegmentError(f"{label}: the worker was stopped")
-                path = sink.close("done")
+                with FileSink(segment, task.info, [], encode_options(task.settings)) as sink:
+                    counting = _CountingSink(sink, self)
+                    self._pipeline = Pipeline(source, stages, counting, queue_size=task.settings.queue_size)
+                    if self._stopped:
+                        raise SegmentError(f"{label}: the worker was stopped")
+                    self._pipeline.run()
+                    if self._stopped:
+                        raise SegmentError(f"{label}: the worker was stopped")
+                    path = sink.commit()
             except MediaError as exc:
-                sink.close("failed")
                 raise SegmentError(f"{label}: {exc}") from None
-            except BaseException:
-                sink.close("failed")
-                raise
             written = sink.frames
             if source.undecodable or written != seg.frames:
                 missing = seg.frames - written

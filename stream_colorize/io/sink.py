@@ -1,12 +1,13 @@
 """The encoder and muxer: colour frames in, a file out, every other stream copied untouched.
 
-    >>> sink = FileSink("out.mp4", source.info, source.copy_streams, EncodeOptions(crf=18))
-    >>> sink.write(item)                             # a Frame with .output set, or an av.Packet
-    >>> sink.close("done")                           # or "partial" (kept as out.partial.mp4), "failed"
+    >>> with FileSink("out.mp4", source.info, source.copy_streams, EncodeOptions(crf=18)) as sink:
+    ...     sink.write(item)                         # a Frame with .output set, or an av.Packet
+    ...     sink.commit()                            # or commit(Outcome.PARTIAL): out.partial.mp4
 
 The file is written under a hidden temporary name beside the output and renamed only by
-``close``: "done" gives the final name (claimed atomically, see ``outputs.claim``), "partial" a
-name that says so, "failed" removes it.
+``commit``: ``Outcome.DONE`` gives the final name (claimed atomically, see ``outputs.claim``),
+``Outcome.PARTIAL`` a name that says so, ``Outcome.FAILED`` removes it.  Leaving the ``with``
+block without a commit (an exception) is ``FAILED``: no half-written file takes a name.
 Video keeps the source's timestamps and time base (variable frame rate survives), rotation and
 sample aspect ratio.  Audio, subtitle and data packets are muxed as they came (``--audio-codec``
 transcodes audio instead).  Streams are created at the first video frame, so a live source's
@@ -18,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from enum import StrEnum
 from fractions import Fraction
 from pathlib import Path
 
@@ -85,8 +87,19 @@ def choose_pix_fmt(options: EncodeOptions, codec: str, info: VideoInfo, width: i
     return "yuv420p"
 
 
+class Outcome(StrEnum):
+    """How a run ends for its output file."""
+
+    DONE = "done"  # the output takes its final name
+    PARTIAL = "partial"  # interrupted: kept, playable, as name.partial.ext
+    FAILED = "failed"  # removed
+
+
 class FileSink:
-    """Encode ``Frame.output`` (BGR uint8) and mux copied packets into one output file."""
+    """Encode ``Frame.output`` (BGR uint8) and mux copied packets into one output file.
+
+    A context manager: ``commit`` names the result; leaving the block without one removes it.
+    """
 
     def __init__(
         self,
@@ -123,7 +136,7 @@ class FileSink:
             self.copies = self._plan_copies(copy_streams)
             self._check_video_codec()
         except BaseException:
-            self.close("failed")
+            self.commit(Outcome.FAILED)
             raise
         self.video: av.video.stream.VideoStream | None = None
         self._out: dict[int, av.stream.Stream] = {}
@@ -463,37 +476,44 @@ class FileSink:
             for enc in out.encode(None):
                 self.container.mux(enc)
 
-    def close(self, outcome: str = "done") -> Path | None:
-        """Finish the file. ``done``: rename to the output; ``partial``: keep it as
-        ``name.partial.ext``; ``failed``: delete it.  Returns the final path (None if failed)."""
+    def __enter__(self) -> FileSink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.commit(Outcome.FAILED)  # a no-op after a commit
+
+    def commit(self, outcome: Outcome = Outcome.DONE) -> Path | None:
+        """Finish the file: ``DONE`` renames it to the output, ``PARTIAL`` keeps it as
+        ``name.partial.ext``, ``FAILED`` deletes it.  Returns the final path (None if failed);
+        MediaError when it cannot be finished (it is deleted then).  Later calls change nothing."""
         if self._closed:
             return self.final_path
         self._closed = True
         try:
-            if outcome != "failed":
+            if outcome != Outcome.FAILED:
                 try:
                     self._flush()
                 except (av.error.FFmpegError, OSError) as exc:
-                    outcome = "failed"
+                    outcome = Outcome.FAILED
                     raise MediaError(f"cannot finish {self.path}: {getattr(exc, 'strerror', None) or exc}") from exc
             try:
                 self.container.close()
             except (av.error.FFmpegError, OSError) as exc:
-                if outcome != "failed":
-                    outcome = "failed"
+                if outcome != Outcome.FAILED:
+                    outcome = Outcome.FAILED
                     raise MediaError(f"cannot finish {self.path}: {getattr(exc, 'strerror', None) or exc}") from exc
-            if outcome != "failed" and self.frames == 0:
-                outcome = "failed"
+            if outcome != Outcome.FAILED and self.frames == 0:
+                outcome = Outcome.FAILED
                 raise MediaError("no video frame could be decoded from the input; nothing was written")
         finally:
-            if outcome == "failed":
+            if outcome == Outcome.FAILED:
                 self._remove_written()
-        if outcome == "failed":
+        if outcome == Outcome.FAILED:
             return None
         if self.sequence:
             self.final_path = self.path
             return self.path
-        if outcome == "done":
+        if outcome == Outcome.DONE:
             self.final_path = claim(self.tmp, self.path, self.overwrite)
         else:
             self.final_path = partial_path(self.path)

@@ -68,7 +68,7 @@ REVIEWED_VIDEOS = {
     # Physics-lesson footage; retroMars2018 is an animation, not camera video.
     "python3-mecavideo": ("usr/share/pymecavideo/data/video/[!r]*",),
 }
-FRAMES_PER_VIDEO = 8
+HARVEST_FRAMES_PER_VIDEO = 8  # frames the maintainers' dataset takes from each packaged clip
 EVAL_DEB = "opencv-doc"
 EVAL_WHEELS = ("scikit-image", "scikit-learn", "matplotlib")
 # Natural colour photos among the reserved sets (charts, logos, microscopy, paintings left out).
@@ -220,7 +220,7 @@ def _plasma_images(root: Path) -> list[Path]:
     return chosen
 
 
-def _video_frames(path: Path, count: int = FRAMES_PER_VIDEO) -> list[tuple[int, np.ndarray]]:
+def _video_frames(path: Path, count: int = HARVEST_FRAMES_PER_VIDEO) -> list[tuple[int, np.ndarray]]:
     """(index, BGR frame) pairs spread evenly over a video; empty if it cannot be decoded."""
     try:
         return list(enumerate(read_video_frames(path, max_frames=count, spread=True)))

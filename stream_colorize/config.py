@@ -6,7 +6,10 @@
 
 A preset is a flat TOML table whose keys are the field names of ``Settings`` (unknown keys and
 wrong types are errors).  Presets shipped with the project live in ``configs/``; a name without
-a suffix (``film``, ``fast``) looks there.
+a suffix (``film``, ``fast``) looks there.  ``video`` reads every key; ``live`` and ``image``
+read the ones they have a use for (``MODEL_KEYS``, and live also ``TEMPORAL_KEYS``) and ignore
+the encoder's.  Presets written before ``smooth`` became a strength still read: ``smooth = true``
+is the default strength, ``false`` is 0, and ``smooth_strength = S`` is ``smooth = S``.
 """
 
 from __future__ import annotations
@@ -25,7 +28,6 @@ from .temporal import DEFAULT_CUT_THRESHOLD, DEFAULT_SMOOTH
 PRESET_DIRS = (Path(__file__).resolve().parent.parent / "configs", Path(__file__).resolve().parent / "_configs")
 
 # Defaults picked by measurement (bench/pipeline.py --temporal); they live beside the code that uses them.
-DEFAULT_SMOOTH_STRENGTH = DEFAULT_SMOOTH
 DEFAULT_SCENE_CUT = DEFAULT_CUT_THRESHOLD
 
 
@@ -54,8 +56,7 @@ class Settings:
     threads: int | None = field(default_factory=pipeline_model_threads)  # None: the backend's own default
     batch: int = 1
     skip: int = 1
-    smooth: bool = True
-    smooth_strength: float = DEFAULT_SMOOTH_STRENGTH
+    smooth: float = DEFAULT_SMOOTH  # weight of the past where the picture is still; 0: off
     scene_cut: float = DEFAULT_SCENE_CUT
     codec: str = "auto"  # libx264, or VP9 for .webm
     crf: int = 18
@@ -84,8 +85,8 @@ class Settings:
             raise UsageError(f"unknown backend {self.backend!r}; choose one of {', '.join(BACKENDS)}")
         if self.batch < 1:
             raise UsageError(f"batch must be >= 1 (got {self.batch})")
-        if not 0.0 <= self.smooth_strength < 1.0:
-            raise UsageError(f"smooth_strength must be in [0, 1) (got {self.smooth_strength})")
+        if not 0.0 <= self.smooth < 1.0:
+            raise UsageError(f"smooth must be in [0, 1) (got {self.smooth}; 0 turns smoothing off)")
         if self.scene_cut <= 0:
             raise UsageError(f"scene_cut must be > 0 (got {self.scene_cut})")
         if not 0 <= self.crf <= 63:
@@ -99,6 +100,10 @@ class Settings:
         if self.queue_size < 1:
             raise UsageError(f"queue_size must be >= 1 (got {self.queue_size})")
         return self
+
+
+MODEL_KEYS = ("model", "device", "backend", "temperature", "threads")  # what every command reads
+TEMPORAL_KEYS = ("skip", "smooth", "scene_cut")  # what video and live read
 
 
 def _field_types() -> dict[str, tuple[type, ...]]:
@@ -141,6 +146,7 @@ def read_preset(name_or_path: str | Path) -> dict[str, object]:
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"config {path} is not valid TOML: {exc}") from exc
     kinds = _field_types()
+    _read_old_smoothing(data)
     for key, value in data.items():
         if key not in kinds:
             raise UsageError(f"config {path}: unknown key {key!r} (known: {', '.join(sorted(kinds))})")
@@ -150,6 +156,16 @@ def read_preset(name_or_path: str | Path) -> dict[str, object]:
         if kinds[key] == (float, int):
             data[key] = float(value)
     return data
+
+
+def _read_old_smoothing(data: dict[str, object]) -> None:
+    """Presets from before ``smooth`` was a strength: ``smooth = true|false`` and ``smooth_strength``."""
+    strength = data.pop("smooth_strength", None)
+    switch = data.get("smooth")
+    if isinstance(switch, bool):
+        data["smooth"] = (strength if strength is not None else DEFAULT_SMOOTH) if switch else 0.0
+    elif strength is not None and switch is None:
+        data["smooth"] = strength
 
 
 def load_settings(config: str | Path | None = None) -> Settings:

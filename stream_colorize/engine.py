@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import cv2
 import numpy as np
@@ -37,12 +37,16 @@ from .lab import MergeMethod, limit_to_gamut, merge_ab, network_input
 from .models.registry import resolve_model
 from .models.spec import ModelSpec
 
+if TYPE_CHECKING:
+    from .config import Settings
+
 __all__ = [
     "BACKENDS",
     "DEVICES",
     "HAS_CLASSIC_ENGINE",
     "OPENCV_MAJOR",
     "Colorizer",
+    "build_engine",
     "DeviceChoice",
     "DeviceName",
     "_unavailable_reason",
@@ -140,3 +144,15 @@ class Colorizer:
         """Colour versions (BGR uint8, same sizes) of a list of uint8 gray/BGR frames."""
         ab = self.predict_ab(frames)
         return [merge_ab(frame, ab[i], self.merge) for i, frame in enumerate(frames)]
+
+
+def build_engine(settings: Settings) -> Colorizer:
+    """Load the model the settings name on the device they ask for."""
+    return Colorizer(
+        settings.model,
+        device=settings.device,
+        temperature=settings.temperature,
+        threads=settings.threads,
+        batch_size=settings.batch,
+        backend=settings.backend,
+    )

@@ -38,7 +38,7 @@ from .io.source import VideoInfo
 from .io.window import Window, draw_overlay, save_snapshot, side_by_side
 from .lab import merge_ab
 from .signals import deferred_signals
-from .temporal import DEFAULT_SMOOTH, Temporal
+from .temporal import DEFAULT_CUT_THRESHOLD, DEFAULT_SMOOTH, Temporal
 from .threads import GuardedThread, LeakyQueue
 
 log = logging.getLogger("stream_colorize")
@@ -139,6 +139,7 @@ class LiveOptions:
 
     skip: int | None = None  # None: auto
     smooth: float = DEFAULT_SMOOTH
+    scene_cut: float = DEFAULT_CUT_THRESHOLD
     smoothing: bool = True
     side_by_side: bool = False
     headless: bool = False
@@ -161,7 +162,8 @@ class ColourStage:
         self.stats = LiveStats()
         self.skip = AutoSkip(options.skip)
         # The file pipeline's cut/skip/smooth decisions; the model's answer arrives asynchronously.
-        self.temporal = Temporal(skip=self.skip.value, smooth=options.smooth if options.smoothing else 0.0)
+        smooth = options.smooth if options.smoothing else 0.0
+        self.temporal = Temporal(skip=self.skip.value, smooth=smooth, cut_threshold=options.scene_cut)
         self.side_by_side = options.side_by_side
         self._model_inbox: LeakyQueue[tuple[Frame, bool]] = LeakyQueue(1)
         self._lock = threading.Lock()
@@ -199,7 +201,7 @@ class ColourStage:
 
     def set_smoothing(self, on: bool) -> None:
         """Turn ab smoothing on or off (the t key)."""
-        self.temporal.smoother.strength = self.options.smooth if on else 0.0
+        self.temporal.smoother.strength = (self.options.smooth or DEFAULT_SMOOTH) if on else 0.0
 
     @property
     def smoothing(self) -> bool:

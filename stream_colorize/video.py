@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import Settings
-from .engine import Colorizer
+from .engine import Colorizer, build_engine
 from .errors import ColorizeError
 from .io.sink import EncodeOptions, FileSink, Outcome
 from .io.source import MediaSource, SourceStats
@@ -113,23 +113,11 @@ def encode_options(settings: Settings) -> EncodeOptions:
     )
 
 
-def build_engine(settings: Settings) -> Colorizer:
-    """Load the model the settings name on the device they ask for."""
-    return Colorizer(
-        settings.model,
-        device=settings.device,
-        temperature=settings.temperature,
-        threads=settings.threads,
-        batch_size=settings.batch,
-        backend=settings.backend,
-    )
-
-
 def build_temporal(settings: Settings) -> Temporal:
     """Frame skipping, smoothing and scene cuts as the settings ask."""
     return Temporal(
         skip=settings.skip,
-        smooth=settings.smooth_strength if settings.smooth else 0.0,
+        smooth=settings.smooth,
         cut_threshold=settings.scene_cut,
     )
 

@@ -7,16 +7,20 @@ from pathlib import Path
 
 import typer
 
+from ..config import Settings, read_preset
 from ..engine import BACKENDS, DEVICES
 from ..errors import UsageError
 from ..io.kinds import VIDEO_SUFFIXES  # noqa: F401 - the commands take it from here
 
 # One device name a line would be long; a fixed break (click's \b) keeps "opencl-fp16" whole at 80 columns.
 DEVICE_HELP = "\b\nCompute device: " + ", ".join(DEVICES[:3]) + ",\n" + ", ".join(DEVICES[3:]) + "."
-ModelOption = typer.Option("default", "--model", "-m", help="Registry name or path (.onnx, .prototxt/.caffemodel).")
-DeviceOption = typer.Option("auto", "--device", "-d", help=DEVICE_HELP)
+# None: the preset's value (--config), else the default named in the help.
+ModelOption = typer.Option(
+    None, "--model", "-m", help="Registry name or path (.onnx, .prototxt/.caffemodel); default: default."
+)
+DeviceOption = typer.Option(None, "--device", "-d", help=DEVICE_HELP)
 BACKEND_HELP = f"What runs the network: {'|'.join(BACKENDS)}. auto: ONNX Runtime when installed (faster), else cv2.dnn."
-BackendOption = typer.Option("auto", "--backend", "-b", help=BACKEND_HELP)
+BackendOption = typer.Option(None, "--backend", "-b", help=BACKEND_HELP)
 TemperatureOption = typer.Option(
     None, "--temperature", "-T", help="Annealed-mean temperature, 0.01-10 (default: the model's).", min=0.01, max=10.0
 )
@@ -24,6 +28,34 @@ ThreadsOption = typer.Option(
     None, "--threads", help="CPU threads for inference (default: all cores; video: all but one).", min=1
 )
 OverwriteOption = typer.Option(False, "--overwrite", "-y", help="Replace existing outputs.")
+# --smooth and --skip mean the same in video, live and eval.
+SmoothOption = typer.Option(
+    None,
+    "--smooth",
+    min=0.0,
+    max=0.99,
+    help="Colour smoothing over time: the weight of the past where the picture is still (default 0.97; 0: off).",
+)
+SkipOption = typer.Option(
+    None, "--skip", min=1, help="Run the model on every Nth frame, reusing its colour between (default: 1)."
+)
+NoSmoothOption = typer.Option(False, "--no-smooth", help="No colour smoothing over time (as --smooth 0).")
+ConfigOption = typer.Option(None, "--config", "-c", help="Preset: a TOML file or a name in configs/ (film, fast).")
+
+
+def smoothing(smooth: float | None, no_smooth: bool) -> float | None:
+    """The smoothing strength the flags ask for (None: not given)."""
+    if no_smooth and smooth:
+        raise UsageError("--no-smooth and --smooth exclude each other; pick one")
+    return 0.0 if no_smooth else smooth
+
+
+def command_settings(config: str | None, keys: tuple[str, ...], **flags: object) -> Settings:
+    """Settings for a command that reads only ``keys`` of a preset: the defaults (threads: the
+    backend's own), the preset's values among ``keys`` on top, then the flags that were given."""
+    preset = read_preset(config) if config is not None else {}
+    chosen = {key: value for key, value in preset.items() if key in keys}
+    return Settings(threads=None).override(**chosen).override(**flags)
 
 
 def same_file(a: Path, b: Path) -> bool:

@@ -11,18 +11,21 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from ..engine import Colorizer
+from ..config import MODEL_KEYS
+from ..engine import build_engine
 from ..errors import ColorizeError, InputNotFoundError, MediaError, UsageError
 from ..io.kinds import IMAGE_SUFFIXES
 from ..photo import check_image_suffix, colorize_photo, read_image, read_photo, write_image  # noqa: F401 - read_image: train_cmd
 from .common import (
     BackendOption,
+    ConfigOption,
     DeviceOption,
     ModelOption,
     OverwriteOption,
     TemperatureOption,
     ThreadsOption,
     check_output,
+    command_settings,
 )
 from .console import out_of_memory, say
 
@@ -114,19 +117,24 @@ def register(app: typer.Typer) -> None:
         output: Path | None = typer.Option(
             None, "--output", "-o", help="Output file (one input) or folder. Default: <name>_colour.<ext> beside it."
         ),
-        model: str = ModelOption,
-        device: str = DeviceOption,
-        backend: str = BackendOption,
+        model: str | None = ModelOption,
+        device: str | None = DeviceOption,
+        backend: str | None = BackendOption,
         temperature: float | None = TemperatureOption,
         threads: int | None = ThreadsOption,
         side_by_side: bool = typer.Option(False, "--side-by-side", help="Write original | colour side by side."),
         fmt: str = typer.Option("", "--format", help="Output format suffix, e.g. .png (default: the input's)."),
+        config: str | None = ConfigOption,
         overwrite: bool = OverwriteOption,
         skip_existing: bool = typer.Option(
             False, "-n", "--no-overwrite", help="Skip photos whose output exists (resume a folder; ffmpeg's -n)."
         ),
     ) -> None:
-        """Colorize photos (files or folders)."""
+        """Colorize photos (files or folders).  --config reads a preset's model keys (model, device,
+        backend, temperature, threads)."""
+        settings = command_settings(
+            config, MODEL_KEYS, model=model, device=device, backend=backend, temperature=temperature, threads=threads
+        )
         if overwrite and skip_existing:
             raise UsageError("-y (replace outputs) and -n (skip existing outputs) exclude each other; pick one")
         images = collect_images(inputs)
@@ -142,7 +150,7 @@ def register(app: typer.Typer) -> None:
         for dst in targets:
             check_image_suffix(dst)
             check_output(dst, images, overwrite)
-        engine = Colorizer(model, device=device, temperature=temperature, threads=threads, backend=backend)
+        engine = build_engine(settings)
         failures = 0
         with photo_progress(len(images)) as advance:
             for src, dst in zip(images, targets):

@@ -11,21 +11,26 @@ from pathlib import Path
 
 import typer
 
-from ..engine import Colorizer
+from ..config import MODEL_KEYS, TEMPORAL_KEYS, read_preset
+from ..engine import build_engine
 from ..errors import UsageError
 from ..io.devices import parse_source
 from ..io.live_source import LiveSource
 from ..io.window import require_display
 from ..live import LiveOptions, run_live
-from ..temporal import DEFAULT_SMOOTH
 from .common import (
     BackendOption,
+    ConfigOption,
     DeviceOption,
     ModelOption,
+    NoSmoothOption,
     OverwriteOption,
+    SmoothOption,
     TemperatureOption,
     ThreadsOption,
     check_output,
+    command_settings,
+    smoothing,
 )
 
 KEYS_HELP = "Keys: q/Esc quit, space pause, s side-by-side, t smoothing, +/- skip, p snapshot PNG."
@@ -50,15 +55,17 @@ def register(app: typer.Typer) -> None:
             help="Camera index or device (default: the first camera), rtsp:// rtmp:// http(s):// udp:// URL, "
             "a file, or lavfi:<graph>.",
         ),
-        model: str = ModelOption,
-        device: str = DeviceOption,
-        backend: str = BackendOption,
+        model: str | None = ModelOption,
+        device: str | None = DeviceOption,
+        backend: str | None = BackendOption,
         temperature: float | None = TemperatureOption,
         threads: int | None = ThreadsOption,
-        skip: str = typer.Option("auto", "--skip", help="Run the model every N frames, or 'auto' to keep up."),
-        smooth: float = typer.Option(
-            DEFAULT_SMOOTH, "--smooth", min=0.0, max=0.99, help="ab smoothing strength (0: off)."
+        skip: str | None = typer.Option(
+            None, "--skip", help="Run the model on every Nth frame, or 'auto' (default) to keep up."
         ),
+        smooth: float | None = SmoothOption,
+        no_smooth: bool = NoSmoothOption,
+        config: str | None = ConfigOption,
         side: bool = typer.Option(False, "--side-by-side", help="Start with original | colour."),
         headless: bool = typer.Option(False, "--headless", help="No window; print fps and latency periodically."),
         record: Path | None = typer.Option(None, "--record", help="Also write what is shown to this video file."),
@@ -72,7 +79,19 @@ def register(app: typer.Typer) -> None:
         camera_fps: float | None = typer.Option(None, "--camera-fps", min=1.0, help="Ask the camera for this rate."),
         snapshots: Path = typer.Option(Path("."), "--snapshot-dir", help="Where the p key saves PNGs."),
     ) -> None:
-        skip_value = parse_skip(skip)
+        # --config: the preset's model and temporal keys (the encoder's are the recording's own).
+        settings = command_settings(
+            config,
+            MODEL_KEYS + TEMPORAL_KEYS,
+            model=model,
+            device=device,
+            backend=backend,
+            temperature=temperature,
+            threads=threads,
+            smooth=smoothing(smooth, no_smooth),
+        )
+        preset_skip = config is not None and "skip" in read_preset(config)
+        skip_value = parse_skip(skip) if skip is not None else (settings.skip if preset_skip else None)
         if rtsp_transport not in ("tcp", "udp"):
             raise UsageError(f"--rtsp-transport must be tcp or udp, not {rtsp_transport!r}")
         if not headless:
@@ -82,11 +101,12 @@ def register(app: typer.Typer) -> None:
         spec = parse_source(source, rtsp_transport=rtsp_transport, camera_size=camera_size, camera_fps=camera_fps)
         if record is not None and spec.kind == "file":
             check_output(record, [Path(spec.call.file)], overwrite)
-        engine = Colorizer(model, device=device, temperature=temperature, threads=threads, backend=backend)
+        engine = build_engine(settings)
         options = LiveOptions(
             skip=skip_value,
-            smooth=smooth,
-            smoothing=smooth > 0,
+            smooth=settings.smooth,
+            smoothing=settings.smooth > 0,
+            scene_cut=settings.scene_cut,
             side_by_side=side,
             headless=headless,
             record=record,

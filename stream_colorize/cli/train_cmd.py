@@ -17,19 +17,26 @@ import cv2
 import numpy as np
 import typer
 
-from ..engine import Colorizer
+from ..config import MODEL_KEYS, TEMPORAL_KEYS
+from ..engine import Colorizer, build_engine
 from ..errors import InputNotFoundError, MediaError, ModelError, UsageError
-from ..temporal import DEFAULT_SMOOTH
 from ..train.imagestats import colourfulness
 from ..train.metrics import evaluate_images, evaluate_video, format_report, read_video_frames
+from ..video import build_temporal
 from .common import (
     VIDEO_SUFFIXES,
     BackendOption,
+    ConfigOption,
     DeviceOption,
     ModelOption,
+    NoSmoothOption,
     OverwriteOption,
+    SkipOption,
+    SmoothOption,
     TemperatureOption,
     ThreadsOption,
+    command_settings,
+    smoothing,
 )
 from .image import IMAGE_SUFFIXES, collect_images, read_image
 
@@ -216,15 +223,16 @@ def train_command(
 def eval_command(
     images: Path | None = typer.Argument(None, help="Folder (or file) of colour photos: the ground truth."),
     video: Path | None = typer.Option(None, "--video", help="A colour video: also measure flicker."),
-    model: str = ModelOption,
-    device: str = DeviceOption,
-    backend: str = BackendOption,
+    model: str | None = ModelOption,
+    device: str | None = DeviceOption,
+    backend: str | None = BackendOption,
     temperature: float | None = TemperatureOption,
     threads: int | None = ThreadsOption,
     max_frames: int = typer.Option(300, "--max-frames", min=2, help="Frames of --video to use."),
-    smooth: float = typer.Option(
-        DEFAULT_SMOOTH, "--smooth", min=0.0, max=0.99, help="Video: the pipeline's ab smoothing strength (0 = off)."
-    ),
+    skip: int | None = SkipOption,
+    smooth: float | None = SmoothOption,
+    no_smooth: bool = NoSmoothOption,
+    config: str | None = ConfigOption,
     as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON."),
     per_image: bool = typer.Option(False, "--per-image", help="Also list each photo, worst PSNR gain first."),
 ) -> None:
@@ -243,19 +251,28 @@ def eval_command(
             raise MediaError(f"{images} holds no colour photos; evaluation compares against colour originals")
     if video is not None and not video.is_file():
         raise InputNotFoundError(f"video not found: {video}")
-    colorizer = Colorizer(model, device=device, temperature=temperature, threads=threads, backend=backend)
+    settings = command_settings(
+        config,
+        MODEL_KEYS + TEMPORAL_KEYS,
+        model=model,
+        device=device,
+        backend=backend,
+        temperature=temperature,
+        threads=threads,
+        skip=skip,
+        smooth=smoothing(smooth, no_smooth),
+    )
+    colorizer = build_engine(settings)
     results: dict[str, dict] = {}
     if colour:
         results["images"] = evaluate_images(colorizer, colour, names if per_image else None)
     if video is not None:
-        from ..temporal import Temporal
-
-        temporal = Temporal(skip=1, smooth=smooth) if smooth > 0 else None
+        temporal = build_temporal(settings) if settings.smooth > 0 or settings.skip > 1 else None
         results["video"] = evaluate_video(colorizer, video, max_frames, temporal)
     if as_json:
-        typer.echo(json.dumps({"model": model, **results}, indent=2))
+        typer.echo(json.dumps({"model": settings.model, **results}, indent=2))
         return
-    typer.echo(f"model {model} on {colorizer.choice.device} ({colorizer.backend_name})")
+    typer.echo(f"model {settings.model} on {colorizer.choice.device} ({colorizer.backend_name})")
     for name, report in results.items():
         typer.echo(f"-- {name}\n{format_report(report)}")
 

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from ..config import Settings, load_settings
+from ..engine import build_engine
 from ..errors import ColorizeError, InputNotFoundError, MediaError, UsageError
 from ..io.encoders import is_image_sequence
 from ..io.sink import partial_path
@@ -24,16 +25,21 @@ from ..io.source import is_url
 from ..pipeline import Counters
 from ..signals import exit_code
 from ..timespec import parse_time
-from ..video import PipelineInterrupted, Result, build_engine, colorize_file, expected_frames
+from ..video import PipelineInterrupted, Result, colorize_file, expected_frames
 from .common import (
     BACKEND_HELP,
     DEVICE_HELP,
     VIDEO_SUFFIXES,
+    ConfigOption,
+    NoSmoothOption,
     OverwriteOption,
+    SkipOption,
+    SmoothOption,
     TemperatureOption,
     ThreadsOption,
     check_output,
     same_file,
+    smoothing,
 )
 from .console import out_of_memory, say
 from .segmented import ClusterOptions, RayOption, SegmentOption, WorkersOption, run_segmented, wants_segments
@@ -139,15 +145,9 @@ def register(app: typer.Typer) -> None:
         backend: str | None = typer.Option(None, "--backend", "-b", help=BACKEND_HELP),
         temperature: float | None = TemperatureOption,
         threads: int | None = ThreadsOption,
-        skip: int | None = typer.Option(None, "--skip", min=1, help="Run the model on every Nth frame (default: 1)."),
-        smooth: bool | None = typer.Option(None, "--smooth/--no-smooth", help="Temporal smoothing of colour."),
-        strength: float | None = typer.Option(
-            None,
-            "--smooth-strength",
-            min=0.0,
-            max=0.99,
-            help="Weight of the past in the smoothing where the picture is still (default: 0.97).",
-        ),
+        skip: int | None = SkipOption,
+        smooth: float | None = SmoothOption,
+        no_smooth: bool = NoSmoothOption,
         batch: int | None = typer.Option(None, "--batch", min=1, help="Frames per model call (default: 1)."),
         codec: str | None = typer.Option(None, "--codec", help="Video encoder (default: libx264; VP9 for .webm)."),
         crf: int | None = typer.Option(None, "--crf", min=0, max=63, help="Constant rate factor (default: 18)."),
@@ -164,7 +164,7 @@ def register(app: typer.Typer) -> None:
         duration: str | None = typer.Option(
             None, "-t", "--duration", help="Keep this much video: 30, 00:00:30 (ffmpeg's -t)."
         ),
-        config: str | None = typer.Option(None, "--config", "-c", help="Preset: a TOML file or a name in configs/."),
+        config: str | None = ConfigOption,
         overwrite: bool = OverwriteOption,
         accept_partial: bool = typer.Option(
             False, "--accept-partial", help="A stream that ends before --duration is not an error."
@@ -192,8 +192,7 @@ def register(app: typer.Typer) -> None:
             temperature=temperature,
             threads=threads,
             skip=skip,
-            smooth=smooth,
-            smooth_strength=strength,
+            smooth=smoothing(smooth, no_smooth),
             batch=batch,
             codec=codec,
             crf=crf,

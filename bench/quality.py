@@ -7,7 +7,7 @@
 Quality: PSNR / SSIM / colourfulness vs the colour originals, and the gray baseline (ab = 0), as
 ``stream-colorize eval`` prints them.  Speed: median ms per frame of ``Colorizer.predict_ab`` on a
 224x224 gray frame, 1 and 2 threads, after a warm-up, with the ratio against a baseline model
-measured in the same run.  The reserved photos come from ``python -m stream_colorize.train.dataset
+measured in the same run.  The reserved photos come from ``python -m tools.training.dataset
 build work/data`` (OpenCV samples, scikit-image, scikit-learn, matplotlib images).
 """
 
@@ -15,16 +15,19 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from stream_colorize.engine import Colorizer
-from stream_colorize.models import resolve_model
-from stream_colorize.train.dataset import load_folder
-from stream_colorize.train.metrics import evaluate_images, format_report
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tools.training
+
+from stream_colorize.engine import Colorizer  # noqa: E402
+from stream_colorize.evaluate import evaluate_images, format_report  # noqa: E402
+from stream_colorize.models import resolve_model  # noqa: E402
+from tools.training.dataset import load_folder  # noqa: E402
 
 
 def ms_per_frame(colorizer: Colorizer, reps: int) -> float:
@@ -57,7 +60,7 @@ def main() -> None:
         ok = report["psnr_gain"] >= 1.0 and report["colourfulness_ratio"] >= 0.8
         print(f"bar (PSNR >= gray + 1 dB, colourfulness >= 80 % of truth): {'met' if ok else 'NOT met'}")
     else:
-        print(f"(no reserved photos at {args.images}; build them with python -m stream_colorize.train.dataset)")
+        print(f"(no reserved photos at {args.images}; build them with python -m tools.training.dataset)")
     if args.no_speed:
         return
     print("speed at 224x224, median ms per frame (fps):")

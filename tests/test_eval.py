@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from stream_colorize.train.imagestats import colourfulness
-from stream_colorize.train.metrics import evaluate_pairs, flicker, psnr, ssim, to_gray
+from stream_colorize.evaluate import evaluate_pairs, flicker, psnr, ssim, to_gray
+from stream_colorize.imagestats import colourfulness
 from tests.support.cli import run_main
 
 

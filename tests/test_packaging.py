@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tomllib
+import zipfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -14,3 +17,18 @@ def test_every_subpackage_is_listed_for_the_wheel() -> None:
         ".".join(init.parent.relative_to(REPO).parts) for init in (REPO / "stream_colorize").rglob("__init__.py")
     }
     assert found <= listed, f"missing from [tool.setuptools] packages: {sorted(found - listed)}"
+
+
+def test_the_wheel_ships_the_library_not_the_maintainers_tools(tmp_path: Path) -> None:
+    """py.typed and the bundled model go in; dataset harvesting (apt-get download) and job scripts stay out."""
+    cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path)]
+    cmd.append(str(REPO))
+    subprocess.run(cmd, check=True, capture_output=True, timeout=300)
+    (wheel,) = tmp_path.glob("stream_colorize-*.whl")
+    with zipfile.ZipFile(wheel) as zf:
+        names = zf.namelist()
+        code = "".join(zf.read(n).decode("utf-8", "replace") for n in names if n.endswith(".py"))
+    assert "stream_colorize/py.typed" in names and "stream_colorize/_bundled/default.onnx" in names
+    assert "stream_colorize/evaluate.py" in names and "stream_colorize/train/loop.py" in names
+    assert not [n for n in names if n.startswith("tools/") or n.endswith((".sh", "sources.py", "dataset.py"))]
+    assert "apt-get" not in code

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 from stream_colorize.engine import Colorizer
+from stream_colorize.imagestats import dhash, hamming
 from stream_colorize.models.spec import spec_from_onnx
-from stream_colorize.train.dataset import Item, composite, deduplicate, load_npz, pack_npz
-from stream_colorize.train.imagestats import dhash, hamming
-from stream_colorize.train.sources import carve, licence_for
 from tests.support.cli import run_main
+from tools.training.dataset import Item, composite, deduplicate, load_npz, pack_npz
+from tools.training.sources import carve, licence_for
 
 torch = pytest.importorskip("torch")
 
@@ -121,8 +121,8 @@ def test_folded_export_matches_torch_and_reloads(tmp_path: Path, arch: ArchConfi
 
 
 def test_job_goes_on_from_an_exported_model(tmp_path: Path, capsys):
-    from stream_colorize.train import job
     from stream_colorize.train.export import export_model
+    from tools.training import job
 
     start = tmp_path / "start.onnx"
     export_model(ColorNet(SMALL).eval(), start, temperature=0.4)
@@ -185,8 +185,8 @@ def test_global_context_changes_the_output_with_the_rest_of_the_picture():
 
 
 def test_reviewed_packages_give_their_photos_and_video_frames(tmp_path: Path):
-    from stream_colorize.train.sources import HARVEST_FRAMES_PER_VIDEO, iter_candidates
     from tests.support.media import make_clip
+    from tools.training.sources import HARVEST_FRAMES_PER_VIDEO, iter_candidates
 
     demo = tmp_path / "kphotoalbum/usr/share/kphotoalbum/demo"
     demo.mkdir(parents=True)

@@ -11,15 +11,18 @@ mean at the model's own temperature, gamut limit, 8-bit merge); the last column 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from stream_colorize.engine import Colorizer
-from stream_colorize.models import resolve_model
-from stream_colorize.train.dataset import load_folder
-from stream_colorize.train.metrics import read_video_frames, to_gray
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tools.training
+
+from stream_colorize.engine import Colorizer  # noqa: E402
+from stream_colorize.evaluate import read_video_frames, to_gray  # noqa: E402
+from stream_colorize.models import resolve_model  # noqa: E402
+from tools.training.dataset import load_folder  # noqa: E402
 
 
 def label(cell: np.ndarray, text: str) -> np.ndarray:

@@ -2,7 +2,7 @@
 # Several training configurations side by side on one GPU (the image's python3 with torch), each
 # with a wall-clock budget; copies the best one's model, sidecar and grid into $OUT, plus all logs.
 #   OUT=/out MINUTES=4.4 bash tools/gpu_sweep.sh
-# Needs work/data/train.npz and work/data/eval.npz (python -m stream_colorize.train.dataset build work/data).
+# Needs work/data/train.npz and work/data/eval.npz (python -m tools.training.dataset build work/data).
 # "Best" is judged on the reserved photos' PSNR gain + 3 x colourfulness ratio, so report it as such.
 set -u
 cd "$(dirname "$0")/.."
@@ -11,7 +11,7 @@ W=${WORK:-/tmp/sweep}
 mkdir -p "$W" "$OUT"
 run() {
   local name=$1; shift; mkdir -p "$W/$name"
-  python3 -u -m stream_colorize.train.job --data work/data/train.npz --eval work/data/eval.npz \
+  python3 -u -m tools.training.job --data work/data/train.npz --eval work/data/eval.npz \
      --out "$W/$name" --minutes "$M" --device cuda --batch 96 --threads 4 "$@" > "$W/$name/log.txt" 2>&1
   echo "== $name $* exit $?"; grep -E "PSNR|colourfulness" "$W/$name/log.txt" | tail -2
 }

@@ -20,8 +20,8 @@ import typer
 from ..config import MODEL_KEYS, TEMPORAL_KEYS
 from ..engine import Colorizer, build_engine
 from ..errors import InputNotFoundError, MediaError, ModelError, UsageError
-from ..train.imagestats import colourfulness
-from ..train.metrics import evaluate_images, evaluate_video, format_report, read_video_frames
+from ..evaluate import evaluate_images, evaluate_video, format_report, read_video_frames
+from ..imagestats import colourfulness
 from ..video import build_temporal
 from .common import (
     VIDEO_SUFFIXES,
@@ -158,8 +158,7 @@ def train_command(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from ..train.export import export_model
-    from ..train.job import split_validation
-    from ..train.loop import TrainConfig, resolve_device, train
+    from ..train.loop import TrainConfig, resolve_device, split_validation, train
 
     images = gather_training_images(data)
     if device not in ("cpu", "cuda", "auto") and not device.startswith("cuda:"):

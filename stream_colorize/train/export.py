@@ -19,11 +19,11 @@ import torch
 from ..bins import annealed_mean, load_bins
 from ..engine import Colorizer
 from ..errors import ModelError
+from ..evaluate import evaluate_pairs, to_gray
 from ..io.outputs import atomic_output, write_atomic
 from ..lab import merge_ab, network_input
 from ..models.fetch import sha256_of
 from ..models.spec import spec_from_onnx
-from .metrics import evaluate_pairs, to_gray
 from .model import ColorNet
 
 INPUT_SIZE = 224

@@ -27,13 +27,13 @@ import torch
 from torch.nn import functional as F
 
 from ..bins import annealed_mean, load_bins
+from ..evaluate import evaluate_pairs, to_gray
 from ..io.outputs import atomic_output
 from ..lab import limit_to_gamut, merge_ab, network_input
 from .backbone import LiteEncoder
 from .lite_model import LiteColorNet
 from .loop import add_haze, stack_squares
 from .losses import bgr_to_lab, colour_loss, rebalance_weights
-from .metrics import evaluate_pairs, to_gray
 
 INPUT_SIZE = 224
 

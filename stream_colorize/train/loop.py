@@ -265,3 +265,11 @@ def train(
     net = net.eval().cpu().float().to(memory_format=torch.contiguous_format)
     net.stopped_at = stopped_at
     return net
+
+
+def split_validation(images: list[np.ndarray], share: float = 0.08, seed: int = 0):
+    """Hold out a share of the training crops to choose the temperature on."""
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(images))
+    n_val = max(1, int(len(images) * share))
+    return [images[i] for i in order[n_val:]], [images[i] for i in order[:n_val]]

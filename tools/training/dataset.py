@@ -1,6 +1,6 @@
 """Build the training set (photos from Debian packages) and the reserved evaluation set.
 
-    $ python -m stream_colorize.train.dataset build work/data      # downloads into work/data/..
+    $ python -m tools.training.dataset build work/data      # downloads into work/data/..
     >>> images = load_npz("work/data/train.npz")                    # (N, S, S, 3) uint8 BGR squares
     >>> photos = load_folder(Path("my_photos"))                     # list of BGR uint8 images
 
@@ -23,10 +23,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import MediaError
-from ..io.outputs import write_atomic
-from .imagestats import colourfulness, dhash, fit_within, hamming, image_stats, is_photo
-from .sources import (
+from stream_colorize.errors import MediaError
+from stream_colorize.imagestats import colourfulness, dhash, fit_within, hamming, image_stats, is_photo
+from stream_colorize.io.outputs import write_atomic
+from tools.training.sources import (
     EVAL_DEB,
     REVIEWED_FILES,
     REVIEWED_VIDEOS,
@@ -248,8 +248,8 @@ def build(out: Path, work: Path, seed: int = 0, log=print) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m stream_colorize.train.dataset build OUT [--work DIR]``."""
-    parser = argparse.ArgumentParser(prog="python -m stream_colorize.train.dataset")
+    """``python -m tools.training.dataset build OUT [--work DIR]``."""
+    parser = argparse.ArgumentParser(prog="python -m tools.training.dataset")
     sub = parser.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("build", help="download packages and build train/eval sets")
     b.add_argument("out", type=Path)

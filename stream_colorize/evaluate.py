@@ -16,10 +16,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import MediaError
-from ..frames import Frame
-from ..lab import frame_ab, merge_ab
+from .errors import MediaError
+from .frames import Frame
 from .imagestats import colourfulness
+from .lab import frame_ab, merge_ab
 
 FLICKER_SIZE = 64
 HUE_SIDE = 256  # hue agreement is counted on images scaled to this longest side
@@ -160,7 +160,7 @@ def flicker(frames: Iterable[np.ndarray]) -> float:
 def read_video_frames(path: str | Path, max_frames: int = 300, spread: bool = False) -> list[np.ndarray]:
     """Up to ``max_frames`` decoded BGR frames of a video (the pipeline's source): the first ones,
     or with ``spread`` every Nth so they cover the whole video.  MediaError when none decode."""
-    from ..io.source import MediaSource
+    from .io.source import MediaSource
 
     with MediaSource(path, gray=False, copy_kinds=()) as source:
         total = source.info.frames or 0

@@ -1,8 +1,8 @@
 """One complete training run from packed data: train, export, pick T, evaluate on the reserved set.
 
-    $ python3 -m stream_colorize.train.job --data work/data/train.npz --eval work/data/eval.npz \\
+    $ python3 -m tools.training.job --data work/data/train.npz --eval work/data/eval.npz \\
           --out work/run1 --minutes 1 --device cpu --threads 1
-    $ OUT=/tmp/out stream_colorize/train/gpu_job.sh          # the same on a GPU, 6 minutes
+    $ OUT=/tmp/out tools/training/gpu_job.sh          # the same on a GPU, 6 minutes
 
 Writes into ``--out``: ``default.onnx`` + ``default.json`` (the model), ``checkpoint.pt``,
 ``report.json`` (all figures) and ``grid.jpg`` (gray | ours | truth on reserved photos).
@@ -20,13 +20,13 @@ import cv2
 import numpy as np
 import torch
 
-from ..engine import Colorizer
-from ..models.spec import spec_from_onnx
-from .dataset import load_npz
-from .export import choose_temperature, export_model, set_sidecar
-from .loop import TrainConfig, resolve_device, train
-from .metrics import evaluate_images, format_report, to_gray
-from .model import ArchConfig, ColorNet
+from stream_colorize.engine import Colorizer
+from stream_colorize.evaluate import evaluate_images, format_report, to_gray
+from stream_colorize.models.spec import spec_from_onnx
+from stream_colorize.train.export import choose_temperature, export_model, set_sidecar
+from stream_colorize.train.loop import TrainConfig, resolve_device, split_validation, train
+from stream_colorize.train.model import ArchConfig, ColorNet
+from tools.training.dataset import load_npz
 
 
 def comparison_grid(colorizer: Colorizer, photos: list[np.ndarray], rows: int = 6, height: int = 200) -> np.ndarray:
@@ -45,17 +45,9 @@ def comparison_grid(colorizer: Colorizer, photos: list[np.ndarray], rows: int = 
     )
 
 
-def split_validation(images: list[np.ndarray], share: float = 0.08, seed: int = 0):
-    """Hold out a share of the training crops to choose the temperature on."""
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(images))
-    n_val = max(1, int(len(images) * share))
-    return [images[i] for i in order[n_val:]], [images[i] for i in order[:n_val]]
-
-
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, run, print the figures; returns the exit status."""
-    p = argparse.ArgumentParser(prog="python3 -m stream_colorize.train.job")
+    p = argparse.ArgumentParser(prog="python3 -m tools.training.job")
     p.add_argument("--data", type=Path, required=True, help="packed training set (.npz from dataset build)")
     p.add_argument("--eval", type=Path, required=True, help="packed reserved evaluation set (.npz)")
     p.add_argument("--out", type=Path, required=True, help="output folder")

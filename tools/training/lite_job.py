@@ -1,6 +1,6 @@
 """One training run of the Lite0 colorizer from packed data: cache, train the decoder, export, evaluate.
 
-    $ python3 -m stream_colorize.train.lite_job --data work/data/train.npz --eval work/data/eval.npz \\
+    $ python3 -m tools.training.lite_job --data work/data/train.npz --eval work/data/eval.npz \\
           --out work/lite1 --minutes 20 --views 12 --threads 2
 
 Writes into ``--out``: ``default.onnx`` + ``default.json`` (the model), ``report.json`` (all
@@ -19,14 +19,15 @@ from pathlib import Path
 import cv2
 import torch
 
-from ..engine import Colorizer
-from ..models.spec import spec_from_onnx
-from .dataset import load_npz
-from .export import choose_temperature, export_model, set_sidecar
-from .job import comparison_grid, split_validation
-from .lite_model import LiteArch, LiteColorNet
-from .lite_train import DecoderConfig, FeatureCache, cache_views, train_decoder
-from .metrics import evaluate_images, format_report
+from stream_colorize.engine import Colorizer
+from stream_colorize.evaluate import evaluate_images, format_report
+from stream_colorize.models.spec import spec_from_onnx
+from stream_colorize.train.export import choose_temperature, export_model, set_sidecar
+from stream_colorize.train.lite_model import LiteArch, LiteColorNet
+from stream_colorize.train.lite_train import DecoderConfig, FeatureCache, cache_views, train_decoder
+from stream_colorize.train.loop import split_validation
+from tools.training.dataset import load_npz
+from tools.training.job import comparison_grid
 
 DESCRIPTION = (
     "stream_colorize Lite0 model: ImageNet-pretrained EfficientNet-Lite0 encoder (Apache-2.0) and a U-Net "
@@ -36,7 +37,7 @@ DESCRIPTION = (
 
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, run, print the figures; returns the exit status."""
-    p = argparse.ArgumentParser(prog="python3 -m stream_colorize.train.lite_job")
+    p = argparse.ArgumentParser(prog="python3 -m tools.training.lite_job")
     p.add_argument("--data", type=Path, required=True, help="packed training set (.npz from dataset build)")
     p.add_argument("--eval", type=Path, required=True, help="packed reserved evaluation set (.npz)")
     p.add_argument("--out", type=Path, required=True)

@@ -25,8 +25,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import MediaError
-from .metrics import read_video_frames
+from stream_colorize.errors import MediaError
+from stream_colorize.evaluate import read_video_frames
 
 TRAIN_PACKAGES = (
     "gcompris-qt-data",

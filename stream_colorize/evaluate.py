@@ -166,9 +166,9 @@ def read_video_frames(path: str | Path, max_frames: int = 300, spread: bool = Fa
         total = source.info.frames or 0
         step = (max(1, total // max_frames) if total else 5) if spread else 1
         frames: list[np.ndarray] = []
-        for item in source.items():
-            if isinstance(item, Frame) and item.index % step == 0:
-                frames.append(item.image)
+        for frame in source.frames():
+            if frame.index % step == 0:
+                frames.append(frame.image)
                 if len(frames) >= max_frames:
                     source.stop()
                     break

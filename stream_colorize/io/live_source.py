@@ -1,4 +1,5 @@
-"""Live inputs: a reader thread that keeps only the newest frames, and reconnects when a stream drops.
+"""Live inputs: a ``VideoStream`` (io/stream.py) wrapped in a reader thread that paces files, keeps
+only the newest frames and reconnects when a stream drops.
 
     >>> frames = LeakyQueue(2)
     >>> source = LiveSource(parse_source("rtsp://127.0.0.1:8554/live"), frames, retries=5)
@@ -20,13 +21,12 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import av
-import cv2
-import numpy as np
 
 from ..errors import MediaError
 from ..frames import Frame
 from ..threads import LeakyQueue
-from .devices import OpenCall, SourceSpec
+from .devices import SourceSpec
+from .stream import OpenCVStream, PyAVStream, VideoStream
 
 log = logging.getLogger("stream_colorize")
 
@@ -67,62 +67,6 @@ def describe_open_error(exc: BaseException, spec: SourceSpec, open_timeout: floa
     return f"cannot open {name}: {reason}"
 
 
-class _PyAVReader:
-    """Decodes the video stream of one PyAV container (and hands audio packets on, if asked)."""
-
-    def __init__(self, call: OpenCall, open_timeout: float, read_timeout: float, want_audio: bool) -> None:
-        self.container = av.open(
-            call.file, format=call.format, options=dict(call.options), timeout=(open_timeout, read_timeout)
-        )
-        if not self.container.streams.video:
-            self.container.close()
-            raise MediaError("no video stream")
-        self.stream = self.container.streams.video[0]
-        self.stream.thread_type = "AUTO"
-        self.audio = self.container.streams.audio[0] if want_audio and self.container.streams.audio else None
-        rate = self.stream.average_rate or self.stream.guessed_rate
-        self.fps = float(rate) if rate else 0.0
-        self.time_base = self.stream.time_base
-
-    def frames(self, on_audio: Callable[[av.Packet], None] | None):
-        """Yield decoded video frames; audio packets go to ``on_audio``."""
-        streams = [self.stream] + ([self.audio] if self.audio is not None and on_audio else [])
-        for packet in self.container.demux(streams):
-            if packet.stream is self.stream:
-                yield from packet.decode()
-            elif packet.dts is not None and packet.size and on_audio is not None:
-                on_audio(packet)
-
-    def close(self) -> None:
-        try:
-            self.container.close()
-        except Exception:  # noqa: BLE001 - closing a broken stream must not mask the real error
-            pass
-
-
-class _OpenCVReader:
-    """A camera through ``cv2.VideoCapture`` (the fallback where FFmpeg cannot address it)."""
-
-    def __init__(self, call: OpenCall) -> None:
-        target: int | str = int(call.file) if call.file.isdigit() else call.file
-        self.capture = cv2.VideoCapture(target)
-        if not self.capture.isOpened():
-            raise MediaError(f"OpenCV cannot open camera {call.file}")
-        self.fps = float(self.capture.get(cv2.CAP_PROP_FPS) or 0.0)
-        self.time_base = None
-        self.audio = None
-
-    def frames(self, on_audio: Callable[[av.Packet], None] | None):
-        while True:
-            ok, image = self.capture.read()
-            if not ok:
-                return
-            yield image
-
-    def close(self) -> None:
-        self.capture.release()
-
-
 class LiveSource:
     """A reader thread from one SOURCE into a LeakyQueue, with pacing and reconnection.
 
@@ -157,18 +101,18 @@ class LiveSource:
         self.fps = 0.0
         self.paused = threading.Event()
         self._stop = threading.Event()
-        self._reader: _PyAVReader | _OpenCVReader | None = None
+        self._reader: VideoStream | None = None
         self._thread: threading.Thread | None = None
         self._index = 0
 
     # -- opening ----------------------------------------------------------------------------
-    def _open_reader(self) -> _PyAVReader | _OpenCVReader:
+    def _open_reader(self) -> VideoStream:
         call = self.spec.call
         began = time.monotonic()
         try:
             if call.backend == "opencv":
-                return _OpenCVReader(call)
-            return _PyAVReader(call, self.open_timeout, self.read_timeout, self.on_audio is not None)
+                return OpenCVStream(call, self.colour)
+            return PyAVStream(call, self.open_timeout, self.read_timeout, self.on_audio, self.colour)
         except MediaError as exc:
             raise MediaError(f"{self.spec.display_name}: {exc}") from exc
         except (av.FFmpegError, OSError, ValueError) as exc:
@@ -176,7 +120,7 @@ class LiveSource:
             if fallback is not None and not isinstance(exc, FileNotFoundError):
                 log.warning("PyAV cannot open %s (%s); trying OpenCV's capture", self.spec.display_name, exc)
                 try:
-                    return _OpenCVReader(fallback)
+                    return OpenCVStream(fallback, self.colour)
                 except MediaError:
                     pass
             elapsed = time.monotonic() - began
@@ -212,19 +156,14 @@ class LiveSource:
         """True while the reader thread is alive."""
         return self._thread is not None and self._thread.is_alive()
 
-    def _to_image(self, frame) -> np.ndarray:
-        if isinstance(frame, np.ndarray):
-            return frame if self.colour() else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-        return frame.to_ndarray(format="bgr24" if self.colour() else "gray")
-
-    def _pump(self, reader: _PyAVReader | _OpenCVReader) -> None:
+    def _pump(self, reader: VideoStream) -> None:
         """Read until the stream ends or fails; pace files and lavfi by their timestamps."""
         paced = not self.spec.live
         start_wall = time.monotonic()
         first_pts: float | None = None
         fallback_step = 1.0 / reader.fps if reader.fps > 0 else 1.0 / 30
         count = 0
-        for frame in reader.frames(self.on_audio):
+        for frame in reader.frames():
             if self._stop.is_set():
                 return
             if self.paused.is_set() and paced:
@@ -232,7 +171,7 @@ class LiveSource:
                 while self.paused.is_set() and not self._stop.is_set():
                     time.sleep(0.02)
                 start_wall += time.monotonic() - pause_began
-            pts = getattr(frame, "pts", None)
+            pts = frame.pts
             if paced:
                 seconds = float(pts * reader.time_base) if pts is not None and reader.time_base else None
                 if seconds is None:
@@ -242,9 +181,8 @@ class LiveSource:
                 delay = start_wall + (seconds - first_pts) - time.monotonic()
                 if delay > 0 and self._stop.wait(delay):
                     return
-            image = self._to_image(frame)
-            captured = time.monotonic()
-            self.out.put(Frame(self._index, image, pts, reader.time_base, captured))
+            frame.index, frame.captured = self._index, time.monotonic()  # numbered across reconnections
+            self.out.put(frame)
             self._index += 1
             count += 1
             self.frames_read += 1

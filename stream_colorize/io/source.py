@@ -275,6 +275,22 @@ class MediaSource:
                 packet.dts -= shift
         return packet
 
+    @property
+    def fps(self) -> float:
+        """The nominal frame rate, 0 when unknown (``VideoStream``)."""
+        return float(self.info.rate) if self.info.rate else 0.0
+
+    @property
+    def time_base(self) -> Fraction:
+        """The time base of the frames' pts (``VideoStream``)."""
+        return self.info.time_base
+
+    def frames(self) -> Iterator[Frame]:
+        """The decoded video frames only, copied streams left out (``io.stream.VideoStream``)."""
+        for item in self.items():
+            if isinstance(item, Frame):
+                yield item
+
     def items(self) -> Iterator[Frame | av.Packet]:
         """Frames of the video and packets of the copied streams, in demux order."""
         index = 0

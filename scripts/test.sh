@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole test run: lint, the full suite on what a fresh `pip install .` resolves today (.venv),
+# The whole test run: lint (ruff), types (mypy on the package), the full suite on what a fresh `pip install .` resolves today (.venv),
 # then the engine, backend (ONNX Runtime vs cv2.dnn), model and Caffe tests on the pinned OpenCV
 # lines 5.0 (.venv-cv50, classic engine with targets) and 4.14 (.venv-cv4, Caffe importer).  Every part runs even when an
 # earlier one fails; the exit status is non-zero if any part failed.
@@ -16,6 +16,7 @@ part() {  # part NAME COMMAND...
 }
 
 part "ruff" .venv/bin/ruff check .
+part "mypy" .venv/bin/mypy
 part "suite, $(.venv/bin/python -c 'import cv2; print("opencv-python", cv2.__version__)')" \
   .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
 part "opencv-python 5.0 (classic engine)" .venv-cv50/bin/python -m pytest -q -p no:cacheprovider "${LINE_TESTS[@]}"

@@ -19,6 +19,7 @@ import os
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 from .backends import BACKENDS
 from .errors import UsageError
@@ -71,7 +72,7 @@ class Settings:
 
     def override(self, **values: object) -> Settings:
         """A copy with every non-None value replaced (so unset CLI flags keep preset values)."""
-        changes = {k: v for k, v in values.items() if v is not None}
+        changes: dict[str, Any] = {k: v for k, v in values.items() if v is not None}
         unknown = set(changes) - {f.name for f in fields(self)}
         if unknown:
             raise UsageError(f"unknown setting(s): {', '.join(sorted(unknown))}")

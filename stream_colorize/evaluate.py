@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -188,7 +189,7 @@ def evaluate_video(colorizer, path: str | Path, max_frames: int = 300, temporal=
     if temporal is not None:
         items = [Frame(i, g) for i, g in enumerate(grays)]
         temporal.assign(items, colorizer.predict_ab)
-        ab = [item.ab for item in items]
+        ab = [item.ab for item in items if item.ab is not None]
     else:
         ab = [colorizer.predict_ab([g])[0] for g in grays]
     results = [merge_ab(g, a) for g, a in zip(grays, ab)]
@@ -199,7 +200,7 @@ def evaluate_video(colorizer, path: str | Path, max_frames: int = 300, temporal=
     return report
 
 
-def format_report(report: dict[str, float]) -> str:
+def format_report(report: dict[str, Any]) -> str:
     """Human-readable lines of an evaluation report."""
     lines = [
         f"images            {int(report['images'])}",

@@ -57,7 +57,7 @@ def image_stats(image: np.ndarray) -> dict[str, float]:
         thumb_px = thumb[keep]
     else:
         thumb_px = thumb.reshape(-1, 3)
-    codes = (thumb_px >> 3).astype(np.int32)
+    codes = thumb_px.astype(np.int32) >> 3
     colours = len(np.unique(codes[:, 0] * 1024 + codes[:, 1] * 32 + codes[:, 2])) if len(codes) else 0
     return {
         "colourfulness": colourfulness(pixels.reshape(-1, 1, 3)) if len(pixels) else 0.0,

@@ -137,8 +137,8 @@ def merge_ab(frame: np.ndarray, ab: np.ndarray, method: MergeMethod = "u8") -> n
     else:
         l8 = cv2.cvtColor(frame, cv2.COLOR_BGR2Lab)[:, :, 0]
     # Offset and saturate at model resolution (cheap), then upsample the 8-bit planes.
-    ab8 = np.clip(ab + 128.0 + 0.5, 0, 255).astype(np.uint8).transpose(1, 2, 0)
-    ab8 = cv2.resize(np.ascontiguousarray(ab8), (width, height), interpolation=cv2.INTER_LINEAR)
+    small = np.clip(ab + 128.0 + 0.5, 0, 255).astype(np.uint8).transpose(1, 2, 0)
+    ab8 = cv2.resize(np.ascontiguousarray(small), (width, height), interpolation=cv2.INTER_LINEAR)
     lab8 = cv2.merge([l8, ab8[:, :, 0], ab8[:, :, 1]])
     return cv2.cvtColor(lab8, cv2.COLOR_Lab2BGR)
 
@@ -154,9 +154,8 @@ def merge_ab_16(frame: np.ndarray, ab: np.ndarray) -> np.ndarray:
     if frame.ndim == 3 and frame.shape[2] == 1:
         frame = frame[:, :, 0]
     height, width = frame.shape[:2]
-    bgr = frame.astype(np.float32) * np.float32(1 / 65535)
-    if bgr.ndim == 2:
-        bgr = cv2.cvtColor(bgr, cv2.COLOR_GRAY2BGR)
+    scaled = frame.astype(np.float32) * np.float32(1 / 65535)
+    bgr = cv2.cvtColor(scaled, cv2.COLOR_GRAY2BGR) if scaled.ndim == 2 else scaled
     light = cv2.cvtColor(bgr, cv2.COLOR_BGR2Lab)[:, :, 0]
     lab = np.dstack([light, _upsample_ab(ab.astype(np.float32), width, height)])
     out = cv2.cvtColor(lab, cv2.COLOR_Lab2BGR)

@@ -369,8 +369,8 @@ def run_live(
                 elif action in ("skip+", "skip-"):
                     stage.skip.step(1 if action == "skip+" else -1)
                 elif action == "snapshot" and last is not None:
-                    path = save_snapshot(last.image, options.snapshot_dir)
-                    log.warning("snapshot saved to %s", path)
+                    snapshot = save_snapshot(last.image, options.snapshot_dir)
+                    log.warning("snapshot saved to %s", snapshot)
             elif now >= next_print:
                 _print_status(stats, stage, source)
                 next_print = now + options.print_every

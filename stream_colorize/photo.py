@@ -88,7 +88,7 @@ class Photo:
         return to_depth(self.pixels, np.uint8)
 
 
-def to_depth(image: np.ndarray, dtype: type) -> np.ndarray:
+def to_depth(image: np.ndarray, dtype: type | np.dtype) -> np.ndarray:
     """Rescale a uint8/uint16 image to ``dtype`` (uint8 or uint16)."""
     if image.dtype == dtype:
         return image

@@ -150,7 +150,7 @@ def read_net(spec: ModelSpec, device: str) -> cv2.dnn.Net:
             return cv2.dnn.readNetFromCaffe(str(spec.prototxt), str(spec.path))
         if OPENCV_MAJOR >= 5:
             classic = device != "cpu" or os.environ.get("STREAM_COLORIZE_DNN_ENGINE") == "classic"
-            engine = cv2.dnn.ENGINE_CLASSIC if classic and HAS_CLASSIC_ENGINE else cv2.dnn.ENGINE_AUTO
+            engine = cv2.dnn.ENGINE_CLASSIC if classic and HAS_CLASSIC_ENGINE else cv2.dnn.ENGINE_AUTO  # type: ignore[attr-defined]  # 5.0 only
             return cv2.dnn.readNetFromONNX(str(spec.path), engine)
         return cv2.dnn.readNetFromONNX(str(spec.path))
     except cv2.error as exc:
@@ -237,6 +237,7 @@ class OpenCvBackend:
         if self.spec.format == "caffe":
             return out.astype(np.float32)
         if self.spec.output == "logits":
+            assert self._bins is not None  # loaded for every logits model
             return annealed_mean(out, self._bins, self.temperature)
         return out.astype(np.float32) * np.float32(self.spec.ab_scale)
 

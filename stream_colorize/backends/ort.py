@@ -184,6 +184,7 @@ class OrtBackend:
             if fp16:
                 model = graph.to_fp16(model)
             if decode and self.spec.output == "logits":
+                assert self._bins is not None  # loaded for every logits model
                 model = graph.with_annealed_mean(model, self._bins, self.temperature)
             data = model.SerializeToString()
         self._graphs[key] = data
@@ -230,6 +231,7 @@ class OrtBackend:
         if session.get_outputs()[0].name == AB_OUTPUT:  # the annealed mean ran in the graph
             return out.astype(np.float32, copy=False)
         if self.spec.output == "logits":
+            assert self._bins is not None  # loaded for every logits model
             return annealed_mean(out, self._bins, self.temperature)
         return out.astype(np.float32) * np.float32(self.spec.ab_scale)
 

@@ -21,7 +21,7 @@ from ..errors import ColorizeError
 try:  # typer >= 0.20 carries its own copy of click
     from typer._click import exceptions as click_errors
 except ImportError:  # pragma: no cover - older typer on top of click
-    from click import exceptions as click_errors
+    from click import exceptions as click_errors  # type: ignore[no-redef]
 
 from ..signals import exit_code, handle_termination, interrupted_by
 from .console import out_of_memory, say

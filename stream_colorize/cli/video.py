@@ -14,7 +14,15 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from ..config import Settings, load_settings
 from ..engine import build_engine
@@ -101,7 +109,7 @@ class _Bar:
         self.console = Console(stderr=True)
         self.enabled = enabled and self.console.is_terminal
         self.progress: Progress | None = None
-        self.task = None
+        self.task: TaskID | None = None
 
     def start(self, label: str, total: int | None) -> None:
         if not self.enabled:
@@ -120,7 +128,7 @@ class _Bar:
         self.task = self.progress.add_task(label, total=total or None, fps=0.0)
 
     def tick(self, counters: Counters) -> None:
-        if self.progress is not None:
+        if self.progress is not None and self.task is not None:
             self.progress.update(self.task, completed=counters.written, fps=counters.fps)
 
     def stop(self) -> None:

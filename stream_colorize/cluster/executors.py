@@ -26,7 +26,10 @@ from .worker import SegmentWorker
 class Executor(Protocol):
     """What the driver needs from an engine that runs segments."""
 
-    slots: int
+    @property
+    def slots(self) -> int:
+        """How many segments it runs at once."""
+        ...
 
     def submit(self, task: SegmentTask) -> Future: ...
     def lost(self, exc: BaseException) -> bool: ...

@@ -171,8 +171,9 @@ def run_job(
                     executor.close()  # free the cores for the join; segments in hand are abandoned
                     executor = None
                 partial = _join_partial(job, plan, input, output, settings)
-        path, frames = partial if partial is not None else (None, 0)
-        result = Result(str(input), path, frames, time.perf_counter() - started, 0, SourceStats(frames=frames), True)
+        kept_path, frames = partial if partial is not None else (None, 0)
+        elapsed = time.perf_counter() - started
+        result = Result(str(input), kept_path, frames, elapsed, 0, SourceStats(frames=frames), True)
         raise PipelineInterrupted(result, signal_of(exc)) from None
     except BaseException:
         if job is not None and not job.record["done"]:

@@ -59,11 +59,12 @@ def _fill_dts(packets: list[av.Packet]) -> None:
     Decode order shows the presentation times in sorted order, shifted by the encoder's delay;
     the delay comes from the packets whose dts is known (or the least that keeps dts <= pts).
     """
-    if all(p.dts is not None for p in packets) or any(p.pts is None for p in packets):
+    pts = [p.pts for p in packets if p.pts is not None]
+    if all(p.dts is not None for p in packets) or len(pts) < len(packets):
         return
-    ordered = sorted(p.pts for p in packets)
+    ordered = sorted(pts)
     known = [ordered[j] - p.dts for j, p in enumerate(packets) if p.dts is not None]
-    delay = max(known) if known else max(ordered[j] - p.pts for j, p in enumerate(packets))
+    delay = max(known) if known else max(ordered[j] - pts[j] for j in range(len(packets)))
     for j, packet in enumerate(packets):
         if packet.dts is None:
             packet.dts = ordered[j] - delay

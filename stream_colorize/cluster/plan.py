@@ -135,8 +135,9 @@ def plan_segments(
         raise MediaError("the video stream holds no packets; nothing to colorize")
     if any(p.pts is None for p in packets):
         raise MediaError("the video packets carry no presentation timestamps, so the film cannot be cut into segments")
+    pts_of = [p.pts for p in packets if p.pts is not None]  # every one, as just checked
     tb = index.time_base
-    times = [float(p.pts * tb) for p in packets]
+    times = [float(pts * tb) for pts in pts_of]
     keys = [i for i, p in enumerate(packets) if p.key]
     if not keys or keys[0] != 0:
         keys = [0, *[k for k in keys if k != 0]]
@@ -152,24 +153,24 @@ def plan_segments(
             break  # no later keyframe, or the rest is too short to stand alone: it joins this segment
         starts.append(nxt)
 
-    pts_sorted = sorted(p.pts for p in packets)
+    pts_sorted = sorted(pts_of)
     segments = []
     for n, first in enumerate(starts):
         stop = starts[n + 1] if n + 1 < len(starts) else len(packets)
-        start_pts = None if n == 0 else packets[first].pts
-        end_pts = None if stop == len(packets) else packets[stop].pts
+        start_pts = None if n == 0 else pts_of[first]
+        end_pts = None if stop == len(packets) else pts_of[stop]
         lo = 0 if start_pts is None else bisect.bisect_left(pts_sorted, start_pts)
         hi = len(pts_sorted) if end_pts is None else bisect.bisect_left(pts_sorted, end_pts)
         frames = hi - lo
         warm_pts, read_from = None, first
         if start_pts is not None and warmup > 0 and lo > 0:
             warm_pts = pts_sorted[max(0, lo - warmup)]
-            read_from = max(k for k in keys if k <= first and packets[k].pts <= warm_pts)
+            read_from = max(k for k in keys if k <= first and pts_of[k] <= warm_pts)
         read_to = stop
         if end_pts is not None:
             # leading pictures of an open GOP follow its keyframe but are shown before it
             j = stop + 1
-            while j < len(packets) and packets[j].pts < end_pts:
+            while j < len(packets) and pts_of[j] < end_pts:
                 j += 1
             read_to = j if j > stop + 1 else stop
         segments.append(

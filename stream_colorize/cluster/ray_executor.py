@@ -80,7 +80,7 @@ class RayWorker:
 
     def __init__(self, settings: Settings, spec: ModelSpec, files: dict[str, tuple[str, bytes]], threads: int) -> None:
         self._folder = tempfile.TemporaryDirectory(prefix="sc-model-")
-        paths = {}
+        paths: dict[str, Any] = {}
         for name, (filename, data) in files.items():
             target = Path(self._folder.name) / filename
             target.write_bytes(data)

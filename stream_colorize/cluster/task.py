@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import cast
 
 import av
 
@@ -40,9 +41,9 @@ class CodecParams:
             stream.time_base or Fraction(1, 90000),
         )  # fmt: skip
 
-    def decoder(self) -> av.CodecContext:
+    def decoder(self) -> av.VideoCodecContext:
         """A fresh decoder for these parameters (frame threads on)."""
-        ctx = av.CodecContext.create(self.name, "r")
+        ctx = cast(av.VideoCodecContext, av.CodecContext.create(self.name, "r"))  # a video codec by its name
         if self.extradata:
             ctx.extradata = self.extradata
         if self.width and self.height:

@@ -29,7 +29,7 @@ from ..frames import Frame
 from ..io.sink import FileSink
 from ..io.source import frame_picture
 from ..models.spec import ModelSpec
-from ..pipeline import Colorize, Merge, Pipeline
+from ..pipeline import Colorize, Merge, Pipeline, Stage
 from ..video import build_temporal, encode_options
 from .task import SegmentResult, SegmentTask
 
@@ -160,7 +160,7 @@ class SegmentWorker:
         source = PacketSource(task)
         temporal = build_temporal(task.settings)
         first = seg.warm_pts if seg.warm_pts is not None else seg.start_pts
-        stages = [
+        stages: list[Stage] = [
             Window(first, seg.end_pts),
             Colorize(self.engine, temporal, task.settings.batch),
             Window(seg.start_pts, seg.end_pts),  # the warm-up has done its work: not written
@@ -187,6 +187,7 @@ class SegmentWorker:
                     f"{label}: {source.undecodable} video packets could not be decoded "
                     f"({missing} of {seg.frames} frames missing); the input is damaged there"
                 )
+            assert path is not None  # commit() returns the file or raises
             data = path.read_bytes()
         self.in_segment = 0
         return SegmentResult(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 from pathlib import Path
+from typing import cast
 
 import av
 
@@ -106,7 +107,7 @@ def check_encoder(name: str, preset: str, pix_fmt: str) -> av.Codec:
 def probe_encoder(name: str, pix_fmt: str, options: dict[str, str] | None = None) -> None:
     """Open ``name`` on a tiny picture to learn early that it cannot start on this machine
     (a hardware encoder without its hardware, a library that refuses the options)."""
-    ctx = av.CodecContext.create(name, "w")
+    ctx = cast(av.VideoCodecContext, av.CodecContext.create(name, "w"))  # a video encoder by its name
     ctx.width, ctx.height = 64, 64
     ctx.pix_fmt = pix_fmt
     ctx.time_base = Fraction(1, 25)
@@ -122,11 +123,7 @@ def probe_encoder(name: str, pix_fmt: str, options: dict[str, str] | None = None
         why = said[-1] if said else (getattr(exc, "strerror", None) or str(exc))
         others = ", ".join(n for n in available_video_encoders() if n != name)
         raise UsageError(f"video encoder {name} cannot start on this machine ({why}); use one of: {others}") from exc
-    finally:
-        try:
-            ctx.close()
-        except Exception:  # noqa: BLE001 - closing a half-open context
-            pass
+    # PyAV frees the context when it is collected (CodecContext has no close()).
 
 
 def picture_pix_fmt(codec: av.Codec) -> str:

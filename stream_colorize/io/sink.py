@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from fractions import Fraction
 from pathlib import Path
+from typing import Any, cast
 
 import av
 import cv2
@@ -64,7 +65,7 @@ def partial_path(path: Path) -> Path:
     return path.with_name(f"{path.stem}.partial{path.suffix}")
 
 
-def _encoder_rate(codec: str, source: av.stream.Stream) -> int:
+def _encoder_rate(codec: str, source: av.audio.stream.AudioStream) -> int:
     """The source's sample rate, or the nearest one the encoder supports (libopus: 48 kHz...)."""
     rate = source.codec_context.sample_rate
     try:
@@ -139,7 +140,10 @@ class FileSink:
             self.commit(Outcome.FAILED)
             raise
         self.video: av.video.stream.VideoStream | None = None
-        self._out: dict[int, av.stream.Stream] = {}
+        # Output streams by input index: copies, re-wrapped text and audio encoders alike (PyAV's
+        # stubs give each kind its own class; these are used through what they share).
+        self._out: dict[int, Any] = {}
+        self._transcoded: dict[int, Any] = {}
         self._pending: list[av.Packet] = []
         self._rewrap: dict[int, tuple[str, str]] = {}
         self._last_pts: int | None = None
@@ -242,7 +246,7 @@ class FileSink:
         height, width = image.shape[:2]
         rate = self.info.rate if self.info.rate and self.info.rate > 0 else Fraction(25)
         try:
-            video = self.container.add_stream(self.video_codec, rate=rate)
+            video = cast(av.video.stream.VideoStream, self.container.add_stream(self.video_codec, rate=rate))
         except (ValueError, av.error.FFmpegError) as exc:
             raise UsageError(f"cannot use video encoder {self.video_codec!r}: {exc}") from exc
         video.width, video.height = width, height
@@ -257,7 +261,7 @@ class FileSink:
             video.codec_context.sample_aspect_ratio = self.info.sample_aspect_ratio
         if self.info.rotation:
             video.set_display_rotation(self.info.rotation)
-        video.options = self._encoder_options()
+        video.options = dict(self._encoder_options())
         if self._fields is not None:
             video.codec_context.field_order = self.info.field_order
         self.video = video
@@ -265,11 +269,13 @@ class FileSink:
 
     def _add_copies(self) -> None:
         for s, how in self.copies:
+            out: Any
             if how == "transcode":
+                audio = cast(av.audio.stream.AudioStream, s)  # only audio is transcoded
                 out = self.container.add_stream(
-                    self.options.audio_codec, rate=_encoder_rate(self.options.audio_codec, s)
+                    self.options.audio_codec, rate=_encoder_rate(self.options.audio_codec, audio)
                 )
-                out.layout = s.codec_context.layout
+                out.layout = audio.codec_context.layout
             elif how.startswith("text:"):
                 out = self.container.add_mux_stream(how[5:], time_base=s.time_base)
                 self._rewrap[s.index] = (s.codec_context.name, how[5:])
@@ -320,7 +326,7 @@ class FileSink:
     def open_copied_video(self, template: av.video.stream.VideoStream) -> None:
         """Take video that is already encoded: a stream copied from ``template`` (codec
         parameters, extradata, rotation) instead of an encoder; then ``write_video_packet``."""
-        self.video = self.container.add_stream_from_template(template)
+        self.video = cast(av.video.stream.VideoStream, self.container.add_stream_from_template(template))
         self.video.time_base = template.time_base
         self._copied_video = True
         self._add_copies()
@@ -359,48 +365,56 @@ class FileSink:
             pending, self._pending = self._pending, []
             for packet in pending:
                 self._write_packet(packet)
-        if image.shape[:2] != (self.video.height, self.video.width):
+        video = self._opened()
+        if image.shape[:2] != (video.height, video.width):
             image = self._first_size(image, frame.index)
         vf = self._to_video_frame(image)
         pts = self._next_pts(frame)
         vf.pts, vf.time_base = pts, self.info.time_base
         if self._fields is not None:
             vf = self._mark_fields(vf)
-        for packet in self.video.encode(vf):
+        for packet in video.encode(vf):
             self.container.mux(packet)
         self.frames += 1
+
+    def _opened(self) -> av.video.stream.VideoStream:
+        """The output video stream, once the first frame opened it."""
+        assert self.video is not None  # opened by the first frame
+        return self.video
 
     def _first_size(self, image: np.ndarray, index: int) -> np.ndarray:
         """A picture whose size changed mid-stream (joined captures, a camera switching mode),
         scaled to the output's size, which is the first picture's; said once."""
         height, width = image.shape[:2]
+        video = self._opened()
         if not self._resized:
             log.warning(
                 "the picture size changes from %dx%d to %dx%d at frame %d: scaled to the first size",
-                self.video.width, self.video.height, width, height, index,
+                video.width, video.height, width, height, index,
             )  # fmt: skip
         self._resized += 1
-        return cv2.resize(image, (self.video.width, self.video.height), interpolation=cv2.INTER_AREA)
+        return cv2.resize(image, (video.width, video.height), interpolation=cv2.INTER_AREA)
 
     def _mark_fields(self, vf: av.VideoFrame) -> av.VideoFrame:
         """Flag the frame interlaced with the input's field order (libx264 reads it per frame)."""
         if self._field_graph is None:
             graph = av.filter.Graph()
-            src = graph.add_buffer(width=vf.width, height=vf.height, format=vf.format.name, time_base=vf.time_base)
+            src = graph.add_buffer(width=vf.width, height=vf.height, format=vf.format, time_base=vf.time_base)
             mark = graph.add("setfield", self._fields)
             src.link_to(mark)
             mark.link_to(graph.add("buffersink"))
             graph.configure()
             self._field_graph = graph
         self._field_graph.push(vf)
-        return self._field_graph.pull()
+        return cast(av.VideoFrame, self._field_graph.pull())
 
     def _to_video_frame(self, image: np.ndarray) -> av.VideoFrame:
         """BGR or gray uint8 to a VideoFrame; straight to yuv420p with OpenCV where possible
         (about 5x cheaper than swscale's bgr24 conversion, same BT.601 studio-range result)."""
         height, width = image.shape[:2]
-        if image.ndim == 3 and self.video.pix_fmt == "yuv420p" and not (width % 2 or height % 2):
-            return av.VideoFrame.from_ndarray(cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420), format="yuv420p")
+        if image.ndim == 3 and self._opened().pix_fmt == "yuv420p" and not (width % 2 or height % 2):
+            yuv = np.asarray(cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420), np.uint8)
+            return av.VideoFrame.from_ndarray(yuv, format="yuv420p")
         return av.VideoFrame.from_ndarray(image, format="gray" if image.ndim == 2 else "bgr24")
 
     def _next_pts(self, frame: Frame) -> int:
@@ -426,9 +440,10 @@ class FileSink:
                     self.container.mux(enc)
             return
         if packet.stream.index in self._rewrap:
-            packet = _rewrap_text(packet, *self._rewrap[packet.stream.index])
-            if packet is None:
+            rewrapped = _rewrap_text(packet, *self._rewrap[packet.stream.index])
+            if rewrapped is None:
                 return
+            packet = rewrapped
         self._continue_timeline(packet)
         packet.stream = out
         try:

@@ -251,7 +251,7 @@ class MediaSource:
             return
         v = self.video
         try:
-            self.container.seek(int((self.video_start + self.start) / v.time_base), stream=v, backward=True)
+            self.container.seek(int((self.video_start + self.start) / self.info.time_base), stream=v, backward=True)
         except (av.error.FFmpegError, OSError, ValueError) as exc:  # unseekable (a pipe): read from the top
             log.debug("cannot seek, reading from the start: %s", exc)
 
@@ -371,7 +371,7 @@ class MediaSource:
         if self._stop.is_set() or stats.truncated or info.duration is None or stats.last_time is None:
             return
         frame_time = float(1 / info.rate) if info.rate else 0.1
-        start = float(self.video.start_time * self.video.time_base) if self.video.start_time is not None else 0.0
+        start = float(self.video.start_time * self.info.time_base) if self.video.start_time is not None else 0.0
         if stats.last_time - start + 3 * frame_time < info.duration * 0.98:
             stats.truncated = True
             stats.note = (
@@ -404,7 +404,7 @@ def frame_picture(frame: av.VideoFrame, gray: bool = True) -> np.ndarray:
         return frame.to_ndarray(format="bgr24")
     if frame.format.name in ("yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "gray"):
         plane = frame.planes[0]
-        y = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : frame.width]
+        y = np.frombuffer(memoryview(plane), np.uint8).reshape(plane.height, plane.line_size)[:, : frame.width]
         if frame.format.name.startswith("yuvj") or frame.format.name == "gray" or frame.color_range == 2:
             return y.copy()
         # studio-range luma (16..235) to full-range gray; cv2.LUT is ~4x faster than numpy

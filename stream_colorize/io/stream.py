@@ -81,6 +81,7 @@ class PyAVStream:
         for packet in self.container.demux(streams):
             if packet.stream is self.stream:
                 for decoded in packet.decode():
+                    assert isinstance(decoded, av.VideoFrame)  # a video stream's packets decode to pictures
                     yield Frame(index, frame_picture(decoded, gray=not self.colour()), decoded.pts, self.time_base)
                     index += 1
             elif packet.dts is not None and packet.size and self.on_audio is not None:

@@ -17,8 +17,10 @@ so it computes what the ONNX stand-in with the same seed computes.  It loads in 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -60,7 +62,7 @@ def parse_blob(data: memoryview) -> np.ndarray:
     doubles: list[Field] = []
     for f in iter_fields(data):
         if f.number == 7 and f.wire == LEN:
-            shape = unpack_varints(g for g in iter_fields(f.value) if g.number == 1)
+            shape = unpack_varints(g for g in iter_fields(f.payload) if g.number == 1)
         elif f.number == 5:
             floats.append(f)
         elif f.number == 8:
@@ -90,13 +92,13 @@ def parse_layer(data: memoryview, v1: bool = False) -> CaffeLayer:
         if f.number == num["name"]:
             layer.name = f.as_str()
         elif f.number == num["type"]:
-            layer.type = _V1_TYPES.get(f.value, f"V1:{f.value}") if v1 and f.wire != LEN else f.as_str()
+            layer.type = _V1_TYPES.get(f.varint, f"V1:{f.varint}") if v1 and f.wire != LEN else f.as_str()
         elif f.number == num["bottom"]:
             layer.bottom.append(f.as_str())
         elif f.number == num["top"]:
             layer.top.append(f.as_str())
         elif f.number == num["blobs"] and f.wire == LEN:
-            layer.blobs.append(parse_blob(f.value))
+            layer.blobs.append(parse_blob(f.payload))
     return layer
 
 
@@ -108,9 +110,9 @@ def parse_net(data: bytes | memoryview) -> tuple[str, list[CaffeLayer]]:
         if f.number == 1 and f.wire == LEN:
             name = f.as_str()
         elif f.number == 100 and f.wire == LEN:
-            layers.append(parse_layer(f.value))
+            layers.append(parse_layer(f.payload))
         elif f.number == 2 and f.wire == LEN:
-            layers.append(parse_layer(f.value, v1=True))
+            layers.append(parse_layer(f.payload, v1=True))
     return name, layers
 
 
@@ -252,7 +254,7 @@ def read_prototxt(path: Path) -> list[dict[str, list]]:
     return net.get("layer", []) + net.get("layers", [])
 
 
-def first(block: dict[str, list], key: str, default: object = None) -> object:
+def first(block: dict[str, list], key: str, default: Any = None) -> Any:
     """The first value of ``key`` in a parsed prototxt block, or ``default``."""
     values = block.get(key)
     return values[0] if values else default
@@ -269,7 +271,7 @@ def _conv_lines(channels: int, kernel: int, stride: int, pad: int, dilation: int
     return lines
 
 
-def _layer_text(name: str, kind: str, bottom: str | None, top: str | None, body: list[str] = ()) -> str:
+def _layer_text(name: str, kind: str, bottom: str | None, top: str | None, body: Sequence[str] = ()) -> str:
     lines = ["layer {", f'  name: "{name}"', f'  type: "{kind}"']
     if bottom:
         lines.append(f'  bottom: "{bottom}"')

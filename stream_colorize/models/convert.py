@@ -92,19 +92,19 @@ def check_prototxt(blocks: list[dict[str, list]], layers: tuple[Layer, ...] = ZH
                 by_top[top] = block
     current = INPUT_NAME
     for layer in layers:
-        block = by_top.get(layer.name)
-        if block is None:
+        found = by_top.get(layer.name)
+        if found is None:
             raise ModelError(f"{source}: no layer produces {layer.name}; this is not Zhang et al.'s deploy graph")
         kind = {"bn": "BatchNorm", "deconv": "Deconvolution"}.get(layer.kind, "Convolution")
-        got_kind = first(block, "type")
+        got_kind = first(found, "type")
         if got_kind != kind:
             raise ModelError(f"{source}: layer {layer.name} is a {got_kind}, expected {kind}")
-        if first(block, "bottom") != current:
-            raise ModelError(f"{source}: layer {layer.name} reads {first(block, 'bottom')!r}, expected {current!r}")
+        if first(found, "bottom") != current:
+            raise ModelError(f"{source}: layer {layer.name} reads {first(found, 'bottom')!r}, expected {current!r}")
         current = layer.name
         if layer.kind == "bn":
             continue
-        conv = first(block, "convolution_param", {})
+        conv = first(found, "convolution_param", {})
         got = {
             "num_output": first(conv, "num_output"),
             "kernel_size": first(conv, "kernel_size"),

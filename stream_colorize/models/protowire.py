@@ -65,23 +65,37 @@ class Field:
     wire: int
     value: int | memoryview
 
+    @property
+    def payload(self) -> memoryview:
+        """The bytes of a LEN, FIXED32 or FIXED64 field."""
+        if isinstance(self.value, int):
+            raise WireError(f"field {self.number}: a varint where bytes were expected")
+        return self.value
+
+    @property
+    def varint(self) -> int:
+        """The integer of a VARINT field."""
+        if not isinstance(self.value, int):
+            raise WireError(f"field {self.number}: bytes where a varint was expected")
+        return self.value
+
     def as_str(self) -> str:
         """The payload of a string field."""
         self._expect(LEN)
         try:
-            return bytes(self.value).decode("utf-8")
+            return bytes(self.payload).decode("utf-8")
         except UnicodeDecodeError as exc:
             raise WireError(f"field {self.number}: invalid UTF-8 string") from exc
 
     def as_float(self) -> float:
         """A single ``float`` field (fixed32)."""
         self._expect(FIXED32)
-        return struct.unpack("<f", self.value)[0]
+        return struct.unpack("<f", self.payload)[0]
 
     def as_int(self) -> int:
         """A varint field as a signed 64-bit integer."""
         self._expect(VARINT)
-        return to_signed64(self.value)
+        return to_signed64(self.varint)
 
     def _expect(self, wire: int) -> None:
         if self.wire != wire:
@@ -123,11 +137,11 @@ def unpack_floats(fields: Iterable[Field]) -> np.ndarray:
     chunks = []
     for f in fields:
         if f.wire == LEN:
-            if len(f.value) % 4:
-                raise WireError(f"field {f.number}: packed floats of {len(f.value)} bytes (not a multiple of 4)")
-            chunks.append(np.frombuffer(f.value, _FLOAT))
+            if len(f.payload) % 4:
+                raise WireError(f"field {f.number}: packed floats of {len(f.payload)} bytes (not a multiple of 4)")
+            chunks.append(np.frombuffer(f.payload, _FLOAT))
         elif f.wire == FIXED32:
-            chunks.append(np.frombuffer(f.value, _FLOAT))
+            chunks.append(np.frombuffer(f.payload, _FLOAT))
         else:
             raise WireError(f"field {f.number}: wire type {f.wire} cannot hold floats")
     if not chunks:
@@ -139,9 +153,9 @@ def unpack_doubles(fields: Iterable[Field]) -> np.ndarray:
     """Collect a ``repeated double`` field: packed chunks (LEN) and/or single fixed64 values."""
     chunks = []
     for f in fields:
-        if f.wire not in (LEN, FIXED64) or len(f.value) % 8:
+        if f.wire not in (LEN, FIXED64) or len(f.payload) % 8:
             raise WireError(f"field {f.number}: malformed doubles")
-        chunks.append(np.frombuffer(f.value, _DOUBLE))
+        chunks.append(np.frombuffer(f.payload, _DOUBLE))
     return np.concatenate(chunks) if chunks else np.zeros(0, np.float64)
 
 
@@ -150,11 +164,11 @@ def unpack_varints(fields: Iterable[Field]) -> list[int]:
     values: list[int] = []
     for f in fields:
         if f.wire == VARINT:
-            values.append(to_signed64(f.value))
+            values.append(to_signed64(f.varint))
         elif f.wire == LEN:
             pos = 0
-            while pos < len(f.value):
-                value, pos = decode_varint(f.value, pos)
+            while pos < len(f.payload):
+                value, pos = decode_varint(f.payload, pos)
                 values.append(to_signed64(value))
         else:
             raise WireError(f"field {f.number}: wire type {f.wire} cannot hold integers")
@@ -224,7 +238,7 @@ class MessageWriter:
     def packed_floats(self, number: int, values: np.ndarray) -> MessageWriter:
         """A packed ``repeated float`` field (little-endian float32)."""
         data = np.ascontiguousarray(values, dtype=_FLOAT).reshape(-1)
-        return self.raw_bytes(number, memoryview(data).cast("B"))
+        return self.raw_bytes(number, data.tobytes())
 
     def packed_varints(self, number: int, values: Iterable[int]) -> MessageWriter:
         """A packed ``repeated`` integer field."""

@@ -68,7 +68,7 @@ def spec_from_onnx(path: Path, name: str | None = None) -> ModelSpec:
             name=name or meta.get("name") or path.stem,
             format="onnx",
             path=path,
-            input_size=_number(meta, "input_size", 224, int, *INPUT_SIZE_RANGE),
+            input_size=int(_number(meta, "input_size", 224, int, *INPUT_SIZE_RANGE)),
             output=output,
             bins=None if bins == "ours" else _bins_file(path, bins),
             temperature=_number(meta, "temperature", DEFAULT_TEMPERATURE, float, *TEMPERATURE_RANGE),

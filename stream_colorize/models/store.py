@@ -286,6 +286,7 @@ def _convert_local(path: Path, output: Path | None, overwrite: bool) -> Path:
         raise ModelError("converting Caffe models to ONNX needs the 'onnx' package: pip install onnx")
     from .convert import convert_caffe_to_onnx
 
+    assert spec.prototxt is not None  # spec_from_caffe always finds it
     return convert_caffe_to_onnx(spec.prototxt, spec.path, spec.bins, out)
 
 
@@ -342,5 +343,6 @@ def onnx_for_caffe(spec: ModelSpec) -> ModelSpec:
 
         out.parent.mkdir(parents=True, exist_ok=True)
         log.warning("converting %s to ONNX once for ONNX Runtime (%s)", spec.path.name, out)
+        assert spec.prototxt is not None  # spec_from_caffe always finds it
         convert_caffe_to_onnx(spec.prototxt, spec.path, spec.bins, out)
     return spec_from_onnx(out, name=spec.name)

@@ -165,6 +165,10 @@ class LiteEncoder(nn.Module):
         self.blocks = nn.ModuleList(_MBConv(s.cin, s.cout, s.expand, s.kernel, s.stride) for s in shapes)
         self.head = _ConvBN(shapes[-1].cout, HEAD_CHANNELS, 1)
 
+    def mbconvs(self) -> list[_MBConv]:
+        """The inverted-residual blocks, in order."""
+        return [block for block in self.blocks if isinstance(block, _MBConv)]
+
     @classmethod
     def from_state(cls, state: dict[str, torch.Tensor]) -> LiteEncoder:
         """Build from an EfficientNet-PyTorch state dict; the RGB stem becomes a gray one."""
@@ -192,7 +196,7 @@ class LiteEncoder(nn.Module):
                 getattr(mod.bn, name).data.copy_(state[f"{bn}.{name}"])
 
         put(self.stem, "_conv_stem", "_bn0")
-        for i, block in enumerate(self.blocks):
+        for i, block in enumerate(self.mbconvs()):
             pre = f"_blocks.{i}."
             if block.expand is not None:
                 put(block.expand, pre + "_expand_conv", pre + "_bn0")

@@ -22,6 +22,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .backbone import HEAD_CHANNELS, TAP_CHANNELS, LiteEncoder, backbone_weights
+from .model import copy_onnx_convs, fold_batchnorm
 
 ARCH_TYPE = "lite0-unet"
 
@@ -124,38 +125,17 @@ class LiteColorNet(nn.Module):
                 conv, bn = getattr(mod, "conv", None), getattr(mod, "bn", None)
                 if not isinstance(conv, nn.Conv2d) or not isinstance(bn, nn.BatchNorm2d):
                     continue
-                scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-                bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
-                fused = nn.Conv2d(
-                    conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
-                    conv.dilation, conv.groups, bias=True,
-                )  # fmt: skip
-                fused.weight.copy_(conv.weight * scale.view(-1, 1, 1, 1))
-                fused.bias.copy_((bias - bn.running_mean) * scale + bn.bias)
+                bias = conv.bias if conv.bias is not None else torch.zeros(conv.out_channels)
+                weight, bias = fold_batchnorm(conv.weight, bias, bn)
+                fused = copy.deepcopy(conv)  # same geometry, now with a bias
+                fused.weight = nn.Parameter(weight)
+                fused.bias = nn.Parameter(bias)
                 mod.conv, mod.bn = fused, nn.Identity()
         return out
 
     @classmethod
     def from_onnx(cls, path: str | Path, arch: LiteArch) -> LiteColorNet:
         """Rebuild the deploy network (BatchNorm folded) from an exported ONNX file, Conv weights in node order."""
-        import onnx
-        from onnx import numpy_helper
-
-        graph = onnx.load(str(path)).graph
-        inits = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
-        for node in graph.node:  # the exporter shares equal tensors through Identity
-            if node.op_type == "Identity" and node.input[0] in inits:
-                inits[node.output[0]] = inits[node.input[0]]
-        nodes = [n for n in graph.node if n.op_type == "Conv"]
         net = cls(arch).folded()
-        targets = net.convs()
-        if len(nodes) != len(targets):
-            raise ValueError(f"{path}: {len(nodes)} convolutions, expected {len(targets)} for this architecture")
-        with torch.no_grad():
-            for node, conv in zip(nodes, targets):
-                weight = torch.from_numpy(inits[node.input[1]].copy())
-                if weight.shape != conv.weight.shape:
-                    raise ValueError(f"{path}: weight shape {tuple(weight.shape)} != {tuple(conv.weight.shape)}")
-                conv.weight.copy_(weight)
-                conv.bias.copy_(torch.from_numpy(inits[node.input[2]].copy()))
+        copy_onnx_convs(path, net.convs())
         return net

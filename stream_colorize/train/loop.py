@@ -167,7 +167,7 @@ def train(
     net = init if init is not None else ColorNet(arch, dropout=cfg.dropout)
     net = net.to(dev).train()
     if dev.type == "cuda":
-        net = net.to(memory_format=torch.channels_last)
+        net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's stub lacks it
         torch.backends.cudnn.benchmark = True
     with torch.no_grad():
         sample_idx = torch.randint(0, data.shape[0], (min(256, 4 * data.shape[0]),), generator=gen, device=dev)
@@ -183,6 +183,7 @@ def train(
 
     def validate() -> None:
         nonlocal best_val, best_state
+        assert val is not None  # only called with a validation set
         net.eval()
         with torch.no_grad(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_amp):
             losses = [
@@ -262,7 +263,7 @@ def train(
         save_checkpoint(cfg.checkpoint, net, step, cfg)
     rate = step * cfg.batch / max(1e-6, time.monotonic() - start)
     log(f"trained {step} steps ({rate:.0f} crops/s, {time.monotonic() - start:.0f} s), loss {ema_loss:.3f}")
-    net = net.eval().cpu().float().to(memory_format=torch.contiguous_format)
+    net = net.eval().cpu().float().to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
     net.stopped_at = stopped_at
     return net
 

@@ -103,41 +103,56 @@ class ColorNet(nn.Module):
         pairs = []
         for i, m in enumerate(src):
             if isinstance(m, nn.Conv2d):
-                bn = src[i + 1] if i + 1 < len(src) and isinstance(src[i + 1], nn.BatchNorm2d) else None
-                pairs.append((m, bn))
+                after = src[i + 1] if i + 1 < len(src) else None
+                pairs.append((m, after if isinstance(after, nn.BatchNorm2d) else None))
         with torch.no_grad():
             for (conv, bn), dst in zip(pairs, out.convs()):
                 weight = conv.weight.detach().float()
                 bias = conv.bias.detach().float() if conv.bias is not None else torch.zeros(weight.shape[0])
                 if bn is not None:
-                    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-                    weight = weight * scale.view(-1, 1, 1, 1)
-                    bias = (bias - bn.running_mean) * scale + bn.bias
+                    weight, bias = fold_batchnorm(weight, bias, bn)
                 dst.weight.copy_(weight)
-                dst.bias.copy_(bias)
+                conv_bias(dst).copy_(bias)
         return out.eval()
 
     @classmethod
     def from_onnx(cls, path: str | Path, arch: ArchConfig) -> ColorNet:
         """Rebuild the deploy network from an exported ONNX file (Conv weights in node order)."""
-        import onnx
-        from onnx import numpy_helper
-
-        graph = onnx.load(str(path)).graph
-        inits = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
-        for node in graph.node:  # the exporter shares equal tensors (e.g. all-zero biases) through Identity
-            if node.op_type == "Identity" and node.input[0] in inits:
-                inits[node.output[0]] = inits[node.input[0]]
-        convs = [n for n in graph.node if n.op_type == "Conv"]
         net = cls(arch, norm=False)
-        targets = net.convs()
-        if len(convs) != len(targets):
-            raise ValueError(f"{path}: {len(convs)} convolutions, expected {len(targets)} for this architecture")
-        with torch.no_grad():
-            for node, conv in zip(convs, targets):
-                weight = torch.from_numpy(inits[node.input[1]].copy())
-                if weight.shape != conv.weight.shape:
-                    raise ValueError(f"{path}: weight shape {tuple(weight.shape)} != {tuple(conv.weight.shape)}")
-                conv.weight.copy_(weight)
-                conv.bias.copy_(torch.from_numpy(inits[node.input[2]].copy()))
+        copy_onnx_convs(path, net.convs())
         return net
+
+
+def conv_bias(conv: nn.Conv2d) -> torch.Tensor:
+    """The bias of a convolution built with one."""
+    assert conv.bias is not None  # every convolution here has a bias
+    return conv.bias
+
+
+def fold_batchnorm(weight: torch.Tensor, bias: torch.Tensor, bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+    """A convolution's weight and bias with the BatchNorm that follows it folded in (its running statistics)."""
+    assert bn.running_mean is not None and bn.running_var is not None  # tracked: the default
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    return weight * scale.view(-1, 1, 1, 1), (bias - bn.running_mean) * scale + bn.bias
+
+
+def copy_onnx_convs(path: str | Path, targets: list[nn.Conv2d]) -> None:
+    """Load an exported ONNX file's Conv weights, in node order, into ``targets``; ValueError when they do not fit."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(path)).graph
+    inits = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    for node in graph.node:  # the exporter shares equal tensors (e.g. all-zero biases) through Identity
+        if node.op_type == "Identity" and node.input[0] in inits:
+            inits[node.output[0]] = inits[node.input[0]]
+    nodes = [n for n in graph.node if n.op_type == "Conv"]
+    if len(nodes) != len(targets):
+        raise ValueError(f"{path}: {len(nodes)} convolutions, expected {len(targets)} for this architecture")
+    with torch.no_grad():
+        for node, conv in zip(nodes, targets):
+            weight = torch.from_numpy(inits[node.input[1]].copy())
+            if weight.shape != conv.weight.shape:
+                raise ValueError(f"{path}: weight shape {tuple(weight.shape)} != {tuple(conv.weight.shape)}")
+            conv.weight.copy_(weight)
+            conv_bias(conv).copy_(torch.from_numpy(inits[node.input[2]].copy()))

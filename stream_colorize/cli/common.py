@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from ..config import Settings, read_preset
+from ..config import MODEL_KEYS, Settings, read_preset
 from ..engine import BACKENDS, DEVICES
 from ..errors import UsageError
 from ..io.kinds import VIDEO_SUFFIXES  # noqa: F401 - the commands take it from here
@@ -50,9 +50,16 @@ def smoothing(smooth: float | None, no_smooth: bool) -> float | None:
     return 0.0 if no_smooth else smooth
 
 
-def command_settings(config: str | None, keys: tuple[str, ...], **flags: object) -> Settings:
+def command_settings(
+    config: str | None,
+    keys: tuple[str, ...],
+    model_flags: tuple[str | None, str | None, str | None, float | None, int | None],
+    **flags: object,
+) -> Settings:
     """Settings for a command that reads only ``keys`` of a preset: the defaults (threads: the
-    backend's own), the preset's values among ``keys`` on top, then the flags that were given."""
+    backend's own), the preset's values among ``keys`` on top, then the flags that were given.
+    ``model_flags`` are --model, --device, --backend, --temperature and --threads, in that order."""
+    flags.update(zip(MODEL_KEYS, model_flags))
     preset = read_preset(config) if config is not None else {}
     chosen = {key: value for key, value in preset.items() if key in keys}
     return Settings(threads=None).override(**chosen).override(**flags)

@@ -132,9 +132,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Colorize photos (files or folders).  --config reads a preset's model keys (model, device,
         backend, temperature, threads)."""
-        settings = command_settings(
-            config, MODEL_KEYS, model=model, device=device, backend=backend, temperature=temperature, threads=threads
-        )
+        settings = command_settings(config, MODEL_KEYS, (model, device, backend, temperature, threads))
         if overwrite and skip_existing:
             raise UsageError("-y (replace outputs) and -n (skip existing outputs) exclude each other; pick one")
         images = collect_images(inputs)

@@ -83,11 +83,7 @@ def register(app: typer.Typer) -> None:
         settings = command_settings(
             config,
             MODEL_KEYS + TEMPORAL_KEYS,
-            model=model,
-            device=device,
-            backend=backend,
-            temperature=temperature,
-            threads=threads,
+            (model, device, backend, temperature, threads),
             smooth=smoothing(smooth, no_smooth),
         )
         preset_skip = config is not None and "skip" in read_preset(config)

@@ -253,11 +253,7 @@ def eval_command(
     settings = command_settings(
         config,
         MODEL_KEYS + TEMPORAL_KEYS,
-        model=model,
-        device=device,
-        backend=backend,
-        temperature=temperature,
-        threads=threads,
+        (model, device, backend, temperature, threads),
         skip=skip,
         smooth=smoothing(smooth, no_smooth),
     )

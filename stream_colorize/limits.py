@@ -29,9 +29,9 @@ def check_picture_size(name: str | Path, width: int, height: int, limit: int, wh
 def image_header_size(path: Path) -> tuple[int, int] | None:
     """(width, height) from an image file's header, without decoding its pixels; None if unknown."""
     try:
-        import av
+        from .io.inputs import open_input  # PyAV loads only when a photo is checked
 
-        with av.open(str(path)) as container:
+        with open_input(path) as container:
             stream = container.streams.video[0]
             ctx = stream.codec_context
             if ctx.width and ctx.height:

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import logging
 import math
-import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -146,7 +146,8 @@ class LiveOptions:
     record: Path | None = None
     duration: float | None = None  # stop after this many seconds (None: until the end / q)
     snapshot_dir: Path = Path(".")
-    print_every: float = 2.0
+    print_every: float = 2.0  # seconds between headless status lines
+    on_status: Callable[[str], None] | None = None  # gets them (the CLI prints them; the library never does)
     title: str = "stream-colorize"
 
 
@@ -286,13 +287,12 @@ class Recorder:
         return self.sink.commit(Outcome.DONE if ok else Outcome.PARTIAL)
 
 
-def _print_status(stats: LiveStats, stage: ColourStage, source: LiveSource) -> None:
+def status_line(stats: LiveStats, stage: ColourStage, source: LiveSource) -> str:
+    """fps, model time, skip, latency, drops and the source's state, for a headless session."""
     lat = stats.recent_latency()
-    print(
+    return (
         f"fps {stats.fps:5.1f}  model {stats.model_s * 1000:6.1f} ms  skip {stage.skip.label()}  "
-        f"latency {lat * 1000:6.1f} ms  dropped {stage.inbox.dropped}  {source.status}",
-        file=sys.stderr,
-        flush=True,
+        f"latency {lat * 1000:6.1f} ms  dropped {stage.inbox.dropped}  {source.status}"
     )
 
 
@@ -372,7 +372,8 @@ def run_live(
                     snapshot = save_snapshot(last.image, options.snapshot_dir)
                     log.warning("snapshot saved to %s", snapshot)
             elif now >= next_print:
-                _print_status(stats, stage, source)
+                if options.on_status is not None:
+                    options.on_status(status_line(stats, stage, source))
                 next_print = now + options.print_every
             if options.duration is not None and now - began >= options.duration:
                 break

@@ -17,6 +17,7 @@ from pathlib import Path
 from .config import Settings
 from .engine import Colorizer, build_engine
 from .errors import ColorizeError
+from .io.inputs import open_input
 from .io.sink import EncodeOptions, FileSink, Outcome
 from .io.source import MediaSource, SourceStats
 from .pipeline import Colorize, Counters, Merge, Pipeline, Stage
@@ -197,9 +198,7 @@ def _keep_partial(sink: FileSink) -> Path | None:
 def sink_frames_or(path: Path) -> int:
     """Video packets in a finished file (what a partial file really holds)."""
     try:
-        import av
-
-        with av.open(str(path)) as container:
+        with open_input(path) as container:
             return sum(1 for packet in container.demux(video=0) if packet.size)
     except Exception:  # noqa: BLE001 - only used for the message
         return 0

@@ -32,6 +32,7 @@ from .common import (
     command_settings,
     smoothing,
 )
+from .console import say
 
 KEYS_HELP = "Keys: q/Esc quit, space pause, s side-by-side, t smoothing, +/- skip, p snapshot PNG."
 
@@ -108,6 +109,7 @@ def register(app: typer.Typer) -> None:
             record=record,
             duration=duration,
             snapshot_dir=snapshots,
+            on_status=say,
         )
         src = LiveSource(spec, retries=retries, open_timeout=timeout, read_timeout=read_timeout)
         stats = run_live(spec, engine, options, source=src)

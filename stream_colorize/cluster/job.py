@@ -27,6 +27,7 @@ import av
 
 from ..config import Settings
 from ..errors import MediaError, UsageError
+from ..io.inputs import open_input
 from ..io.sink import FileSink, Outcome
 from ..io.source import MediaSource, SourceStats, is_url
 from ..signals import deferred_signals, signal_of
@@ -88,7 +89,7 @@ def wants_segments(input: str, output: Path, settings: Settings, options: Cluste
     if (job_dir_for(output) / "manifest.json").is_file():
         return True
     try:  # the container's duration is enough (MediaSource would repeat its notes about the file)
-        with av.open(input) as container:
+        with open_input(input) as container:
             return (container.duration or 0) / 1_000_000 >= LONG_FILM_SECONDS
     except (av.error.FFmpegError, OSError):
         return False  # the plain path reports it

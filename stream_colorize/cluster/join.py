@@ -20,6 +20,7 @@ import av
 
 from ..config import Settings
 from ..errors import MediaError
+from ..io.inputs import open_input
 from ..io.sink import FileSink, Outcome
 from ..io.source import MediaSource
 from ..video import encode_options
@@ -37,7 +38,7 @@ def _time(packet: av.Packet) -> float:
 def _video_packets(files: list[Path], extradata: bytes | None) -> Iterator[tuple[float, int, av.Packet]]:
     for n, path in enumerate(files):
         try:
-            with av.open(str(path)) as segment:
+            with open_input(path) as segment:
                 stream = segment.streams.video[0]
                 theirs = bytes(stream.codec_context.extradata) if stream.codec_context.extradata else None
                 if theirs != extradata:
@@ -104,7 +105,7 @@ def join_segments(
     outcome = Outcome.FAILED
     try:
         sink = FileSink(output, source.info, source.copy_streams, encode_options(settings))
-        with av.open(str(files[0])) as first:
+        with open_input(files[0]) as first:
             template = first.streams.video[0]
             extradata = bytes(template.codec_context.extradata) if template.codec_context.extradata else None
             sink.open_copied_video(template)

@@ -27,6 +27,7 @@ import numpy as np
 from ..errors import InputNotFoundError, MediaError
 from ..frames import Frame
 from ..limits import MAX_VIDEO_PIXELS, check_picture_size
+from .inputs import open_input
 
 log = logging.getLogger("stream_colorize")
 
@@ -171,8 +172,6 @@ class MediaSource:
     def _open(self, name: str | Path, timeout: float, options: dict | None, input_format: str | None):
         opts = dict(options or {})
         text = str(name)
-        if text.lower().startswith(("rtsp://", "rtsps://")):
-            opts.setdefault("rtsp_transport", "tcp")
         if not is_url(text) and input_format is None:
             path = Path(text)
             if not path.exists():
@@ -180,7 +179,7 @@ class MediaSource:
             if path.is_dir():
                 raise MediaError(f"{path} is a folder; give a video file (or a folder as both input and output)")
         try:
-            return av.open(
+            return open_input(
                 text, options=opts, format=input_format, timeout=(timeout, timeout) if is_url(text) else None
             )
         except av.error.FileNotFoundError as exc:

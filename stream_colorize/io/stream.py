@@ -26,6 +26,7 @@ import cv2
 from ..errors import MediaError
 from ..frames import Frame
 from .devices import OpenCall
+from .inputs import open_input
 from .source import frame_picture
 
 
@@ -59,7 +60,7 @@ class PyAVStream:
         on_audio: Callable[[av.Packet], None] | None = None,
         colour: Callable[[], bool] = _gray,
     ) -> None:
-        self.container = av.open(
+        self.container = open_input(
             call.file, format=call.format, options=dict(call.options), timeout=(open_timeout, read_timeout)
         )
         if not self.container.streams.video:

@@ -18,7 +18,6 @@ Interfaces (duck-typed, so other front ends can plug in their own pieces):
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -32,14 +31,10 @@ from .frames import Frame
 from .lab import MergeMethod, merge_ab
 from .limits import QUEUE_BYTES
 from .temporal import Temporal
-from .threads import GuardedThread
+from .threads import BoundedQueue, GuardedThread, Stopped
 
 _END = object()  # end-of-stream sentinel
 SOURCE_STOP_WAIT = 2.0  # seconds an interrupted run waits for a source blocked in a read
-
-
-class _Stopped(Exception):
-    """Raised inside a stage thread when the pipeline is told to stop."""
 
 
 class Source(Protocol):
@@ -137,60 +132,16 @@ class Pipeline:
         self.source = source
         self.stages = stages
         self.sink = sink
-        self.queues: list[queue.Queue] = [queue.Queue(maxsize=queue_size) for _ in range(len(stages) + 1)]
+        self._stop = threading.Event()
         # Besides ``queue_size`` items, each queue holds at most ``queue_bytes`` of pictures (an 8K
         # frame is 100 MB in BGR); one item is always let in, so huge frames still flow.
-        self.queue_bytes = queue_bytes
-        self._held = [0] * len(self.queues)
-        self._held_lock = threading.Lock()
+        self.queues: list[BoundedQueue[Any]] = [
+            BoundedQueue(queue_size, self._stop, queue_bytes, _nbytes) for _ in range(len(stages) + 1)
+        ]
         self.counters = Counters()
         self.error: BaseException | None = None
         self.interrupted = False
         self.source_stuck = False  # after an interrupt: the source thread is still in a read
-        self._stop = threading.Event()
-
-    # -- queue helpers honouring the stop flag ------------------------------------------------
-    def _room(self, i: int, size: int) -> bool:
-        with self._held_lock:
-            if self._held[i] and self._held[i] + size > self.queue_bytes:
-                return False
-            self._held[i] += size
-            return True
-
-    def _release(self, i: int, size: int) -> None:
-        with self._held_lock:
-            self._held[i] -= size
-
-    def _put(self, q: queue.Queue, item: Any) -> None:
-        i = self.queues.index(q)
-        size = _nbytes(item)
-        while size and not self._room(i, size):
-            if self._stop.is_set():
-                raise _Stopped
-            time.sleep(0.005)
-        while True:
-            if self._stop.is_set():
-                if size:
-                    self._release(i, size)
-                raise _Stopped
-            try:
-                q.put(item, timeout=0.05)
-                return
-            except queue.Full:
-                pass
-
-    def _get(self, q: queue.Queue) -> Any:
-        while True:
-            if self._stop.is_set():
-                raise _Stopped
-            try:
-                item = q.get(timeout=0.05)
-            except queue.Empty:
-                continue
-            size = _nbytes(item)
-            if size:
-                self._release(self.queues.index(q), size)
-            return item
 
     # -- thread bodies --------------------------------------------------------------------------
     def _fail(self, exc: BaseException) -> None:
@@ -208,29 +159,29 @@ class Pipeline:
             self.counters.busy["source"] = busy
             if isinstance(item, Frame):
                 self.counters.decoded += 1
-            self._put(out, item)
+            out.put(item)
             mark = time.perf_counter()
-        self._put(out, _END)
+        out.put(_END)
 
     def _stage(self, i: int) -> None:
         stage, inq, outq = self.stages[i], self.queues[i], self.queues[i + 1]
         name = f"{i}:{type(stage).__name__.lower()}"
         self.counters.busy[name] = 0.0
         while True:
-            item = self._get(inq)
+            item = inq.get()
             mark = time.perf_counter()
             results = list(stage.finish() if item is _END else stage.process(item))
             self.counters.busy[name] += time.perf_counter() - mark
             for result in results:
-                self._put(outq, result)
+                outq.put(result)
             if item is _END:
-                self._put(outq, _END)
+                outq.put(_END)
                 return
 
     def _write(self) -> None:
         inq = self.queues[-1]
         while True:
-            item = self._get(inq)
+            item = inq.get()
             if item is _END:
                 return
             mark = time.perf_counter()
@@ -249,7 +200,7 @@ class Pipeline:
         ``interrupted`` and re-raises KeyboardInterrupt once every thread has ended."""
         bodies = [self._read, *(lambda i=i: self._stage(i) for i in range(len(self.stages))), self._write]
         names = ["source", *(type(s).__name__.lower() for s in self.stages), "sink"]
-        threads = [GuardedThread(b, f"sc-{n}", self._fail, quiet=(_Stopped,)) for b, n in zip(bodies, names)]
+        threads = [GuardedThread(b, f"sc-{n}", self._fail, quiet=(Stopped,)) for b, n in zip(bodies, names)]
         self.counters.started = time.perf_counter()
         for t in threads:
             t.start()

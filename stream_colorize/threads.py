@@ -6,18 +6,20 @@
 
 * ``LeakyQueue``: a bounded FIFO whose ``put`` drops the oldest item instead of waiting, so a slow
   consumer makes frames drop rather than latency grow (live inputs, the model's inbox).
+* ``BoundedQueue``: a FIFO that holds at most ``maxsize`` items and ``max_bytes`` of payload (one
+  item always gets in, so a huge frame still flows); a producer waits for room, a consumer for an
+  item, and both give up with ``Stopped`` once the owner's stop event is set (the file pipeline).
 * ``GuardedThread``: a daemon thread whose exception is handed to ``on_error`` (the owner stores it,
   stops its other threads and re-raises it in the caller's thread) instead of being printed and
-  lost; ``quiet`` exceptions (a stop signal) end the thread silently.
-
-The file pipeline's bounded, byte-budgeted queues with stop-aware waits live in ``pipeline.py``;
-they are the one other hand-over and are only used there.
+  lost; ``quiet`` exceptions (``Stopped``) end the thread silently.
 """
 
 from __future__ import annotations
 
 import collections
+import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
@@ -61,6 +63,68 @@ class LeakyQueue(Generic[T]):
     def __len__(self) -> int:
         with self._cond:
             return len(self._items)
+
+
+class Stopped(Exception):
+    """Raised in a thread waiting on a ``BoundedQueue`` when its owner stops."""
+
+
+class BoundedQueue(Generic[T]):
+    """A FIFO bounded in items and in bytes, whose waits end when ``stop`` is set (see the module)."""
+
+    def __init__(
+        self, maxsize: int, stop: threading.Event, max_bytes: int, size_of: Callable[[T], int], poll: float = 0.05
+    ) -> None:
+        self._queue: queue.Queue[T] = queue.Queue(maxsize=maxsize)
+        self._stop = stop
+        self.max_bytes = max_bytes
+        self._size_of = size_of
+        self._poll = poll
+        self._held = 0
+        self._lock = threading.Lock()
+
+    def _room(self, size: int) -> bool:
+        with self._lock:
+            if self._held and self._held + size > self.max_bytes:
+                return False
+            self._held += size
+            return True
+
+    def _release(self, size: int) -> None:
+        with self._lock:
+            self._held -= size
+
+    def put(self, item: T) -> None:
+        """Append ``item`` once there is room; Stopped if the owner stops first."""
+        size = self._size_of(item)
+        while size and not self._room(size):
+            if self._stop.is_set():
+                raise Stopped
+            time.sleep(0.005)
+        while True:
+            if self._stop.is_set():
+                if size:
+                    self._release(size)
+                raise Stopped
+            try:
+                self._queue.put(item, timeout=self._poll)
+                return
+            except queue.Full:
+                pass
+
+    def get(self) -> T:
+        """The oldest item, once there is one; Stopped if the owner stops first."""
+        while True:
+            if self._stop.is_set():
+                raise Stopped
+            try:
+                item = self._queue.get(timeout=self._poll)
+            except queue.Empty:
+                continue
+            size = self._size_of(item)
+            if size:
+                self._release(size)
+            return item
 
 
 class GuardedThread(threading.Thread):

@@ -123,3 +123,23 @@ def test_media_source_gray_matches_ffmpeg_gray(tmp_path: Path) -> None:
     got = [i.image for i in items if isinstance(i, Frame)]
     assert len(got) == len(reference) and any(not isinstance(i, Frame) for i in items)
     assert max(np.abs(a.astype(int) - b.astype(int)).max() for a, b in zip(got, reference)) <= 1
+
+
+def test_bounded_queue_holds_a_byte_budget_and_stops_waiting() -> None:
+    from stream_colorize.threads import BoundedQueue, Stopped
+
+    stop = threading.Event()
+    q: BoundedQueue[bytes] = BoundedQueue(8, stop, max_bytes=100, size_of=len, poll=0.01)
+    q.put(b"x" * 500)  # larger than the budget: still let in when the queue is empty
+    blocked = threading.Thread(target=lambda: q.put(b"y" * 10), daemon=True)
+    blocked.start()
+    blocked.join(0.2)
+    assert blocked.is_alive()  # waits: the budget is spent
+    assert q.get() == b"x" * 500
+    blocked.join(1.0)
+    assert not blocked.is_alive() and q.get() == b"y" * 10
+    stop.set()
+    with pytest.raises(Stopped):
+        q.get()  # nothing queued and the owner stopped: no hang
+    with pytest.raises(Stopped):
+        q.put(b"z")

@@ -4,12 +4,14 @@
     >>> settings = settings.override(skip=2, crf=None)          # None keeps the preset's value
     >>> settings.skip, settings.crf                              # (2, 16)
 
-A preset is a flat TOML table whose keys are the field names of ``Settings`` (unknown keys and
-wrong types are errors).  Presets shipped with the project live in ``configs/``; a name without
-a suffix (``film``, ``fast``) looks there.  ``video`` reads every key; ``live`` and ``image``
-read the ones they have a use for (``MODEL_KEYS``, and live also ``TEMPORAL_KEYS``) and ignore
-the encoder's.  Presets written before ``smooth`` became a strength still read: ``smooth = true``
-is the default strength, ``false`` is 0, and ``smooth_strength = S`` is ``smooth = S``.
+A preset is a TOML file with up to four tables, ``[model]``, ``[temporal]``, ``[encode]`` and
+``[input]`` (``SECTIONS`` says which setting belongs where; a key in the wrong table, an unknown
+key and a wrong type are errors).  Keys at the top level, as older presets have them, are read
+too.  Presets shipped with the project live in ``configs/``; a name without a suffix (``film``,
+``fast``) looks there.  ``video`` reads every key; ``live``, ``image`` and ``eval`` read the
+sections they have a use for (``[model]``; live and eval also ``[temporal]``) and ignore the rest.
+Presets written before ``smooth`` became a strength still read: ``smooth = true`` is the default
+strength, ``false`` is 0, and ``smooth_strength = S`` is ``smooth = S``.
 """
 
 from __future__ import annotations
@@ -103,8 +105,11 @@ class Settings:
         return self
 
 
-MODEL_KEYS = ("model", "device", "backend", "temperature", "threads")  # what every command reads
-TEMPORAL_KEYS = ("skip", "smooth", "scene_cut")  # what video and live read
+MODEL_KEYS = ("model", "device", "backend", "temperature", "threads", "batch")  # what every command reads
+TEMPORAL_KEYS = ("skip", "smooth", "scene_cut")  # what video, live and eval read
+ENCODE_KEYS = ("codec", "crf", "preset", "pix_fmt", "audio_codec", "subtitles")
+INPUT_KEYS = ("start", "end", "duration", "queue_size")
+SECTIONS = {"model": MODEL_KEYS, "temporal": TEMPORAL_KEYS, "encode": ENCODE_KEYS, "input": INPUT_KEYS}
 
 
 def _field_types() -> dict[str, tuple[type, ...]]:
@@ -147,6 +152,7 @@ def read_preset(name_or_path: str | Path) -> dict[str, object]:
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"config {path} is not valid TOML: {exc}") from exc
     kinds = _field_types()
+    data = _flatten(data, path)
     _read_old_smoothing(data)
     for key, value in data.items():
         if key not in kinds:
@@ -155,8 +161,29 @@ def read_preset(name_or_path: str | Path) -> dict[str, object]:
         if not ok:
             raise UsageError(f"config {path}: {key} must be {kinds[key][0].__name__}, not {type(value).__name__}")
         if kinds[key] == (float, int):
+            assert isinstance(value, (int, float))  # checked just above
             data[key] = float(value)
     return data
+
+
+def _flatten(data: dict[str, object], path: Path) -> dict[str, object]:
+    """The sections' keys and the top-level keys as one table, each key checked against its section."""
+    flat: dict[str, object] = {}
+    for key, value in data.items():
+        if key not in SECTIONS or not isinstance(value, dict):  # a top-level key (``model = "x"`` too)
+            if key in flat:
+                raise UsageError(f"config {path}: {key} is set twice")
+            flat[key] = value
+            continue
+        for name, item in value.items():
+            if name not in SECTIONS[key]:
+                home = next((s for s, keys in SECTIONS.items() if name in keys), None)
+                where = f"it belongs in [{home}]" if home else f"[{key}] takes {', '.join(SECTIONS[key])}"
+                raise UsageError(f"config {path}: {name!r} is not a [{key}] setting; {where}")
+            if name in flat:
+                raise UsageError(f"config {path}: {name} is set twice")
+            flat[name] = item
+    return flat
 
 
 def _read_old_smoothing(data: dict[str, object]) -> None:

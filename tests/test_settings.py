@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from pathlib import Path
 
 import cv2
@@ -33,6 +34,21 @@ def test_old_presets_still_read(tmp_path: Path) -> None:
         load_settings(write_preset(tmp_path, "smooth = 1.5\n"))
     for name in ("film", "fast"):
         assert load_settings(name).smooth == DEFAULT_SMOOTH
+
+
+def test_presets_have_sections(tmp_path: Path) -> None:
+    from stream_colorize.config import SECTIONS, Settings
+
+    every = [key for keys in SECTIONS.values() for key in keys]
+    assert sorted(every) == sorted(f.name for f in fields(Settings))  # each setting in exactly one section
+    text = '[model]\nbackend = "opencv"\n\n[temporal]\nskip = 3\nsmooth = 0\n\n[encode]\ncrf = 22\n'
+    s = load_settings(write_preset(tmp_path, text))
+    assert (s.backend, s.skip, s.smooth, s.crf) == ("opencv", 3, 0.0, 22)
+    with pytest.raises(UsageError, match=r"'crf' is not a \[temporal\] setting; it belongs in \[encode\]"):
+        read_preset(write_preset(tmp_path, "[temporal]\ncrf = 20\n"))
+    with pytest.raises(UsageError, match="skip is set twice"):
+        read_preset(write_preset(tmp_path, "skip = 2\n[temporal]\nskip = 3\n"))
+    assert read_preset(write_preset(tmp_path, 'model = "default"\nskip = 2\n')) == {"model": "default", "skip": 2}
 
 
 def test_image_reads_the_model_from_a_preset(tmp_path: Path, tiny_onnx: Path, capsys) -> None:

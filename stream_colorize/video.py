@@ -153,7 +153,10 @@ def colorize_file(
     try:
         with FileSink(output, source.info, source.copy_streams, encode_options(settings), overwrite) as sink:
             try:
-                colorizer = engine if isinstance(engine, Colorizer) else (engine or (lambda: build_engine(settings)))()
+                if isinstance(engine, Colorizer):
+                    colorizer = engine
+                else:  # a factory, or none: load the model only now that input and output are good
+                    colorizer = engine() if engine is not None else build_engine(settings)
                 stages: list[Stage] = [Colorize(colorizer, temporal, settings.batch), Merge(colorizer.merge)]
                 pipeline = Pipeline(source, stages, sink, queue_size=settings.queue_size)
                 if on_start is not None:

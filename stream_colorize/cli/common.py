@@ -7,10 +7,9 @@ from pathlib import Path
 
 import typer
 
-from ..config import MODEL_KEYS, Settings, read_preset
+from ..config import Settings, read_preset
 from ..engine import BACKENDS, DEVICES
 from ..errors import UsageError
-from ..io.kinds import VIDEO_SUFFIXES  # noqa: F401 - the commands take it from here
 
 # One device name a line would be long; a fixed break (click's \b) keeps "opencl-fp16" whole at 80 columns.
 DEVICE_HELP = "\b\nCompute device: " + ", ".join(DEVICES[:3]) + ",\n" + ", ".join(DEVICES[3:]) + "."
@@ -50,19 +49,23 @@ def smoothing(smooth: float | None, no_smooth: bool) -> float | None:
     return 0.0 if no_smooth else smooth
 
 
+def preset_values(config: str | None, keys: tuple[str, ...]) -> dict[str, object]:
+    """The values a preset (``--config``) sets among ``keys``; {} without one."""
+    preset = read_preset(config) if config is not None else {}
+    return {key: value for key, value in preset.items() if key in keys}
+
+
 def command_settings(
-    config: str | None,
-    keys: tuple[str, ...],
+    preset: dict[str, object],
     model_flags: tuple[str | None, str | None, str | None, float | None, int | None],
     **flags: object,
 ) -> Settings:
-    """Settings for a command that reads only ``keys`` of a preset: the defaults (threads: the
-    backend's own), the preset's values among ``keys`` on top, then the flags that were given.
-    ``model_flags`` are --model, --device, --backend, --temperature and --threads, in that order."""
-    flags.update(zip(MODEL_KEYS, model_flags))
-    preset = read_preset(config) if config is not None else {}
-    chosen = {key: value for key, value in preset.items() if key in keys}
-    return Settings(threads=None).override(**chosen).override(**flags)
+    """Settings for a command that reads part of a preset: the defaults (threads: the backend's
+    own), then ``preset_values``, then the flags that were given.  ``model_flags`` are --model,
+    --device, --backend, --temperature and --threads, in that order."""
+    model, device, backend, temperature, threads = model_flags
+    flags.update(model=model, device=device, backend=backend, temperature=temperature, threads=threads)
+    return Settings(threads=None).override(**preset).override(**flags)
 
 
 def same_file(a: Path, b: Path) -> bool:

@@ -15,7 +15,7 @@ from ..config import MODEL_KEYS
 from ..engine import build_engine
 from ..errors import ColorizeError, InputNotFoundError, MediaError, UsageError
 from ..io.kinds import IMAGE_SUFFIXES
-from ..photo import check_image_suffix, colorize_photo, read_image, read_photo, write_image  # noqa: F401 - read_image: train_cmd
+from ..photo import check_image_suffix, colorize_photo, read_photo, write_image
 from .common import (
     BackendOption,
     ConfigOption,
@@ -26,6 +26,7 @@ from .common import (
     ThreadsOption,
     check_output,
     command_settings,
+    preset_values,
 )
 from .console import out_of_memory, say
 
@@ -132,7 +133,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Colorize photos (files or folders).  --config reads a preset's model keys (model, device,
         backend, temperature, threads)."""
-        settings = command_settings(config, MODEL_KEYS, (model, device, backend, temperature, threads))
+        settings = command_settings(preset_values(config, MODEL_KEYS), (model, device, backend, temperature, threads))
         if overwrite and skip_existing:
             raise UsageError("-y (replace outputs) and -n (skip existing outputs) exclude each other; pick one")
         images = collect_images(inputs)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from ..config import MODEL_KEYS, TEMPORAL_KEYS, read_preset
+from ..config import MODEL_KEYS, TEMPORAL_KEYS
 from ..engine import build_engine
 from ..errors import UsageError
 from ..io.devices import parse_source
@@ -30,6 +30,7 @@ from .common import (
     ThreadsOption,
     check_output,
     command_settings,
+    preset_values,
     smoothing,
 )
 from .console import say
@@ -81,14 +82,10 @@ def register(app: typer.Typer) -> None:
         snapshots: Path = typer.Option(Path("."), "--snapshot-dir", help="Where the p key saves PNGs."),
     ) -> None:
         # --config: the preset's model and temporal keys (the encoder's are the recording's own).
-        settings = command_settings(
-            config,
-            MODEL_KEYS + TEMPORAL_KEYS,
-            (model, device, backend, temperature, threads),
-            smooth=smoothing(smooth, no_smooth),
-        )
-        preset_skip = config is not None and "skip" in read_preset(config)
-        skip_value = parse_skip(skip) if skip is not None else (settings.skip if preset_skip else None)
+        preset = preset_values(config, MODEL_KEYS + TEMPORAL_KEYS)
+        model_flags = (model, device, backend, temperature, threads)
+        settings = command_settings(preset, model_flags, smooth=smoothing(smooth, no_smooth))
+        skip_value = parse_skip(skip) if skip is not None else (settings.skip if "skip" in preset else None)
         if rtsp_transport not in ("tcp", "udp"):
             raise UsageError(f"--rtsp-transport must be tcp or udp, not {rtsp_transport!r}")
         if not headless:

@@ -22,9 +22,10 @@ from ..engine import Colorizer, build_engine
 from ..errors import InputNotFoundError, MediaError, ModelError, UsageError
 from ..evaluate import evaluate_images, evaluate_video, format_report, read_video_frames
 from ..imagestats import colourfulness
+from ..io.kinds import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from ..photo import read_image
 from ..video import build_temporal
 from .common import (
-    VIDEO_SUFFIXES,
     BackendOption,
     ConfigOption,
     DeviceOption,
@@ -36,9 +37,10 @@ from .common import (
     TemperatureOption,
     ThreadsOption,
     command_settings,
+    preset_values,
     smoothing,
 )
-from .image import IMAGE_SUFFIXES, collect_images, read_image
+from .image import collect_images
 
 GRAY_COLOURFULNESS = 4.0  # below this an image is treated as black-and-white
 TRAIN_FRAMES_PER_VIDEO = 48  # frames `train` samples from each of the user's videos
@@ -250,13 +252,9 @@ def eval_command(
             raise MediaError(f"{images} holds no colour photos; evaluation compares against colour originals")
     if video is not None and not video.is_file():
         raise InputNotFoundError(f"video not found: {video}")
-    settings = command_settings(
-        config,
-        MODEL_KEYS + TEMPORAL_KEYS,
-        (model, device, backend, temperature, threads),
-        skip=skip,
-        smooth=smoothing(smooth, no_smooth),
-    )
+    preset = preset_values(config, MODEL_KEYS + TEMPORAL_KEYS)
+    model_flags = (model, device, backend, temperature, threads)
+    settings = command_settings(preset, model_flags, skip=skip, smooth=smoothing(smooth, no_smooth))
     colorizer = build_engine(settings)
     results: dict[str, dict] = {}
     if colour:

@@ -28,6 +28,7 @@ from ..config import Settings, load_settings
 from ..engine import build_engine
 from ..errors import ColorizeError, InputNotFoundError, MediaError, UsageError
 from ..io.encoders import is_image_sequence
+from ..io.kinds import VIDEO_SUFFIXES
 from ..io.sink import partial_path
 from ..io.source import is_url
 from ..pipeline import Counters
@@ -37,7 +38,6 @@ from ..video import PipelineInterrupted, Result, colorize_file, expected_frames
 from .common import (
     BACKEND_HELP,
     DEVICE_HELP,
-    VIDEO_SUFFIXES,
     ConfigOption,
     NoSmoothOption,
     OverwriteOption,

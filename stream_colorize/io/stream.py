@@ -30,7 +30,7 @@ from .inputs import open_input
 from .source import frame_picture
 
 
-def _gray() -> bool:
+def _gray_only() -> bool:
     return False
 
 
@@ -58,7 +58,7 @@ class PyAVStream:
         open_timeout: float,
         read_timeout: float,
         on_audio: Callable[[av.Packet], None] | None = None,
-        colour: Callable[[], bool] = _gray,
+        colour: Callable[[], bool] = _gray_only,
     ) -> None:
         self.container = open_input(
             call.file, format=call.format, options=dict(call.options), timeout=(open_timeout, read_timeout)
@@ -101,7 +101,7 @@ class OpenCVStream:
 
     audio = None
 
-    def __init__(self, call: OpenCall, colour: Callable[[], bool] = _gray) -> None:
+    def __init__(self, call: OpenCall, colour: Callable[[], bool] = _gray_only) -> None:
         target: int | str = int(call.file) if call.file.isdigit() else call.file
         self.capture = cv2.VideoCapture(target)
         if not self.capture.isOpened():

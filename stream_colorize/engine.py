@@ -4,24 +4,29 @@
     >>> engine = Colorizer("film.onnx", backend="auto", device="auto")  # ONNX Runtime when installed
     >>> ab = engine.predict_ab([frame])            # (1, 2, h, w) ab at the model's resolution
     >>> colour = engine.colorize([frame])[0]       # BGR uint8 at the frame's own size
+    >>> ab = engine.predict_ab([frame], {"hints_ab": hints})  # a model with more inputs, by role
 
 The network runs in a backend (``backends/``): cv2.dnn, the reference and the default here, or
 ONNX Runtime (extras ``ort`` and ``gpu``).  Device choice happens inside the backend: ``auto``
 tries the GPUs it can drive, each only when a probe forward agrees with the CPU, then the CPU;
 every step down is logged once with its reason (``stream-colorize info`` shows the whole table).
+
+Inputs: the engine builds the L input from the frames (``lab.network_input``) and takes any other
+input the model declares (``ModelSpec.inputs``, from its sidecar) from the caller, by role, or
+fills it with the input's default; the backend gets them all by graph name.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import cv2
 import numpy as np
 
-from .backends import BACKENDS, Backend, DeviceChoice, open_backend
+from .backends import BACKENDS, Backend, DeviceChoice, feeds_slice, open_backend
 from .backends.opencv_dnn import (
     DEVICES,
     HAS_CLASSIC_ENGINE,
@@ -35,7 +40,7 @@ from .backends.opencv_dnn import unavailable_reason as _unavailable_reason
 from .errors import UsageError
 from .lab import MergeMethod, limit_to_gamut, merge_ab, network_input
 from .models.registry import resolve_model
-from .models.spec import ModelSpec
+from .models.spec import L_ROLE, ModelSpec
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -118,21 +123,57 @@ class Colorizer:
         return probe_blob(self.input_size)
 
     # -- inference --------------------------------------------------------------------------
-    def forward(self, blob: np.ndarray) -> np.ndarray:
-        """Run a prepared (N, 1, S, S) L-50 blob; return (N, 2, h, w) ab."""
-        out = self.backend.forward(blob)
+    def feeds(self, blob: np.ndarray, extra: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+        """Every network input by graph name: the L blob (N, 1, S, S), then each other declared input
+        from ``extra`` (keyed by role, (N, C, h, w)) or at its fill value.  UsageError for a role the
+        model lacks or an array of the wrong shape."""
+        extra = dict(extra or {})
+        spec, count = self.spec, blob.shape[0]
+        unknown = sorted(set(extra) - {i.role for i in spec.inputs if i.role != L_ROLE})
+        if unknown:
+            roles = ", ".join(i.role for i in spec.inputs if i.role != L_ROLE) or "none besides the L"
+            raise UsageError(f"model '{spec.name}' has no input with the role {unknown[0]!r} (its roles: {roles})")
+        feeds: dict[str, np.ndarray] = {}
+        for item in spec.inputs:
+            if item.role == L_ROLE:
+                feeds[item.name] = blob
+                continue
+            given = extra.get(item.role)
+            if given is None:
+                feeds[item.name] = item.default(count, self.input_size)
+                continue
+            given = np.asarray(given, np.float32)
+            if given.shape != item.shape(count, self.input_size):
+                raise UsageError(
+                    f"{item.role} for model '{spec.name}' must be shaped {item.shape(count, self.input_size)} "
+                    f"(frames, channels, height, width), not {given.shape}"
+                )
+            feeds[item.name] = given
+        return feeds
+
+    def forward(self, feeds: np.ndarray | Mapping[str, np.ndarray]) -> np.ndarray:
+        """Run prepared inputs, by graph name, or a bare (N, 1, S, S) L-50 blob (other inputs at
+        their defaults); return (N, 2, h, w) ab."""
+        if isinstance(feeds, np.ndarray):
+            feeds = self.feeds(feeds)
+        out = self.backend.forward(feeds)
         limit = self.backend.max_batch
         if limit is not None and limit < self.batch_size:
             self.batch_size = limit  # this graph has a fixed batch
         return out
 
-    def predict_ab(self, frames: Sequence[np.ndarray]) -> np.ndarray:
-        """ab at model resolution, (N, 2, h, w) float32, for a list of uint8 gray/BGR frames."""
+    def predict_ab(self, frames: Sequence[np.ndarray], extra: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
+        """ab at model resolution, (N, 2, h, w) float32, for a list of uint8 gray/BGR frames.
+
+        ``extra``: the model's other inputs by role (see ``ModelSpec.inputs``), each (N, C, h, w);
+        an input left out gets its default (for hints: none).
+        """
         if not frames:
             return np.zeros((0, 2, 1, 1), np.float32)
         blob = network_input(frames, self.input_size)
-        chunks = [self.forward(blob[i : i + self.batch_size]) for i in range(0, len(frames), self.batch_size)]
-        ab = np.concatenate(chunks)
+        feeds = self.feeds(blob, extra)
+        step = self.batch_size  # fixed for this call: forward() may lower batch_size for the next
+        ab = np.concatenate([self.forward(feeds_slice(feeds, i, i + step)) for i in range(0, len(frames), step)])
         if self.gamut_limit:
             height, width = ab.shape[2:]
             for i in range(ab.shape[0]):

@@ -2,7 +2,7 @@
 
     >>> backend = open_backend(spec, "auto", device="auto", temperature=0.45)
     >>> backend.name, backend.choice.summary()      # ("onnxruntime", "device cpu (asked auto)")
-    >>> ab = backend.forward(blob)                  # (N, 1, S, S) L - 50  ->  (N, 2, h, w) ab
+    >>> ab = backend.forward({"data_l": blob})      # inputs by graph name  ->  (N, 2, h, w) ab
 
 ``opencv`` (cv2.dnn) is the reference and needs nothing beyond the base install.  ``onnxruntime``
 comes with the ``ort`` extra (CPU) or the ``gpu`` extra (onnxruntime-gpu: CUDA, TensorRT); its
@@ -11,12 +11,17 @@ takes ONNX Runtime when it is installed, unless the device asked for is an OpenC
 cv2.dnn can drive, and falls back to cv2.dnn with a one-line note when ONNX Runtime cannot load
 the model.  Both take the same ``--device`` names; a device a backend cannot use falls back to
 the CPU with its reason, never with a traceback.
+
+A backend takes every network input by its graph name (``ModelSpec.inputs``: the L and whatever
+else the model declares, already shaped and filled by the engine) and returns the decoded ab of
+the output the spec names; it knows nothing of what the inputs mean.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -57,14 +62,35 @@ class Backend(Protocol):
     choice: DeviceChoice
     probe_failed: bool  # a device was tried and rejected (news worth a warning, unlike a missing GPU)
 
-    def forward(self, blob: np.ndarray) -> np.ndarray:
-        """(N, 1, S, S) float32 L - 50 -> (N, 2, h, w) float32 ab (N within ``max_batch``)."""
+    def forward(self, feeds: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Every input of ``spec.inputs`` by name ((N, C, h, w) float32; "" = the graph's only input)
+        -> (N, 2, h, w) float32 ab; a batch over ``max_batch`` runs frame by frame."""
         ...
 
     @property
     def max_batch(self) -> int | None:
         """Most frames one call takes (None: any number)."""
         ...
+
+
+def feeds_batch(feeds: Mapping[str, np.ndarray]) -> int:
+    """The number of frames in a set of feeds (their common first dimension)."""
+    return len(next(iter(feeds.values())))
+
+
+def feeds_slice(feeds: Mapping[str, np.ndarray], start: int, stop: int) -> dict[str, np.ndarray]:
+    """Frames ``start:stop`` of every feed."""
+    return {name: value[start:stop] for name, value in feeds.items()}
+
+
+def probe_feeds(spec: ModelSpec) -> dict[str, np.ndarray]:
+    """A deterministic one-frame input for comparing a device with the CPU: a pattern in the L,
+    every other input at its fill value."""
+    from ..models.spec import L_ROLE
+    from .opencv_dnn import probe_blob
+
+    size = spec.input_size
+    return {i.name: probe_blob(size) if i.role == L_ROLE else i.default(1, size) for i in spec.inputs}
 
 
 def ort_installed() -> bool:

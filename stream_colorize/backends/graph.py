@@ -6,8 +6,10 @@
     >>> model = with_annealed_mean(model, centres, 0.45)        # output AB_OUTPUT: ab (N, 2, 56, 56)
 
 Each function returns a new ``onnx.ModelProto`` and leaves its argument alone.  They work on any
-colorization graph with one input and one output (ours, converted Caffe models, a user's own),
-not on a hard-coded layer list.  Needs the ``onnx`` package.
+colorization graph (ours, converted Caffe models, a user's own) by its input and output names,
+not on a hard-coded layer list: every input keeps its name (a model with an L and a hints input
+gets both freed and cast), and the annealed mean decodes the output the model names (by default
+the first).  Needs the ``onnx`` package.
 """
 
 from __future__ import annotations
@@ -27,13 +29,24 @@ def _copy(model):
     return clone
 
 
-def io_names(model) -> tuple[str, str]:
-    """The graph's single real input (initializers excluded) and its first output."""
+def input_names(model, float_only: bool = False) -> list[str]:
+    """The graph's real inputs (initializers excluded), in order; only the float32 ones if asked."""
+    from onnx import TensorProto
+
     inits = {init.name for init in model.graph.initializer}
-    inputs = [i.name for i in model.graph.input if i.name not in inits]
-    if len(inputs) != 1 or not model.graph.output:
-        raise ValueError(f"expected one input and an output, found inputs {inputs}")
-    return inputs[0], model.graph.output[0].name
+    return [
+        i.name
+        for i in model.graph.input
+        if i.name not in inits and (not float_only or i.type.tensor_type.elem_type == TensorProto.FLOAT)
+    ]
+
+
+def _output(model, name: str = ""):
+    """The graph output called ``name`` ("" = the first); ValueError when there is none."""
+    outputs = {o.name: o for o in model.graph.output}
+    if not outputs or (name and name not in outputs):
+        raise ValueError(f"the graph has no output {name!r} (it has: {', '.join(outputs) or 'none'})")
+    return outputs[name] if name else model.graph.output[0]
 
 
 def with_free_batch(model):
@@ -56,8 +69,10 @@ def _opset(model) -> int:
     return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
 
 
-def with_annealed_mean(model, centres: np.ndarray, temperature: float):
+def with_annealed_mean(model, centres: np.ndarray, temperature: float, output: str = ""):
     """A copy of a logits model (N, Q, h, w) that outputs ab (``AB_OUTPUT``): the mean of softmax(logits / T) over bins.
+
+    ``output`` names the logits (default: the first output); the graph's outputs become ``AB_OUTPUT`` alone.
 
     The same decode as ``bins.annealed_mean``, done by the runtime: z = logits / T minus its
     maximum over the bins, e = exp(z), then one 1x1 convolution gives sum(e * a), sum(e * b) and
@@ -69,7 +84,8 @@ def with_annealed_mean(model, centres: np.ndarray, temperature: float):
 
     model = _copy(model)
     graph = model.graph
-    _, logits = io_names(model)
+    logits_info = _output(model, output)
+    logits = logits_info.name
     centres = np.asarray(centres, np.float32)
     weights = np.concatenate([centres.T, np.ones((1, centres.shape[0]), np.float32)]).reshape(3, -1, 1, 1)
     ints = {"sc_0": 0, "sc_2": 2, "sc_3": 3, "sc_1": 1}
@@ -96,7 +112,7 @@ def with_annealed_mean(model, centres: np.ndarray, temperature: float):
             helper.make_node("Div", ["sc_ab_sum", "sc_total"], [AB_OUTPUT], name="sc_expectation"),
         ]
     )
-    old = graph.output[0].type.tensor_type.shape.dim
+    old = logits_info.type.tensor_type.shape.dim
     dims = [d.dim_param or d.dim_value or None for d in old]
     shape = [dims[0], 2, *dims[2:]] if len(dims) == 4 else None
     del graph.output[:]
@@ -108,13 +124,13 @@ def to_fp16(model):
     """A copy computing in float16 (weights halved) with float32 input and output, for GPU providers.
 
     Float32 initializers and constants become float16, except those ONNX wants in float32 (the
-    scales and roi of Resize); a Cast follows the input and precedes each output.
+    scales and roi of Resize); a Cast follows each float32 input and precedes each output.
     """
     from onnx import TensorProto, helper, numpy_helper
 
     model = _copy(model)
     graph = model.graph
-    name_in, _ = io_names(model)
+    names_in = input_names(model, float_only=True)
     keep32 = {
         node.input[i] for node in graph.node for op, i in _FLOAT32_INPUTS if node.op_type == op and len(node.input) > i
     }
@@ -129,12 +145,12 @@ def to_fp16(model):
                 attr.t.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(attr.t).astype(np.float16)))
             if node.op_type == "Cast" and attr.name == "to" and attr.i == TensorProto.FLOAT:
                 attr.i = TensorProto.FLOAT16
-    # Rewire: the input is cast to fp16 for every consumer, each output cast back to float32.
-    half_in = f"{name_in}_fp16"
+    # Rewire: each input is cast to fp16 for every consumer, each output cast back to float32.
+    half_in = {name: f"{name}_fp16" for name in names_in}
     for node in graph.node:
         for i, name in enumerate(node.input):
-            if name == name_in:
-                node.input[i] = half_in
+            if name in half_in:
+                node.input[i] = half_in[name]
     casts_out = []
     for out in graph.output:
         half_out = f"{out.name}_fp16"
@@ -146,7 +162,8 @@ def to_fp16(model):
                 if name == out.name:
                     node.input[i] = half_out
         casts_out.append(helper.make_node("Cast", [half_out], [out.name], to=TensorProto.FLOAT))
-    nodes = [helper.make_node("Cast", [name_in], [half_in], to=TensorProto.FLOAT16), *graph.node, *casts_out]
+    casts_in = [helper.make_node("Cast", [name], [half], to=TensorProto.FLOAT16) for name, half in half_in.items()]
+    nodes = [*casts_in, *graph.node, *casts_out]
     del graph.node[:]
     graph.node.extend(nodes)
     del graph.value_info[:]

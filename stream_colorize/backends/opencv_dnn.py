@@ -1,7 +1,7 @@
 """The cv2.dnn backend (the reference): ONNX or Caffe, on the CPU, OpenCL or CUDA where the build allows.
 
     >>> backend = OpenCvBackend(spec, device="auto", temperature=0.38)
-    >>> ab = backend.forward(blob)                   # (N, 2, h, w)
+    >>> ab = backend.forward({"data_l": blob})       # (N, 2, h, w); inputs by graph name
 
 Device choice: ``auto`` tries CUDA (only when this OpenCV build sees CUDA devices), then OpenCL
 (only on a GPU, and only when a probe forward agrees with the CPU), then the CPU.  Every step
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 
 import cv2
 import numpy as np
@@ -21,7 +22,7 @@ import numpy as np
 from ..bins import annealed_mean, load_bins
 from ..errors import DeviceError, ModelError
 from ..models.spec import ModelSpec
-from . import DeviceChoice
+from . import DeviceChoice, feeds_batch, feeds_slice, probe_feeds
 
 DEVICES: tuple[str, ...] = ("auto", "cpu", "opencl", "opencl-fp16", "cuda", "cuda-fp16")
 OPENCV_MAJOR = int(cv2.__version__.split(".")[0])
@@ -213,10 +214,10 @@ class OpenCvBackend:
                 self.choice.device = "cpu"
                 return net
             try:
-                probe = self.forward_net(net, probe_blob(self.input_size))
+                probe = self.forward_net(net, probe_feeds(self.spec))
                 if reference is None:
                     cpu = self._configure(read_net(self.spec, "cpu"), "cpu")
-                    reference = self.forward_net(cpu, probe_blob(self.input_size))
+                    reference = self.forward_net(cpu, probe_feeds(self.spec))
                 diff = float(np.abs(probe - reference).max())
             except cv2.error as exc:
                 self.probe_failed = True
@@ -230,10 +231,14 @@ class OpenCvBackend:
             return net
         raise DeviceError(f"no usable device for {requested!r}")  # unreachable: cpu always works
 
-    def forward_net(self, net: cv2.dnn.Net, blob: np.ndarray) -> np.ndarray:
-        """Run ``blob`` through ``net`` and decode its output to ab."""
-        net.setInput(blob)
-        out = net.forward("class8_ab") if self.spec.format == "caffe" else net.forward()
+    def forward_net(self, net: cv2.dnn.Net, feeds: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Run ``feeds`` (inputs by name) through ``net`` and decode its output to ab."""
+        for name, value in feeds.items():
+            net.setInput(value, name)  # "" is the graph's only input
+        if self.spec.format == "caffe":
+            out = net.forward("class8_ab")
+        else:
+            out = net.forward(self.spec.output_name) if self.spec.output_name else net.forward()
         if self.spec.format == "caffe":
             return out.astype(np.float32)
         if self.spec.output == "logits":
@@ -241,13 +246,14 @@ class OpenCvBackend:
             return annealed_mean(out, self._bins, self.temperature)
         return out.astype(np.float32) * np.float32(self.spec.ab_scale)
 
-    def forward(self, blob: np.ndarray) -> np.ndarray:
-        """(N, 1, S, S) L - 50 -> (N, 2, h, w) ab; a graph with a fixed batch of 1 runs frame by frame."""
-        if self._max_batch is None or blob.shape[0] <= self._max_batch:
+    def forward(self, feeds: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Inputs by name, (N, C, h, w) each -> (N, 2, h, w) ab; a graph with a fixed batch of 1 runs frame by frame."""
+        count = feeds_batch(feeds)
+        if self._max_batch is None or count <= self._max_batch:
             try:
-                return self.forward_net(self.net, blob)
+                return self.forward_net(self.net, feeds)
             except cv2.error:
-                if blob.shape[0] == 1:
+                if count == 1:
                     raise
                 self._max_batch = 1  # this graph has a fixed batch of 1
-        return np.concatenate([self.forward_net(self.net, blob[i : i + 1]) for i in range(blob.shape[0])])
+        return np.concatenate([self.forward_net(self.net, feeds_slice(feeds, i, i + 1)) for i in range(count)])

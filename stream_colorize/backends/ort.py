@@ -2,7 +2,7 @@
 
     >>> backend = OrtBackend(spec, device="auto", temperature=0.45)
     >>> backend.choice.summary()        # "device cuda [CUDAExecutionProvider] (asked auto)"
-    >>> ab = backend.forward(blob)      # (N, 2, h, w), batches of any size when the graph allows
+    >>> ab = backend.forward({"data_l": blob})   # (N, 2, h, w), batches of any size when the graph allows
 
 Providers, best first: TensorRT and CUDA (``onnxruntime-gpu``, extra ``gpu``) for ``cuda`` and
 ``cuda-fp16``; OpenVINO where installed; the CPU provider always.  ``auto`` takes a GPU
@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,9 +27,9 @@ import numpy as np
 from ..bins import annealed_mean, load_bins
 from ..errors import ModelError
 from ..models.spec import ModelSpec
-from . import DeviceChoice
+from . import DeviceChoice, feeds_batch, feeds_slice, probe_feeds
 from .graph import AB_OUTPUT
-from .opencv_dnn import PROBE_TOLERANCE, check_device, probe_blob
+from .opencv_dnn import PROBE_TOLERANCE, check_device
 
 log = logging.getLogger("stream_colorize")
 
@@ -185,7 +186,7 @@ class OrtBackend:
                 model = graph.to_fp16(model)
             if decode and self.spec.output == "logits":
                 assert self._bins is not None  # loaded for every logits model
-                model = graph.with_annealed_mean(model, self._bins, self.temperature)
+                model = graph.with_annealed_mean(model, self._bins, self.temperature, self.spec.output_name)
             data = model.SerializeToString()
         self._graphs[key] = data
         return data
@@ -226,10 +227,12 @@ class OrtBackend:
         self._graphs = {}
         return self._session(_Attempt("cpu", (CPU,)))
 
-    def _run(self, session, blob: np.ndarray) -> np.ndarray:
-        out = session.run(None, {session.get_inputs()[0].name: np.ascontiguousarray(blob, np.float32)})[0]
+    def _run(self, session, feeds: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Feed every input by name ("" = the graph's only input) and decode the named output."""
+        names = {name or session.get_inputs()[0].name: np.ascontiguousarray(v, np.float32) for name, v in feeds.items()}
         if session.get_outputs()[0].name == AB_OUTPUT:  # the annealed mean ran in the graph
-            return out.astype(np.float32, copy=False)
+            return session.run([AB_OUTPUT], names)[0].astype(np.float32, copy=False)
+        out = session.run([self.spec.output_name] if self.spec.output_name else None, names)[0]
         if self.spec.output == "logits":
             assert self._bins is not None  # loaded for every logits model
             return annealed_mean(out, self._bins, self.temperature)
@@ -260,9 +263,9 @@ class OrtBackend:
                 )
                 continue
             try:
-                probe = self._run(session, probe_blob(self.input_size))
+                probe = self._run(session, probe_feeds(self.spec))
                 if reference is None:
-                    reference = self._run(self._session(_Attempt("cpu", (CPU,))), probe_blob(self.input_size))
+                    reference = self._run(self._session(_Attempt("cpu", (CPU,))), probe_feeds(self.spec))
                 diff = float(np.abs(probe - reference).max())
             except Exception as exc:  # noqa: BLE001 - any failure of the device is a reason to fall back
                 self.probe_failed = True
@@ -290,16 +293,17 @@ class OrtBackend:
         """None until a batched run failed; then 1 (the graph computes a batch of 1 only)."""
         return self._max_batch
 
-    def forward(self, blob: np.ndarray) -> np.ndarray:
-        """(N, 1, S, S) L - 50 -> (N, 2, h, w) ab; a graph that takes one frame runs frame by frame."""
-        if self._max_batch is None or blob.shape[0] <= self._max_batch:
+    def forward(self, feeds: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Inputs by name, (N, C, h, w) each -> (N, 2, h, w) ab; a graph that takes one frame runs frame by frame."""
+        count = feeds_batch(feeds)
+        if self._max_batch is None or count <= self._max_batch:
             try:
-                return self._run(self.session, blob)
+                return self._run(self.session, feeds)
             except self._ort_errors() as exc:
-                if blob.shape[0] == 1:
+                if count == 1:
                     raise ModelError(f"ONNX Runtime failed on model '{self.spec.name}': {str(exc)[:200]}") from exc
                 self._max_batch = 1  # a reshape or resize inside fixes the batch at 1
-        return np.concatenate([self._run(self.session, blob[i : i + 1]) for i in range(blob.shape[0])])
+        return np.concatenate([self._run(self.session, feeds_slice(feeds, i, i + 1)) for i in range(count)])
 
     def _ort_errors(self) -> tuple[type[BaseException], ...]:
         from onnxruntime.capi import onnxruntime_pybind11_state as state

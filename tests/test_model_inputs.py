@@ -30,12 +30,16 @@ SIZE = 32  # the model's input size; hints come at half of it (stride 2), ab at 
 HINTS = {"name": "hints", "role": "hints_ab", "channels": 2, "stride": 2}
 
 
-def write_hint_model(folder: Path, inputs: list[dict] | None, graph_inputs: int = 2) -> Path:
+def write_hint_model(
+    folder: Path, inputs: list[dict] | None, graph_inputs: int = 2, output_name: str | None = None
+) -> Path:
     """A two-input ONNX model (``data_l`` (N, 1, 32, 32), ``hints`` (N, 2, 16, 16)) -> logits (N, 313, 8, 8).
 
     Both inputs are averaged to 8 x 8 cells by strided convolutions; a 1x1 convolution gives each
     bin a small random weight on L plus 0.05 x (hint . bin centre).  ``inputs`` is the sidecar's
-    list (None: no ``inputs`` key); ``graph_inputs=1`` leaves the hints out of the graph.
+    list (None: no ``inputs`` key); ``graph_inputs=1`` leaves the hints out of the graph.  With
+    ``output_name`` the graph outputs the L cells first and the logits second, and the sidecar
+    names the output to decode.
     """
     from onnx import TensorProto, helper, numpy_helper
 
@@ -68,6 +72,8 @@ def write_hint_model(folder: Path, inputs: list[dict] | None, graph_inputs: int 
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 313, None, None])],
         inits,
     )
+    if output_name is not None:
+        graph.output.insert(0, helper.make_tensor_value_info("cells_l", TensorProto.FLOAT, ["N", 1, None, None]))
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
     folder.mkdir(parents=True, exist_ok=True)
@@ -76,6 +82,8 @@ def write_hint_model(folder: Path, inputs: list[dict] | None, graph_inputs: int 
     sidecar: dict = {"name": "hinted", "input_size": SIZE, "output": "logits", "temperature": 0.4}
     if inputs is not None:
         sidecar["inputs"] = inputs
+    if output_name is not None:
+        sidecar["output_name"] = output_name
     path.with_suffix(".json").write_text(json.dumps(sidecar))
     return path
 
@@ -156,6 +164,18 @@ def test_fill_value_comes_from_the_sidecar(tmp_path: Path) -> None:
     filled = np.full((1, 2, 16, 16), 30.0, np.float32)
     assert np.array_equal(engine.predict_ab(frames), engine.predict_ab(frames, {"hints_ab": filled}))
     assert not np.array_equal(engine.predict_ab(frames), engine.predict_ab(frames, {"hints_ab": filled * 0}))
+
+
+def test_the_sidecar_names_the_output_to_decode(hinted: Path, tmp_path: Path) -> None:
+    """A graph whose first output is not the logits: both backends decode the one the sidecar names."""
+    path = write_hint_model(tmp_path, [{"name": "data_l", "role": "l"}, HINTS], output_name="logits")
+    spec = spec_from_path(path)
+    assert spec.output_name == "logits"
+    frames, extra = gray_frames(), {"hints_ab": red_hint(3)}
+    expected = Colorizer(spec_from_path(hinted), device="cpu").predict_ab(frames, extra)
+    for backend, threads in (("opencv", None), ("onnxruntime", None), ("onnxruntime", 1)):
+        engine = Colorizer(spec, device="cpu", backend=backend, threads=threads)
+        assert float(np.abs(engine.predict_ab(frames, extra) - expected).max()) <= 1e-3
 
 
 def test_graph_edits_keep_both_inputs(hinted: Path) -> None:
@@ -241,10 +261,11 @@ def test_a_hand_made_spec_feeds_the_graphs_only_input(tiny_onnx: Path) -> None:
         ([{"name": "data_l", "role": "l"}, {**HINTS, "colour": 1}], 2, "unknown key 'colour'"),
         ([{"name": "data_l", "role": "Hints!"}], 1, "role must be a lower-case identifier"),
         ("data_l", 1, "inputs must be a list"),
+        ([{"name": "data_l", "role": "l"}, HINTS], 2, "output_name 'ab' is not an output of hinted.onnx"),
     ],
 )
 def test_a_wrong_inputs_list_is_a_one_line_model_error(tmp_path: Path, inputs, graph_inputs: int, says: str) -> None:
-    path = write_hint_model(tmp_path, inputs, graph_inputs)
+    path = write_hint_model(tmp_path, inputs, graph_inputs, output_name="ab" if "output_name" in says else None)
     with pytest.raises(ModelError) as caught:
         spec_from_path(path)
     assert says in str(caught.value) and "\n" not in str(caught.value)

@@ -7,8 +7,8 @@ An ONNX model may carry a JSON sidecar (same stem, ``.json``) with these keys, a
 ``input_size`` (int, default 224), ``output`` (``"logits"``: a 313-way distribution decoded by
 the annealed mean, or ``"ab"``: ab directly), ``bins`` (``"ours"`` or a ``.npy`` file beside the
 model), ``temperature`` (default 0.38), ``ab_scale`` (multiplies an ``"ab"`` output), ``name``,
-``description``, ``inputs`` (see below).  A Caffe model is a ``.prototxt`` with its ``.caffemodel`` and the bin centres
-``pts_in_hull.npy`` in the same folder.
+``description``, ``inputs`` and ``output_name`` (below).  A Caffe model is a ``.prototxt`` with
+its ``.caffemodel`` and the bin centres ``pts_in_hull.npy`` in the same folder.
 
 Inputs.  A model that takes more than the frame's L lists every graph input under ``inputs``::
 

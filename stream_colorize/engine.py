@@ -34,7 +34,7 @@ from .backends.opencv_dnn import (
 from .backends.opencv_dnn import unavailable_reason as _unavailable_reason
 from .errors import UsageError
 from .lab import MergeMethod, limit_to_gamut, merge_ab, network_input
-from .models.registry import resolve_model
+from .models.resolve import resolve_model
 from .models.spec import ModelSpec
 
 if TYPE_CHECKING:

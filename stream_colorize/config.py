@@ -52,7 +52,11 @@ def pipeline_model_threads() -> int:
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything the ``video`` command can be told; the defaults are the plain command's."""
+    """Everything the ``video`` command can be told; the defaults are the plain command's.
+
+    Checked on construction (``validated``): ``Settings(temperature=1e-300)`` is a UsageError, as
+    ``--temperature`` and a preset's ``temperature`` are.
+    """
 
     model: str = "default"
     device: str = "auto"

@@ -208,10 +208,8 @@ def colorize_file(
 
 def _input_name(value: object) -> str:
     """The input as text: a URL as given, a path (str, bytes, ``os.PathLike``) that must exist."""
-    if isinstance(value, str) and is_url(value):
-        return value
     text = path_text(value, "input")  # as given: "./film.mp4" stays so in Result.input
-    if not Path(text).exists():
+    if not is_url(text) and not Path(text).exists():
         raise InputNotFoundError(f"input not found: {text}")
     return text
 

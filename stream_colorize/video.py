@@ -118,12 +118,8 @@ def encode_options(settings: Settings) -> EncodeOptions:
 
 
 def build_temporal(settings: Settings) -> Temporal:
-    """Frame skipping, smoothing and scene cuts as the settings ask."""
-    return Temporal(
-        skip=settings.skip,
-        smooth=settings.smooth,
-        cut_threshold=settings.scene_cut,
-    )
+    """Frame skipping, smoothing and scene cuts as the settings ask (``Temporal.from_settings``)."""
+    return Temporal.from_settings(settings)
 
 
 def colorize_file(

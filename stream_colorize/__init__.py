@@ -9,11 +9,14 @@ Three lines for another program:
 and frame by frame, with a model loaded once:
 
     >>> engine = stream_colorize.Colorizer("default")
-    >>> colour = engine.colorize([gray_frame])[0]                         # BGR uint8, same size
+    >>> colour = engine.colorize(gray_frame)                              # BGR uint8, same size
+    >>> colours = engine.colorize([frame_1, frame_2])                     # a list in, a list out
 
-Errors are ``ColorizeError`` subclasses with one-line messages; a missing input is also a
-``FileNotFoundError`` and a bad request also a ``ValueError``.  Progress comes through callbacks
-(``colorize_file(..., on_tick=...)``); the library prints nothing.
+Like the commands, neither function writes over its input or over an existing output (pass
+``overwrite=True`` to replace one).  Errors are ``ColorizeError`` subclasses with one-line
+messages; a missing input is also a ``FileNotFoundError`` and a bad request (an out-of-range
+setting, a frame that is not a uint8 array, an output that exists) also a ``ValueError``.
+Progress comes through callbacks (``colorize_file(..., on_tick=...)``); the library prints nothing.
 """
 
 from __future__ import annotations

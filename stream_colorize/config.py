@@ -17,6 +17,8 @@ strength, ``false`` is 0, and ``smooth_strength = S`` is ``smooth = S``.
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 import os
 import tomllib
 from dataclasses import dataclass, field, fields
@@ -50,7 +52,11 @@ def pipeline_model_threads() -> int:
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything the ``video`` command can be told; the defaults are the plain command's."""
+    """Everything the ``video`` command can be told; the defaults are the plain command's.
+
+    Checked on construction (``validated``): ``Settings(temperature=1e-300)`` is a UsageError, as
+    ``--temperature`` and a preset's ``temperature`` are.
+    """
 
     model: str = "default"
     device: str = "auto"
@@ -78,10 +84,23 @@ class Settings:
         unknown = set(changes) - {f.name for f in fields(self)}
         if unknown:
             raise UsageError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-        return dataclasses.replace(self, **changes).validated()
+        return dataclasses.replace(self, **changes)  # validated on construction
+
+    def __post_init__(self) -> None:
+        # A path as the model reads as its name (presets, job manifests and the cluster keep text).
+        if isinstance(self.model, os.PathLike):
+            object.__setattr__(self, "model", os.fspath(self.model))
+        self.validated()
 
     def validated(self) -> Settings:
-        """Check value ranges; raise UsageError naming the bad setting."""
+        """Check every value's type and range (the command-line flags' ranges); raise UsageError
+        naming the bad setting.  Runs on construction, so a ``Settings`` in hand is a valid one."""
+        _check_types(self)
+        if self.temperature is not None and not TEMPERATURE_RANGE[0] <= self.temperature <= TEMPERATURE_RANGE[1]:
+            low, high = TEMPERATURE_RANGE
+            raise UsageError(f"temperature must be in {low:g}..{high:g} (got {self.temperature:g})")
+        if self.threads is not None and self.threads < 1:
+            raise UsageError(f"threads must be >= 1 (got {self.threads})")
         if self.skip < 1:
             raise UsageError(f"skip must be >= 1 (got {self.skip})")
         if self.backend not in BACKENDS:
@@ -94,6 +113,10 @@ class Settings:
             raise UsageError(f"scene_cut must be > 0 (got {self.scene_cut})")
         if not 0 <= self.crf <= 63:
             raise UsageError(f"crf must be in 0..63 (got {self.crf})")
+        for name in ("start", "end", "duration"):
+            seconds = getattr(self, name)
+            if seconds is not None and seconds > MAX_SECONDS:
+                raise UsageError(f"{name} must be at most {MAX_SECONDS:.0f} s, about 115 days (got {seconds:g})")
         if self.duration is not None and self.duration <= 0:
             raise UsageError(f"duration must be > 0 seconds (got {self.duration})")
         if self.start is not None and self.start < 0:
@@ -103,6 +126,31 @@ class Settings:
         if self.queue_size < 1:
             raise UsageError(f"queue_size must be >= 1 (got {self.queue_size})")
         return self
+
+
+TEMPERATURE_RANGE = (0.01, 10.0)  # what --temperature takes
+MAX_SECONDS = 1e7  # start, end, duration: about 115 days; much larger values overflow FFmpeg's timestamps
+OPTIONAL = {"temperature", "threads", "duration", "start", "end"}  # None means "not set"
+
+
+def _check_types(settings: Settings) -> None:
+    """UsageError unless each value has its field's type: finite numbers, non-empty text, a bool."""
+    for f in fields(settings):
+        value = getattr(settings, f.name)
+        if value is None and f.name in OPTIONAL:
+            continue
+        kind = str(f.type)
+        if kind.startswith("bool"):
+            ok, want = isinstance(value, bool), "true or false"
+        elif kind.startswith("int"):
+            ok, want = isinstance(value, numbers.Integral) and not isinstance(value, bool), "a whole number"
+        elif kind.startswith("float"):
+            ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+            want = "a finite number"
+        else:
+            ok, want = isinstance(value, str) and value.strip() != "", "a non-empty string"
+        if not ok:
+            raise UsageError(f"{f.name} must be {want} (got {value!r})")
 
 
 MODEL_KEYS = ("model", "device", "backend", "temperature", "threads", "batch")  # what every command reads
@@ -163,6 +211,10 @@ def read_preset(name_or_path: str | Path) -> dict[str, object]:
         if kinds[key] == (float, int):
             assert isinstance(value, (int, float))  # checked just above
             data[key] = float(value)
+    try:
+        Settings().override(**data)  # the ranges, with the file named: a bad value is the preset's fault
+    except UsageError as exc:
+        raise UsageError(f"config {path}: {exc}") from None
     return data
 
 
@@ -194,6 +246,18 @@ def _read_old_smoothing(data: dict[str, object]) -> None:
         data["smooth"] = (strength if strength is not None else DEFAULT_SMOOTH) if switch else 0.0
     elif strength is not None and switch is None:
         data["smooth"] = strength
+
+
+def as_settings(value: object) -> Settings:
+    """A ``Settings`` as given, a preset's name or path loaded (``load_settings``), None as the
+    defaults; UsageError for anything else."""
+    if value is None:
+        return Settings()
+    if isinstance(value, Settings):
+        return value
+    if isinstance(value, (str, bytes, os.PathLike)):
+        return load_settings(os.fsdecode(os.fspath(value)))
+    raise UsageError(f"settings must be a Settings, a preset name or a preset path, not {type(value).__name__}")
 
 
 def load_settings(config: str | Path | None = None) -> Settings:

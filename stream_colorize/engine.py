@@ -3,7 +3,8 @@
     >>> engine = Colorizer("default")                                  # the bundled model in cv2.dnn
     >>> engine = Colorizer("film.onnx", backend="auto", device="auto")  # ONNX Runtime when installed
     >>> ab = engine.predict_ab([frame])            # (1, 2, h, w) ab at the model's resolution
-    >>> colour = engine.colorize([frame])[0]       # BGR uint8 at the frame's own size
+    >>> colour = engine.colorize(frame)            # BGR uint8 at the frame's own size
+    >>> colours = engine.colorize([frame, other])  # a list in, a list out
     >>> ab = engine.predict_ab([frame], {"hints_ab": hints})  # a model with more inputs, by role
 
 The network runs in a backend (``backends/``): cv2.dnn, the reference and the default here, or
@@ -19,9 +20,10 @@ fills it with the input's default; the backend gets them all by graph name.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, overload
 
 import cv2
 import numpy as np
@@ -39,7 +41,7 @@ from .backends.opencv_dnn import (
 from .backends.opencv_dnn import unavailable_reason as _unavailable_reason
 from .errors import UsageError
 from .lab import MergeMethod, limit_to_gamut, merge_ab, network_input
-from .models.registry import resolve_model
+from .models.resolve import resolve_model
 from .models.spec import L_ROLE, ModelSpec
 
 if TYPE_CHECKING:
@@ -83,8 +85,8 @@ class Colorizer:
         gamut_limit: bool = True,
         backend: str = "opencv",
     ) -> None:
-        if temperature is not None and not temperature > 0:
-            raise UsageError(f"temperature must be > 0 (got {temperature})")
+        if temperature is not None and not (temperature > 0 and math.isfinite(temperature)):
+            raise UsageError(f"temperature must be a finite number > 0 (got {temperature})")
         spec = model if isinstance(model, ModelSpec) else resolve_model(model)
         if threads:
             cv2.setNumThreads(int(threads))  # also the merge's and the input resize's threads
@@ -162,29 +164,78 @@ class Colorizer:
             self.batch_size = limit  # this graph has a fixed batch
         return out
 
-    def predict_ab(self, frames: Sequence[np.ndarray], extra: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
-        """ab at model resolution, (N, 2, h, w) float32, for a list of uint8 gray/BGR frames.
+    @overload
+    def predict_ab(self, frames: np.ndarray, extra: Mapping[str, np.ndarray] | None = None) -> np.ndarray: ...
+    @overload
+    def predict_ab(self, frames: Sequence[np.ndarray], extra: Mapping[str, np.ndarray] | None = None) -> np.ndarray: ...
+    def predict_ab(
+        self, frames: np.ndarray | Sequence[np.ndarray], extra: Mapping[str, np.ndarray] | None = None
+    ) -> np.ndarray:
+        """ab at model resolution as float32: (2, h, w) for one uint8 gray/BGR frame, (N, 2, h, w)
+        for a list of them.  UsageError for anything that is not a frame.
 
-        ``extra``: the model's other inputs by role (see ``ModelSpec.inputs``), each (N, C, h, w);
-        an input left out gets its default (for hints: none).
+        ``extra``: the model's other inputs by role (see ``ModelSpec.inputs``), each (N, C, h, w),
+        or (C, h, w) with one bare frame; an input left out gets its default (for hints: none).
         """
-        if not frames:
+        batch, single = frame_list(frames)
+        if not batch:
             return np.zeros((0, 2, 1, 1), np.float32)
-        blob = network_input(frames, self.input_size)
+        blob = network_input(batch, self.input_size)
+        if single and extra:
+            extra = {role: np.asarray(value)[None] for role, value in extra.items()}
         feeds = self.feeds(blob, extra)
         step = self.batch_size  # fixed for this call: forward() may lower batch_size for the next
-        ab = np.concatenate([self.forward(feeds_slice(feeds, i, i + step)) for i in range(0, len(frames), step)])
+        ab = np.concatenate([self.forward(feeds_slice(feeds, i, i + step)) for i in range(0, len(batch), step)])
         if self.gamut_limit:
             height, width = ab.shape[2:]
             for i in range(ab.shape[0]):
                 light = cv2.resize(blob[i, 0], (width, height), interpolation=cv2.INTER_AREA) + np.float32(50)
                 ab[i] = limit_to_gamut(ab[i], light)
-        return ab
+        return ab[0] if single else ab
 
-    def colorize(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """Colour versions (BGR uint8, same sizes) of a list of uint8 gray/BGR frames."""
-        ab = self.predict_ab(frames)
-        return [merge_ab(frame, ab[i], self.merge) for i, frame in enumerate(frames)]
+    @overload
+    def colorize(self, frames: np.ndarray) -> np.ndarray: ...
+    @overload
+    def colorize(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]: ...
+    def colorize(self, frames: np.ndarray | Sequence[np.ndarray]) -> np.ndarray | list[np.ndarray]:
+        """The colour version (BGR uint8, same size) of one uint8 gray/BGR frame, or a list of
+        them for a list of frames.  UsageError for anything that is not a frame."""
+        batch, single = frame_list(frames)
+        ab = self.predict_ab(batch)  # through the public method, which a subclass may wrap
+        colour = [merge_ab(frame, ab[i], self.merge) for i, frame in enumerate(batch)]
+        return colour[0] if single else colour
+
+
+def frame_list(frames: object) -> tuple[list[np.ndarray], bool]:
+    """``frames`` as a list of checked frames, and whether one bare frame was given.
+
+    A numpy array is one frame: (H, W) gray, or (H, W, 1|3|4) with the channels in OpenCV's
+    order; anything iterable (a list, a tuple) holds frames.  Everything else, and frames that
+    are empty, not uint8 or of another shape, is a UsageError that names the frame.
+    """
+    if isinstance(frames, np.ndarray):
+        if frames.ndim == 4 or (frames.ndim == 3 and frames.shape[2] not in (1, 3, 4)):
+            raise UsageError(f"one frame is (H, W) or (H, W, 3), not {frames.shape}; pass several frames as a list")
+        return [_checked(frames, "the frame")], True
+    if isinstance(frames, (str, bytes)) or not isinstance(frames, Iterable):
+        raise UsageError(
+            f"frames must be a numpy frame (H, W) or (H, W, 3), or a list of them; got {type(frames).__name__}"
+        )
+    return [_checked(frame, f"frame {i}") for i, frame in enumerate(frames)], False
+
+
+def _checked(frame: object, name: str) -> np.ndarray:
+    if not isinstance(frame, np.ndarray):
+        raise UsageError(f"{name} is {type(frame).__name__}, not a numpy array (uint8, gray or BGR)")
+    if frame.dtype != np.uint8:
+        hint = " (scale floats in 0..1 by 255 first)" if frame.dtype.kind == "f" else ""
+        raise UsageError(f"{name} must be uint8, not {frame.dtype}{hint}")
+    channels = frame.shape[2] if frame.ndim == 3 else None
+    if not (frame.ndim == 2 or channels in (1, 3, 4)):
+        raise UsageError(f"{name} must be gray (H, W) or BGR (H, W, 3), not shape {frame.shape}")
+    if frame.size == 0:
+        raise UsageError(f"{name} is empty (shape {frame.shape})")
+    return frame
 
 
 def build_engine(settings: Settings) -> Colorizer:

@@ -1,4 +1,4 @@
-"""Live colorization: source → colour stage (model in its own thread) → window or headless sink.
+"""Live colorization: source → colour stage (model in its own thread) → outputs (io/live_outputs.py).
 
     >>> spec = parse_source("lavfi:testsrc2=size=640x480:rate=30")
     >>> stats = run_live(spec, Colorizer(resolve_model("standin-tiny")), LiveOptions(headless=True, duration=5))
@@ -11,6 +11,10 @@ so the picture keeps the source's rate and its latency does not depend on the mo
 only the colours lag.  The skip factor says how many frames pass between model submissions;
 ``auto`` keeps it at the model's time in frames, and raises it while the input queue drops frames
 (the machine is not keeping up), lowering it again when there is room.
+
+Each turn of the loop (``Session.turn``) hands the newest frame and a ``LiveStatus`` to every
+output (the window or headless status lines, the recorder, any given in ``outputs``) and applies
+the ``Control``s they send (keys today) in one place, ``Session.apply``.
 """
 
 from __future__ import annotations
@@ -20,9 +24,8 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -32,13 +35,12 @@ from .engine import Colorizer
 from .errors import ColorizeError
 from .frames import Frame
 from .io.devices import SourceSpec
+from .io.live_outputs import Action, Control, LiveOutput, LiveStatus, Recorder, Shown, StatusLines, TakesAudio
 from .io.live_source import LiveSource
-from .io.sink import EncodeOptions, FileSink, Outcome
-from .io.source import VideoInfo
-from .io.window import Window, draw_overlay, save_snapshot, side_by_side
+from .io.window import Window, save_snapshot, side_by_side
 from .lab import merge_ab
 from .signals import deferred_signals
-from .temporal import DEFAULT_CUT_THRESHOLD, DEFAULT_SMOOTH, Temporal
+from .temporal import DEFAULT_CUT_THRESHOLD, DEFAULT_SMOOTH, Smoother, Temporal
 from .threads import GuardedThread, LeakyQueue
 
 log = logging.getLogger("stream_colorize")
@@ -86,14 +88,6 @@ class AutoSkip:
     def label(self) -> str:
         """``"3 (auto)"`` or ``"3"``."""
         return f"{self.value} (auto)" if self.auto else str(self.value)
-
-
-@dataclass
-class Shown:
-    """A finished frame: the composed picture for display and its source frame."""
-
-    frame: Frame
-    image: np.ndarray  # BGR: colour, or original | colour
 
 
 @dataclass
@@ -149,6 +143,7 @@ class LiveOptions:
     print_every: float = 2.0  # seconds between headless status lines
     on_status: Callable[[str], None] | None = None  # gets them (the CLI prints them; the library never does)
     title: str = "stream-colorize"
+    smoother: Smoother | None = None  # what eases ab between model runs (None: temporal.AbSmoother)
 
 
 class ColourStage:
@@ -163,8 +158,9 @@ class ColourStage:
         self.stats = LiveStats()
         self.skip = AutoSkip(options.skip)
         # The file pipeline's cut/skip/smooth decisions; the model's answer arrives asynchronously.
-        smooth = options.smooth if options.smoothing else 0.0
-        self.temporal = Temporal(skip=self.skip.value, smooth=smooth, cut_threshold=options.scene_cut)
+        self.temporal = Temporal.from_settings(options, options.smoother)
+        if not options.smoothing:
+            self.temporal.smoothing = False
         self.side_by_side = options.side_by_side
         self._model_inbox: LeakyQueue[tuple[Frame, bool]] = LeakyQueue(1)
         self._lock = threading.Lock()
@@ -199,15 +195,6 @@ class ColourStage:
     def finished(self) -> bool:
         """True when the source ended and every frame has gone through, or a thread failed."""
         return self._stop.is_set() or (self.source_done.is_set() and not len(self.inbox) and not len(self.outbox))
-
-    def set_smoothing(self, on: bool) -> None:
-        """Turn ab smoothing on or off (the t key)."""
-        self.temporal.smoother.strength = (self.options.smooth or DEFAULT_SMOOTH) if on else 0.0
-
-    @property
-    def smoothing(self) -> bool:
-        """Whether ab smoothing is on."""
-        return self.temporal.smoother.strength > 0.0
 
     def _model_loop(self) -> None:
         while not self._stop.is_set():
@@ -249,136 +236,136 @@ class ColourStage:
             self.outbox.put(Shown(frame, image))
 
 
-class Recorder:
-    """``--record``: the file pipeline's encoder fed with what is shown (and the source's audio)."""
+class Session:
+    """A running session's state and the one place controls are applied, whichever output sent them."""
 
-    def __init__(self, path: Path, source: LiveSource) -> None:
-        self.path = path
+    def __init__(self, source: LiveSource, stage: ColourStage, options: LiveOptions) -> None:
         self.source = source
-        self._audio: LeakyQueue[av.Packet] = LeakyQueue(4096)
-        self._opts = EncodeOptions(preset="veryfast", crf=20)
-        self.sink: FileSink | None = None
+        self.stage = stage
+        self.options = options
+        self.paused = False
+        self.last: Shown | None = None
+        self.began = time.monotonic()
 
-    def on_audio(self, packet: av.Packet) -> None:
-        """Called from the source thread: keep audio packets until the main thread muxes them."""
-        self._audio.put(packet)
+    def status(self) -> LiveStatus:
+        """This turn's numbers, the same for every output."""
+        stats, stage = self.stage.stats, self.stage
+        return LiveStatus(
+            fps=stats.fps,
+            model_s=stats.model_s,
+            skip=stage.skip.label(),
+            latency_s=stats.recent_latency(),
+            dropped=stage.inbox.dropped,
+            source=self.source.status,
+            smoothing=stage.temporal.strength,
+            paused=self.paused,
+            side_by_side=stage.side_by_side,
+            shown=stats.shown,
+            elapsed=time.monotonic() - self.began,
+        )
 
-    def write(self, shown: Shown) -> None:
-        """Encode one shown frame (and mux the audio read so far)."""
-        if self.sink is None:
-            audio = self.source.audio_stream
-            tb = shown.frame.time_base or Fraction(1, 90000)
-            rate = Fraction(self.source.fps).limit_denominator(1001) if self.source.fps else Fraction(30)
-            height, width = shown.image.shape[:2]
-            info = VideoInfo(width, height, tb, rate, None, 0.0, 8, None, 0, None, "live")
-            self.sink = FileSink(self.path, info, [audio] if audio is not None else [], self._opts)
-        frame = shown.frame
-        self.sink.write(Frame(frame.index, frame.image, frame.pts, frame.time_base, output=shown.image))
-        while True:
-            packet = self._audio.get(timeout=0)
-            if packet is None:
-                break
-            self.sink.write(packet)
+    def apply(self, control: Control) -> bool:
+        """Do what ``control`` asks; False when it asks to quit."""
+        action, stage = control.action, self.stage
+        if action == Action.QUIT:
+            return False
+        if action == Action.PAUSE:
+            self.paused = not self.paused if control.on is None else control.on
+            self.source.paused.set() if self.paused else self.source.paused.clear()
+        elif action == Action.SIDE_BY_SIDE:
+            stage.side_by_side = not stage.side_by_side if control.on is None else control.on
+        elif action == Action.SMOOTHING:
+            stage.temporal.smoothing = not stage.temporal.smoothing if control.on is None else control.on
+        elif action in (Action.SKIP_UP, Action.SKIP_DOWN):
+            stage.skip.step(1 if action == Action.SKIP_UP else -1)
+        elif action == Action.SNAPSHOT and self.last is not None:
+            snapshot = save_snapshot(self.last.image, self.options.snapshot_dir)
+            log.warning("snapshot saved to %s", snapshot)
+        return True
 
-    def close(self, ok: bool = True) -> Path | None:
-        """Finish the file (renamed to its final name only when ``ok``)."""
-        if self.sink is None:
-            return None
-        return self.sink.commit(Outcome.DONE if ok else Outcome.PARTIAL)
+    def turn(self, outputs: Sequence[LiveOutput], wait: float) -> bool:
+        """Take the newest frame, hand it to every output, apply their controls; False when the session is over."""
+        source, stage = self.source, self.stage
+        if not source.running:
+            stage.source_done.set()
+            if source.error is not None:
+                raise source.error
+        if stage.error is not None:
+            raise stage.error
+        arrived = stage.outbox.get(timeout=wait)
+        shown = None if self.paused else arrived
+        if shown is not None:
+            stage.stats.mark_shown(shown.frame)
+            self.last = shown
+        status = self.status()
+        for output in outputs:
+            output.show(shown, status)
+        for output in outputs:
+            if not all(self.apply(control) for control in output.events()):
+                return False
+        if self.options.duration is not None and status.elapsed >= self.options.duration:
+            return False
+        return not (stage.finished and arrived is None)
 
 
-def status_line(stats: LiveStats, stage: ColourStage, source: LiveSource) -> str:
-    """fps, model time, skip, latency, drops and the source's state, for a headless session."""
-    lat = stats.recent_latency()
-    return (
-        f"fps {stats.fps:5.1f}  model {stats.model_s * 1000:6.1f} ms  skip {stage.skip.label()}  "
-        f"latency {lat * 1000:6.1f} ms  dropped {stage.inbox.dropped}  {source.status}"
-    )
-
-
-def overlay_lines(stats: LiveStats, stage: ColourStage, paused: bool) -> list[str]:
-    """The overlay's text: fps, model ms, skip factor, latency, and the toggles."""
-    lines = [
-        f"fps {stats.fps:4.1f}  model {stats.model_s * 1000:.0f} ms",
-        f"skip {stage.skip.label()}  latency {stats.recent_latency() * 1000:.0f} ms",
-    ]
-    flags = ["smooth" if stage.smoothing else "no smooth"] + (["PAUSED"] if paused else [])
-    lines.append("  ".join(flags))
-    return lines
+def close_outputs(outputs: Sequence[LiveOutput], ok: bool) -> None:
+    """Close every output, all of them even when one fails; its error is raised after a good run."""
+    error: ColorizeError | None = None
+    with deferred_signals():  # a second Ctrl-C or SIGTERM must not cut the recording short
+        for output in outputs:
+            try:
+                output.close(ok)
+            except ColorizeError as exc:
+                error = error or exc
+    if error is not None and ok:
+        raise error
 
 
 def run_live(
-    spec: SourceSpec, colorizer: Colorizer, options: LiveOptions, source: LiveSource | None = None
+    spec: SourceSpec,
+    colorizer: Colorizer,
+    options: LiveOptions,
+    source: LiveSource | None = None,
+    outputs: Sequence[LiveOutput] = (),
 ) -> LiveStats:
-    """Run a live session until q/Esc, the end of a file, ``options.duration`` or a fatal error.
+    """Run a live session until a quit control, the end of a file, ``options.duration`` or a fatal error.
 
-    Opens the window (unless headless) only after the source opened, so a bad source is one line.
-    Raises MediaError when the source is lost for good (after its retries).
+    The outputs are the recorder (``options.record``), then ``outputs``, then the window (or,
+    headless, the status lines to ``options.on_status``).  The window opens only after the source
+    opened, so a bad source is one line.  Raises MediaError when the source is lost for good
+    (after its retries).  Ctrl-C and SIGTERM still finish the recording.
     """
     frames: LeakyQueue[Frame] = LeakyQueue(2)
     if source is None:
         source = LiveSource(spec, frames)
     else:
         source.out = frames
-    stage_holder: dict[str, ColourStage] = {}
-    source.colour = lambda: bool(stage_holder and stage_holder["s"].side_by_side)
-    recorder = Recorder(options.record, source) if options.record else None
-    if recorder is not None:
-        source.on_audio = recorder.on_audio
+    stage = ColourStage(colorizer, frames, options, 0.0)
+    source.colour = lambda: stage.side_by_side
+    active: list[LiveOutput] = [Recorder(options.record, source)] if options.record else []
+    active += outputs
+    listeners = [output for output in active if isinstance(output, TakesAudio)]
+    if listeners:
+
+        def on_audio(packet: av.Packet) -> None:
+            for listener in listeners:
+                listener.on_audio(packet)
+
+        source.on_audio = on_audio
     source.open()
-    stage = ColourStage(colorizer, frames, options, source.fps)
-    stage_holder["s"] = stage
-    window = None if options.headless else Window(options.title)
-    stats = stage.stats
+    stage.fps = source.fps
+    if not options.headless:
+        active.append(Window(options.title))
+    elif options.on_status is not None:
+        active.append(StatusLines(options.on_status, options.print_every))
+    session = Session(source, stage, options)
+    wait = min(output.poll_s for output in active) if active else 0.1
     ok = False
-    last: Shown | None = None
-    paused = False
-    began = time.monotonic()
-    next_print = began + options.print_every
     try:
         source.start()
         stage.start()
-        while True:
-            if not source.running:
-                stage.source_done.set()
-                if source.error is not None:
-                    raise source.error
-            if stage.error is not None:
-                raise stage.error
-            shown = stage.outbox.get(timeout=0.02 if window else 0.1)
-            if shown is not None and not paused:
-                stats.mark_shown(shown.frame)
-                last = shown
-                if recorder is not None:
-                    recorder.write(shown)
-            now = time.monotonic()
-            if window is not None:
-                if last is not None:
-                    warning = None if source.status == "playing" else source.status
-                    window.show(draw_overlay(last.image, overlay_lines(stats, stage, paused), warning))
-                action = window.poll(1)
-                if action == "quit":
-                    break
-                if action == "pause":
-                    paused = not paused
-                    source.paused.set() if paused else source.paused.clear()
-                elif action == "side":
-                    stage.side_by_side = not stage.side_by_side
-                elif action == "smooth":
-                    stage.set_smoothing(not stage.smoothing)
-                elif action in ("skip+", "skip-"):
-                    stage.skip.step(1 if action == "skip+" else -1)
-                elif action == "snapshot" and last is not None:
-                    snapshot = save_snapshot(last.image, options.snapshot_dir)
-                    log.warning("snapshot saved to %s", snapshot)
-            elif now >= next_print:
-                if options.on_status is not None:
-                    options.on_status(status_line(stats, stage, source))
-                next_print = now + options.print_every
-            if options.duration is not None and now - began >= options.duration:
-                break
-            if stage.finished and shown is None:
-                break
+        while session.turn(active, wait):
+            pass
         ok = True
     except KeyboardInterrupt:
         ok = True
@@ -386,15 +373,5 @@ def run_live(
     finally:
         source.stop(timeout=1.0)
         stage.stop()
-        if window is not None:
-            window.close()
-        if recorder is not None:
-            with deferred_signals():  # a second Ctrl-C or SIGTERM must not cut the recording short
-                try:
-                    path = recorder.close(ok)
-                    if path is not None:
-                        log.warning("recorded %s", path)
-                except ColorizeError:
-                    if ok:
-                        raise
-    return stats
+        close_outputs(active, ok)
+    return stage.stats

@@ -11,6 +11,7 @@ its ab is merged with the full-depth L); an alpha plane is carried over to outpu
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import numpy as np
 
 from .engine import Colorizer
 from .errors import InputNotFoundError, MediaError, UsageError
+from .io.guard import as_path, check_output
 from .io.kinds import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from .io.outputs import write_atomic
 from .lab import merge_ab_16
@@ -30,27 +32,33 @@ ALPHA_SUFFIXES = {".png", ".tif", ".tiff", ".webp"}  # keep an input's transpare
 
 
 def colorize_image(
-    input: str | Path,
-    output: str | Path,
+    input: str | bytes | os.PathLike[str],
+    output: str | bytes | os.PathLike[str],
     colorizer: Colorizer | ModelSpec | str | Path = "default",
-    overwrite: bool = True,
+    overwrite: bool = False,
     side_by_side: bool = False,
 ) -> Path:
     """Colourize the photo ``input`` into ``output`` (format by its suffix); return ``output``.
 
-    ``colorizer`` is a loaded ``Colorizer`` (reuse one for many photos) or what ``Colorizer``
-    takes: a model name or file.  Without ``overwrite`` an existing ``output`` is refused
-    (UsageError, before any work).  The file is written under a temporary name and renamed, so a
-    failure never leaves half a picture.  ``side_by_side`` writes original | colour.
+    ``input`` and ``output`` are paths (str, bytes or ``os.PathLike``).  ``colorizer`` is a loaded
+    ``Colorizer`` (reuse one for many photos) or what ``Colorizer`` takes: a model name or file.
+    An existing ``output`` is refused (UsageError, before any work) unless ``overwrite=True``, as
+    the command line refuses it without -y; an ``output`` that is the input itself (also through a
+    link) is refused always.  The file is written under a temporary name and renamed, so a failure
+    never leaves half a picture.  ``side_by_side`` writes original | colour.
     """
-    src, dst = Path(input), Path(output)
+    src, dst = as_path(input, "input"), as_path(output, "output")
+    if not isinstance(colorizer, (Colorizer, ModelSpec, str, os.PathLike)):
+        raise UsageError(f"colorizer must be a Colorizer, a model name or a model file, not {type(colorizer).__name__}")
     if not src.is_file():
         raise InputNotFoundError(f"input not found: {src}")
     check_image_suffix(dst)
-    if not overwrite and dst.exists():
-        raise UsageError(f"output {dst} exists; pass overwrite=True to replace it")
+    check_output(dst, [src], overwrite)
     photo = read_photo(src)
-    engine = colorizer if isinstance(colorizer, Colorizer) else Colorizer(colorizer)
+    if isinstance(colorizer, Colorizer):
+        engine = colorizer
+    else:
+        engine = Colorizer(colorizer if isinstance(colorizer, (ModelSpec, str)) else Path(colorizer))
     colour = colorize_photo(engine, photo, dst.suffix.lower() or ".png", side_by_side)
     write_image(dst, colour, overwrite)
     return dst

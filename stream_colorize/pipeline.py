@@ -20,11 +20,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-
-import numpy as np
 
 from .engine import Colorizer
 from .frames import Frame
@@ -235,10 +233,3 @@ def _nbytes(item: Any) -> int:
     if not isinstance(item, Frame):
         return 0
     return sum(a.nbytes for a in (item.image, item.ab, item.output) if a is not None)
-
-
-def frames_of(items: Iterable[Any]) -> Iterator[np.ndarray]:
-    """The output images among a stream of items (for callers running stages by hand)."""
-    for item in items:
-        if isinstance(item, Frame) and item.output is not None:
-            yield item.output

@@ -16,6 +16,10 @@
   frame's lightness at that resolution it is motion-adaptive: where lightness stays put, the
   past weighs ``strength``; where it changes (something moved), the past's weight falls off, so
   still areas stop flickering while moving things keep their colour without a trail.
+* The smoother is a part: ``Temporal(smoother=...)`` takes any ``Smoother`` (``__call__(ab, gray)``,
+  ``reset()``, a settable ``strength``); ``AbSmoother`` is the default.  ``Temporal.strength`` and
+  ``Temporal.smoothing`` change it while running (live's t key); ``Temporal.from_settings`` is the
+  one builder the file pipeline, the cluster, eval and live share.
 
 Between model runs a frame reuses the latest prediction; the smoother then eases towards it.
 Each frame is reduced once (``reduce_frame``, to the model's input size when ``model_size`` is
@@ -108,6 +112,39 @@ class FrameSkipper:
         return False
 
 
+class Smoother(Protocol):
+    """Eases ab from frame to frame; reset at a scene cut.  ``strength`` 0 means off (pass ab through)."""
+
+    strength: float
+
+    def __call__(self, ab: np.ndarray, gray: np.ndarray | None = None) -> np.ndarray:
+        """The newest ab (2, h, w) and the frame's gray at ab resolution (h, w) when smoothing is on; the ab to use."""
+        ...
+
+    def reset(self) -> None:
+        """Forget the past (the next call starts a new shot)."""
+        ...
+
+
+class TemporalSettings(Protocol):
+    """What ``Temporal.from_settings`` reads: ``config.Settings`` and ``live.LiveOptions`` both have it."""
+
+    @property
+    def skip(self) -> int | None:
+        """Run the model on every Nth frame (None: decided elsewhere, as live's auto skip does)."""
+        ...
+
+    @property
+    def smooth(self) -> float:
+        """The smoother's strength (0: off)."""
+        ...
+
+    @property
+    def scene_cut(self) -> float:
+        """The scene-cut threshold."""
+        ...
+
+
 class AbSmoother:
     """Exponential moving average of ab, ``s = w * s + (1 - w) * ab``, per pixel.
 
@@ -164,7 +201,8 @@ def gray_at(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 class Temporal:
     """Frame skipping, scene cuts and smoothing together, for a stream of frames in order.
 
-    ``smooth=0`` disables smoothing; ``skip=1`` runs the model on every frame.
+    ``smooth=0`` disables smoothing; ``skip=1`` runs the model on every frame.  ``smoother``: what
+    eases ab (default ``AbSmoother(smooth, motion_scale)``); a given one is set to ``smooth`` too.
     """
 
     def __init__(
@@ -174,14 +212,44 @@ class Temporal:
         cut_threshold: float = DEFAULT_CUT_THRESHOLD,
         motion_scale: float = DEFAULT_MOTION_SCALE,
         model_size: int | None = None,
+        smoother: Smoother | None = None,
     ):
         self.model_size = model_size  # the engine's input size: predict then gets reduced frames
         self.skipper = FrameSkipper(skip)
-        self.smoother = AbSmoother(smooth, motion_scale)
+        self.smoother: Smoother = smoother if smoother is not None else AbSmoother(smooth, motion_scale)
+        self._resume = DEFAULT_SMOOTH  # the strength smoothing comes back with when switched on again
+        self.strength = smooth
         self.cut_detector = SceneCutDetector(cut_threshold)
         self._latest: np.ndarray | None = None
         self.model_runs = 0
         self.cuts = 0
+
+    @classmethod
+    def from_settings(cls, settings: TemporalSettings, smoother: Smoother | None = None) -> Temporal:
+        """Frame skipping, smoothing and scene cuts as ``settings`` ask (``smoother``: see the class)."""
+        return cls(skip=settings.skip or 1, smooth=settings.smooth, cut_threshold=settings.scene_cut, smoother=smoother)
+
+    @property
+    def strength(self) -> float:
+        """The smoother's strength: the weight of the past (0: off)."""
+        return self.smoother.strength
+
+    @strength.setter
+    def strength(self, value: float) -> None:
+        if not 0.0 <= value < 1.0:
+            raise ValueError("smoothing strength must be in [0, 1)")
+        self.smoother.strength = float(value)
+        if value > 0.0:
+            self._resume = float(value)
+
+    @property
+    def smoothing(self) -> bool:
+        """Whether ab is smoothed; switching it on again restores the last strength above 0."""
+        return self.strength > 0.0
+
+    @smoothing.setter
+    def smoothing(self, on: bool) -> None:
+        self.strength = self._resume if on else 0.0
 
     def decide(self, image: np.ndarray) -> tuple[bool, bool]:
         """For the next frame in order: (starts a new shot, the model is due on it).
@@ -208,7 +276,7 @@ class Temporal:
             self.model_runs += 1
         if self._latest is None:
             return None
-        gray = gray_at(image, self._latest.shape[1:]) if self.smoother.strength > 0 else None
+        gray = gray_at(image, self._latest.shape[1:]) if self.smoothing else None
         return self.smoother(self._latest, gray)
 
     def assign(self, frames: Sequence[HasImage], predict: Callable[[list[np.ndarray]], np.ndarray]) -> None:

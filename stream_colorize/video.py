@@ -9,17 +9,20 @@ raises ``PipelineInterrupted``.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import Settings
+from .config import Settings, as_settings
 from .engine import Colorizer, build_engine
-from .errors import ColorizeError
+from .errors import ColorizeError, InputNotFoundError, UsageError
+from .io.encoders import is_image_sequence
+from .io.guard import as_path, check_output, path_text
 from .io.inputs import open_input
 from .io.sink import EncodeOptions, FileSink, Outcome
-from .io.source import MediaSource, SourceStats
+from .io.source import MediaSource, SourceStats, is_url
 from .pipeline import Colorize, Counters, Merge, Pipeline, Stage
 from .signals import Interrupted, deferred_signals, signal_of
 from .temporal import Temporal
@@ -115,43 +118,52 @@ def encode_options(settings: Settings) -> EncodeOptions:
 
 
 def build_temporal(settings: Settings) -> Temporal:
-    """Frame skipping, smoothing and scene cuts as the settings ask."""
-    return Temporal(
-        skip=settings.skip,
-        smooth=settings.smooth,
-        cut_threshold=settings.scene_cut,
-    )
+    """Frame skipping, smoothing and scene cuts as the settings ask (``Temporal.from_settings``)."""
+    return Temporal.from_settings(settings)
 
 
 def colorize_file(
-    input: str | Path,
-    output: str | Path,
-    settings: Settings | None = None,
+    input: str | bytes | os.PathLike[str],
+    output: str | bytes | os.PathLike[str],
+    settings: Settings | str | os.PathLike[str] | None = None,
     engine: Colorizer | Callable[[], Colorizer] | None = None,
     on_tick: Callable[[Counters], None] | None = None,
     on_start: Callable[[MediaSource], None] | None = None,
-    overwrite: bool = True,
+    overwrite: bool = False,
 ) -> Result:
     """Colorize one video file or URL into ``output``; see the module docstring.
 
-    ``engine``: a loaded ``Colorizer``, a factory called once the input and output are known to be
-    good, or None (``build_engine(settings)``).  ``on_tick(counters)`` is called a few times a
-    second from the calling thread, ``on_start(source)`` once the model is loaded.
-    ``overwrite=False`` never replaces a file that appeared at ``output`` while this ran (the
-    result is kept beside it and MediaError says where).
+    ``input`` and ``output`` are paths (str, bytes or ``os.PathLike``; ``input`` may be a URL).
+    ``settings``: a ``Settings``, a preset's name or path (``"fast"``, see ``load_settings``), or
+    None for the defaults.  ``engine``: a loaded ``Colorizer``, a factory called once the input and
+    output are known to be good, or None (``build_engine(settings)``).  ``on_tick(counters)`` is
+    called a few times a second from the calling thread, ``on_start(source)`` once the model is
+    loaded.
 
-    Raises ColorizeError subclasses for bad inputs and outputs, the stage's own exception for
-    anything unexpected, and PipelineInterrupted (a KeyboardInterrupt) on Ctrl-C.
+    An existing ``output`` is refused (UsageError, before any work) unless ``overwrite=True``, as
+    the command line refuses it without -y; an ``output`` that is the input itself (also through
+    a link) is refused always.  Without ``overwrite`` a file that appears at ``output`` while this
+    runs is not replaced either (the result is kept beside it and MediaError says where).
+
+    Raises ColorizeError subclasses for bad inputs, outputs and arguments, the stage's own
+    exception for anything unexpected, and PipelineInterrupted (a KeyboardInterrupt) on Ctrl-C.
     """
-    settings = settings or Settings()
+    settings = as_settings(settings)
+    if engine is not None and not (isinstance(engine, Colorizer) or callable(engine)):
+        raise UsageError(f"engine must be a Colorizer or a function that returns one, not {type(engine).__name__}")
+    name = _input_name(input)
+    target = as_path(output, "output")
+    check_output(target, [] if is_url(name) else [Path(name)], overwrite)
+    if not overwrite and _sequence_taken(target):
+        raise UsageError(f"output {target} already has pictures; pass overwrite=True to replace them")
     wanted = {"audio": settings.audio_codec != "none", "subtitle": settings.subtitles, "data": True}
     copy = tuple(kind for kind, keep in wanted.items() if keep)
-    source = MediaSource(input, duration=settings.duration, copy_kinds=copy, start=settings.start, end=settings.end)
+    source = MediaSource(name, duration=settings.duration, copy_kinds=copy, start=settings.start, end=settings.end)
     temporal = build_temporal(settings)
     pipeline: Pipeline | None = None
     started = time.perf_counter()
     try:
-        with FileSink(output, source.info, source.copy_streams, encode_options(settings), overwrite) as sink:
+        with FileSink(target, source.info, source.copy_streams, encode_options(settings), overwrite) as sink:
             try:
                 if isinstance(engine, Colorizer):
                     colorizer = engine
@@ -168,7 +180,7 @@ def colorize_file(
                     path = _keep_partial(sink)
                 frames = 0 if path is None else sink_frames_or(path)
                 elapsed = time.perf_counter() - started
-                result = Result(str(input), path, frames, elapsed, temporal.model_runs, source.stats, True)
+                result = Result(name, path, frames, elapsed, temporal.model_runs, source.stats, True)
                 raise PipelineInterrupted(result, signal_of(exc)) from None
             with deferred_signals():
                 final = sink.commit()
@@ -179,7 +191,7 @@ def colorize_file(
     assert pipeline is not None  # built before a run can succeed
     elapsed = time.perf_counter() - started
     return Result(
-        str(input),
+        name,
         final,
         sink.frames,
         elapsed,
@@ -188,6 +200,24 @@ def colorize_file(
         busy=pipeline.counters.busy,
         dropped=sink.dropped,
     )
+
+
+def _input_name(value: object) -> str:
+    """The input as text: a URL as given, a path (str, bytes, ``os.PathLike``) that must exist."""
+    text = path_text(value, "input")  # as given: "./film.mp4" stays so in Result.input
+    if not is_url(text) and not Path(text).exists():
+        raise InputNotFoundError(f"input not found: {text}")
+    return text
+
+
+def _sequence_taken(output: Path) -> bool:
+    """True when ``output`` is an image-sequence pattern (``f_%05d.png``) whose first picture exists."""
+    if not is_image_sequence(output):
+        return False
+    try:
+        return Path(str(output) % 1).exists()
+    except (TypeError, ValueError):
+        return False
 
 
 def _keep_partial(sink: FileSink) -> Path | None:

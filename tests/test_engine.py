@@ -151,8 +151,11 @@ np.save(sys.argv[1], Colorizer(resolve_model("default"), device="cpu").predict_a
 def test_bundled_default_gives_the_same_colour_on_every_opencv_line(tmp_path: Path) -> None:
     """The bundled model's ab agrees within 1e-3 between this OpenCV and the other lines CI installs."""
     repo = Path(__file__).resolve().parent.parent
-    others = [repo / v / "bin" / "python" for v in (".venv", ".venv-cv50", ".venv-cv4")]
-    others = [py for py in others if py.is_file() and not Path(sys.executable).samefile(py)]
+    # A venv's interpreter is a link to the same binary as every other venv's, so "which line is
+    # this" is told by the venv folder (sys.prefix), not by comparing executables.
+    here = Path(sys.prefix).resolve()
+    venvs = [repo / v for v in (".venv", ".venv-cv50", ".venv-cv4")]
+    others = [v / "bin" / "python" for v in venvs if (v / "bin" / "python").is_file() and v.resolve() != here]
     if not others:
         pytest.skip("no other OpenCV line installed beside this one (scripts/setup-dev.sh makes them)")
     outs = []

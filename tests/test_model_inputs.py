@@ -126,6 +126,8 @@ def test_hints_colour_their_own_cells_on_each_backend(hinted: Path, backend: str
     assert np.abs(hinted_ab - plain)[:, :, outside].max() <= 1e-5  # other cells untouched
     assert float(hinted_ab[inside][:, 0].mean()) > 25.0  # red where hinted
     assert float(hinted_ab[inside][:, 0].mean()) > float(plain[inside][:, 0].mean()) + 20.0
+    one = engine.predict_ab(frames[0], {"hints_ab": red_hint(1)[0]})  # one bare frame: its hints without N
+    assert one.shape == (2, 8, 8) and float(np.abs(one - hinted_ab[0]).max()) <= 1e-4
 
 
 def test_backends_agree_with_and_without_hints(hinted: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import typer
@@ -10,6 +9,8 @@ import typer
 from ..config import Settings, read_preset
 from ..engine import BACKENDS, DEVICES
 from ..errors import UsageError
+from ..io import guard
+from ..io.guard import same_file as same_file  # the commands import it from here
 
 # One device name a line would be long; a fixed break (click's \b) keeps "opencl-fp16" whole at 80 columns.
 DEVICE_HELP = "\b\nCompute device: " + ", ".join(DEVICES[:3]) + ",\n" + ", ".join(DEVICES[3:]) + "."
@@ -68,20 +69,6 @@ def command_settings(
     return Settings(threads=None).override(**preset).override(**flags)
 
 
-def same_file(a: Path, b: Path) -> bool:
-    """True when two paths name the same file (b need not exist)."""
-    try:
-        return a.resolve() == b.resolve() or (b.exists() and os.path.samefile(a, b))
-    except OSError:
-        return False
-
-
 def check_output(output: Path, inputs: list[Path], overwrite: bool) -> None:
-    """Refuse to write over an input, or over an existing file without --overwrite."""
-    for src in inputs:
-        if same_file(src, output):
-            raise UsageError(f"output {output} is the input itself; choose another output name")
-    if output.exists() and not overwrite:
-        raise UsageError(f"output {output} already exists; pass -y/--overwrite to replace it")
-    if not output.parent.is_dir():
-        raise UsageError(f"output folder {output.parent} does not exist")
+    """The library's check (``io.guard.check_output``), its hint naming -y/--overwrite."""
+    guard.check_output(output, inputs, overwrite, allow="pass -y/--overwrite to replace it")

@@ -27,11 +27,12 @@ import numpy as np
 from ..errors import InputNotFoundError, MediaError
 from ..frames import Frame
 from ..limits import MAX_VIDEO_PIXELS, check_picture_size
+from .devices import NETWORK_SCHEMES
 from .inputs import open_input
 
 log = logging.getLogger("stream_colorize")
 
-NETWORK_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://", "rtp://")
+_URL_PREFIXES = tuple(f"{scheme}://" for scheme in NETWORK_SCHEMES)
 COPY_KINDS = ("audio", "subtitle", "data")
 
 
@@ -98,7 +99,7 @@ class VideoInfo:
 
 def is_url(name: str | Path) -> bool:
     """True for network inputs (rtsp://, http://, ...)."""
-    return str(name).lower().startswith(NETWORK_SCHEMES)
+    return str(name).lower().startswith(_URL_PREFIXES)
 
 
 def _bit_depth(stream: av.video.stream.VideoStream) -> int:

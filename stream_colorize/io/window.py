@@ -1,9 +1,9 @@
 """The live window: a display check that runs before any GUI call, the overlay, keys and snapshots.
 
     >>> require_display()                          # UsageError with advice when there is no display
-    >>> window = Window("stream-colorize")
-    >>> window.show(draw_overlay(frame, ["fps 30.0", "latency 40 ms"]))
-    >>> action = window.poll()                     # "quit", "pause", "side", "smooth", "skip+", ...
+    >>> window = Window("stream-colorize")         # a LiveOutput (io/live_outputs.py)
+    >>> window.show(shown, status)                 # the picture with the overlay (fps, model ms, ...)
+    >>> window.events()                            # the keys pressed: [Control(Action.PAUSE)], ...
 
 OpenCV's GUI aborts the whole process (exit 134, nothing to catch) when it cannot reach a display,
 so ``require_display`` checks the environment and connects to the X server's socket first.
@@ -22,21 +22,22 @@ import cv2
 import numpy as np
 
 from ..errors import MediaError, UsageError
+from .live_outputs import Action, Control, LiveStatus, Shown
 from .outputs import write_atomic
 
-# Key codes (cv2.waitKey, Qt backend) -> actions.
-KEY_ACTIONS: dict[int, str] = {
-    ord("q"): "quit",
-    ord("Q"): "quit",
-    27: "quit",
-    ord(" "): "pause",
-    ord("s"): "side",
-    ord("t"): "smooth",
-    ord("+"): "skip+",
-    ord("="): "skip+",
-    ord("-"): "skip-",
-    ord("_"): "skip-",
-    ord("p"): "snapshot",
+# Key codes (cv2.waitKey, Qt backend) -> actions; a key toggles its switch.
+KEY_ACTIONS: dict[int, Action] = {
+    ord("q"): Action.QUIT,
+    ord("Q"): Action.QUIT,
+    27: Action.QUIT,
+    ord(" "): Action.PAUSE,
+    ord("s"): Action.SIDE_BY_SIDE,
+    ord("t"): Action.SMOOTHING,
+    ord("+"): Action.SKIP_UP,
+    ord("="): Action.SKIP_UP,
+    ord("-"): Action.SKIP_DOWN,
+    ord("_"): Action.SKIP_DOWN,
+    ord("p"): Action.SNAPSHOT,
 }
 HEADLESS_HINT = "use --headless (optionally with --record FILE) to run without a window"
 
@@ -146,32 +147,63 @@ def save_snapshot(image: np.ndarray, folder: Path, prefix: str = "snapshot") -> 
     return path
 
 
+def overlay_lines(status: LiveStatus) -> list[str]:
+    """The overlay's text: fps, model ms, skip factor, latency, and the toggles."""
+    lines = [
+        f"fps {status.fps:4.1f}  model {status.model_s * 1000:.0f} ms",
+        f"skip {status.skip}  latency {status.latency_s * 1000:.0f} ms",
+    ]
+    flags = ["smooth" if status.smoothing > 0 else "no smooth"] + (["PAUSED"] if status.paused else [])
+    lines.append("  ".join(flags))
+    return lines
+
+
 class Window:
-    """One OpenCV window, sized to the image; checks for a display before creating it."""
+    """One OpenCV window, sized to the image; checks for a display before creating it.
+
+    A ``LiveOutput``: ``show`` redraws the latest frame with the overlay every turn (so the
+    overlay follows the keys while paused), ``events`` turns pressed keys into controls.
+    """
+
+    poll_s = 0.02  # cv2 handles GUI events only inside waitKey: come back often
 
     def __init__(self, title: str = "stream-colorize") -> None:
         require_display()
         self.title = title
         cv2.namedWindow(title, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)
         self._shown = False
+        self._last: np.ndarray | None = None
 
-    def show(self, image: np.ndarray) -> None:
-        """Display ``image`` (BGR uint8)."""
+    def show(self, shown: Shown | None, status: LiveStatus) -> None:
+        """Display the newest frame (or the last again) with the overlay; a warning while the source is not playing."""
+        if shown is not None:
+            self._last = shown.image
+        if self._last is not None:
+            warning = None if status.source == "playing" else status.source
+            self.display(draw_overlay(self._last, overlay_lines(status), warning))
+
+    def events(self) -> list[Control]:
+        """The key pressed during a 1 ms wait, as a control; quit when the window was closed."""
+        action = self.poll(1)
+        return [Control(action)] if action is not None else []
+
+    def display(self, image: np.ndarray) -> None:
+        """Display ``image`` (BGR uint8) as it is."""
         cv2.imshow(self.title, image)
         self._shown = True
 
-    def poll(self, wait_ms: int = 1) -> str | None:
-        """Process GUI events for ``wait_ms``; the action of a pressed key, "quit" if the window was closed."""
+    def poll(self, wait_ms: int = 1) -> Action | None:
+        """Process GUI events for ``wait_ms``; the action of a pressed key, QUIT if the window was closed."""
         key = cv2.waitKey(max(1, wait_ms))
         if key != -1:
             action = KEY_ACTIONS.get(key & 0xFF)
             if action:
                 return action
         if self._shown and cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1:
-            return "quit"
+            return Action.QUIT
         return None
 
-    def close(self) -> None:
+    def close(self, ok: bool = True) -> None:
         """Destroy the window."""
         try:
             cv2.destroyWindow(self.title)

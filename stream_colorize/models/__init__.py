@@ -1,6 +1,6 @@
 """Models: what a model file is (spec), named models (registry), the cache (store), conversion."""
 
-from .registry import resolve_model
+from .resolve import resolve_model
 from .spec import ModelSpec, spec_from_path
 
 __all__ = ["ModelSpec", "resolve_model", "spec_from_path"]

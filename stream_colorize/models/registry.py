@@ -1,8 +1,10 @@
-"""Named models and how a name or a path becomes a ModelSpec.
+"""Named models: what each name is, where its files come from, and the cache folder.
 
-    >>> spec = resolve_model("default")          # the model bundled with the package
-    >>> spec = resolve_model("zhang2016")        # Zhang et al.'s weights, once fetched
-    >>> spec = resolve_model("~/my_model.onnx")  # any file path works too
+    >>> get_entry("zhang2016").files             # RemoteFile: name, size, SHA-256, mirrors
+    >>> cache_dir()                              # $STREAM_COLORIZE_HOME or ~/.cache/stream_colorize
+    >>> standin_path("standin-tiny")             # generated on first use
+
+``resolve.resolve_model`` turns a name or a path into a ModelSpec.
 
 Names: ``default`` and ``compact`` (bundled), ``standin`` and ``standin-tiny`` (generated on first use into the
 cache: Zhang's architecture / a tiny one, random weights, meaningless colours; need ``onnx``),
@@ -18,7 +20,6 @@ from pathlib import Path
 from typing import Literal
 
 from ..errors import ModelError
-from .spec import ModelSpec, spec_from_path
 
 _PACKAGE = Path(__file__).resolve().parent.parent
 # Installed: the repo's models/ folder becomes the package stream_colorize._bundled.
@@ -180,27 +181,6 @@ def standin_path(name: str) -> Path:
             raise ModelError("generating stand-in models needs the 'onnx' package: pip install onnx") from exc
         write_standin_onnx(path, arch=STANDINS[name])
     return path
-
-
-def resolve_model(name_or_path: str | Path) -> ModelSpec:
-    """Turn a registry name or a file/folder path into a ModelSpec."""
-    text = str(name_or_path)
-    if text in BUNDLED:
-        path = BUNDLED_DIR / f"{text}.onnx"
-        if not path.is_file():
-            raise ModelError(f"the bundled model '{text}' is missing ({path}); reinstall the package")
-        return spec_from_path(path, name=text)
-    if text in STANDINS:
-        return spec_from_path(standin_path(text), name=text)
-    entry = REGISTRY.get(text)
-    if entry is not None and entry.source == "download":
-        from .store import downloaded_spec
-
-        return downloaded_spec(entry)
-    path = Path(text).expanduser()
-    if path.exists() or os.sep in text or path.suffix:
-        return spec_from_path(path)
-    raise ModelError(f"unknown model {text!r}: not a registered name ({', '.join(known_names())}) nor a file")
 
 
 def known_names() -> list[str]:

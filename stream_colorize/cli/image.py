@@ -48,7 +48,7 @@ def collect_images(inputs: list[Path]) -> list[Path]:
             found.extend(entries)
         elif item.is_file():
             if item.suffix.lower() in VIDEO_SUFFIXES:
-                raise UsageError(f"{item} is a video; colorize it with 'stream-colorize video {item} OUTPUT'")
+                raise UsageError(f"{item} is a video, not a photo: use 'stream-colorize video' for films")
             found.append(item)
         else:
             raise InputNotFoundError(f"input not found: {item}")
@@ -68,8 +68,8 @@ def refuse_video_output(path: Path) -> None:
     command writes photos; films are ``stream-colorize video``'s."""
     if path.suffix.lower() in VIDEO_SUFFIXES:
         raise UsageError(
-            f"{path.name} is a video file name, and 'stream-colorize image' writes pictures (.png, .jpg, ...); "
-            "videos are made by 'stream-colorize video INPUT OUTPUT'"
+            f"{path.name} is a video file name, and 'stream-colorize image' writes photos (.png, .jpg, ...): "
+            "use 'stream-colorize video' for films"
         )
 
 

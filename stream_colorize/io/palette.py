@@ -8,11 +8,12 @@
     ...     encode(out)
 
 GIF holds 256 colours a frame.  Without a palette of its own, every picture is dithered to the
-fixed 3-3-2 RGB cube: 21 dB against the colour picture, and the dither noise defeats GIF's LZW
-compression (25 MB for 4 s of 768x576).  Here the frames are held until ``max_bytes`` of them
-are in hand (a short clip: all of them), ``palettegen`` picks 256 colours from those, and
-``paletteuse`` maps every frame to them with a fine ordered dither, changed rectangles only:
-31-36 dB at 30-70 % fewer bytes.  A film longer than the budget gets the palette of its start.
+fixed 3-3-2 RGB cube: 21 dB PSNR against the colour pictures, and the dither noise defeats GIF's
+LZW compression.  Here the frames are held until ``max_bytes`` of them are in hand (a short clip:
+all of them), ``palettegen`` picks 256 colours from those, and ``paletteuse`` maps every frame to
+them with a fine ordered dither, changed rectangles only.  Measured on 4 s clips: the bundled
+sample (slow pans, every pixel changes) 11.6 -> 10.3 MB and 21 -> 36 dB; a 768x576 test pattern
+25.7 -> 7.3 MB and 21 -> 31 dB.  A film longer than the budget gets the palette of its start.
 """
 
 from __future__ import annotations

@@ -186,6 +186,9 @@ def write_image(path: Path, image: np.ndarray, overwrite: bool = True) -> None:
         ok = False
     if not ok:
         raise UsageError(f"cannot encode an image as {ext!r}; use .png or .jpg")
-    write_atomic(path, encoded.tobytes(), overwrite=overwrite)
+    try:
+        write_atomic(path, encoded.tobytes(), overwrite=overwrite)
+    except OSError as exc:  # a full disk, a read-only folder: named by the output, not the temp file
+        raise MediaError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 

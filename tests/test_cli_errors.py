@@ -53,7 +53,7 @@ def cases(f: dict[str, Path], tiny: str) -> dict[str, tuple[list[str], str]]:
         "video bad pix fmt": ([*video, str(out / "a.mp4"), *m, "--pix-fmt", "bogus"], "yuv420p"),
         "video pix fmt encoder refuses": ([*video, str(out / "a.mp4"), *m, "--pix-fmt", "rgb24"], "yuv420p"),
         "video bad audio codec": ([*video, str(out / "a.mp4"), *m, "--audio-codec", "libx264"], "aac"),
-        "video format cannot hold audio": ([*video, str(out / "a.webm"), *m, "--codec", "libvpx-vp9"], "libopus"),
+        "video format cannot hold audio": ([*video, str(out / "a.webm"), *m, "--audio-codec", "aac"], "--audio-codec"),
         "video unknown container": ([*video, str(out / "a.xyz"), *m], ".mkv"),
         "video bad start": ([*video, str(out / "a.mp4"), *m, "-ss", "soon"], "01:30"),
         "video end before start": ([*video, str(out / "a.mp4"), *m, "-ss", "2", "-to", "1"], "after start"),

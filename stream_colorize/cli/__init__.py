@@ -24,7 +24,7 @@ except ImportError:  # pragma: no cover - older typer on top of click
     from click import exceptions as click_errors  # type: ignore[no-redef]
 
 from ..signals import exit_code, handle_termination, interrupted_by
-from .console import out_of_memory, say
+from .console import Reported, out_of_memory, say
 
 ABORTS = tuple({getattr(click_errors, "Abort", typer.Abort), typer.Abort})
 
@@ -106,6 +106,8 @@ def main(argv: list[str] | None = None) -> None:
             code = 128 + signum
         if code:
             sys.exit(code)
+    except Reported as exc:
+        sys.exit(exc.code)
     except ColorizeError as exc:
         say(f"stream-colorize: error: {exc}")
         sys.exit(EXIT_ERROR)

@@ -15,6 +15,15 @@ def say(text: str) -> None:
         pass
 
 
+class Reported(Exception):  # noqa: N818 - a way out, not an error
+    """A command ends with ``code`` after saying why itself (an interrupted video says what it
+    kept): ``main`` exits with it and adds no line of its own."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
 def out_of_memory(exc: BaseException) -> bool:
     """True for a failed allocation: Python's MemoryError or OpenCV's "Insufficient memory"."""
     return isinstance(exc, MemoryError) or "Insufficient memory" in str(exc) or "Cannot allocate memory" in str(exc)

@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ..config import MODEL_KEYS
 from ..engine import build_engine
 from ..errors import ColorizeError, InputNotFoundError, MediaError, UsageError
-from ..io.kinds import IMAGE_SUFFIXES
+from ..io.kinds import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from ..photo import check_image_suffix, colorize_photo, read_photo, write_image
 from .common import (
     BackendOption,
@@ -47,6 +47,8 @@ def collect_images(inputs: list[Path]) -> list[Path]:
                 raise MediaError(f"folder {item} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
             found.extend(entries)
         elif item.is_file():
+            if item.suffix.lower() in VIDEO_SUFFIXES:
+                raise UsageError(f"{item} is a video, not a photo: use 'stream-colorize video' for films")
             found.append(item)
         else:
             raise InputNotFoundError(f"input not found: {item}")
@@ -59,6 +61,16 @@ def _our_output(path: Path, siblings: list[Path]) -> bool:
         return False
     original = path.stem[: -len(OUTPUT_TAG)]
     return any(p.stem == original for p in siblings)
+
+
+def refuse_video_output(path: Path) -> None:
+    """UsageError for an output named like a video (``-o clip.mp4``, ``--format mp4``): this
+    command writes photos; films are ``stream-colorize video``'s."""
+    if path.suffix.lower() in VIDEO_SUFFIXES:
+        raise UsageError(
+            f"{path.name} is a video file name, and 'stream-colorize image' writes photos (.png, .jpg, ...): "
+            "use 'stream-colorize video' for films"
+        )
 
 
 def output_paths(images: list[Path], output: Path | None, suffix: str) -> list[Path]:
@@ -147,6 +159,7 @@ def register(app: typer.Typer) -> None:
                 return
             images, targets = [a for a, _ in pairs], [b for _, b in pairs]
         for dst in targets:
+            refuse_video_output(dst)
             check_image_suffix(dst)
             check_output(dst, images, overwrite)
         engine = build_engine(settings)
@@ -168,5 +181,6 @@ def register(app: typer.Typer) -> None:
                     typer.echo(f"{src} -> {dst}")
                 advance()
         if failures:
-            say(f"stream-colorize: {failures} of {len(images)} photos failed")
+            if len(images) > 1:  # one photo: its error line says it all
+                say(f"stream-colorize: {failures} of {len(images)} photos failed")
             raise typer.Exit(1)

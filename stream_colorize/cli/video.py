@@ -49,7 +49,7 @@ from .common import (
     same_file,
     smoothing,
 )
-from .console import out_of_memory, say
+from .console import Reported, out_of_memory, say
 from .segmented import ClusterOptions, RayOption, SegmentOption, WorkersOption, run_segmented, wants_segments
 
 
@@ -234,7 +234,7 @@ def register(app: typer.Typer) -> None:
             except PipelineInterrupted as exc:
                 bar.stop()
                 _report_interrupt(exc.result, job_out)
-                raise typer.Exit(exit_code(exc)) from None
+                raise Reported(exit_code(exc)) from None
             except Exception as exc:  # noqa: BLE001 - one bad file must never stop a batch
                 bar.stop()
                 if len(jobs) == 1:

@@ -31,8 +31,9 @@ SOFTWARE_VIDEO_ENCODERS = ("libx264", "libx265", "libvpx-vp9", "libvpx", "libsvt
 PICTURE_FORMATS = ("gif", "apng", "image2", "webp")
 IMAGE_SEQUENCE_CODECS = {".png": "png", ".jpg": "mjpeg", ".jpeg": "mjpeg", ".bmp": "bmp", ".tif": "tiff",
                          ".tiff": "tiff", ".ppm": "ppm", ".pgm": "pgm"}  # fmt: skip
-# Pixel formats for the picture encoders (the first one the encoder takes wins).
-PICTURE_PIX_FMTS = ("rgb24", "yuvj420p", "bgr24", "bgr8")
+# Pixel formats for the picture encoders (the first one the encoder takes wins); pal8 (GIF) is
+# written through a palette made for the film (see palette.py).
+PICTURE_PIX_FMTS = ("rgb24", "yuvj420p", "bgr24", "pal8", "bgr8")
 
 
 def is_image_sequence(path: Path) -> bool:

@@ -30,6 +30,7 @@ import numpy as np
 
 from ..errors import MediaError, UsageError
 from ..frames import Frame
+from ..limits import QUEUE_BYTES
 from .encoders import (
     PICTURE_FORMATS,
     check_audio_encoder,
@@ -40,6 +41,7 @@ from .encoders import (
     probe_encoder,
 )
 from .outputs import claim, remove_stale_temps, temp_path
+from .palette import PaletteFrames
 from .source import VideoInfo, describe_stream
 
 log = logging.getLogger("stream_colorize")
@@ -152,6 +154,7 @@ class FileSink:
         self._last_dts: dict[int, int] = {}
         self._copied_video = False
         self._field_graph: av.filter.Graph | None = None
+        self._palette: PaletteFrames | None = None  # GIF: frames mapped to a palette of their own
 
     def _format_name(self) -> str | None:
         if self.sequence:
@@ -196,7 +199,8 @@ class FileSink:
         return choose_pix_fmt(self.options, codec.name, self.info, width, height)
 
     def _plan_copies(self, streams: list[av.stream.Stream]) -> list[tuple[av.stream.Stream, str]]:
-        """Decide per stream: 'copy' or 'transcode'; raise naming a stream the output can't hold."""
+        """Decide per stream: 'copy', 'transcode:<encoder>' or 'text:<codec>'; raise naming a
+        stream the output can't hold."""
         plan = []
         left_out: list[str] = []
         supported = self._supported()
@@ -211,7 +215,7 @@ class FileSink:
                 continue
             if s.type == "audio" and self.options.audio_codec != "copy":
                 check_audio_encoder(self.options.audio_codec)
-                plan.append((s, "transcode"))
+                plan.append((s, f"transcode:{self.options.audio_codec}"))
                 if supported is not None and self.options.audio_codec not in supported:
                     raise UsageError(
                         f"{fmt} files cannot hold {self.options.audio_codec} audio; pick another --audio-codec"
@@ -223,6 +227,14 @@ class FileSink:
                 continue
             why = f"{fmt} files cannot hold {name or 'this data'}"
             if s.type == "audio":
+                encoder = self._own_audio_encoder(supported)
+                if encoder is not None:
+                    # "copy" is the default, so this is what a newcomer writing .webm from an .mp4
+                    # gets: the container's own audio codec instead of an error.
+                    log.warning("%s: %s; transcoded to %s (--audio-codec picks another encoder)",
+                                describe_stream(s), why, encoder)  # fmt: skip
+                    plan.append((s, f"transcode:{encoder}"))
+                    continue
                 suggested = "libopus" if fmt == "webm" else "aac"
                 raise MediaError(
                     f"{describe_stream(s)}: {why}; "
@@ -240,6 +252,19 @@ class FileSink:
             kinds = " and ".join(sorted({"sound" if k == "audio" else k for k in left_out}))
             log.warning("%s left out: %s output holds pictures only", kinds, self.path.suffix or "this")
         return plan
+
+    def _own_audio_encoder(self, supported: set[str] | None) -> str | None:
+        """The encoder of the container's own audio codec (Opus for WebM), or None when this
+        build has no usable one (missing, experimental, or not what the container takes)."""
+        try:
+            codec = av.Codec(self.container.default_audio_codec, "w")
+        except (av.FFmpegError, ValueError, TypeError):
+            return None
+        if codec.type != "audio" or codec.experimental:
+            return None
+        if supported is not None and codec.name not in supported and codec.canonical_name not in supported:
+            return None
+        return codec.name
 
     # -- stream creation at the first frame ---------------------------------------------------
     def _open_streams(self, image: np.ndarray) -> None:
@@ -264,17 +289,18 @@ class FileSink:
         video.options = dict(self._encoder_options())
         if self._fields is not None:
             video.codec_context.field_order = self.info.field_order
+        if video.pix_fmt == "pal8":  # GIF: a palette made for this film, not the fixed 3-3-2 cube
+            self._palette = PaletteFrames(QUEUE_BYTES)
         self.video = video
         self._add_copies()
 
     def _add_copies(self) -> None:
         for s, how in self.copies:
             out: Any
-            if how == "transcode":
+            if how.startswith("transcode:"):
                 audio = cast(av.audio.stream.AudioStream, s)  # only audio is transcoded
-                out = self.container.add_stream(
-                    self.options.audio_codec, rate=_encoder_rate(self.options.audio_codec, audio)
-                )
+                encoder = how.removeprefix("transcode:")
+                out = self.container.add_stream(encoder, rate=_encoder_rate(encoder, audio))
                 out.layout = audio.codec_context.layout
             elif how.startswith("text:"):
                 out = self.container.add_mux_stream(how[5:], time_base=s.time_base)
@@ -286,7 +312,7 @@ class FileSink:
                     out.metadata[key] = value
             out.disposition = s.disposition
             self._out[s.index] = out
-        self._transcoded = {s.index: s for s, how in self.copies if how == "transcode"}
+        self._transcoded = {s.index: s for s, how in self.copies if how.startswith("transcode:")}
 
     def _field_mode(self) -> str | None:
         """'tff'/'bff' for interlaced input that libx264 will code as fields, else None."""
@@ -373,9 +399,14 @@ class FileSink:
         vf.pts, vf.time_base = pts, self.info.time_base
         if self._fields is not None:
             vf = self._mark_fields(vf)
-        for packet in video.encode(vf):
-            self.container.mux(packet)
+        self._encode([vf] if self._palette is None else self._palette.add(vf))
         self.frames += 1
+
+    def _encode(self, frames: list[av.VideoFrame]) -> None:
+        video = self._opened()
+        for vf in frames:
+            for packet in video.encode(vf):
+                self.container.mux(packet)
 
     def _opened(self) -> av.video.stream.VideoStream:
         """The output video stream, once the first frame opened it."""
@@ -412,6 +443,8 @@ class FileSink:
         """BGR or gray uint8 to a VideoFrame; straight to yuv420p with OpenCV where possible
         (about 5x cheaper than swscale's bgr24 conversion, same BT.601 studio-range result)."""
         height, width = image.shape[:2]
+        if image.ndim == 2 and self._palette is not None:  # the palette's filters take one format
+            image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
         if image.ndim == 3 and self._opened().pix_fmt == "yuv420p" and not (width % 2 or height % 2):
             yuv = np.asarray(cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420), np.uint8)
             return av.VideoFrame.from_ndarray(yuv, format="yuv420p")
@@ -479,6 +512,8 @@ class FileSink:
     def _flush(self) -> None:
         if self.video is None:
             return
+        if self._palette is not None:
+            self._encode(self._palette.finish())
         if not self._copied_video:
             for packet in self.video.encode(None):
                 self.container.mux(packet)
@@ -528,23 +563,45 @@ class FileSink:
         if self.sequence:
             self.final_path = self.path
             return self.path
+        target = self.path if outcome == Outcome.DONE else partial_path(self.path)
+        try:
+            if outcome == Outcome.DONE:
+                self.final_path = claim(self.tmp, self.path, self.overwrite)
+            else:
+                os.replace(self.tmp, target)
+                self.final_path = target
+        except OSError as exc:  # the folder turned read-only, a network share went away...
+            self._remove_written()
+            raise MediaError(f"cannot write {target}: {exc.strerror or exc}") from exc
         if outcome == Outcome.DONE:
-            self.final_path = claim(self.tmp, self.path, self.overwrite)
-        else:
-            self.final_path = partial_path(self.path)
-            os.replace(self.tmp, self.final_path)
+            self._remove_old_partial()
         return self.final_path
 
+    def _remove_old_partial(self) -> None:
+        """The whole output is written: an earlier interrupted run's ``name.partial.ext`` (ours,
+        by its name) is out of date, so it goes, with a note."""
+        old = partial_path(self.path)
+        try:
+            if not old.is_file():
+                return
+            old.unlink()
+        except OSError as exc:
+            log.warning("could not remove the partial output of an earlier interrupted run: %s (%s)",
+                        old, exc.strerror or exc)  # fmt: skip
+            return
+        log.warning("removed the partial output of an earlier interrupted run: %s", old)
 
     def _remove_written(self) -> None:
-        if not self.sequence:
-            self.tmp.unlink(missing_ok=True)
-            return
-        for number in range(1, self.frames + 2):  # image2 numbers from 1
-            try:
-                Path(str(self.path) % number).unlink(missing_ok=True)
-            except (TypeError, ValueError):
+        """Delete what this sink wrote; never raises (on a read-only or vanished folder the
+        error that stopped the run is the one worth telling)."""
+        try:
+            if not self.sequence:
+                self.tmp.unlink(missing_ok=True)
                 return
+            for number in range(1, self.frames + 2):  # image2 numbers from 1
+                Path(str(self.path) % number).unlink(missing_ok=True)
+        except (TypeError, ValueError, OSError) as exc:
+            log.debug("could not remove %s: %s", self.tmp, exc)
 
 
 def _is_video_encoder(name: str) -> bool:

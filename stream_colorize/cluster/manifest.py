@@ -386,7 +386,10 @@ def _check_place(path: Path) -> None:
             "it makes itself: remove the link (not what it points to) or choose another output name"
         )
     if path.exists() and not path.is_dir():
-        raise _in_the_way(path.parent, [path.name])
+        raise UsageError(
+            f"{path} is in the way: stream-colorize keeps this output's segments in a folder of that name; "
+            "nothing was touched: move it away or choose another output name"
+        )
 
 
 def _lock(path: Path) -> IO:

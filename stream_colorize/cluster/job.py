@@ -200,10 +200,11 @@ def run_job(
         files = [job.segment_path(i) for i in range(total)]
         try:
             path, frames = join_segments(files, input, output, settings, overwrite=overwrite)
-        except OutputTakenError:
+        except OutputTakenError as exc:
+            _drop_partial(job, output, exc.kept, note)
             _finish(job, note)  # the whole film is kept beside OUT: the segments are done with
             raise
-        _drop_partial(job, output, note)
+        _drop_partial(job, output, path, note)
         _finish(job, note)
     except KeyboardInterrupt as exc:
         partial: tuple[Path, int] | None = None
@@ -216,7 +217,10 @@ def run_job(
                     executor = None
                 partial = _join_partial(job, plan, input, output, settings)
                 if partial is not None:
-                    job.remember_partial(partial[0])
+                    try:
+                        job.remember_partial(partial[0])
+                    except OSError:
+                        pass  # then it is only mentioned, not removed, once the film is whole
         kept_path, frames = partial if partial is not None else (None, 0)
         elapsed = time.perf_counter() - started
         result = Result(str(input), kept_path, frames, elapsed, 0, SourceStats(frames=frames), True)
@@ -242,16 +246,19 @@ def _finish(job: JobFolder, note: Callable[[str], None]) -> None:
         note(f"{job.path} was kept: it holds files stream-colorize did not make")
 
 
-def _drop_partial(job: JobFolder, output: Path, note: Callable[[str], None]) -> None:
-    """The whole film is written: remove the partial film this job left when it was interrupted;
-    one left by another run, or changed since, is only mentioned."""
+def _drop_partial(job: JobFolder, output: Path, whole: Path, note: Callable[[str], None]) -> None:
+    """The whole film is written (as ``whole``): remove the partial film this job left when it
+    was interrupted; one left by another run, or changed since, is only mentioned."""
     partial = partial_path(output)
     if not partial.exists():
         return
     if job.made_partial(partial):
-        partial.unlink()
-    else:
-        note(f"{partial} is left from an earlier interrupted run; {output} is the whole film")
+        try:
+            partial.unlink()
+            return
+        except OSError:
+            pass
+    note(f"{partial} is left from an earlier interrupted run; {whole} is the whole film")
 
 
 def _join_partial(

@@ -13,6 +13,12 @@ segment file is listed only once it is complete; each listed file is checked aga
 SHA-256 before it is reused.  ``journal.log`` records when each segment was sent and finished.
 A run holds an exclusive lock on the folder's ``lock`` file, so a second run of the same command
 says so instead of mixing its segments in; the OS lets the lock go when a run dies.
+
+Only what this tool made is ever deleted: files it names itself (``manifest.json``,
+``journal.log``, ``lock``, ``segment-NNNNN.ext`` and their temporary names), never a link, a
+folder or another name.  A job folder that is a symbolic link, or that holds anything else
+without a manifest of ours, is refused untouched; other files beside our own keep the folder
+when the job is done.  A manifest of the wrong shape (damaged, edited) means a fresh start.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from typing import IO
 
 from ..config import Settings
 from ..errors import UsageError
-from ..io.outputs import remove_stale_temps, write_atomic
+from ..io.outputs import write_atomic
 from ..models.spec import ModelSpec
 from .plan import PacketIndex, SegmentPlan
 
@@ -258,7 +264,6 @@ class JobFolder:
             raise _in_the_way(path, strangers)
         held = any(name != LOCK for name in (p.name for p in path.iterdir())) if path.is_dir() else False
         lock = _lock(path)
-        remove_stale_temps(path)
         if ours:
             assert isinstance(old, dict)
             changes = identity.changes(old["identity"])

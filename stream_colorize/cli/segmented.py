@@ -15,7 +15,8 @@ from pathlib import Path
 
 import typer
 
-from ..cluster import ClusterOptions, run_job, wants_segments
+from ..cluster import ClusterOptions, run_job
+from ..cluster import wants_segments as _wants_segments
 from ..config import Settings
 from ..video import Result
 
@@ -38,13 +39,24 @@ def _note(line: str) -> None:
     print(f"stream-colorize: {line}", file=sys.stderr, flush=True)
 
 
-def run_segmented(job_in: str, job_out: Path, settings: Settings, options: ClusterOptions, bar) -> Result:
-    """Run one film through the cluster driver, feeding the ``video`` command's progress bar."""
+def wants_segments(job_in: str, job_out: Path, settings: Settings, options: ClusterOptions) -> bool:
+    """``cluster.wants_segments`` with its notes (an output made in one pass after all) on stderr."""
+    return _wants_segments(job_in, job_out, settings, options, on_note=_note)
+
+
+def run_segmented(
+    job_in: str, job_out: Path, settings: Settings, options: ClusterOptions, bar, overwrite: bool = False
+) -> Result:
+    """Run one film through the cluster driver, feeding the ``video`` command's progress bar.
+
+    Without ``overwrite`` (-y) an output that appears while the film is worked on is not replaced.
+    """
 
     def started(source) -> None:
         bar.start(Path(job_in).name, source.info.frames)
 
     try:
-        return run_job(job_in, job_out, settings, options, on_start=started, on_tick=bar.tick, on_note=_note)
+        return run_job(job_in, job_out, settings, options, on_start=started, on_tick=bar.tick, on_note=_note,
+                       overwrite=overwrite)  # fmt: skip
     finally:
         bar.stop()

@@ -228,7 +228,7 @@ def register(app: typer.Typer) -> None:
         for job_in, job_out in jobs:
             try:
                 if wants_segments(job_in, job_out, settings, cluster):
-                    result = run_segmented(job_in, job_out, settings, cluster, bar)
+                    result = run_segmented(job_in, job_out, settings, cluster, bar, overwrite)
                 else:
                     result = _run_one(job_in, job_out, settings, engine, bar, overwrite)
             except PipelineInterrupted as exc:

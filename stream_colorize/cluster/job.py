@@ -10,7 +10,9 @@ at most one segment per worker).  Each encoded segment that comes back is kept i
 beside the output (``manifest.JobFolder``) before the next is sent.  When all are there, the
 segments and the input's audio and subtitles are joined into OUT (``join``), atomically, and the
 job folder is removed.  Running the same command again after a crash continues from the kept
-segments.
+segments.  Outputs that cannot be joined from segments (GIF, image sequences, ...: see
+``join.segment_suffix``) are refused before any work; ``wants_segments`` sends them down the
+plain path.
 """
 
 from __future__ import annotations
@@ -27,15 +29,19 @@ import av
 
 from ..config import Settings
 from ..errors import MediaError, UsageError
+from ..io.encoders import is_image_sequence
 from ..io.inputs import open_input
-from ..io.sink import FileSink, Outcome
+from ..io.kinds import VIDEO_SUFFIXES
+from ..io.outputs import OutputTakenError
+from ..io.sink import FileSink, Outcome, partial_path
 from ..io.source import MediaSource, SourceStats, is_url
 from ..signals import deferred_signals, signal_of
 from ..video import PipelineInterrupted, Result, encode_options
 from .executors import Executor, InlineExecutor, LocalPool
-from .join import _copy_kinds, join_segments
+from .join import _copy_kinds, join_segments, segment_suffix
 from .manifest import Identity, JobFolder, input_fingerprint, job_dir_for, model_hash, settings_identity
 from .plan import DEFAULT_SEGMENT_SECONDS, DEFAULT_WARMUP, SegmentPlan, plan_segments, scan_video
+from .scratch import sweep_scratch
 from .task import SegmentTask
 from .worker import SegmentError
 
@@ -73,15 +79,33 @@ class JobProgress:
         return (self.written - self.resumed) / elapsed if elapsed > 0 else 0.0
 
 
-def wants_segments(input: str, output: Path, settings: Settings, options: ClusterOptions) -> bool:
+def wants_segments(
+    input: str,
+    output: Path,
+    settings: Settings,
+    options: ClusterOptions,
+    on_note: Callable[[str], None] | None = None,
+) -> bool:
     """Whether ``video`` should run this job in segments: asked for (workers, Ray, a segment
-    length), an unfinished job folder for this output exists, or the film is long."""
+    length), an unfinished job folder for this output exists, or the film is long.
+
+    An output that cannot be joined from segments is made in one pass: ``on_note`` hears so when
+    segments were asked for, and an unfinished job folder of such an output (left by an earlier
+    version) is removed, this tool's files only."""
+    note = on_note or (lambda line: None)
     asked = options.workers is not None or options.ray is not None or options.segment_seconds is not None
     if asked and is_url(input):
         raise UsageError("--workers, --ray and --segment-seconds work on film files, not on a URL")
     trimmed = settings.duration is not None or settings.start is not None or settings.end is not None
     if asked and trimmed:
         raise UsageError("-ss, -to and -t/--duration cannot be combined with --workers, --ray or --segment-seconds")
+    if segment_suffix(output) is None:
+        if asked and (output.suffix.lower() in VIDEO_SUFFIXES | {".gif"} or is_image_sequence(output)):
+            note(f"{_kind(output)} cannot be joined from segments, so it is made in one pass "
+                 "(--workers, --ray and --segment-seconds do not apply)")  # fmt: skip
+        if JobFolder.discard(job_dir_for(output)):
+            note(f"removed {job_dir_for(output)}, an unfinished job that could never be joined into {output.name}")
+        return False
     if asked:
         return True
     if is_url(input) or trimmed or not Path(input).is_file():
@@ -93,6 +117,11 @@ def wants_segments(input: str, output: Path, settings: Settings, options: Cluste
             return (container.duration or 0) / 1_000_000 >= LONG_FILM_SECONDS
     except (av.error.FFmpegError, OSError):
         return False  # the plain path reports it
+
+
+def _kind(output: Path) -> str:
+    """'an image sequence', 'a .gif file': what an output is, for messages."""
+    return "an image sequence" if is_image_sequence(output) else f"a {output.suffix.lower() or 'suffix-less'} file"
 
 
 def make_executor(options: ClusterOptions, settings: Settings, spec) -> Executor:
@@ -115,19 +144,26 @@ def run_job(
     on_tick: Callable[[JobProgress], None] | None = None,
     on_note: Callable[[str], None] | None = None,
     executor: Executor | None = None,
+    overwrite: bool = True,
 ) -> Result:
     """Colourize ``input`` into ``output`` in segments; see the module docstring.
 
     ``on_note`` receives one-line messages (resumed / fresh start / interrupted).  Raises
     MediaError naming a segment that cannot be decoded (OUT is not touched then), UsageError
-    for bad options, PipelineInterrupted on Ctrl-C/SIGTERM/SIGHUP: the finished segments stay in
-    the job folder for a re-run, and those from the film's start are joined as OUT.partial.
+    for bad options or an output that cannot be joined from segments (before any work),
+    PipelineInterrupted on Ctrl-C/SIGTERM/SIGHUP: the finished segments stay in the job folder
+    for a re-run, and those from the film's start are joined as OUT.partial.  Without
+    ``overwrite`` an OUT that appeared while the job worked is not replaced: the film is kept
+    beside it and ``outputs.OutputTakenError`` says where.
     """
     from ..models import resolve_model
 
     options = options or ClusterOptions()
     note = on_note or (lambda line: None)
     output = Path(output)
+    suffix = segment_suffix(output)
+    if suffix is None:
+        raise UsageError(f"{_kind(output)} cannot be joined from segments; colorize it in one pass (colorize_file)")
     started = time.perf_counter()
     source = MediaSource(input, copy_kinds=_copy_kinds(settings))
     own_executor = executor is None
@@ -136,13 +172,15 @@ def run_job(
     try:
         # the output's options are checked now, not after hours of work
         FileSink(output, source.info, source.copy_streams, encode_options(settings)).commit(Outcome.FAILED)
+        if suffix != output.suffix.lower():  # and the segments' container's
+            probe = output.with_name(f"{output.stem}.segment{suffix}")
+            FileSink(probe, source.info, [], encode_options(settings)).commit(Outcome.FAILED)
         index = scan_video(source)
         _probe_rotation(source)
         plan = plan_segments(index, options.segment_seconds or DEFAULT_SEGMENT_SECONDS, options.warmup)
         spec = resolve_model(settings.model)
-        suffix = output.suffix.lower()
         fingerprint = input_fingerprint(Path(input), index)
-        identity = Identity(fingerprint, settings_identity(settings, suffix), model_hash(spec))
+        identity = Identity(fingerprint, settings_identity(settings, output.suffix), model_hash(spec))
         job, fresh_note = JobFolder.open(job_dir_for(output), identity, plan, suffix)
         if fresh_note:
             note(fresh_note)
@@ -160,8 +198,14 @@ def run_job(
         progress.segments_done = len(done)
         model_runs = _drive(source, plan, job, executor, settings, suffix, done, progress, options, on_tick, note)
         files = [job.segment_path(i) for i in range(total)]
-        path, frames = join_segments(files, input, output, settings)
-        job.remove()
+        try:
+            path, frames = join_segments(files, input, output, settings, overwrite=overwrite)
+        except OutputTakenError as exc:
+            _drop_partial(job, output, exc.kept, note)
+            _finish(job, note)  # the whole film is kept beside OUT: the segments are done with
+            raise
+        _drop_partial(job, output, path, note)
+        _finish(job, note)
     except KeyboardInterrupt as exc:
         partial: tuple[Path, int] | None = None
         if job is not None and plan is not None:
@@ -172,22 +216,49 @@ def run_job(
                     executor.close()  # free the cores for the join; segments in hand are abandoned
                     executor = None
                 partial = _join_partial(job, plan, input, output, settings)
+                if partial is not None:
+                    try:
+                        job.remember_partial(partial[0])
+                    except OSError:
+                        pass  # then it is only mentioned, not removed, once the film is whole
         kept_path, frames = partial if partial is not None else (None, 0)
         elapsed = time.perf_counter() - started
         result = Result(str(input), kept_path, frames, elapsed, 0, SourceStats(frames=frames), True)
         raise PipelineInterrupted(result, signal_of(exc)) from None
     except BaseException:
         if job is not None and not job.record["done"]:
-            job.remove()  # nothing worth keeping
+            _finish(job, note)  # nothing worth keeping
         raise
     finally:
         if job is not None:
             job.release()
         if own_executor and executor is not None:
             executor.close()
+        sweep_scratch(wait=3.0 if own_executor else 0.0)  # of worker processes just stopped
         source.close()
     stats = SourceStats(frames=frames)
     return Result(str(input), path, frames, time.perf_counter() - started, model_runs, stats)
+
+
+def _finish(job: JobFolder, note: Callable[[str], None]) -> None:
+    """Remove the job folder; say so when files this tool did not make keep it."""
+    if not job.remove():
+        note(f"{job.path} was kept: it holds files stream-colorize did not make")
+
+
+def _drop_partial(job: JobFolder, output: Path, whole: Path, note: Callable[[str], None]) -> None:
+    """The whole film is written (as ``whole``): remove the partial film this job left when it
+    was interrupted; one left by another run, or changed since, is only mentioned."""
+    partial = partial_path(output)
+    if not partial.exists():
+        return
+    if job.made_partial(partial):
+        try:
+            partial.unlink()
+            return
+        except OSError:
+            pass
+    note(f"{partial} is left from an earlier interrupted run; {whole} is the whole film")
 
 
 def _join_partial(

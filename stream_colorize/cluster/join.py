@@ -20,10 +20,31 @@ import av
 
 from ..config import Settings
 from ..errors import MediaError
+from ..io.encoders import is_image_sequence
 from ..io.inputs import open_input
 from ..io.sink import FileSink, Outcome
 from ..io.source import MediaSource
 from ..video import encode_options
+
+# Outputs joined from segments kept in the same container.
+SAME_CONTAINER = (".mp4", ".m4v", ".mov", ".3gp", ".mkv", ".webm")
+# Outputs whose own segment files do not join (their muxers move a file's timestamps so that none
+# is negative, which shifts the first segment against the rest): their segments are kept in
+# Matroska, whose timestamps come back as written; the MPEG-TS muxer turns the H.264 into the
+# byte stream it carries by itself.
+VIA_MATROSKA = (".ts", ".m2ts", ".mts", ".flv")
+
+
+def segment_suffix(output: Path) -> str | None:
+    """The container the segments of ``output`` are kept in; None when ``output`` cannot be joined
+    from segments (pictures: GIF, an image sequence; AVI, MPEG-PS, ASF: timestamps the join
+    cannot carry over), so it is made in one pass."""
+    suffix = output.suffix.lower()
+    if is_image_sequence(output):
+        return None
+    if suffix in SAME_CONTAINER:
+        return suffix
+    return ".mkv" if suffix in VIA_MATROSKA else None
 
 
 def _copy_kinds(settings: Settings) -> tuple[str, ...]:
@@ -91,12 +112,18 @@ def _copied_packets(source: MediaSource, until: float | None = None) -> Iterator
 
 
 def join_segments(
-    files: list[Path], input: str | Path, output: Path, settings: Settings, until: float | None = None
+    files: list[Path],
+    input: str | Path,
+    output: Path,
+    settings: Settings,
+    until: float | None = None,
+    overwrite: bool = True,
 ) -> tuple[Path, int]:
     """Write ``output`` from the segment files and the input's other streams; return (path, frames).
 
     ``until`` (seconds of the input): the first segments of an interrupted job; the copied streams
-    are cut there and the result is kept as ``name.partial.ext`` instead of ``output``.
+    are cut there and the result is kept as ``name.partial.ext`` instead of ``output``.  Without
+    ``overwrite`` an ``output`` that appeared meanwhile is not replaced (``outputs.claim``).
     """
     if not files:
         raise MediaError("no segments to join")
@@ -104,7 +131,7 @@ def join_segments(
     sink: FileSink | None = None
     outcome = Outcome.FAILED
     try:
-        sink = FileSink(output, source.info, source.copy_streams, encode_options(settings))
+        sink = FileSink(output, source.info, source.copy_streams, encode_options(settings), overwrite=overwrite)
         with open_input(files[0]) as first:
             template = first.streams.video[0]
             extradata = bytes(template.codec_context.extradata) if template.codec_context.extradata else None

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import socket
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -31,6 +30,7 @@ from ..io.source import frame_picture
 from ..models.spec import ModelSpec
 from ..pipeline import Colorize, Merge, Pipeline, Stage
 from ..video import build_temporal, encode_options
+from .scratch import segment_scratch
 from .task import SegmentResult, SegmentTask
 
 
@@ -166,7 +166,7 @@ class SegmentWorker:
             Window(seg.start_pts, seg.end_pts),  # the warm-up has done its work: not written
             Merge(self.engine.merge),
         ]
-        with tempfile.TemporaryDirectory(prefix="sc-segment-") as tmp:
+        with segment_scratch() as tmp:  # named for this process: swept if it is killed
             segment = Path(tmp) / f"segment{task.suffix}"
             try:
                 with FileSink(segment, task.info, [], encode_options(task.settings)) as sink:

@@ -103,12 +103,21 @@ def claim(tmp: Path, target: Path, overwrite: bool) -> Path:
     return target
 
 
+class OutputTakenError(MediaError):
+    """The output appeared while this run was working; the result was kept as ``kept`` instead."""
+
+    def __init__(self, message: str, kept: Path) -> None:
+        super().__init__(message)
+        self.kept = kept
+
+
 def _kept_aside(tmp: Path, target: Path) -> Path:
     aside = target.with_name(f"{target.stem}.{os.getpid()}{target.suffix}")
     os.replace(tmp, aside)
-    raise MediaError(
+    raise OutputTakenError(
         f"{target} appeared while this run was working (another run?) and was not replaced "
-        f"(pass -y to replace); this result is in {aside}"
+        f"(pass -y to replace); this result is in {aside}",
+        aside,
     )
 
 

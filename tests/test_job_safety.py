@@ -390,14 +390,17 @@ def test_the_partial_of_an_interrupted_job_goes_once_the_film_is_whole(
     done = run(args)
     assert done.returncode == 0, done.stderr
     assert probe_frame_count(out) == FRAMES
-    assert not partial.exists() and "left from an earlier" not in done.stderr
+    assert not partial.exists() and "removed the partial output of an earlier interrupted run" in done.stderr
 
 
-def test_a_partial_this_job_did_not_make_is_kept_and_mentioned(film: Path, tmp_path: Path, tiny_onnx: Path) -> None:
+def test_a_linked_partial_is_left_alone_and_mentioned(film: Path, tmp_path: Path, tiny_onnx: Path) -> None:
+    """A link named like our partial file was made by someone else: the whole film leaves it be."""
     out = tmp_path / "out.mkv"
     partial = tmp_path / "out.partial.mkv"
-    partial.write_bytes(b"an earlier run's, or someone's")
+    theirs = tmp_path / "theirs.mkv"
+    theirs.write_bytes(b"someone's")
+    partial.symlink_to(theirs)
     done = run(argv(film, out, tiny_onnx, "--segment-seconds", "1"))
     assert done.returncode == 0, done.stderr
-    assert partial.read_bytes() == b"an earlier run's, or someone's"
-    assert f"{partial} is left from an earlier interrupted run; {out} is the whole film" in done.stderr
+    assert partial.is_symlink() and theirs.read_bytes() == b"someone's"
+    assert f"left {partial} alone (a link)" in done.stderr

@@ -33,7 +33,7 @@ from ..io.encoders import is_image_sequence
 from ..io.inputs import open_input
 from ..io.kinds import VIDEO_SUFFIXES
 from ..io.outputs import OutputTakenError
-from ..io.sink import FileSink, Outcome, partial_path
+from ..io.sink import FileSink, Outcome
 from ..io.source import MediaSource, SourceStats, is_url
 from ..signals import deferred_signals, signal_of
 from ..video import PipelineInterrupted, Result, encode_options
@@ -200,11 +200,9 @@ def run_job(
         files = [job.segment_path(i) for i in range(total)]
         try:
             path, frames = join_segments(files, input, output, settings, overwrite=overwrite)
-        except OutputTakenError as exc:
-            _drop_partial(job, output, exc.kept, note)
+        except OutputTakenError:
             _finish(job, note)  # the whole film is kept beside OUT: the segments are done with
             raise
-        _drop_partial(job, output, path, note)
         _finish(job, note)
     except KeyboardInterrupt as exc:
         partial: tuple[Path, int] | None = None
@@ -216,11 +214,6 @@ def run_job(
                     executor.close()  # free the cores for the join; segments in hand are abandoned
                     executor = None
                 partial = _join_partial(job, plan, input, output, settings)
-                if partial is not None:
-                    try:
-                        job.remember_partial(partial[0])
-                    except OSError:
-                        pass  # then it is only mentioned, not removed, once the film is whole
         kept_path, frames = partial if partial is not None else (None, 0)
         elapsed = time.perf_counter() - started
         result = Result(str(input), kept_path, frames, elapsed, 0, SourceStats(frames=frames), True)
@@ -244,21 +237,6 @@ def _finish(job: JobFolder, note: Callable[[str], None]) -> None:
     """Remove the job folder; say so when files this tool did not make keep it."""
     if not job.remove():
         note(f"{job.path} was kept: it holds files stream-colorize did not make")
-
-
-def _drop_partial(job: JobFolder, output: Path, whole: Path, note: Callable[[str], None]) -> None:
-    """The whole film is written (as ``whole``): remove the partial film this job left when it
-    was interrupted; one left by another run, or changed since, is only mentioned."""
-    partial = partial_path(output)
-    if not partial.exists():
-        return
-    if job.made_partial(partial):
-        try:
-            partial.unlink()
-            return
-        except OSError:
-            pass
-    note(f"{partial} is left from an earlier interrupted run; {whole} is the whole film")
 
 
 def _join_partial(

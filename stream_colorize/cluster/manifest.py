@@ -179,7 +179,6 @@ def _in_the_way(path: Path, names: list[str]) -> UsageError:
 # -- the manifest's shape ------------------------------------------------------------------------
 
 _DONE_FIELDS = {"sha256": str, "size": int, "frames": int, "worker": str, "seconds": float, "model_runs": int}
-_PARTIAL_FIELDS = {"name": str, "size": int, "mtime_ns": int, "ino": int}
 
 
 def _fits(value: object, kind: type) -> bool:
@@ -212,8 +211,6 @@ def _well_formed(record: object) -> bool:
         and _SEGMENT.match(f"segment-00000{record['suffix']}")
         and isinstance(done, dict)
     ):
-        return False
-    if "partial" in record and not _entry_ok(record["partial"], _PARTIAL_FIELDS):
         return False
     count = len(plan["segments"])
     return all(_done_ok(key, entry, count) for key, entry in done.items())
@@ -282,8 +279,6 @@ class JobFolder:
             note = f"{path} holds no manifest; starting afresh"
         _remove_ours(path, keep=(LOCK,))
         record = {"format": FORMAT, **wanted, "suffix": suffix, "created": time.time(), "done": {}}
-        if ours and isinstance(old, dict) and "partial" in old:
-            record["partial"] = old["partial"]  # still ours to remove once the film is written
         job = cls(path, record, lock)
         job._save()
         return job, note
@@ -338,26 +333,6 @@ class JobFolder:
         fd = os.open(self.path / JOURNAL, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
         with os.fdopen(fd, "a") as f:
             f.write(f"{time.time():.3f} {line}\n")
-
-    def remember_partial(self, partial: Path) -> None:
-        """Note the partial film this job left beside the output, to remove it once the whole is written."""
-        st = partial.stat()
-        self.record["partial"] = {"name": partial.name, "size": st.st_size, "mtime_ns": st.st_mtime_ns,
-                                  "ino": st.st_ino}  # fmt: skip
-        self._save()
-
-    def made_partial(self, partial: Path) -> bool:
-        """Whether ``partial`` is the file this job left, unchanged since."""
-        entry = self.record.get("partial")
-        try:
-            st = partial.lstat()
-        except OSError:
-            return False
-        return (
-            isinstance(entry, dict)
-            and stat.S_ISREG(st.st_mode)
-            and entry == {"name": partial.name, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "ino": st.st_ino}
-        )
 
     def remove(self) -> bool:
         """Delete this tool's files and the folder (the film is written) and let the lock go.

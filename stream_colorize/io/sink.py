@@ -584,6 +584,9 @@ class FileSink:
         try:
             if not old.is_file():
                 return
+            if old.is_symlink():  # a link named like our partial was made by someone else
+                log.warning("left %s alone (a link); %s is the whole output", old, self.final_path)
+                return
             old.unlink()
         except OSError as exc:
             log.warning("could not remove the partial output of an earlier interrupted run: %s (%s)",

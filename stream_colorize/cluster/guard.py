@@ -1,21 +1,22 @@
 """Processes that end with the process that started them, even when it was SIGKILLed.
 
-    >>> exit_with_parent(driver_pid)             # in a worker process: os._exit soon after the driver is gone
-    $ python guard.py CMD ARGS...                # CMD in this process group; the group ends with our parent
+    >>> exit_with_parent(driver_pid)         # in a worker process: os._exit soon after the driver is gone
+    $ python guard.py PGID FOLDER...         # when our parent dies: end process group PGID, remove FOLDERs
 
 A worker process of a killed driver would otherwise idle for good under PID 1, holding its model
 in memory.  On Linux the kernel tells the worker at once (``PR_SET_PDEATHSIG``); a thread that
 polls ``os.getppid()`` covers other systems and the case where the driver died before the worker
-asked.  Run as a script, this file is the guardian of a Ray started for one run: it starts
-``CMD`` in its own process group (its starter gives it a session of its own) and ends the whole
-group, whatever CMD started in it, when its parent dies, when it gets SIGTERM or when CMD ends.
-It imports nothing but the standard library, so it runs by its path.
+asked.  Run as a script, this file is the guardian of a Ray started for one run, in a process
+group of its own: when the guardian's parent (the driver) dies or sends SIGTERM, it ends the
+whole group, whatever Ray started in it, and removes the Ray's folder.  It imports nothing but
+the standard library, so it runs by its path.
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -69,29 +70,55 @@ def exit_with_parent(parent: int, on_exit: Callable[[], object] | None = None) -
     threading.Thread(target=watch, daemon=True, name="sc-parent-watch").start()
 
 
-def guard(argv: list[str]) -> int:
-    """Run ``argv`` in this process group until it ends, our parent dies or we get SIGTERM; then
-    end the group (SIGTERM, then SIGKILL after ``GRACE_SECONDS``, which ends us too)."""
-    if os.getpgrp() != os.getpid():
-        os.setsid()  # the group this ends must be ours alone, never the caller's
-    parent = os.getppid()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    notify_parent_death(signal.SIGTERM)
-    child = subprocess.Popen(argv)
-    while not stop.is_set() and child.poll() is None and os.getppid() == parent:
-        stop.wait(POLL_SECONDS / 2)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    os.killpg(0, signal.SIGTERM)
+def group_alive(pgid: int) -> bool:
+    """Whether process group ``pgid`` still has a member."""
     try:
-        child.wait(GRACE_SECONDS)
-    except subprocess.TimeoutExpired:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def end_group(pgid: int, grace: float = GRACE_SECONDS, leader: subprocess.Popen | None = None) -> None:
+    """SIGTERM to every process of group ``pgid``, SIGKILL to what is left after ``grace`` seconds.
+
+    ``leader``: the group's first process when it is our child, reaped here (a zombie would keep
+    the group alive for the whole grace)."""
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if leader is not None:
+            leader.poll()
+        if not group_alive(pgid):
+            return
+        time.sleep(0.1)
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
         pass
-    time.sleep(0.2)  # what CMD started gets a moment more to stop by itself
-    code = child.returncode if child.returncode is not None else 1
-    os.killpg(0, signal.SIGKILL)  # whatever is left of the group, this process included
-    return code  # not reached
 
 
-if __name__ == "__main__":
-    sys.exit(guard(sys.argv[1:]))
+def watch_group(pgid: int, folders: list[str]) -> None:
+    """Wait until our parent dies or sends SIGTERM, or group ``pgid`` is empty; then end the
+    group and remove ``folders``."""
+    parent = os.getppid()
+    stopped: list[int] = []
+    # only a list append in the handler: it runs between any two bytecodes of this thread, so it
+    # must take no lock (threading.Event.set here can deadlock against Event.wait)
+    signal.signal(signal.SIGTERM, lambda signum, _: stopped.append(signum))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    notify_parent_death(signal.SIGTERM)
+    while not stopped and os.getppid() == parent and group_alive(pgid):
+        time.sleep(POLL_SECONDS / 2)
+    end_group(pgid)
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":  # guard.py PGID [FOLDER ...]
+    watch_group(int(sys.argv[1]), sys.argv[2:])

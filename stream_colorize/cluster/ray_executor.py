@@ -22,7 +22,6 @@ import dataclasses
 import logging
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -94,9 +93,10 @@ def _short_temp_dir() -> str | None:
 class LocalRay:
     """A Ray head on this machine owned by one run: ``auto`` without ``RAY_ADDRESS``.
 
-    ``ray start --head --block`` runs under ``guard.py`` in a process group of its own, bound to
-    127.0.0.1, with its logs and sockets in a temporary folder.  ``stop()`` ends the group and
-    removes the folder; the guardian ends the group by itself when this process dies, however.
+    ``ray start --head --block`` runs in a process group of its own, bound to 127.0.0.1, with its
+    logs, sockets and its workers' temporary files in one temporary folder.  ``stop()`` ends the
+    group and removes the folder; a guardian process (``guard.py``) does the same when this
+    process dies without stopping it (SIGKILL).
     """
 
     def __init__(self, timeout: float = LOCAL_START_TIMEOUT) -> None:
@@ -104,18 +104,23 @@ class LocalRay:
         port = _free_port()
         self.address = f"127.0.0.1:{port}"
         argv = [
-            sys.executable, guard.__file__, sys.executable, "-c", RAY_CLI, "start", "--head", "--block",
-            "--port", str(port), "--ray-client-server-port", str(_free_port()), "--node-ip-address", "127.0.0.1",
-            "--include-dashboard", "false", "--disable-usage-stats", "--temp-dir", self.folder,
+            sys.executable, "-c", RAY_CLI, "start", "--head", "--block", "--port", str(port),
+            "--node-ip-address", "127.0.0.1", "--include-dashboard", "false", "--disable-usage-stats",
+            "--temp-dir", self.folder,
         ]  # fmt: skip
-        # no draining on SIGTERM: nothing else uses this Ray, and the guardian only waits a few seconds
-        env = {**os.environ, "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0"}
+        # no draining on SIGTERM: nothing else uses this Ray; TMPDIR: the actors' model copies go too
+        env = {**os.environ, "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0", "TMPDIR": self.folder}
         env.pop("RAY_ADDRESS", None)
         self._log = Path(self.folder) / "start.log"
         with open(self._log, "wb") as log:
             self.process = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
             )
+        # the guardian inherits no pipe of ours: whoever reads our output would wait for it to end
+        self.guardian = subprocess.Popen(
+            [sys.executable, guard.__file__, str(self.process.pid), self.folder],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
         try:
             self._wait_up(port, timeout)
         except BaseException:
@@ -143,18 +148,15 @@ class LocalRay:
         return ((errors or lines or ["no output"])[-1])[:200]
 
     def stop(self) -> None:
-        """End the Ray (its whole process group) and remove its folder."""
-        if self.process.poll() is None:
-            self.process.terminate()  # the guardian: SIGTERM to the group, SIGKILL after a grace
-            try:
-                self.process.wait(guard.GRACE_SECONDS + 5)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)  # the group outlives its leader only by mistake
-        except (ProcessLookupError, PermissionError):
-            pass
+        """End the Ray (its whole process group) and its guardian; remove the folder."""
+        guard.end_group(self.process.pid, leader=self.process)
         self.process.wait()
+        self.guardian.terminate()
+        try:
+            self.guardian.wait(guard.GRACE_SECONDS + 5)
+        except subprocess.TimeoutExpired:
+            self.guardian.kill()
+            self.guardian.wait()
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
@@ -188,6 +190,11 @@ class RayWorker:
         """Frames written of the segment in hand."""
         return self.worker.progress()
 
+    def close(self) -> None:
+        """Remove the model's copy (the actor is killed next, and a killed actor cleans up nothing)."""
+        self.worker.stop()
+        self._folder.cleanup()
+
 
 class RayExecutor:
     """Segments on Ray actors; see the module docstring."""
@@ -210,7 +217,7 @@ class RayExecutor:
         if address == "auto":
             target = os.environ.get("RAY_ADDRESS", "").strip()
             if target:
-                check_reachable(target, timeout=min(10.0, connect_timeout), source=" (RAY_ADDRESS)")
+                check_reachable(target, timeout=min(10.0, connect_timeout), source=", from RAY_ADDRESS")
             else:
                 self.local = LocalRay()
                 target = self.local.address
@@ -356,6 +363,8 @@ class RayExecutor:
 
     def close(self) -> None:
         """Stop the actors and disconnect (a Ray started for this run stops with it)."""
+        if self.actors:  # each removes its model copy first, if it answers soon
+            self.ray.wait([a.close.remote() for a in self.actors], num_returns=len(self.actors), timeout=3)
         for actor in self.actors:
             try:
                 self.ray.kill(actor)

@@ -1,7 +1,7 @@
 """Processes that end with the process that started them, even when it was SIGKILLed.
 
     >>> exit_with_parent(driver_pid)         # in a worker process: os._exit soon after the driver is gone
-    $ python guard.py PGID FOLDER...         # when our parent dies: end process group PGID, remove FOLDERs
+    $ python guard.py PARENT PGID FOLDER...  # when PARENT (ours) dies: end process group PGID, remove FOLDERs
 
 A worker process of a killed driver would otherwise idle for good under PID 1, holding its model
 in memory.  On Linux the kernel tells the worker at once (``PR_SET_PDEATHSIG``); a thread that
@@ -103,16 +103,17 @@ def end_group(pgid: int, grace: float = GRACE_SECONDS, leader: subprocess.Popen 
         pass
 
 
-def watch_group(pgid: int, folders: list[str]) -> None:
-    """Wait until our parent dies or sends SIGTERM, or group ``pgid`` is empty; then end the
-    group and remove ``folders``."""
-    parent = os.getppid()
+def watch_group(parent: int, pgid: int, folders: list[str]) -> None:
+    """Wait until process ``parent`` (ours) dies or sends SIGTERM, or group ``pgid`` is empty;
+    then end the group and remove ``folders``."""
     stopped: list[int] = []
     # only a list append in the handler: it runs between any two bytecodes of this thread, so it
     # must take no lock (threading.Event.set here can deadlock against Event.wait)
     signal.signal(signal.SIGTERM, lambda signum, _: stopped.append(signum))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    notify_parent_death(signal.SIGTERM)
+    # the parent-death signal only cuts the sleep short: the loop checks who our parent is
+    signal.signal(signal.SIGUSR1, lambda *_: None)
+    notify_parent_death(signal.SIGUSR1)
     while not stopped and os.getppid() == parent and group_alive(pgid):
         time.sleep(POLL_SECONDS / 2)
     end_group(pgid)
@@ -120,5 +121,5 @@ def watch_group(pgid: int, folders: list[str]) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-if __name__ == "__main__":  # guard.py PGID [FOLDER ...]
-    watch_group(int(sys.argv[1]), sys.argv[2:])
+if __name__ == "__main__":  # guard.py PARENT PGID [FOLDER ...]
+    watch_group(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3:])

@@ -118,7 +118,7 @@ class LocalRay:
             )
         # the guardian inherits no pipe of ours: whoever reads our output would wait for it to end
         self.guardian = subprocess.Popen(
-            [sys.executable, guard.__file__, str(self.process.pid), self.folder],
+            [sys.executable, guard.__file__, str(os.getpid()), str(self.process.pid), self.folder],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip
         try:

@@ -22,7 +22,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 POLL_SECONDS = 0.5
@@ -45,17 +44,16 @@ def notify_parent_death(signum: int) -> bool:
         return False
 
 
-def exit_with_parent(parent: int, on_exit: Callable[[], object] | None = None) -> None:
-    """Call ``on_exit`` (default: end this process at once) soon after process ``parent`` is gone.
+def exit_with_parent(parent: int) -> None:
+    """End this process (``os._exit``, nothing more runs) soon after process ``parent`` is gone.
 
     Call it from the main thread of a child of ``parent``: a parent-death signal (Linux) makes it
     immediate, and a daemon thread polling ``os.getppid()`` makes it happen everywhere.
     """
-    leave = on_exit or (lambda: os._exit(1))
 
     def check(*_: object) -> None:
         if os.getppid() != parent:  # re-parented: the parent process, not just one of its threads, is gone
-            leave()
+            os._exit(1)
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGUSR1, check)

@@ -35,6 +35,16 @@ PRESET_DIRS = (Path(__file__).resolve().parent.parent / "configs", Path(__file__
 # Defaults picked by measurement (bench/pipeline.py --temporal); they live beside the code that uses them.
 DEFAULT_SCENE_CUT = DEFAULT_CUT_THRESHOLD
 
+# Inference threads one engine may ask for.  No machine this tool runs on gains from more, and
+# each thread costs its stack: 100000 took 17 GB and the terminal's Ctrl-C with it.
+MAX_THREADS = 256
+
+
+def check_threads(threads: int | None, name: str = "threads") -> None:
+    """Raise UsageError unless ``threads`` is None (the backend's default) or 1..MAX_THREADS."""
+    if threads is not None and not 1 <= threads <= MAX_THREADS:
+        raise UsageError(f"{name} must be 1..{MAX_THREADS} (got {threads}); leave it unset for the default")
+
 
 def pipeline_model_threads() -> int:
     """Threads for the model in the file pipeline: all cores but one, which decode, merge and encode share.
@@ -96,11 +106,10 @@ class Settings:
         """Check every value's type and range (the command-line flags' ranges); raise UsageError
         naming the bad setting.  Runs on construction, so a ``Settings`` in hand is a valid one."""
         _check_types(self)
+        check_threads(self.threads)
         if self.temperature is not None and not TEMPERATURE_RANGE[0] <= self.temperature <= TEMPERATURE_RANGE[1]:
             low, high = TEMPERATURE_RANGE
             raise UsageError(f"temperature must be in {low:g}..{high:g} (got {self.temperature:g})")
-        if self.threads is not None and self.threads < 1:
-            raise UsageError(f"threads must be >= 1 (got {self.threads})")
         if self.skip < 1:
             raise UsageError(f"skip must be >= 1 (got {self.skip})")
         if self.backend not in BACKENDS:

@@ -8,19 +8,55 @@ Every executor loads the model once per worker and offers the same small interfa
 worker, worth a retry elsewhere, rather than the segment's own fault?), ``progress()`` (frames
 written so far of the segments in hand, best effort) and ``close()``.  The driver never gives an
 executor more than ``slots`` segments at a time, so a killed driver loses at most that many.
+Local worker processes end by themselves when the driver is gone (``guard.exit_with_parent``).
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol
 
-from ..config import Settings
+from ..config import Settings, check_threads
+from ..errors import UsageError
 from ..models.spec import ModelSpec
+from .guard import exit_with_parent
 from .task import SegmentResult, SegmentTask
 from .worker import SegmentWorker
+
+# Worker processes, and inference threads of all of them together, per core of this machine:
+# beyond it they only cost memory (each worker process holds a model, ~200 MB).
+PER_CORE = 4
+
+
+def machine_cores() -> int:
+    """Cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def local_shares(workers: int, threads: int | None, settings_threads: int | None) -> tuple[int, int]:
+    """(worker processes, inference threads each) for a pool on this machine.
+
+    More than ``PER_CORE`` processes per core is refused; threads are what was asked (else the
+    settings' value, else a fair share of the cores), cut so all workers together keep within
+    ``PER_CORE`` threads per core.
+    """
+    check_threads(threads)
+    cores = machine_cores()
+    most = PER_CORE * cores
+    workers = max(1, int(workers))
+    if workers > most:
+        raise UsageError(
+            f"--workers {workers} is more than this machine can use: {cores} cores, at most {most} "
+            "local worker processes (each loads the model)"
+        )
+    wanted = threads or settings_threads or max(1, cores // workers)
+    return workers, max(1, min(wanted, most // workers))
 
 
 class Executor(Protocol):
@@ -43,6 +79,7 @@ class InlineExecutor:
     slots = 1
 
     def __init__(self, settings: Settings, spec: ModelSpec | None = None, threads: int | None = None) -> None:
+        check_threads(threads)
         self._worker = SegmentWorker(settings, spec, threads)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sc-segment")
         self.description = "1 worker in this process"
@@ -74,8 +111,9 @@ class InlineExecutor:
 _WORKER: SegmentWorker | None = None
 
 
-def _init_process(settings: Settings, spec: ModelSpec | None, threads: int | None, counter: Any) -> None:
+def _init_process(settings: Settings, spec: ModelSpec | None, threads: int | None, counter: Any, driver: int) -> None:
     global _WORKER
+    exit_with_parent(driver)  # a SIGKILLed driver must not leave its workers idling under PID 1
     _WORKER = SegmentWorker(settings, spec, threads)
 
     def count() -> None:
@@ -94,17 +132,18 @@ class LocalPool:
     """``workers`` processes on this machine (spawned, each loading the model once).
 
     A worker process that dies (killed, out of memory) breaks the pool: the pool is rebuilt and
-    the driver retries the segments that were in it.
+    the driver retries the segments that were in it.  A worker process whose driver is gone ends
+    itself.  ``local_shares`` bounds the processes and their threads.
     """
 
     def __init__(self, settings: Settings, workers: int, spec: ModelSpec | None = None, threads: int | None = None):
-        self.slots = max(1, int(workers))
+        self.slots, self.threads = local_shares(workers, threads, settings.threads)
         context = multiprocessing.get_context("spawn")
         self._counter = context.Value("q", 0)  # frames written by all worker processes
         self._returned = 0  # frames of the segments whose results came back (or were lost)
-        self._args = (settings, spec, threads, self._counter)
+        self._args = (settings, spec, self.threads, self._counter, os.getpid())
         self._pool = self._new_pool()
-        self.description = f"{self.slots} local worker processes x {threads or 'all'} threads"
+        self.description = f"{self.slots} local worker processes x {self.threads} threads"
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(

@@ -6,9 +6,14 @@
 Each actor loads the model once, from the model's files shipped through Ray's object store (so
 worker machines need the package, not the model nor a shared disk), and reserves ``threads``
 CPUs.  An actor that dies (its process or node killed) is dropped; the driver retries its
-segment on another one, a bounded number of times.  ``auto`` connects to the cluster in
-``RAY_ADDRESS`` if set, else starts a Ray on this machine.  An address that does not answer is
-reported within ``CONNECT_TIMEOUT`` seconds.
+segment on another one, a bounded number of times.  There are never more actors than the
+cluster has CPUs for (the rest would wait for ever), nor more threads than its largest node has.
+
+``auto`` connects to the cluster in ``RAY_ADDRESS`` if set, else starts a Ray on this machine for
+this run alone (``LocalRay``: on 127.0.0.1, its files in a temporary folder) and stops it at the
+end; a guardian process ends it too when the driver is killed.  A cluster already running on
+this machine is used by giving its address.  An address that does not answer is reported within
+seconds, a Ray that does not start or connect within ``CONNECT_TIMEOUT``.
 """
 
 from __future__ import annotations
@@ -16,7 +21,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import shutil
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -24,14 +32,17 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-from ..config import Settings
+from ..config import Settings, check_threads
 from ..errors import UsageError
 from ..models.spec import ModelSpec
+from . import guard
 from .task import SegmentResult, SegmentTask
 from .worker import SegmentWorker
 
 CONNECT_TIMEOUT = 25.0  # seconds
+LOCAL_START_TIMEOUT = 60.0  # seconds for a local Ray to come up (about 8 s on 2 busy cores)
 INSTALL_HINT = "pip install 'stream-colorize[cluster]'"
+RAY_CLI = "import sys; from ray.scripts.scripts import main; sys.argv[0] = 'ray'; sys.exit(main())"
 
 
 def import_ray() -> Any:
@@ -51,8 +62,9 @@ def _host_port(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def check_reachable(address: str, timeout: float = 10.0) -> None:
-    """Fail fast, with the reason, when nothing listens at the head's address."""
+def check_reachable(address: str, timeout: float = 10.0, source: str = "") -> None:
+    """Fail fast, with the reason, when nothing listens at the head's address (``source``: where
+    the address came from, for the message)."""
     host, port = _host_port(address)
     try:
         with socket.create_connection((host, port), timeout=timeout):
@@ -60,9 +72,92 @@ def check_reachable(address: str, timeout: float = 10.0) -> None:
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise UsageError(
-            f"cannot reach a Ray cluster at {address} ({reason}); start one with 'ray start --head' "
+            f"cannot reach a Ray cluster at {address}{source} ({reason}); start one with 'ray start --head' "
             "or check the address"
         ) from None
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _short_temp_dir() -> str | None:
+    """Where a local Ray's folder goes: the temp dir, or /tmp where that path is too long for the
+    Unix sockets Ray makes in it (their paths are limited to about 100 bytes)."""
+    temp = tempfile.gettempdir()
+    return "/tmp" if len(temp) > 40 and os.path.isdir("/tmp") else None
+
+
+class LocalRay:
+    """A Ray head on this machine owned by one run: ``auto`` without ``RAY_ADDRESS``.
+
+    ``ray start --head --block`` runs in a process group of its own, bound to 127.0.0.1, with its
+    logs, sockets and its workers' temporary files in one temporary folder.  ``stop()`` ends the
+    group and removes the folder; a guardian process (``guard.py``) does the same when this
+    process dies without stopping it (SIGKILL).
+    """
+
+    def __init__(self, timeout: float = LOCAL_START_TIMEOUT) -> None:
+        self.folder = tempfile.mkdtemp(prefix="sc-ray-", dir=_short_temp_dir())
+        port = _free_port()
+        self.address = f"127.0.0.1:{port}"
+        argv = [
+            sys.executable, "-c", RAY_CLI, "start", "--head", "--block", "--port", str(port),
+            "--node-ip-address", "127.0.0.1", "--include-dashboard", "false", "--disable-usage-stats",
+            "--temp-dir", self.folder,
+        ]  # fmt: skip
+        # no draining on SIGTERM: nothing else uses this Ray; TMPDIR: the actors' model copies go too
+        env = {**os.environ, "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0", "TMPDIR": self.folder}
+        env.pop("RAY_ADDRESS", None)
+        self._log = Path(self.folder) / "start.log"
+        with open(self._log, "wb") as log:
+            self.process = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
+        # the guardian inherits no pipe of ours: whoever reads our output would wait for it to end
+        self.guardian = subprocess.Popen(
+            [sys.executable, guard.__file__, str(os.getpid()), str(self.process.pid), self.folder],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+        try:
+            self._wait_up(port, timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_up(self, port: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise UsageError(f"could not start a local Ray for --ray auto ({self._last_line()})")
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise UsageError(f"a local Ray did not start within {timeout:.0f} s ({self._last_line()})")
+
+    def _last_line(self) -> str:
+        try:
+            lines = [ln.strip() for ln in self._log.read_text(errors="replace").splitlines() if ln.strip()]
+        except OSError:
+            lines = []
+        errors = [ln for ln in lines if "error" in ln.lower()]
+        return ((errors or lines or ["no output"])[-1])[:200]
+
+    def stop(self) -> None:
+        """End the Ray (its whole process group) and its guardian; remove the folder."""
+        guard.end_group(self.process.pid, leader=self.process)
+        self.process.wait()
+        self.guardian.terminate()
+        try:
+            self.guardian.wait(guard.GRACE_SECONDS + 5)
+        except subprocess.TimeoutExpired:
+            self.guardian.kill()
+            self.guardian.wait()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def model_files(spec: ModelSpec) -> dict[str, tuple[str, bytes]]:
@@ -95,6 +190,11 @@ class RayWorker:
         """Frames written of the segment in hand."""
         return self.worker.progress()
 
+    def close(self) -> None:
+        """Remove the model's copy (the actor is killed next, and a killed actor cleans up nothing)."""
+        self.worker.stop()
+        self._folder.cleanup()
+
 
 class RayExecutor:
     """Segments on Ray actors; see the module docstring."""
@@ -109,15 +209,31 @@ class RayExecutor:
         connect_timeout: float = CONNECT_TIMEOUT,
     ) -> None:
         ray = import_ray()
+        check_threads(threads)
         self.ray = ray
         self.address = address
-        if address != "auto":
+        self.local: LocalRay | None = None
+        target = address
+        if address == "auto":
+            target = os.environ.get("RAY_ADDRESS", "").strip()
+            if target:
+                check_reachable(target, timeout=min(10.0, connect_timeout), source=", from RAY_ADDRESS")
+            else:
+                self.local = LocalRay()
+                target = self.local.address
+        else:
             check_reachable(address, timeout=min(10.0, connect_timeout))
-        self._connect(None if address == "auto" else address, connect_timeout)
-        self.threads = max(1, int(threads or 1))
-        cpus = int(ray.cluster_resources().get("CPU", 1))
-        self.wanted = max(1, int(workers or cpus // self.threads or 1))
-        self._files = ray.put(model_files(spec))
+        try:
+            self._connect(target, connect_timeout)
+            cpus = int(ray.cluster_resources().get("CPU", 1))
+            largest = max((int(n["Resources"].get("CPU", 0)) for n in ray.nodes() if n.get("Alive")), default=cpus)
+            self.threads = max(1, min(int(threads or 1), largest or 1))  # more: no node could place the actor
+            room = max(1, cpus // self.threads)  # actors beyond it would wait for CPUs for ever
+            self.wanted = max(1, min(int(workers or room), room))
+            self._files = ray.put(model_files(spec))
+        except BaseException:
+            self._disconnect()
+            raise
         self._actor_class = ray.remote(num_cpus=self.threads, max_concurrency=2)(RayWorker)
         self._args = (settings, spec)
         self._spare = self.wanted  # replacements allowed for actors that die
@@ -125,18 +241,20 @@ class RayExecutor:
         self._busy: dict[Any, int] = {}  # actor -> frames written of its segment (last poll)
         self._polls: dict[Any, Any] = {}
         self._lock = threading.Lock()
-        self.description = f"{self.wanted} Ray actors x {self.threads} threads at {address}"
+        where = "a local Ray started for this run" if self.local else address
+        self.description = f"{self.wanted} Ray actors x {self.threads} threads at {where}"
 
-    def _connect(self, address: str | None, timeout: float) -> None:
+    def _connect(self, address: str, timeout: float) -> None:
         outcome: list[BaseException | None] = []
 
         extra = {}
-        target = address or os.environ.get("RAY_ADDRESS")
-        if target and ":" in target and _host_port(target)[0] in ("127.0.0.1", "localhost", "::1"):
+        if ":" in address and _host_port(address)[0] in ("127.0.0.1", "localhost", "::1"):
             extra["_node_ip_address"] = "127.0.0.1"  # a cluster on loopback: never look for an outward address
         logging.getLogger("ray").setLevel(logging.ERROR)
 
         def connect() -> None:
+            # Connecting starts no process here (the cluster runs elsewhere, or under LocalRay), so
+            # this thread may end: processes Ray starts die with the thread that started them.
             try:
                 self.ray.init(
                     address=address,
@@ -153,13 +271,21 @@ class RayExecutor:
         thread = threading.Thread(target=connect, daemon=True, name="sc-ray-connect")
         thread.start()
         thread.join(timeout)
-        where = address or "a local Ray"
+        where = "the local Ray started for this run" if self.local else f"the Ray cluster at {address}"
         if not outcome:
-            raise UsageError(f"no answer from the Ray cluster at {where} within {timeout:.0f} s; check the address")
+            raise UsageError(f"no answer from {where} within {timeout:.0f} s; check the address")
         if outcome[0] is not None:
             text = str(outcome[0]).strip()
             first = text.splitlines()[0][:200] if text else type(outcome[0]).__name__
-            raise UsageError(f"cannot connect to the Ray cluster at {where}: {first}")
+            raise UsageError(f"cannot connect to {where}: {first}")
+
+    def _disconnect(self) -> None:
+        try:
+            self.ray.shutdown()
+        finally:
+            if self.local is not None:
+                self.local.stop()
+                self.local = None
 
     def _new_actor(self) -> Any:
         settings, spec = self._args
@@ -236,7 +362,9 @@ class RayExecutor:
             return sum(self._busy.values())
 
     def close(self) -> None:
-        """Stop the actors and disconnect (a Ray started by ``auto`` stops with it)."""
+        """Stop the actors and disconnect (a Ray started for this run stops with it)."""
+        if self.actors:  # each removes its model copy first, if it answers soon
+            self.ray.wait([a.close.remote() for a in self.actors], num_returns=len(self.actors), timeout=3)
         for actor in self.actors:
             try:
                 self.ray.kill(actor)
@@ -246,7 +374,7 @@ class RayExecutor:
         deadline = time.monotonic() + 5
         while self._busy and time.monotonic() < deadline:
             time.sleep(0.05)
-        self.ray.shutdown()
+        self._disconnect()
 
     def __enter__(self) -> RayExecutor:
         return self

@@ -21,7 +21,7 @@ from typing import Any
 
 import av
 
-from ..config import Settings
+from ..config import Settings, check_threads
 from ..engine import Colorizer
 from ..errors import MediaError
 from ..frames import Frame
@@ -120,19 +120,22 @@ class SegmentWorker:
     """Loads the model once and colourizes segments one after another.
 
     ``spec`` overrides the model the settings name (a worker elsewhere gets the files shipped to
-    it); ``threads`` caps the CPU threads of inference in this worker.
+    it); ``threads`` caps the CPU threads of inference in this worker.  The backend, device and
+    batch are the settings' own, as in a plain run.
     """
 
     def __init__(self, settings: Settings, spec: ModelSpec | None = None, threads: int | None = None) -> None:
         from ..models import resolve_model
 
         self.settings = settings
+        check_threads(threads or settings.threads)
         self.engine = Colorizer(
             spec or resolve_model(settings.model),
             device=settings.device,
             temperature=settings.temperature,
             threads=threads or settings.threads,
             batch_size=settings.batch,
+            backend=settings.backend,
         )
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self.frames_done = 0  # frames written by this worker so far (read by progress reporters)

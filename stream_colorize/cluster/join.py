@@ -2,10 +2,10 @@
 
     >>> frames = join_segments(files, "film.mkv", Path("film_colour.mkv"), settings)
 
-The video is copied packet for packet from the segment files (no re-encode); every other stream
-comes from the input exactly as a plain run copies it, through the same ``FileSink`` (its plan of
-copies, text-subtitle rewrapping, ``--audio-codec`` transcoding, hidden temporary file and
-atomic rename).  Packets of the two sides are merged by time, so the muxer's interleaving
+The video is copied packet for packet from the segment files (no re-encode) by ``io/muxer.PacketMuxer``;
+every other stream comes from the input exactly as a plain run copies it, through the same parts as
+``FileSink`` (its plan of copies, text-subtitle rewrapping, ``--audio-codec`` transcoding, hidden
+temporary file and atomic rename).  Packets of the two sides are merged by time, so the muxer's interleaving
 buffer stays small.  Segments must agree on the codec parameters of the first one (the same
 encoder with the same settings gives the same SPS/PPS); a segment that does not is named.
 """
@@ -20,9 +20,10 @@ import av
 
 from ..config import Settings
 from ..errors import MediaError
+from ..io.commit import Outcome
 from ..io.encoders import is_image_sequence
 from ..io.inputs import open_input
-from ..io.sink import FileSink, Outcome
+from ..io.muxer import PacketMuxer
 from ..io.source import MediaSource
 from ..video import encode_options
 
@@ -128,24 +129,22 @@ def join_segments(
     if not files:
         raise MediaError("no segments to join")
     source = MediaSource(input, copy_kinds=_copy_kinds(settings))
-    sink: FileSink | None = None
-    outcome = Outcome.FAILED
     try:
-        sink = FileSink(output, source.info, source.copy_streams, encode_options(settings), overwrite=overwrite)
-        with open_input(files[0]) as first:
-            template = first.streams.video[0]
-            extradata = bytes(template.codec_context.extradata) if template.codec_context.extradata else None
-            sink.open_copied_video(template)
-        video, copied = _video_packets(files, extradata), _copied_packets(source, until)
-        merged = heapq.merge(video, copied, key=lambda t: (t[0], t[1]))
-        for _, kind, packet in merged:
-            if kind == 0:
-                sink.write_video_packet(packet)
-            else:
-                sink.write(packet)
-        outcome = Outcome.DONE if until is None else Outcome.PARTIAL
+        options = encode_options(settings)
+        with PacketMuxer(output, source.info, source.copy_streams, options, overwrite=overwrite) as muxer:
+            with open_input(files[0]) as first:
+                template = first.streams.video[0]
+                extradata = bytes(template.codec_context.extradata) if template.codec_context.extradata else None
+                muxer.open_video(template)
+            video, copied = _video_packets(files, extradata), _copied_packets(source, until)
+            merged = heapq.merge(video, copied, key=lambda t: (t[0], t[1]))
+            for _, kind, packet in merged:
+                if kind == 0:
+                    muxer.write_video(packet)
+                else:
+                    muxer.write(packet)
+            path = muxer.commit(Outcome.DONE if until is None else Outcome.PARTIAL)
     finally:
-        path = sink.commit(outcome) if sink is not None else None
         source.close()
     assert path is not None
-    return path, sink.frames
+    return path, muxer.frames

@@ -7,11 +7,13 @@ clear line that names what is available, not a libav log line and "Invalid argum
     UsageError: video encoder h264_nvenc is built in but cannot start here (...); use libx264, ...
 
 Formats that hold pictures but no sound (GIF, animated PNG, image sequences ``f_%05d.png``) get
-their own encoder and pixel format here too.
+their own encoder and pixel format here too.  ``EncodeOptions`` is what the user asked for: the
+video encoder's settings and what becomes of the other streams.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import cast
@@ -36,6 +38,24 @@ IMAGE_SEQUENCE_CODECS = {".png": "png", ".jpg": "mjpeg", ".jpeg": "mjpeg", ".bmp
 PICTURE_PIX_FMTS = ("rgb24", "yuvj420p", "bgr24", "pal8", "bgr8")
 
 
+@dataclass(frozen=True)
+class EncodeOptions:
+    """How to encode the video and what to do with the other streams."""
+
+    codec: str = "auto"  # auto: libx264, or the container's own choice where it cannot hold H.264
+    crf: int = 18
+    preset: str = "veryfast"
+    pix_fmt: str = "auto"  # auto: yuv420p, yuv420p10le for >8-bit input, yuv444p for odd sizes
+    audio_codec: str = "copy"
+    subtitles: bool = True
+
+
+def container_codecs(container: av.container.OutputContainer) -> set[str] | None:
+    """Codecs the output format says it takes, or None where it cannot tell (e.g. MPEG-TS)."""
+    supported = container.supported_codecs
+    return supported if len(supported) > 12 else None
+
+
 def is_image_sequence(path: Path) -> bool:
     """True for an image-sequence pattern such as ``frames/f_%05d.png``."""
     return "%" in path.name and path.suffix.lower() in IMAGE_SEQUENCE_CODECS
@@ -43,10 +63,11 @@ def is_image_sequence(path: Path) -> bool:
 
 def available_video_encoders() -> list[str]:
     """The common software video encoders this FFmpeg build has."""
-    return [name for name in SOFTWARE_VIDEO_ENCODERS if name in av.codecs_available and _is_encoder(name)]
+    return [name for name in SOFTWARE_VIDEO_ENCODERS if name in av.codecs_available and is_video_encoder(name)]
 
 
-def _is_encoder(name: str) -> bool:
+def is_video_encoder(name: str) -> bool:
+    """True when ``name`` is a video encoder of this FFmpeg build."""
     try:
         return av.Codec(name, "w").type == "video"
     except Exception:  # noqa: BLE001 - any failure means "not usable"

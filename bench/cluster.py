@@ -96,10 +96,10 @@ def run(args: argparse.Namespace) -> None:
     JobFolder.commit = commit
     job.join_segments = _timed(record, "join", job.join_segments)
     plan.segment_packets = _timed_generator(record, "demux", plan.segment_packets)
-    options = ClusterOptions(ray="auto", workers=2, threads=1, segment_seconds=args.segment_seconds,
+    options = ClusterOptions(ray="auto", workers=2, segment_seconds=args.segment_seconds,
                              warmup=args.warmup)  # fmt: skip
     t0 = time.perf_counter()
-    result = run_job(clip, folder / "ray.mkv", Settings(model=args.model), options,
+    result = run_job(clip, folder / "ray.mkv", Settings(model=args.model, threads=1), options,
                      on_start=lambda s: marks.setdefault("ray_start", time.perf_counter()))  # fmt: skip
     end = time.perf_counter()
     ray_time = end - marks["ray_start"]

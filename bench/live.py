@@ -32,7 +32,7 @@ def run_one(name: str, seconds: float, size: str, threads: int | None) -> dict |
     engine.predict_ab([__import__("numpy").zeros((224, 224), "uint8")])  # warm up outside the measurement
     source = parse_source(f"lavfi:testsrc2=size={size}:rate=30,format=gray,realtime")
     began = time.monotonic()
-    stats = run_live(source, engine, LiveOptions(skip=None, headless=True, duration=seconds, print_every=1e9))
+    stats = run_live(source, engine, LiveOptions(headless=True, duration=seconds, print_every=1e9))
     wall = time.monotonic() - began
     warm = int(2 * 30)
     p = stats.latency_percentiles(skip_first=min(warm, max(0, len(stats.latencies) - 1)))

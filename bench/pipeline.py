@@ -40,11 +40,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from stream_colorize.config import Settings  # noqa: E402
+from stream_colorize.config import EncodeSettings, Settings  # noqa: E402
 from stream_colorize.engine import Colorizer  # noqa: E402
 from stream_colorize.errors import ModelError  # noqa: E402
 from stream_colorize.frames import Frame  # noqa: E402
-from stream_colorize.io.sink import EncodeOptions, FileSink  # noqa: E402
+from stream_colorize.io.sink import FileSink  # noqa: E402
 from stream_colorize.io.source import MediaSource  # noqa: E402
 from stream_colorize.lab import merge_ab  # noqa: E402
 from stream_colorize.models import resolve_model  # noqa: E402
@@ -89,7 +89,7 @@ def encode_fps(src: Path, frames: list[Frame], images: list[np.ndarray], dst: Pa
     with MediaSource(src) as source:
         info, copies = source.info, source.copy_streams
         packets = [p for p in source.items() if not isinstance(p, Frame)]
-        with FileSink(dst, info, copies, EncodeOptions(preset=preset)) as sink:
+        with FileSink(dst, info, copies, EncodeSettings(preset=preset)) as sink:
             t0 = time.perf_counter()
             for frame, image in zip(frames, images):
                 frame.output = image

@@ -17,6 +17,9 @@ Like the commands, neither function writes over its input or over an existing ou
 messages; a missing input is also a ``FileNotFoundError`` and a bad request (an out-of-range
 setting, a frame that is not a uint8 array, an output that exists) also a ``ValueError``.
 Progress comes through callbacks (``colorize_file(..., on_tick=...)``); the library prints nothing.
+``Settings(skip=2, crf=20)`` takes the command line's keys; its groups (``settings.model``,
+``.temporal``, ``.encode``, ``.input``) are the tables of a preset.  A long film, or one given
+``cluster=ClusterOptions(workers=4)``, runs in resumable segments, as ``stream-colorize video`` does.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time these load lazily (below)
-    from .config import Settings, load_settings
+    from .cluster.job import ClusterOptions
+    from .config import EncodeSettings, InputSettings, ModelSettings, Settings, TemporalSettings
     from .engine import Colorizer
     from .errors import (
         ColorizeError,
@@ -38,6 +42,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time these load laz
     )
     from .models import ModelSpec, resolve_model
     from .photo import colorize_image
+    from .presets import load_settings
     from .video import PipelineInterrupted, Result, colorize_file
 
 try:
@@ -46,17 +51,22 @@ except metadata.PackageNotFoundError:  # a bare checkout on sys.path, never inst
     __version__ = "0+unknown"
 
 __all__ = [
+    "ClusterOptions",
     "ColorizeError",
     "Colorizer",
     "DeviceError",
+    "EncodeSettings",
     "InputNotFoundError",
+    "InputSettings",
     "MediaError",
     "ModelError",
     "ModelNotFoundError",
+    "ModelSettings",
     "ModelSpec",
     "PipelineInterrupted",
     "Result",
     "Settings",
+    "TemporalSettings",
     "UsageError",
     "__version__",
     "colorize_file",
@@ -75,8 +85,12 @@ _LAZY = {
     "PipelineInterrupted": ("video", "PipelineInterrupted"),
     "Result": ("video", "Result"),
     "colorize_image": ("photo", "colorize_image"),
-    "Settings": ("config", "Settings"),
-    "load_settings": ("config", "load_settings"),
+    "ClusterOptions": ("cluster.job", "ClusterOptions"),
+    **{
+        name: ("config", name)
+        for name in ("Settings", "ModelSettings", "TemporalSettings", "EncodeSettings", "InputSettings")
+    },
+    "load_settings": ("presets", "load_settings"),
     **{
         name: ("errors", name)
         for name in (

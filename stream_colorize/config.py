@@ -1,17 +1,15 @@
-"""Typed settings for the video pipeline, presets in TOML files, command-line overrides.
+"""Typed settings in four groups, the same tables a preset has: model, temporal, encode, input.
 
-    >>> settings = load_settings("configs/film.toml")            # or a preset name: "film"
-    >>> settings = settings.override(skip=2, crf=None)          # None keeps the preset's value
-    >>> settings.skip, settings.crf                              # (2, 16)
+    >>> settings = Settings(skip=2, crf=20)                  # the flat form: each key finds its group
+    >>> settings.temporal.skip, settings.encode.crf          # (2, 20)
+    >>> settings = settings.override(model="mine.onnx", crf=None)   # None keeps the value
+    >>> Settings(temporal=TemporalSettings(skip=3))          # or whole groups
 
-A preset is a TOML file with up to four tables, ``[model]``, ``[temporal]``, ``[encode]`` and
-``[input]`` (``SECTIONS`` says which setting belongs where; a key in the wrong table, an unknown
-key and a wrong type are errors).  Keys at the top level, as older presets have them, are read
-too.  Presets shipped with the project live in ``configs/``; a name without a suffix (``film``,
-``fast``) looks there.  ``video`` reads every key; ``live``, ``image`` and ``eval`` read the
-sections they have a use for (``[model]``; live and eval also ``[temporal]``) and ignore the rest.
-Presets written before ``smooth`` became a strength still read: ``smooth = true`` is the default
-strength, ``false`` is 0, and ``smooth_strength = S`` is ``smooth = S``.
+Each group is handed as it is to what uses it: ``model`` to ``build.build_engine``, ``temporal``
+to ``build.build_temporal``, ``encode`` to the writer (``io.sink.FileSink``), ``input`` to the
+reader; nothing copies their fields into option objects of its own.  Every value is checked when
+a group is made (a ``Settings`` in hand is a valid one), with the ranges of the command-line
+flags, so flags, presets (``presets.py``) and library callers meet the same rules.
 """
 
 from __future__ import annotations
@@ -20,24 +18,18 @@ import dataclasses
 import math
 import numbers
 import os
-import tomllib
-from dataclasses import dataclass, field, fields
-from pathlib import Path
+from dataclasses import dataclass, fields
 from typing import Any
 
 from .backends import BACKENDS
 from .errors import UsageError
 from .temporal import DEFAULT_CUT_THRESHOLD, DEFAULT_SMOOTH
 
-# A checkout has configs/ beside the package; an installed copy has it as stream_colorize/_configs.
-PRESET_DIRS = (Path(__file__).resolve().parent.parent / "configs", Path(__file__).resolve().parent / "_configs")
-
-# Defaults picked by measurement (bench/pipeline.py --temporal); they live beside the code that uses them.
-DEFAULT_SCENE_CUT = DEFAULT_CUT_THRESHOLD
-
 # Inference threads one engine may ask for.  No machine this tool runs on gains from more, and
 # each thread costs its stack: 100000 took 17 GB and the terminal's Ctrl-C with it.
 MAX_THREADS = 256
+TEMPERATURE_RANGE = (0.01, 10.0)  # what --temperature takes
+MAX_SECONDS = 1e7  # start, end, duration: about 115 days; much larger values overflow FFmpeg's timestamps
 
 
 def check_threads(threads: int | None, name: str = "threads") -> None:
@@ -46,107 +38,11 @@ def check_threads(threads: int | None, name: str = "threads") -> None:
         raise UsageError(f"{name} must be 1..{MAX_THREADS} (got {threads}); leave it unset for the default")
 
 
-def pipeline_model_threads() -> int:
-    """Threads for the model in the file pipeline: all cores but one, which decode, merge and encode share.
-
-    On 2 cores (1 model thread) ``bench/pipeline.py --vs-ffmpeg`` measured 0.35x / 0.63x of
-    ffmpeg's re-encode speed at skip 1 / 2, against 0.27x / 0.44x with the model on both cores:
-    the stages overlap instead of the model's threads waiting for the encoder's.
-    """
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, cores - 1)
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Everything the ``video`` command can be told; the defaults are the plain command's.
-
-    Checked on construction (``validated``): ``Settings(temperature=1e-300)`` is a UsageError, as
-    ``--temperature`` and a preset's ``temperature`` are.
-    """
-
-    model: str = "default"
-    device: str = "auto"
-    backend: str = "auto"  # ONNX Runtime when installed (faster on the CPU), else cv2.dnn
-    temperature: float | None = None
-    threads: int | None = field(default_factory=pipeline_model_threads)  # None: the backend's own default
-    batch: int = 1
-    skip: int = 1
-    smooth: float = DEFAULT_SMOOTH  # weight of the past where the picture is still; 0: off
-    scene_cut: float = DEFAULT_SCENE_CUT
-    codec: str = "auto"  # libx264, or VP9 for .webm
-    crf: int = 18
-    preset: str = "veryfast"  # x264 medium is the slowest stage at 720p on 2 cores (bench/pipeline.py)
-    pix_fmt: str = "auto"
-    audio_codec: str = "copy"  # or an encoder name, or "none" for no audio (ffmpeg's -an)
-    subtitles: bool = True
-    duration: float | None = None  # seconds of video to keep (ffmpeg's -t)
-    start: float | None = None  # seconds into the input to start at (ffmpeg's -ss)
-    end: float | None = None  # seconds into the input to stop at (ffmpeg's -to)
-    queue_size: int = 8
-
-    def override(self, **values: object) -> Settings:
-        """A copy with every non-None value replaced (so unset CLI flags keep preset values)."""
-        changes: dict[str, Any] = {k: v for k, v in values.items() if v is not None}
-        unknown = set(changes) - {f.name for f in fields(self)}
-        if unknown:
-            raise UsageError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-        return dataclasses.replace(self, **changes)  # validated on construction
-
-    def __post_init__(self) -> None:
-        # A path as the model reads as its name (presets, job manifests and the cluster keep text).
-        if isinstance(self.model, os.PathLike):
-            object.__setattr__(self, "model", os.fspath(self.model))
-        self.validated()
-
-    def validated(self) -> Settings:
-        """Check every value's type and range (the command-line flags' ranges); raise UsageError
-        naming the bad setting.  Runs on construction, so a ``Settings`` in hand is a valid one."""
-        _check_types(self)
-        check_threads(self.threads)
-        if self.temperature is not None and not TEMPERATURE_RANGE[0] <= self.temperature <= TEMPERATURE_RANGE[1]:
-            low, high = TEMPERATURE_RANGE
-            raise UsageError(f"temperature must be in {low:g}..{high:g} (got {self.temperature:g})")
-        if self.skip < 1:
-            raise UsageError(f"skip must be >= 1 (got {self.skip})")
-        if self.backend not in BACKENDS:
-            raise UsageError(f"unknown backend {self.backend!r}; choose one of {', '.join(BACKENDS)}")
-        if self.batch < 1:
-            raise UsageError(f"batch must be >= 1 (got {self.batch})")
-        if not 0.0 <= self.smooth < 1.0:
-            raise UsageError(f"smooth must be in [0, 1) (got {self.smooth}; 0 turns smoothing off)")
-        if self.scene_cut <= 0:
-            raise UsageError(f"scene_cut must be > 0 (got {self.scene_cut})")
-        if not 0 <= self.crf <= 63:
-            raise UsageError(f"crf must be in 0..63 (got {self.crf})")
-        for name in ("start", "end", "duration"):
-            seconds = getattr(self, name)
-            if seconds is not None and seconds > MAX_SECONDS:
-                raise UsageError(f"{name} must be at most {MAX_SECONDS:.0f} s, about 115 days (got {seconds:g})")
-        if self.duration is not None and self.duration <= 0:
-            raise UsageError(f"duration must be > 0 seconds (got {self.duration})")
-        if self.start is not None and self.start < 0:
-            raise UsageError(f"start must be >= 0 seconds (got {self.start})")
-        if self.end is not None and self.end <= (self.start or 0.0):
-            raise UsageError(f"end ({self.end} s) must come after start ({self.start or 0.0} s)")
-        if self.queue_size < 1:
-            raise UsageError(f"queue_size must be >= 1 (got {self.queue_size})")
-        return self
-
-
-TEMPERATURE_RANGE = (0.01, 10.0)  # what --temperature takes
-MAX_SECONDS = 1e7  # start, end, duration: about 115 days; much larger values overflow FFmpeg's timestamps
-OPTIONAL = {"temperature", "threads", "duration", "start", "end"}  # None means "not set"
-
-
-def _check_types(settings: Settings) -> None:
+def _check_types(group: object, optional: set[str]) -> None:
     """UsageError unless each value has its field's type: finite numbers, non-empty text, a bool."""
-    for f in fields(settings):
-        value = getattr(settings, f.name)
-        if value is None and f.name in OPTIONAL:
+    for f in fields(group):  # type: ignore[arg-type]  # every group is a dataclass
+        value = getattr(group, f.name)
+        if value is None and f.name in optional:
             continue
         kind = str(f.type)
         if kind.startswith("bool"):
@@ -159,118 +55,177 @@ def _check_types(settings: Settings) -> None:
         else:
             ok, want = isinstance(value, str) and value.strip() != "", "a non-empty string"
         if not ok:
-            raise UsageError(f"{f.name} must be {want} (got {value!r})")
+            raise UsageError(f"{flat_key(f.name)} must be {want} (got {value!r})")
 
 
-MODEL_KEYS = ("model", "device", "backend", "temperature", "threads", "batch")  # what every command reads
-TEMPORAL_KEYS = ("skip", "smooth", "scene_cut")  # what video, live and eval read
-ENCODE_KEYS = ("codec", "crf", "preset", "pix_fmt", "audio_codec", "subtitles")
-INPUT_KEYS = ("start", "end", "duration", "queue_size")
-SECTIONS = {"model": MODEL_KEYS, "temporal": TEMPORAL_KEYS, "encode": ENCODE_KEYS, "input": INPUT_KEYS}
+def flat_key(attribute: str) -> str:
+    return "model" if attribute == "name" else attribute
 
 
-def _field_types() -> dict[str, tuple[type, ...]]:
-    kinds: dict[str, tuple[type, ...]] = {}
-    for f in fields(Settings):
-        text = str(f.type)
-        if text.startswith("float"):
-            kinds[f.name] = (float, int)
-        elif text.startswith("int"):
-            kinds[f.name] = (int,)
-        elif text.startswith("bool"):
-            kinds[f.name] = (bool,)
-        else:
-            kinds[f.name] = (str,)
-    return kinds
+@dataclass(frozen=True)
+class ModelSettings:
+    """Which network runs where: ``[model]`` in a preset, ``build.build_engine`` builds it."""
+
+    name: str = "default"  # a registry name or a model file (the flat key and the preset's is ``model``)
+    device: str = "auto"
+    backend: str = "auto"  # ONNX Runtime when installed (faster on the CPU), else cv2.dnn
+    temperature: float | None = None  # None: the model's own
+    threads: int | None = None  # None: each path's default (video: all cores but one)
+    batch: int = 1
+
+    def __post_init__(self) -> None:
+        if isinstance(self.name, os.PathLike):  # a path reads as its text (presets and job manifests keep text)
+            object.__setattr__(self, "name", os.fspath(self.name))
+        _check_types(self, {"temperature", "threads"})
+        check_threads(self.threads)
+        low, high = TEMPERATURE_RANGE
+        if self.temperature is not None and not low <= self.temperature <= high:
+            raise UsageError(f"temperature must be in {low:g}..{high:g} (got {self.temperature:g})")
+        if self.backend not in BACKENDS:
+            raise UsageError(f"unknown backend {self.backend!r}; choose one of {', '.join(BACKENDS)}")
+        if self.batch < 1:
+            raise UsageError(f"batch must be >= 1 (got {self.batch})")
 
 
-def find_preset(name_or_path: str | Path) -> Path:
-    """The TOML file for a path or a preset name (looked up in configs/)."""
-    path = Path(name_or_path).expanduser()
-    if path.is_file():
-        return path
-    if path.suffix == "" and path.parent == Path("."):
-        for folder in PRESET_DIRS:
-            candidate = folder / f"{path.name}.toml"
-            if candidate.is_file():
-                return candidate
-    known = sorted({p.stem for d in PRESET_DIRS if d.is_dir() for p in d.glob("*.toml")})
-    hint = f" (presets: {', '.join(known)})" if known else ""
-    raise UsageError(f"config file not found: {name_or_path}{hint}")
+@dataclass(frozen=True)
+class TemporalSettings:
+    """Across frames: ``[temporal]`` in a preset, ``build.build_temporal`` builds it."""
+
+    skip: int | None = 1  # run the model on every Nth frame; None: auto (live keeps up by itself, files: 1)
+    smooth: float = DEFAULT_SMOOTH  # weight of the past where the picture is still; 0: off
+    scene_cut: float = DEFAULT_CUT_THRESHOLD
+
+    def __post_init__(self) -> None:
+        _check_types(self, {"skip"})
+        if self.skip is not None and self.skip < 1:
+            raise UsageError(f"skip must be >= 1 (got {self.skip})")
+        if not 0.0 <= self.smooth < 1.0:
+            raise UsageError(f"smooth must be in [0, 1) (got {self.smooth}; 0 turns smoothing off)")
+        if self.scene_cut <= 0:
+            raise UsageError(f"scene_cut must be > 0 (got {self.scene_cut})")
 
 
-def read_preset(name_or_path: str | Path) -> dict[str, object]:
-    """Read and type-check a preset; return its values by field name."""
-    path = find_preset(name_or_path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read config {path}: {exc}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"config {path} is not valid TOML: {exc}") from exc
-    kinds = _field_types()
-    data = _flatten(data, path)
-    _read_old_smoothing(data)
-    for key, value in data.items():
-        if key not in kinds:
-            raise UsageError(f"config {path}: unknown key {key!r} (known: {', '.join(sorted(kinds))})")
-        ok = isinstance(value, kinds[key]) and not (isinstance(value, bool) and kinds[key] != (bool,))
-        if not ok:
-            raise UsageError(f"config {path}: {key} must be {kinds[key][0].__name__}, not {type(value).__name__}")
-        if kinds[key] == (float, int):
-            assert isinstance(value, (int, float))  # checked just above
-            data[key] = float(value)
-    try:
-        Settings().override(**data)  # the ranges, with the file named: a bad value is the preset's fault
-    except UsageError as exc:
-        raise UsageError(f"config {path}: {exc}") from None
-    return data
+@dataclass(frozen=True)
+class EncodeSettings:
+    """How the video is encoded and what happens to the other streams: ``[encode]``, for the writer."""
+
+    codec: str = "auto"  # libx264, or the container's own where it cannot hold H.264 (VP9 for .webm)
+    crf: int = 18
+    preset: str = "veryfast"  # x264 medium is the slowest stage at 720p on 2 cores (bench/pipeline.py)
+    pix_fmt: str = "auto"  # yuv420p, 10-bit for deeper input, yuv444p for odd sizes
+    audio_codec: str = "copy"  # or an encoder name, or "none" for no audio (ffmpeg's -an)
+    subtitles: bool = True
+
+    def __post_init__(self) -> None:
+        _check_types(self, set())
+        if not 0 <= self.crf <= 63:
+            raise UsageError(f"crf must be in 0..63 (got {self.crf})")
+
+    @property
+    def copy_kinds(self) -> tuple[str, ...]:
+        """The kinds of input streams copied to the output beside the colourized video."""
+        wanted = {"audio": self.audio_codec != "none", "subtitle": self.subtitles, "data": True}
+        return tuple(kind for kind, keep in wanted.items() if keep)
 
 
-def _flatten(data: dict[str, object], path: Path) -> dict[str, object]:
-    """The sections' keys and the top-level keys as one table, each key checked against its section."""
-    flat: dict[str, object] = {}
-    for key, value in data.items():
-        if key not in SECTIONS or not isinstance(value, dict):  # a top-level key (``model = "x"`` too)
-            if key in flat:
-                raise UsageError(f"config {path}: {key} is set twice")
-            flat[key] = value
-            continue
-        for name, item in value.items():
-            if name not in SECTIONS[key]:
-                home = next((s for s, keys in SECTIONS.items() if name in keys), None)
-                where = f"it belongs in [{home}]" if home else f"[{key}] takes {', '.join(SECTIONS[key])}"
-                raise UsageError(f"config {path}: {name!r} is not a [{key}] setting; {where}")
-            if name in flat:
-                raise UsageError(f"config {path}: {name} is set twice")
-            flat[name] = item
-    return flat
+@dataclass(frozen=True)
+class InputSettings:
+    """What part of the input is read, and how much is held between stages: ``[input]``."""
+
+    start: float | None = None  # seconds into the input to start at (ffmpeg's -ss)
+    end: float | None = None  # seconds into the input to stop at (ffmpeg's -to)
+    duration: float | None = None  # seconds of video to keep (ffmpeg's -t)
+    queue_size: int = 8
+
+    def __post_init__(self) -> None:
+        _check_types(self, {"start", "end", "duration"})
+        for name in ("start", "end", "duration"):
+            seconds = getattr(self, name)
+            if seconds is not None and seconds > MAX_SECONDS:
+                raise UsageError(f"{name} must be at most {MAX_SECONDS:.0f} s, about 115 days (got {seconds:g})")
+        if self.duration is not None and self.duration <= 0:
+            raise UsageError(f"duration must be > 0 seconds (got {self.duration})")
+        if self.start is not None and self.start < 0:
+            raise UsageError(f"start must be >= 0 seconds (got {self.start})")
+        if self.end is not None and self.end <= (self.start or 0.0):
+            raise UsageError(f"end ({self.end} s) must come after start ({self.start or 0.0} s)")
+        if self.queue_size < 1:
+            raise UsageError(f"queue_size must be >= 1 (got {self.queue_size})")
+
+    @property
+    def trimmed(self) -> bool:
+        """Whether only part of the input is read (-ss, -to or -t)."""
+        return self.start is not None or self.end is not None or self.duration is not None
 
 
-def _read_old_smoothing(data: dict[str, object]) -> None:
-    """Presets from before ``smooth`` was a strength: ``smooth = true|false`` and ``smooth_strength``."""
-    strength = data.pop("smooth_strength", None)
-    switch = data.get("smooth")
-    if isinstance(switch, bool):
-        data["smooth"] = (strength if strength is not None else DEFAULT_SMOOTH) if switch else 0.0
-    elif strength is not None and switch is None:
-        data["smooth"] = strength
+GROUPS: dict[str, type] = {
+    "model": ModelSettings,
+    "temporal": TemporalSettings,
+    "encode": EncodeSettings,
+    "input": InputSettings,
+}
+# The flat keys (the presets' and the flags' names) by group; ``model`` is ModelSettings.name.
+SECTIONS: dict[str, tuple[str, ...]] = {
+    group: tuple(flat_key(f.name) for f in fields(kind)) for group, kind in GROUPS.items()
+}
+MODEL_KEYS, TEMPORAL_KEYS, ENCODE_KEYS, INPUT_KEYS = (SECTIONS[g] for g in GROUPS)
+KEY_GROUP = {key: group for group, keys in SECTIONS.items() for key in keys}
 
 
-def as_settings(value: object) -> Settings:
-    """A ``Settings`` as given, a preset's name or path loaded (``load_settings``), None as the
-    defaults; UsageError for anything else."""
-    if value is None:
-        return Settings()
-    if isinstance(value, Settings):
-        return value
-    if isinstance(value, (str, bytes, os.PathLike)):
-        return load_settings(os.fsdecode(os.fspath(value)))
-    raise UsageError(f"settings must be a Settings, a preset name or a preset path, not {type(value).__name__}")
+@dataclass(frozen=True, init=False)
+class Settings:
+    """Everything a command can be told, in its four groups; the defaults are the plain command's.
+
+    ``Settings(skip=2, crf=20)`` takes the flat keys (each finds its group); ``Settings(model=
+    ModelSettings(...))`` takes groups; both mix.  A string or path as ``model`` is the model's
+    name.  Checked on construction: ``Settings(temperature=1e-300)`` is a UsageError, as
+    ``--temperature`` and a preset's ``temperature`` are.
+    """
+
+    model: ModelSettings
+    temporal: TemporalSettings
+    encode: EncodeSettings
+    input: InputSettings
+
+    def __init__(
+        self,
+        model: ModelSettings | str | os.PathLike[str] | None = None,
+        temporal: TemporalSettings | None = None,
+        encode: EncodeSettings | None = None,
+        input: InputSettings | None = None,
+        **flat: Any,
+    ) -> None:
+        if model is not None and not isinstance(model, ModelSettings):
+            flat["model"] = model
+            model = None
+        given = {"model": model, "temporal": temporal, "encode": encode, "input": input}
+        for group, value in given.items():
+            if value is not None and not isinstance(value, GROUPS[group]):
+                raise UsageError(f"{group} must be a {GROUPS[group].__name__}, not {type(value).__name__}")
+        unknown = sorted(set(flat) - set(KEY_GROUP))
+        if unknown:
+            raise UsageError(f"unknown setting(s): {', '.join(unknown)} (known: {', '.join(sorted(KEY_GROUP))})")
+        for group, kind in GROUPS.items():
+            values = {_attribute(k): v for k, v in flat.items() if KEY_GROUP[k] == group}
+            base = given[group] or kind()
+            object.__setattr__(self, group, dataclasses.replace(base, **values) if values else base)
+
+    def override(self, **values: object) -> Settings:
+        """A copy with every non-None flat value replaced (so unset CLI flags keep preset values)."""
+        changes: dict[str, Any] = {k: v for k, v in values.items() if v is not None}
+        model = self.model
+        if "model" in changes:  # the flat key names the model; the group comes along renamed
+            model = dataclasses.replace(self.model, name=changes.pop("model"))
+        return Settings(model, self.temporal, self.encode, self.input, **changes)
+
+    def flat(self) -> dict[str, object]:
+        """Every value by its flat key (``model`` is the model's name): for manifests and messages."""
+        return {
+            flat_key(f.name): getattr(getattr(self, group), f.name)
+            for group in GROUPS
+            for f in fields(getattr(self, group))
+        }
 
 
-def load_settings(config: str | Path | None = None) -> Settings:
-    """Defaults, with a preset file's values on top when one is given."""
-    if config is None:
-        return Settings()
-    return Settings().override(**read_preset(config))
+def _attribute(key: str) -> str:
+    return "name" if key == "model" else key

@@ -23,7 +23,7 @@ import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, overload
+from typing import Literal, overload
 
 import cv2
 import numpy as np
@@ -38,14 +38,10 @@ from .backends.opencv_dnn import (
     opencl_device,
     probe_blob,
 )
-from .backends.opencv_dnn import unavailable_reason as _unavailable_reason
 from .errors import UsageError
 from .lab import MergeMethod, limit_to_gamut, merge_ab, network_input
 from .models.resolve import resolve_model
 from .models.spec import L_ROLE, ModelSpec
-
-if TYPE_CHECKING:
-    from .config import Settings
 
 __all__ = [
     "BACKENDS",
@@ -53,10 +49,8 @@ __all__ = [
     "HAS_CLASSIC_ENGINE",
     "OPENCV_MAJOR",
     "Colorizer",
-    "build_engine",
     "DeviceChoice",
     "DeviceName",
-    "_unavailable_reason",
     "cuda_device_count",
     "device_capabilities",
     "opencl_device",
@@ -236,15 +230,3 @@ def _checked(frame: object, name: str) -> np.ndarray:
     if frame.size == 0:
         raise UsageError(f"{name} is empty (shape {frame.shape})")
     return frame
-
-
-def build_engine(settings: Settings) -> Colorizer:
-    """Load the model the settings name on the device they ask for."""
-    return Colorizer(
-        settings.model,
-        device=settings.device,
-        temperature=settings.temperature,
-        threads=settings.threads,
-        batch_size=settings.batch,
-        backend=settings.backend,
-    )

@@ -31,6 +31,8 @@ from pathlib import Path
 import av
 import numpy as np
 
+from .build import build_temporal
+from .config import TemporalSettings
 from .engine import Colorizer
 from .errors import ColorizeError
 from .frames import Frame
@@ -40,7 +42,7 @@ from .io.live_source import LiveSource
 from .io.window import Window, save_snapshot, side_by_side
 from .lab import merge_ab
 from .signals import deferred_signals
-from .temporal import DEFAULT_CUT_THRESHOLD, DEFAULT_SMOOTH, Smoother, Temporal
+from .temporal import Smoother
 from .threads import GuardedThread, LeakyQueue
 
 log = logging.getLogger("stream_colorize")
@@ -131,10 +133,7 @@ class LiveStats:
 class LiveOptions:
     """Settings of a live session (the CLI flags)."""
 
-    skip: int | None = None  # None: auto
-    smooth: float = DEFAULT_SMOOTH
-    scene_cut: float = DEFAULT_CUT_THRESHOLD
-    smoothing: bool = True
+    temporal: TemporalSettings = TemporalSettings(skip=None)  # skip None: auto, keeping up with the source
     side_by_side: bool = False
     headless: bool = False
     record: Path | None = None
@@ -156,11 +155,9 @@ class ColourStage:
         self.options = options
         self.fps = fps
         self.stats = LiveStats()
-        self.skip = AutoSkip(options.skip)
+        self.skip = AutoSkip(options.temporal.skip)
         # The file pipeline's cut/skip/smooth decisions; the model's answer arrives asynchronously.
-        self.temporal = Temporal.from_settings(options, options.smoother)
-        if not options.smoothing:
-            self.temporal.smoothing = False
+        self.temporal = build_temporal(options.temporal, options.smoother)
         self.side_by_side = options.side_by_side
         self._model_inbox: LeakyQueue[tuple[Frame, bool]] = LeakyQueue(1)
         self._lock = threading.Lock()

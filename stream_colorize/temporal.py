@@ -18,7 +18,7 @@
   still areas stop flickering while moving things keep their colour without a trail.
 * The smoother is a part: ``Temporal(smoother=...)`` takes any ``Smoother`` (``__call__(ab, gray)``,
   ``reset()``, a settable ``strength``); ``AbSmoother`` is the default.  ``Temporal.strength`` and
-  ``Temporal.smoothing`` change it while running (live's t key); ``Temporal.from_settings`` is the
+  ``Temporal.smoothing`` change it while running (live's t key); ``build.build_temporal`` is the
   one builder the file pipeline, the cluster, eval and live share.
 
 Between model runs a frame reuses the latest prediction; the smoother then eases towards it.
@@ -126,25 +126,6 @@ class Smoother(Protocol):
         ...
 
 
-class TemporalSettings(Protocol):
-    """What ``Temporal.from_settings`` reads: ``config.Settings`` and ``live.LiveOptions`` both have it."""
-
-    @property
-    def skip(self) -> int | None:
-        """Run the model on every Nth frame (None: decided elsewhere, as live's auto skip does)."""
-        ...
-
-    @property
-    def smooth(self) -> float:
-        """The smoother's strength (0: off)."""
-        ...
-
-    @property
-    def scene_cut(self) -> float:
-        """The scene-cut threshold."""
-        ...
-
-
 class AbSmoother:
     """Exponential moving average of ab, ``s = w * s + (1 - w) * ab``, per pixel.
 
@@ -223,11 +204,6 @@ class Temporal:
         self._latest: np.ndarray | None = None
         self.model_runs = 0
         self.cuts = 0
-
-    @classmethod
-    def from_settings(cls, settings: TemporalSettings, smoother: Smoother | None = None) -> Temporal:
-        """Frame skipping, smoothing and scene cuts as ``settings`` ask (``smoother``: see the class)."""
-        return cls(skip=settings.skip or 1, smooth=settings.smooth, cut_threshold=settings.scene_cut, smoother=smoother)
 
     @property
     def strength(self) -> float:

@@ -14,18 +14,23 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from .config import Settings, as_settings
-from .engine import Colorizer, build_engine
+from .build import build_engine, build_temporal, pipeline_model_threads
+from .config import Settings
+from .engine import Colorizer
 from .errors import ColorizeError, InputNotFoundError, UsageError
 from .io.encoders import is_image_sequence
 from .io.guard import as_path, check_output, path_text
 from .io.inputs import open_input
-from .io.sink import EncodeOptions, FileSink, Outcome
+from .io.sink import FileSink, Outcome
 from .io.source import MediaSource, SourceStats, is_url
-from .pipeline import Colorize, Counters, Merge, Pipeline, Stage
+from .pipeline import Colorize, Merge, Pipeline, Stage
+from .presets import as_settings
 from .signals import Interrupted, deferred_signals, signal_of
-from .temporal import Temporal
+
+if TYPE_CHECKING:
+    from .cluster.job import ClusterOptions
 
 
 @dataclass
@@ -98,28 +103,12 @@ def expected_frames(source: MediaSource, settings: Settings) -> int | None:
     length = info.frames / rate if info.frames and rate else info.duration
     if length is None or rate is None:
         return info.frames or None
-    begin = min(settings.start or 0.0, length)
-    finish = length if settings.end is None else min(settings.end, length)
-    if settings.duration is not None:
-        finish = min(finish, begin + settings.duration)
+    trim = settings.input
+    begin = min(trim.start or 0.0, length)
+    finish = length if trim.end is None else min(trim.end, length)
+    if trim.duration is not None:
+        finish = min(finish, begin + trim.duration)
     return max(0, round((finish - begin) * rate))
-
-
-def encode_options(settings: Settings) -> EncodeOptions:
-    """The sink's options from the settings."""
-    return EncodeOptions(
-        codec=settings.codec,
-        crf=settings.crf,
-        preset=settings.preset,
-        pix_fmt=settings.pix_fmt,
-        audio_codec=settings.audio_codec,
-        subtitles=settings.subtitles,
-    )
-
-
-def build_temporal(settings: Settings) -> Temporal:
-    """Frame skipping, smoothing and scene cuts as the settings ask (``Temporal.from_settings``)."""
-    return Temporal.from_settings(settings)
 
 
 def colorize_file(
@@ -127,18 +116,27 @@ def colorize_file(
     output: str | bytes | os.PathLike[str],
     settings: Settings | str | os.PathLike[str] | None = None,
     engine: Colorizer | Callable[[], Colorizer] | None = None,
-    on_tick: Callable[[Counters], None] | None = None,
+    on_tick: Callable[[Any], None] | None = None,
     on_start: Callable[[MediaSource], None] | None = None,
     overwrite: bool = False,
+    cluster: ClusterOptions | None = None,
+    on_note: Callable[[str], None] | None = None,
 ) -> Result:
     """Colorize one video file or URL into ``output``; see the module docstring.
 
     ``input`` and ``output`` are paths (str, bytes or ``os.PathLike``; ``input`` may be a URL).
     ``settings``: a ``Settings``, a preset's name or path (``"fast"``, see ``load_settings``), or
     None for the defaults.  ``engine``: a loaded ``Colorizer``, a factory called once the input and
-    output are known to be good, or None (``build_engine(settings)``).  ``on_tick(counters)`` is
+    output are known to be good, or None (``file_engine(settings)``).  ``on_tick(counters)`` is
     called a few times a second from the calling thread, ``on_start(source)`` once the model is
     loaded.
+
+    A film is colourized in segments, resumably, when ``cluster`` asks for workers, Ray or a
+    segment length, when an unfinished job of this output exists, or when it is 10 minutes or
+    longer (``cluster.wants_segments``, as the command line decides); the engine given is then
+    not used (each worker loads its own) and ``on_tick`` gets a ``cluster.JobProgress``, which
+    also has ``written`` and ``fps``.  ``on_note(line)`` hears the one-line notes of such a run
+    (resumed, fresh start, made in one pass after all).
 
     An existing ``output`` is refused (UsageError, before any work) unless ``overwrite=True``, as
     the command line refuses it without -y; an ``output`` that is the input itself (also through
@@ -156,21 +154,26 @@ def colorize_file(
     check_output(target, [] if is_url(name) else [Path(name)], overwrite)
     if not overwrite and _sequence_taken(target):
         raise UsageError(f"output {target} already has pictures; pass overwrite=True to replace them")
-    wanted = {"audio": settings.audio_codec != "none", "subtitle": settings.subtitles, "data": True}
-    copy = tuple(kind for kind, keep in wanted.items() if keep)
-    source = MediaSource(name, duration=settings.duration, copy_kinds=copy, start=settings.start, end=settings.end)
-    temporal = build_temporal(settings)
+    from .cluster.job import ClusterOptions, run_job, wants_segments  # the cluster builds on this module
+
+    options = cluster or ClusterOptions()
+    if wants_segments(name, target, settings, options, on_note):
+        return run_job(name, target, settings, options, on_start, on_tick, on_note, overwrite=overwrite)
+    trim = settings.input
+    copy = settings.encode.copy_kinds
+    source = MediaSource(name, duration=trim.duration, copy_kinds=copy, start=trim.start, end=trim.end)
+    temporal = build_temporal(settings.temporal)
     pipeline: Pipeline | None = None
     started = time.perf_counter()
     try:
-        with FileSink(target, source.info, source.copy_streams, encode_options(settings), overwrite) as sink:
+        with FileSink(target, source.info, source.copy_streams, settings.encode, overwrite) as sink:
             try:
                 if isinstance(engine, Colorizer):
                     colorizer = engine
                 else:  # a factory, or none: load the model only now that input and output are good
-                    colorizer = engine() if engine is not None else build_engine(settings)
-                stages: list[Stage] = [Colorize(colorizer, temporal, settings.batch), Merge(colorizer.merge)]
-                pipeline = Pipeline(source, stages, sink, queue_size=settings.queue_size)
+                    colorizer = engine() if engine is not None else file_engine(settings)
+                stages: list[Stage] = [Colorize(colorizer, temporal, settings.model.batch), Merge(colorizer.merge)]
+                pipeline = Pipeline(source, stages, sink, queue_size=trim.queue_size)
                 if on_start is not None:
                     on_start(source)
                 started = time.perf_counter()
@@ -200,6 +203,12 @@ def colorize_file(
         busy=pipeline.counters.busy,
         dropped=sink.dropped,
     )
+
+
+def file_engine(settings: Settings) -> Colorizer:
+    """The engine a film is colourized with: the settings' model, on all cores but one unless
+    ``threads`` is set (``build.pipeline_model_threads``)."""
+    return build_engine(settings.model, threads=pipeline_model_threads())
 
 
 def _input_name(value: object) -> str:

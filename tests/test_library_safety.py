@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from stream_colorize import Colorizer, Settings, UsageError, colorize_file, colorize_image
-from stream_colorize.config import load_settings
+from stream_colorize.presets import load_settings
 from tests.support.cli import run_main
 from tests.support.media import chroma, make_clip, make_image, probe_frame_count, video_frames
 
@@ -231,7 +231,7 @@ def test_settings_refuse_what_presets_refuse(key: str, text: str) -> None:
         ({"crf": 18.5}, "crf must be a whole number"),
         ({"skip": True}, "skip must be a whole number"),
         ({"subtitles": "no"}, "subtitles must be true or false"),
-        ({"model": None}, "model must be a non-empty string"),
+        ({"model": 5}, "model must be a non-empty string"),
         ({"temperature": "hot"}, "temperature must be a finite number"),
     ],
 )
@@ -241,5 +241,5 @@ def test_settings_refuse_wrong_types(changes: dict, expect: str) -> None:
 
 
 def test_a_model_path_reads_as_its_name(tiny_onnx: Path) -> None:
-    assert Settings(model=tiny_onnx).model == str(tiny_onnx)  # type: ignore[arg-type]
-    assert load_settings("fast").skip == 2  # untouched presets still load
+    assert Settings(model=tiny_onnx).model.name == str(tiny_onnx)
+    assert load_settings("fast").temporal.skip == 2  # untouched presets still load

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from stream_colorize import video
+from stream_colorize.build import build_temporal
 from stream_colorize.config import Settings
 from stream_colorize.engine import Colorizer
 from stream_colorize.errors import MediaError
@@ -24,7 +25,7 @@ from stream_colorize.io.live_outputs import Action, Control, LiveStatus, Shown, 
 from stream_colorize.io.window import overlay_lines
 from stream_colorize.live import LiveOptions, close_outputs, run_live
 from stream_colorize.models.spec import ModelSpec
-from stream_colorize.temporal import DEFAULT_SMOOTH, AbSmoother, Temporal
+from stream_colorize.temporal import DEFAULT_SMOOTH, AbSmoother
 from tests.support.media import chroma, make_clip
 
 SOURCE = "lavfi:testsrc2=size=160x120:rate=30,format=gray"
@@ -190,7 +191,7 @@ def test_every_output_is_closed_even_when_one_fails() -> None:
 
 def test_temporal_takes_its_smoother_and_sets_its_strength() -> None:
     spy = SpySmoother()
-    temporal = Temporal.from_settings(Settings(smooth=0.5, skip=3), smoother=spy)
+    temporal = build_temporal(Settings(smooth=0.5, skip=3).temporal, smoother=spy)
     assert temporal.smoother is spy and spy.strength == 0.5 and temporal.skipper.every == 3
     temporal.smoothing = False
     assert spy.strength == 0.0 and not temporal.smoothing
@@ -200,7 +201,7 @@ def test_temporal_takes_its_smoother_and_sets_its_strength() -> None:
     assert spy.strength == 0.8
     with pytest.raises(ValueError, match="strength"):
         temporal.strength = 1.0
-    off = Temporal.from_settings(Settings(smooth=0.0))
+    off = build_temporal(Settings(smooth=0.0).temporal)
     assert isinstance(off.smoother, AbSmoother) and off.strength == 0.0
     off.smoothing = True  # nothing configured: the default strength
     assert off.strength == DEFAULT_SMOOTH
@@ -213,7 +214,7 @@ def test_a_custom_smoother_runs_on_the_file_path(
     settings = Settings(model=str(tiny_onnx))
     plain = video.colorize_file(clip, tmp_path / "plain.mp4", settings)
     spy = SpySmoother(zero=True)  # smoothing that throws the colour away: a gray output shows it ran
-    monkeypatch.setattr(video, "build_temporal", lambda s: Temporal.from_settings(s, smoother=spy))
+    monkeypatch.setattr(video, "build_temporal", lambda t: build_temporal(t, smoother=spy))
     gray = video.colorize_file(clip, tmp_path / "gray.mp4", settings)
     assert gray.frames == plain.frames == 25
     assert len(spy.calls) == 25 and spy.resets >= 1  # every frame; the first is a cut

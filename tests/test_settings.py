@@ -4,15 +4,15 @@
 from __future__ import annotations
 
 import json
-from dataclasses import fields
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from stream_colorize.config import DEFAULT_SMOOTH, load_settings, read_preset
 from stream_colorize.errors import UsageError
+from stream_colorize.presets import load_settings, read_preset
+from stream_colorize.temporal import DEFAULT_SMOOTH
 from tests.support.cli import run_main
 from tests.support.media import make_clip, make_image, probe_frame_count
 
@@ -29,21 +29,21 @@ def test_old_presets_still_read(tmp_path: Path) -> None:
     assert read_preset(write_preset(tmp_path, "smooth = true\nsmooth_strength = 0.6\n"))["smooth"] == 0.6
     assert read_preset(write_preset(tmp_path, "smooth = false\nsmooth_strength = 0.6\n"))["smooth"] == 0.0
     assert read_preset(write_preset(tmp_path, "smooth = true\n"))["smooth"] == DEFAULT_SMOOTH
-    assert load_settings(write_preset(tmp_path, "smooth = 0.5\nskip = 3\n")).smooth == 0.5
+    assert load_settings(write_preset(tmp_path, "smooth = 0.5\nskip = 3\n")).temporal.smooth == 0.5
     with pytest.raises(UsageError, match="smooth must be in"):
         load_settings(write_preset(tmp_path, "smooth = 1.5\n"))
     for name in ("film", "fast"):
-        assert load_settings(name).smooth == DEFAULT_SMOOTH
+        assert load_settings(name).temporal.smooth == DEFAULT_SMOOTH
 
 
 def test_presets_have_sections(tmp_path: Path) -> None:
     from stream_colorize.config import SECTIONS, Settings
 
     every = [key for keys in SECTIONS.values() for key in keys]
-    assert sorted(every) == sorted(f.name for f in fields(Settings))  # each setting in exactly one section
+    assert sorted(every) == sorted(Settings().flat())  # each setting in exactly one section
     text = '[model]\nbackend = "opencv"\n\n[temporal]\nskip = 3\nsmooth = 0\n\n[encode]\ncrf = 22\n'
     s = load_settings(write_preset(tmp_path, text))
-    assert (s.backend, s.skip, s.smooth, s.crf) == ("opencv", 3, 0.0, 22)
+    assert (s.model.backend, s.temporal.skip, s.temporal.smooth, s.encode.crf) == ("opencv", 3, 0.0, 22)
     with pytest.raises(UsageError, match=r"'crf' is not a \[temporal\] setting; it belongs in \[encode\]"):
         read_preset(write_preset(tmp_path, "[temporal]\ncrf = 20\n"))
     with pytest.raises(UsageError, match="skip is set twice"):

@@ -20,8 +20,9 @@ import stream_colorize.engine as engine_module
 from stream_colorize.cluster import ClusterOptions, run_job
 from stream_colorize.cluster.executors import InlineExecutor, LocalPool
 from stream_colorize.cluster.manifest import job_dir_for
-from stream_colorize.config import MAX_THREADS, Settings, load_settings
+from stream_colorize.config import MAX_THREADS, Settings
 from stream_colorize.errors import UsageError
+from stream_colorize.presets import load_settings
 from tests.support.media import make_clip, probe_frame_count
 
 REPO = Path(__file__).resolve().parent.parent
@@ -114,15 +115,15 @@ def test_threads_above_the_ceiling_are_refused_everywhere(tmp_path: Path) -> Non
     """Library Settings, a preset and an override all go through the one check."""
     for bad in (MAX_THREADS + 1, 100_000, 0, -3):
         with pytest.raises(UsageError, match=f"threads must be .*got {bad}"):
-            Settings(threads=bad).validated()
+            Settings(threads=bad)
     preset = tmp_path / "many.toml"
     preset.write_text("[model]\nthreads = 100000\n")
     with pytest.raises(UsageError, match="threads"):
         load_settings(preset)
     with pytest.raises(UsageError, match="threads"):
         Settings().override(threads=100_000)
-    assert Settings(threads=MAX_THREADS).validated().threads == MAX_THREADS
-    assert Settings(threads=None).validated().threads is None
+    assert Settings(threads=MAX_THREADS).model.threads == MAX_THREADS
+    assert Settings(threads=None).model.threads is None
 
 
 def _limit_memory() -> None:

@@ -9,9 +9,9 @@ from pathlib import Path
 import av
 import pytest
 
+from stream_colorize.config import EncodeSettings
 from stream_colorize.errors import MediaError
 from stream_colorize.io.commit import Outcome, OutputFile, partial_path
-from stream_colorize.io.encoders import EncodeOptions
 from stream_colorize.io.muxer import PacketMuxer
 from stream_colorize.io.source import MediaSource
 from tests.support.media import make_clip, packet_hashes
@@ -26,7 +26,7 @@ def _remux(src: Path, dst: Path, outcome: Outcome | None) -> PacketMuxer:
     """Write ``src``'s video packets and its audio through a PacketMuxer into ``dst``."""
     with MediaSource(src) as source, av.open(str(src)) as segment:
         template = segment.streams.video[0]
-        with PacketMuxer(dst, source.info, source.copy_streams, EncodeOptions()) as muxer:
+        with PacketMuxer(dst, source.info, source.copy_streams, EncodeSettings()) as muxer:
             muxer.open_video(template)
             for packet in segment.demux(template):
                 if packet.size:

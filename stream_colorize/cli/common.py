@@ -6,11 +6,12 @@ from pathlib import Path
 
 import typer
 
-from ..config import Settings, read_preset
+from ..config import Settings
 from ..engine import BACKENDS, DEVICES
 from ..errors import UsageError
 from ..io import guard
 from ..io.guard import same_file as same_file  # the commands import it from here
+from ..presets import read_preset
 
 # One device name a line would be long; a fixed break (click's \b) keeps "opencl-fp16" whole at 80 columns.
 DEVICE_HELP = "\b\nCompute device: " + ", ".join(DEVICES[:3]) + ",\n" + ", ".join(DEVICES[3:]) + "."
@@ -66,7 +67,7 @@ def command_settings(
     --device, --backend, --temperature and --threads, in that order."""
     model, device, backend, temperature, threads = model_flags
     flags.update(model=model, device=device, backend=backend, temperature=temperature, threads=threads)
-    return Settings(threads=None).override(**preset).override(**flags)
+    return Settings().override(**preset).override(**flags)
 
 
 def check_output(output: Path, inputs: list[Path], overwrite: bool) -> None:

@@ -11,8 +11,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from ..build import build_engine
 from ..config import MODEL_KEYS
-from ..engine import build_engine
 from ..errors import ColorizeError, InputNotFoundError, MediaError, UsageError
 from ..io.kinds import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from ..photo import check_image_suffix, colorize_photo, read_photo, write_image
@@ -162,7 +162,7 @@ def register(app: typer.Typer) -> None:
             refuse_video_output(dst)
             check_image_suffix(dst)
             check_output(dst, images, overwrite)
-        engine = build_engine(settings)
+        engine = build_engine(settings.model)
         failures = 0
         with photo_progress(len(images)) as advance:
             for src, dst in zip(images, targets):

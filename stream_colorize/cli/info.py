@@ -14,12 +14,12 @@ def register(app: typer.Typer) -> None:
         import cv2
 
         from ..backends import backend_table
-        from ..engine import (
+        from ..backends.opencv_dnn import (
             OPENCV_MAJOR,
-            _unavailable_reason,
             cuda_device_count,
             device_capabilities,
             opencl_device,
+            unavailable_reason,
         )
         from ..models.registry import BUNDLED_DIR, cache_dir, known_names
 
@@ -32,7 +32,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"--device {device:<12s}{what}")
         pick = "cpu"
         for device in ("cuda", "opencl"):
-            reason = _unavailable_reason(device, auto=True)
+            reason = unavailable_reason(device, auto=True)
             if reason is None:
                 pick = f"{device} (if its probe forward agrees with the CPU)"
                 break

@@ -7,12 +7,13 @@ $ stream-colorize live lavfi:testsrc2=size=640x480:rate=30 --headless --record o
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import typer
 
+from ..build import build_engine
 from ..config import MODEL_KEYS, TEMPORAL_KEYS
-from ..engine import build_engine
 from ..errors import UsageError
 from ..io.devices import parse_source
 from ..io.live_source import LiveSource
@@ -85,7 +86,8 @@ def register(app: typer.Typer) -> None:
         preset = preset_values(config, MODEL_KEYS + TEMPORAL_KEYS)
         model_flags = (model, device, backend, temperature, threads)
         settings = command_settings(preset, model_flags, smooth=smoothing(smooth, no_smooth))
-        skip_value = parse_skip(skip) if skip is not None else (settings.skip if "skip" in preset else None)
+        # live's own default is an automatic skip (None); a preset's or the flag's number overrides it
+        skip_value = parse_skip(skip) if skip is not None else (settings.temporal.skip if "skip" in preset else None)
         if rtsp_transport not in ("tcp", "udp"):
             raise UsageError(f"--rtsp-transport must be tcp or udp, not {rtsp_transport!r}")
         if not headless:
@@ -95,12 +97,9 @@ def register(app: typer.Typer) -> None:
         spec = parse_source(source, rtsp_transport=rtsp_transport, camera_size=camera_size, camera_fps=camera_fps)
         if record is not None and spec.kind == "file":
             check_output(record, [Path(spec.call.file)], overwrite)
-        engine = build_engine(settings)
+        engine = build_engine(settings.model)
         options = LiveOptions(
-            skip=skip_value,
-            smooth=settings.smooth,
-            smoothing=settings.smooth > 0,
-            scene_cut=settings.scene_cut,
+            temporal=dataclasses.replace(settings.temporal, skip=skip_value),
             side_by_side=side,
             headless=headless,
             record=record,

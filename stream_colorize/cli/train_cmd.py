@@ -17,14 +17,14 @@ import cv2
 import numpy as np
 import typer
 
+from ..build import build_engine, build_temporal
 from ..config import MODEL_KEYS, TEMPORAL_KEYS
-from ..engine import Colorizer, build_engine
+from ..engine import Colorizer
 from ..errors import InputNotFoundError, MediaError, ModelError, UsageError
 from ..evaluate import evaluate_images, evaluate_video, format_report, read_video_frames
 from ..imagestats import colourfulness
 from ..io.kinds import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from ..photo import read_image
-from ..video import build_temporal
 from .common import (
     BackendOption,
     ConfigOption,
@@ -255,17 +255,18 @@ def eval_command(
     preset = preset_values(config, MODEL_KEYS + TEMPORAL_KEYS)
     model_flags = (model, device, backend, temperature, threads)
     settings = command_settings(preset, model_flags, skip=skip, smooth=smoothing(smooth, no_smooth))
-    colorizer = build_engine(settings)
+    colorizer = build_engine(settings.model)
     results: dict[str, dict] = {}
     if colour:
         results["images"] = evaluate_images(colorizer, colour, names if per_image else None)
     if video is not None:
-        temporal = build_temporal(settings) if settings.smooth > 0 or settings.skip > 1 else None
+        wanted = settings.temporal.smooth > 0 or (settings.temporal.skip or 1) > 1
+        temporal = build_temporal(settings.temporal) if wanted else None
         results["video"] = evaluate_video(colorizer, video, max_frames, temporal)
     if as_json:
-        typer.echo(json.dumps({"model": settings.model, **results}, indent=2))
+        typer.echo(json.dumps({"model": settings.model.name, **results}, indent=2))
         return
-    typer.echo(f"model {settings.model} on {colorizer.choice.device} ({colorizer.backend_name})")
+    typer.echo(f"model {settings.model.name} on {colorizer.choice.device} ({colorizer.backend_name})")
     for name, report in results.items():
         typer.echo(f"-- {name}\n{format_report(report)}")
 

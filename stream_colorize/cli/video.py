@@ -24,17 +24,17 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from ..config import Settings, load_settings
-from ..engine import build_engine
+from ..config import Settings
 from ..errors import ColorizeError, InputNotFoundError, MediaError, UsageError
 from ..io.encoders import is_image_sequence
 from ..io.kinds import VIDEO_SUFFIXES
 from ..io.sink import partial_path
 from ..io.source import is_url
 from ..pipeline import Counters
+from ..presets import load_settings
 from ..signals import exit_code
 from ..timespec import parse_time
-from ..video import PipelineInterrupted, Result, colorize_file, expected_frames
+from ..video import PipelineInterrupted, Result, colorize_file, expected_frames, file_engine
 from .common import (
     BACKEND_HELP,
     DEVICE_HELP,
@@ -50,7 +50,7 @@ from .common import (
     smoothing,
 )
 from .console import Reported, out_of_memory, say
-from .segmented import ClusterOptions, RayOption, SegmentOption, WorkersOption, run_segmented, wants_segments
+from .segmented import ClusterOptions, RayOption, SegmentOption, WorkersOption, note
 
 
 def collect_jobs(input: str, output: Path, overwrite: bool, skip_existing: bool = False) -> list[tuple[str, Path]]:
@@ -212,25 +212,20 @@ def register(app: typer.Typer) -> None:
             start=None if start is None else parse_time(start, "-ss/--start"),
             end=None if end is None else parse_time(end, "-to/--end"),
         )
-        if settings.duration is not None and settings.duration <= 0:
-            raise UsageError("-t/--duration must be more than 0 seconds")
         jobs = collect_jobs(input, output, overwrite, skip_existing)
-        cluster = ClusterOptions(workers=workers, ray=ray, threads=threads, segment_seconds=segment_seconds)
+        cluster = ClusterOptions(workers=workers, ray=ray, segment_seconds=segment_seconds)
         loaded: list = []
 
         def engine():
             if not loaded:
-                loaded.append(build_engine(settings))
+                loaded.append(file_engine(settings))
             return loaded[0]
 
         bar = _Bar(enabled=not quiet)
         failures = 0
         for job_in, job_out in jobs:
             try:
-                if wants_segments(job_in, job_out, settings, cluster):
-                    result = run_segmented(job_in, job_out, settings, cluster, bar, overwrite)
-                else:
-                    result = _run_one(job_in, job_out, settings, engine, bar, overwrite)
+                result = _run_one(job_in, job_out, settings, engine, bar, overwrite, cluster)
             except PipelineInterrupted as exc:
                 bar.stop()
                 _report_interrupt(exc.result, job_out)
@@ -260,12 +255,13 @@ def _cut_short(job_in: str, result: Result, settings: Settings, accept: bool) ->
     """A stream (URL, pipe, device) that ended before the asked ``--duration``: say how much was
     recorded; True (a failure) unless ``accept``."""
     stats = result.source
-    if settings.duration is None or stats.limit_reached or result.output is None:
+    if settings.input.duration is None or stats.limit_reached or result.output is None:
         return False
     if not (is_url(job_in) or not Path(job_in).is_file()):
         return False  # a file shorter than -t is simply all of it, as with ffmpeg
     got = stats.seconds
-    message = f"{job_in} ended after {got:.1f} s of the {settings.duration:g} s asked; {result.output} holds that much"
+    asked = settings.input.duration
+    message = f"{job_in} ended after {got:.1f} s of the {asked:g} s asked; {result.output} holds that much"
     if accept:
         say(f"stream-colorize: note: {message}")
         return False
@@ -273,13 +269,25 @@ def _cut_short(job_in: str, result: Result, settings: Settings, accept: bool) ->
     return True
 
 
-def _run_one(job_in: str, job_out: Path, settings: Settings, engine, bar: _Bar, overwrite: bool) -> Result:
+def _run_one(
+    job_in: str, job_out: Path, settings: Settings, engine, bar: _Bar, overwrite: bool, cluster: ClusterOptions
+) -> Result:
+    """One film, plain or in segments as ``colorize_file`` decides, with the progress bar."""
+
     def started(source) -> None:
         bar.start(Path(job_in).name if not is_url(job_in) else job_in, expected_frames(source, settings))
 
     try:
         return colorize_file(
-            job_in, job_out, settings, engine=engine, on_tick=bar.tick, on_start=started, overwrite=overwrite
+            job_in,
+            job_out,
+            settings,
+            engine=engine,
+            on_tick=bar.tick,
+            on_start=started,
+            overwrite=overwrite,
+            cluster=cluster,
+            on_note=note,
         )
     finally:
         bar.stop()

@@ -19,6 +19,7 @@ from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol
 
+from ..build import pipeline_model_threads
 from ..config import Settings, check_threads
 from ..errors import UsageError
 from ..models.spec import ModelSpec
@@ -39,11 +40,11 @@ def machine_cores() -> int:
         return os.cpu_count() or 1
 
 
-def local_shares(workers: int, threads: int | None, settings_threads: int | None) -> tuple[int, int]:
+def local_shares(workers: int, threads: int | None) -> tuple[int, int]:
     """(worker processes, inference threads each) for a pool on this machine.
 
-    More than ``PER_CORE`` processes per core is refused; threads are what was asked (else the
-    settings' value, else a fair share of the cores), cut so all workers together keep within
+    More than ``PER_CORE`` processes per core is refused; threads are what was asked (else a
+    fair share of the cores), cut so all workers together keep within
     ``PER_CORE`` threads per core.
     """
     check_threads(threads)
@@ -55,7 +56,7 @@ def local_shares(workers: int, threads: int | None, settings_threads: int | None
             f"--workers {workers} is more than this machine can use: {cores} cores, at most {most} "
             "local worker processes (each loads the model)"
         )
-    wanted = threads or settings_threads or max(1, cores // workers)
+    wanted = threads or max(1, cores // workers)
     return workers, max(1, min(wanted, most // workers))
 
 
@@ -80,7 +81,8 @@ class InlineExecutor:
 
     def __init__(self, settings: Settings, spec: ModelSpec | None = None, threads: int | None = None) -> None:
         check_threads(threads)
-        self._worker = SegmentWorker(settings, spec, threads)
+        # a plain run's default: all cores but one for the model, the other for decode and encode
+        self._worker = SegmentWorker(settings, spec, threads or pipeline_model_threads())
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sc-segment")
         self.description = "1 worker in this process"
 
@@ -137,7 +139,7 @@ class LocalPool:
     """
 
     def __init__(self, settings: Settings, workers: int, spec: ModelSpec | None = None, threads: int | None = None):
-        self.slots, self.threads = local_shares(workers, threads, settings.threads)
+        self.slots, self.threads = local_shares(workers, threads)
         context = multiprocessing.get_context("spawn")
         self._counter = context.Value("q", 0)  # frames written by all worker processes
         self._returned = 0  # frames of the segments whose results came back (or were lost)

@@ -1,7 +1,7 @@
 """The driver: plan, resume, send segments to an executor, keep what comes back, join.
 
     >>> result = run_job("film.mkv", Path("film_colour.mkv"), settings, ClusterOptions(workers=4))
-    >>> result = run_job("film.mkv", out, settings, ClusterOptions(ray="10.0.0.5:6379", threads=2))
+    >>> result = run_job("film.mkv", out, settings, ClusterOptions(ray="10.0.0.5:6379"))
     >>> print(result.summary())                       # the same Result a plain run gives
 
 The driver demuxes the film once, front to back, handing each worker one segment's compressed
@@ -36,9 +36,9 @@ from ..io.outputs import OutputTakenError
 from ..io.sink import FileSink, Outcome
 from ..io.source import MediaSource, SourceStats, is_url
 from ..signals import deferred_signals, signal_of
-from ..video import PipelineInterrupted, Result, encode_options
+from ..video import PipelineInterrupted, Result
 from .executors import Executor, InlineExecutor, LocalPool
-from .join import _copy_kinds, join_segments, segment_suffix
+from .join import join_segments, segment_suffix
 from .manifest import Identity, JobFolder, input_fingerprint, job_dir_for, model_hash, settings_identity
 from .plan import DEFAULT_SEGMENT_SECONDS, DEFAULT_WARMUP, SegmentPlan, plan_segments, scan_video
 from .scratch import sweep_scratch
@@ -54,7 +54,6 @@ class ClusterOptions:
 
     workers: int | None = None  # local worker processes (with ray: number of Ray actors)
     ray: str | None = None  # Ray address ("host:port") or "auto"
-    threads: int | None = None  # inference threads per worker
     segment_seconds: float | None = None  # None: DEFAULT_SEGMENT_SECONDS
     warmup: int = DEFAULT_WARMUP
     retries: int = 2  # extra attempts of a segment whose worker was lost
@@ -96,7 +95,7 @@ def wants_segments(
     asked = options.workers is not None or options.ray is not None or options.segment_seconds is not None
     if asked and is_url(input):
         raise UsageError("--workers, --ray and --segment-seconds work on film files, not on a URL")
-    trimmed = settings.duration is not None or settings.start is not None or settings.end is not None
+    trimmed = settings.input.trimmed
     if asked and trimmed:
         raise UsageError("-ss, -to and -t/--duration cannot be combined with --workers, --ray or --segment-seconds")
     if segment_suffix(output) is None:
@@ -129,10 +128,10 @@ def make_executor(options: ClusterOptions, settings: Settings, spec) -> Executor
     if options.ray is not None:
         from .ray_executor import RayExecutor
 
-        return RayExecutor(options.ray, settings, spec, workers=options.workers, threads=options.threads)
+        return RayExecutor(options.ray, settings, spec, workers=options.workers, threads=settings.model.threads)
     if options.workers is not None and options.workers > 1:
-        return LocalPool(settings, options.workers, spec=spec, threads=options.threads)
-    return InlineExecutor(settings, spec, threads=options.threads)
+        return LocalPool(settings, options.workers, spec=spec, threads=settings.model.threads)
+    return InlineExecutor(settings, spec)
 
 
 def run_job(
@@ -165,20 +164,20 @@ def run_job(
     if suffix is None:
         raise UsageError(f"{_kind(output)} cannot be joined from segments; colorize it in one pass (colorize_file)")
     started = time.perf_counter()
-    source = MediaSource(input, copy_kinds=_copy_kinds(settings))
+    source = MediaSource(input, copy_kinds=settings.encode.copy_kinds)
     own_executor = executor is None
     job: JobFolder | None = None
     plan: SegmentPlan | None = None
     try:
         # the output's options are checked now, not after hours of work
-        FileSink(output, source.info, source.copy_streams, encode_options(settings)).commit(Outcome.FAILED)
+        FileSink(output, source.info, source.copy_streams, settings.encode).commit(Outcome.FAILED)
         if suffix != output.suffix.lower():  # and the segments' container's
             probe = output.with_name(f"{output.stem}.segment{suffix}")
-            FileSink(probe, source.info, [], encode_options(settings)).commit(Outcome.FAILED)
+            FileSink(probe, source.info, [], settings.encode).commit(Outcome.FAILED)
         index = scan_video(source)
         _probe_rotation(source)
         plan = plan_segments(index, options.segment_seconds or DEFAULT_SEGMENT_SECONDS, options.warmup)
-        spec = resolve_model(settings.model)
+        spec = resolve_model(settings.model.name)
         fingerprint = input_fingerprint(Path(input), index)
         identity = Identity(fingerprint, settings_identity(settings, output.suffix), model_hash(spec))
         job, fresh_note = JobFolder.open(job_dir_for(output), identity, plan, suffix)

@@ -25,7 +25,6 @@ from ..io.encoders import is_image_sequence
 from ..io.inputs import open_input
 from ..io.muxer import PacketMuxer
 from ..io.source import MediaSource
-from ..video import encode_options
 
 # Outputs joined from segments kept in the same container.
 SAME_CONTAINER = (".mp4", ".m4v", ".mov", ".3gp", ".mkv", ".webm")
@@ -46,10 +45,6 @@ def segment_suffix(output: Path) -> str | None:
     if suffix in SAME_CONTAINER:
         return suffix
     return ".mkv" if suffix in VIA_MATROSKA else None
-
-
-def _copy_kinds(settings: Settings) -> tuple[str, ...]:
-    return ("audio", "subtitle", "data") if settings.subtitles else ("audio", "data")
 
 
 def _time(packet: av.Packet) -> float:
@@ -128,10 +123,9 @@ def join_segments(
     """
     if not files:
         raise MediaError("no segments to join")
-    source = MediaSource(input, copy_kinds=_copy_kinds(settings))
+    source = MediaSource(input, copy_kinds=settings.encode.copy_kinds)
     try:
-        options = encode_options(settings)
-        with PacketMuxer(output, source.info, source.copy_streams, options, overwrite=overwrite) as muxer:
+        with PacketMuxer(output, source.info, source.copy_streams, settings.encode, overwrite=overwrite) as muxer:
             with open_input(files[0]) as first:
                 template = first.streams.video[0]
                 extradata = bytes(template.codec_context.extradata) if template.codec_context.extradata else None

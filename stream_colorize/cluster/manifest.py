@@ -93,7 +93,7 @@ def model_hash(spec: ModelSpec) -> str:
 
 def settings_identity(settings: Settings, suffix: str) -> dict:
     """The settings that shape the output picture, plus the output container."""
-    values = {k: v for k, v in dataclasses.asdict(settings).items() if k not in NOT_IN_IDENTITY}
+    values = {k: v for k, v in settings.flat().items() if k not in NOT_IN_IDENTITY}
     values["container"] = suffix.lower()
     return values
 

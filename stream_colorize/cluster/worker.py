@@ -21,15 +21,14 @@ from typing import Any
 
 import av
 
+from ..build import build_engine, build_temporal
 from ..config import Settings, check_threads
-from ..engine import Colorizer
 from ..errors import MediaError
 from ..frames import Frame
 from ..io.sink import FileSink
 from ..io.source import frame_picture
 from ..models.spec import ModelSpec
 from ..pipeline import Colorize, Merge, Pipeline, Stage
-from ..video import build_temporal, encode_options
 from .scratch import segment_scratch
 from .task import SegmentResult, SegmentTask
 
@@ -125,18 +124,9 @@ class SegmentWorker:
     """
 
     def __init__(self, settings: Settings, spec: ModelSpec | None = None, threads: int | None = None) -> None:
-        from ..models import resolve_model
-
         self.settings = settings
-        check_threads(threads or settings.threads)
-        self.engine = Colorizer(
-            spec or resolve_model(settings.model),
-            device=settings.device,
-            temperature=settings.temperature,
-            threads=threads or settings.threads,
-            batch_size=settings.batch,
-            backend=settings.backend,
-        )
+        check_threads(threads)
+        self.engine = build_engine(settings.model, threads=threads, spec=spec)
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self.frames_done = 0  # frames written by this worker so far (read by progress reporters)
         self.in_segment = 0  # frames written of the segment in hand
@@ -161,20 +151,20 @@ class SegmentWorker:
         seg = task.segment
         label = seg.label(task.total)
         source = PacketSource(task)
-        temporal = build_temporal(task.settings)
+        temporal = build_temporal(task.settings.temporal)
         first = seg.warm_pts if seg.warm_pts is not None else seg.start_pts
         stages: list[Stage] = [
             Window(first, seg.end_pts),
-            Colorize(self.engine, temporal, task.settings.batch),
+            Colorize(self.engine, temporal, task.settings.model.batch),
             Window(seg.start_pts, seg.end_pts),  # the warm-up has done its work: not written
             Merge(self.engine.merge),
         ]
         with segment_scratch() as tmp:  # named for this process: swept if it is killed
             segment = Path(tmp) / f"segment{task.suffix}"
             try:
-                with FileSink(segment, task.info, [], encode_options(task.settings)) as sink:
+                with FileSink(segment, task.info, [], task.settings.encode) as sink:
                     counting = _CountingSink(sink, self)
-                    self._pipeline = Pipeline(source, stages, counting, queue_size=task.settings.queue_size)
+                    self._pipeline = Pipeline(source, stages, counting, queue_size=task.settings.input.queue_size)
                     if self._stopped:
                         raise SegmentError(f"{label}: the worker was stopped")
                     self._pipeline.run()

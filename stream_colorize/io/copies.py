@@ -22,8 +22,9 @@ from typing import Any, cast
 
 import av
 
+from ..config import EncodeSettings
 from ..errors import MediaError, UsageError
-from .encoders import EncodeOptions, check_audio_encoder, container_codecs
+from .encoders import check_audio_encoder, container_codecs
 from .source import describe_stream
 
 log = logging.getLogger("stream_colorize")
@@ -38,7 +39,7 @@ def plan_copies(
     streams: list[av.stream.Stream],
     container: av.container.OutputContainer,
     suffix: str,
-    options: EncodeOptions,
+    options: EncodeSettings,
     pictures_only: bool,
 ) -> Plan:
     """Decide per stream: 'copy', 'transcode:<encoder>' or 'text:<codec>'; raise naming a stream

@@ -7,13 +7,12 @@ clear line that names what is available, not a libav log line and "Invalid argum
     UsageError: video encoder h264_nvenc is built in but cannot start here (...); use libx264, ...
 
 Formats that hold pictures but no sound (GIF, animated PNG, image sequences ``f_%05d.png``) get
-their own encoder and pixel format here too.  ``EncodeOptions`` is what the user asked for: the
+their own encoder and pixel format here too.  ``config.EncodeSettings`` is what the user asked for: the
 video encoder's settings and what becomes of the other streams.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import cast
@@ -36,18 +35,6 @@ IMAGE_SEQUENCE_CODECS = {".png": "png", ".jpg": "mjpeg", ".jpeg": "mjpeg", ".bmp
 # Pixel formats for the picture encoders (the first one the encoder takes wins); pal8 (GIF) is
 # written through a palette made for the film (see palette.py).
 PICTURE_PIX_FMTS = ("rgb24", "yuvj420p", "bgr24", "pal8", "bgr8")
-
-
-@dataclass(frozen=True)
-class EncodeOptions:
-    """How to encode the video and what to do with the other streams."""
-
-    codec: str = "auto"  # auto: libx264, or the container's own choice where it cannot hold H.264
-    crf: int = 18
-    preset: str = "veryfast"
-    pix_fmt: str = "auto"  # auto: yuv420p, yuv420p10le for >8-bit input, yuv444p for odd sizes
-    audio_codec: str = "copy"
-    subtitles: bool = True
 
 
 def container_codecs(container: av.container.OutputContainer) -> set[str] | None:

@@ -29,9 +29,10 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 import av
 import numpy as np
 
+from ..config import EncodeSettings
 from ..frames import Frame
 from ..threads import LeakyQueue
-from .sink import EncodeOptions, FileSink, Outcome
+from .sink import FileSink, Outcome
 from .source import VideoInfo
 
 if TYPE_CHECKING:
@@ -163,7 +164,7 @@ class Recorder:
         self.path = path
         self.source = source
         self._audio: LeakyQueue[av.Packet] = LeakyQueue(4096)
-        self._opts = EncodeOptions(preset="veryfast", crf=20)
+        self._opts = EncodeSettings(preset="veryfast", crf=20)
         self.sink: FileSink | None = None
         self.written: Path | None = None  # where the file ended up, once closed
 

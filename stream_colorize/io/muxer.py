@@ -18,10 +18,10 @@ from pathlib import Path
 
 import av
 
+from ..config import EncodeSettings
 from ..errors import MediaError
 from .commit import Outcome, OutputFile
 from .copies import CopiedStreams, plan_copies
-from .encoders import EncodeOptions
 from .source import VideoInfo
 
 
@@ -36,7 +36,7 @@ class PacketMuxer:
         path: Path,
         info: VideoInfo,
         copy_streams: list[av.stream.Stream],
-        options: EncodeOptions,
+        options: EncodeSettings,
         overwrite: bool = True,
     ) -> None:
         self.path = path

@@ -1,6 +1,6 @@
 """The file writer: colour frames in, a file out, every other stream copied untouched.
 
-    >>> with FileSink("out.mp4", source.info, source.copy_streams, EncodeOptions(crf=18)) as sink:
+    >>> with FileSink("out.mp4", source.info, source.copy_streams, EncodeSettings(crf=18)) as sink:
     ...     sink.write(item)                         # a Frame with .output set, or an av.Packet
     ...     sink.commit()                            # or commit(Outcome.PARTIAL): out.partial.mp4
 
@@ -28,16 +28,16 @@ from pathlib import Path
 
 import av
 
+from ..config import EncodeSettings
 from ..errors import MediaError
 from ..frames import Frame
 from .commit import Outcome, OutputFile, partial_path
 from .copies import CopiedStreams, plan_copies
-from .encoders import EncodeOptions
 from .source import VideoInfo
 from .video_encoder import VideoEncoder, choose_pix_fmt
 
 # Imported from here by the callers that write files (video, cluster, live recorder, CLI).
-__all__ = ["EncodeOptions", "FileSink", "Outcome", "choose_pix_fmt", "partial_path"]
+__all__ = ["FileSink", "Outcome", "choose_pix_fmt", "partial_path"]
 
 
 class FileSink:
@@ -51,12 +51,12 @@ class FileSink:
         path: str | Path,
         info: VideoInfo,
         copy_streams: list[av.stream.Stream],
-        options: EncodeOptions | None = None,
+        options: EncodeSettings | None = None,
         overwrite: bool = True,
     ) -> None:
         self.path = Path(path)
         self.info = info
-        self.options = options or EncodeOptions()
+        self.options = options or EncodeSettings()
         self.overwrite = overwrite  # False: never replace a file that appeared while we worked
         self.frames = 0
         self.output = OutputFile(self.path, overwrite)

@@ -1,7 +1,7 @@
 """The video side of an output: the encoder, pixel format and options that fit the output format,
 and colour frames (``Frame.output``, BGR uint8) turned into encoded packets.
 
-    >>> video = VideoEncoder(container, path, info, EncodeOptions(crf=18), pictures_only=False)
+    >>> video = VideoEncoder(container, path, info, EncodeSettings(crf=18), pictures_only=False)
     >>> video.check()                              # before any work: UsageError for a bad --codec...
     >>> video.open(first_frame)                    # the stream, at the first picture's size
     >>> for packet in video.encode(frame): container.mux(packet)
@@ -25,11 +25,11 @@ import av
 import cv2
 import numpy as np
 
+from ..config import EncodeSettings
 from ..errors import UsageError
 from ..frames import Frame
 from ..limits import QUEUE_BYTES
 from .encoders import (
-    EncodeOptions,
     check_encoder,
     container_codecs,
     is_video_encoder,
@@ -45,7 +45,7 @@ log = logging.getLogger("stream_colorize")
 BIG_PICTURE = 3840 * 2160  # pixels above which the encoder is told to hold fewer frames
 
 
-def choose_pix_fmt(options: EncodeOptions, codec: str, info: VideoInfo, width: int, height: int) -> str:
+def choose_pix_fmt(options: EncodeSettings, codec: str, info: VideoInfo, width: int, height: int) -> str:
     """The encoder's pixel format for ``auto``: 4:2:0, 10-bit when the input was, 4:4:4 for odd sizes."""
     if options.pix_fmt != "auto":
         return options.pix_fmt
@@ -75,7 +75,7 @@ class VideoEncoder:
         container: av.container.OutputContainer,
         path: Path,
         info: VideoInfo,
-        options: EncodeOptions,
+        options: EncodeSettings,
         pictures_only: bool,
     ) -> None:
         self.container, self.path, self.info, self.options = container, path, info, options

@@ -373,7 +373,8 @@ def test_scratch_folders_of_dead_processes_are_swept(film: Path, tmp_path: Path,
     done = run(argv(film, tmp_path / "out.mkv", tiny_onnx, "--workers", "2", "--segment-seconds", "1"),
                TMPDIR=str(scratch))  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert sorted(p.name for p in scratch.iterdir()) == sorted([live.name, other.name])
+    # (ONNX Runtime, which the workers use, keeps a session file of its own there: not ours to judge)
+    assert sorted(p.name for p in scratch.glob("sc-segment-*")) == sorted([live.name, other.name])
 
 
 # -- an old partial film ---------------------------------------------------------------------------

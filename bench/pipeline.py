@@ -192,7 +192,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="720p only")
     parser.add_argument("--zhang-frames", type=int, default=12)
-    parser.add_argument("--preset", default=Settings().preset)
+    parser.add_argument("--preset", default=Settings().encode.preset)
     parser.add_argument("--temporal", action="store_true", help="flicker vs lag table only")
     parser.add_argument("--clip", type=Path, help="for --temporal: a clip (default: the bundled sample)")
     parser.add_argument("--vs-ffmpeg", action="store_true", help="video / ffmpeg re-encode speed ratios at 720p")

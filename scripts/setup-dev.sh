@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install everything the tests need on Debian 12 (run as root or with sudo available):
-# system packages (ffprobe, Xvfb, PoCL OpenCL, the GStreamer RTSP server), then three venvs:
+# system packages (ffprobe, Xvfb, PoCL OpenCL, the GStreamer RTSP server, headless Chromium for the web view), then three venvs:
 # .venv (whatever a fresh `pip install .` resolves today, upgraded on every run), .venv-cv50
 # (opencv-python 5.0, the last 5.x with the classic engine that honours targets) and .venv-cv4
 # (opencv-python 4.14, which still reads Caffe).  Every venv gets ONNX Runtime's CPU build (the
@@ -16,6 +16,7 @@ APT_PACKAGES=(
   pocl-opencl-icd ocl-icd-libopencl1 clinfo
   gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly python3-gi
+  chromium
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -29,7 +30,7 @@ fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 # The CPU build of torch that lies on this platform's disk; a bare "torch" would pull a CUDA build of several GB.
 .venv/bin/pip install -q "torch==2.13.0"
-.venv/bin/pip install -q -e ".[test,train,convert,ort,cluster]"  # cluster: Ray, for the two-node tests
+.venv/bin/pip install -q -e ".[test,train,convert,ort,cluster,serve]"  # cluster: Ray, for the two-node tests; serve: aiohttp
 # A venv kept from an earlier run must still test what pip resolves today.
 .venv/bin/pip install -q --upgrade opencv-python av numpy typer onnxruntime
 

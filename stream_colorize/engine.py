@@ -98,6 +98,15 @@ class Colorizer:
             expected = device == "auto" and self.choice.device == "cpu" and not self.backend.probe_failed
             log.log(logging.INFO if expected else logging.WARNING, self.summary())
 
+    def set_temperature(self, temperature: float) -> None:
+        """Change the annealing temperature for the following forwards (live's colour strength:
+        lower is bolder); UsageError unless a finite number > 0.  A model that outputs ab directly
+        has no temperature: it is kept but changes nothing."""
+        if not (isinstance(temperature, (int, float)) and temperature > 0 and math.isfinite(temperature)):
+            raise UsageError(f"temperature must be a finite number > 0 (got {temperature})")
+        self.backend.set_temperature(float(temperature))
+        self.temperature = float(temperature)
+
     @property
     def backend_name(self) -> str:
         """``opencv`` or ``onnxruntime``: what runs the network."""

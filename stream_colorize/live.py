@@ -32,7 +32,7 @@ import av
 import numpy as np
 
 from .build import build_temporal
-from .config import TemporalSettings
+from .config import TEMPERATURE_RANGE, TemporalSettings
 from .engine import Colorizer
 from .errors import ColorizeError
 from .frames import Frame
@@ -47,6 +47,7 @@ from .threads import GuardedThread, LeakyQueue
 
 log = logging.getLogger("stream_colorize")
 MAX_SKIP = 120
+MAX_SMOOTH = 0.99  # the smoother's strength must stay below 1 (1 would freeze the colours)
 
 
 class AutoSkip:
@@ -79,6 +80,13 @@ class AutoSkip:
         self._last_drop_count = drops
         base = max(1, math.ceil(model_s * fps - 1e-6)) if fps > 0 and model_s > 0 else 1
         self.value = int(min(MAX_SKIP, base + self.pressure))
+        return self.value
+
+    def set(self, value: int | None) -> int:
+        """Fix the factor at ``value`` (clamped to 1..MAX_SKIP), or None: automatic again."""
+        self.auto = value is None
+        if value is not None:
+            self.value = int(min(MAX_SKIP, max(1, value)))
         return self.value
 
     def step(self, delta: int) -> int:
@@ -165,6 +173,7 @@ class ColourStage:
         self._ab_cut = False
         self._ab_fresh = False
         self._stop = threading.Event()
+        self._temperature: float | None = None  # asked for, set by the model thread before its next forward
         self.error: BaseException | None = None
         self.source_done = threading.Event()
         self._threads = [
@@ -189,6 +198,17 @@ class ColourStage:
             thread.join(5.0)
 
     @property
+    def temperature(self) -> float:
+        """The temperature asked for last (the model uses it from its next forward on)."""
+        wanted = self._temperature
+        return wanted if wanted is not None else self.colorizer.temperature
+
+    @temperature.setter
+    def temperature(self, value: float) -> None:
+        # The model thread sets it between forwards: a backend may remake its session for it.
+        self._temperature = value
+
+    @property
     def finished(self) -> bool:
         """True when the source ended and every frame has gone through, or a thread failed."""
         return self._stop.is_set() or (self.source_done.is_set() and not len(self.inbox) and not len(self.outbox))
@@ -199,6 +219,9 @@ class ColourStage:
             if item is None:
                 continue
             frame, cut = item
+            wanted, self._temperature = self._temperature, None
+            if wanted is not None and wanted != self.colorizer.temperature:
+                self.colorizer.set_temperature(wanted)
             began = time.perf_counter()
             ab = self.colorizer.predict_ab([frame.image])[0]
             elapsed = time.perf_counter() - began
@@ -259,6 +282,7 @@ class Session:
             side_by_side=stage.side_by_side,
             shown=stats.shown,
             elapsed=time.monotonic() - self.began,
+            temperature=stage.temperature,
         )
 
     def apply(self, control: Control) -> bool:
@@ -271,10 +295,17 @@ class Session:
             self.source.paused.set() if self.paused else self.source.paused.clear()
         elif action == Action.SIDE_BY_SIDE:
             stage.side_by_side = not stage.side_by_side if control.on is None else control.on
+        elif action == Action.SMOOTHING and control.value is not None:
+            stage.temporal.strength = min(MAX_SMOOTH, max(0.0, float(control.value)))
         elif action == Action.SMOOTHING:
             stage.temporal.smoothing = not stage.temporal.smoothing if control.on is None else control.on
         elif action in (Action.SKIP_UP, Action.SKIP_DOWN):
             stage.skip.step(1 if action == Action.SKIP_UP else -1)
+        elif action == Action.SKIP and control.value is not None:
+            stage.skip.set(int(control.value) if control.value >= 1 else None)
+        elif action == Action.TEMPERATURE and control.value is not None:
+            low, high = TEMPERATURE_RANGE
+            stage.temperature = min(high, max(low, float(control.value)))
         elif action == Action.SNAPSHOT and self.last is not None:
             snapshot = save_snapshot(self.last.image, self.options.snapshot_dir)
             log.warning("snapshot saved to %s", snapshot)

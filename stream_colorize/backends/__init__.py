@@ -72,6 +72,10 @@ class Backend(Protocol):
         """Most frames one call takes (None: any number)."""
         ...
 
+    def set_temperature(self, temperature: float) -> None:
+        """Decode the following forwards at this annealing temperature (> 0)."""
+        ...
+
 
 def feeds_batch(feeds: Mapping[str, np.ndarray]) -> int:
     """The number of frames in a set of feeds (their common first dimension)."""

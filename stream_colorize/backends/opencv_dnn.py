@@ -202,6 +202,14 @@ class OpenCvBackend:
             net.getLayer(net.getLayerId("conv8_313_rh")).blobs = [scale]
         return net
 
+    def set_temperature(self, temperature: float) -> None:
+        """Decode the following forwards at ``temperature`` (Caffe: the scale layer's blob is replaced)."""
+        self.temperature = float(temperature)
+        if self.spec.format == "caffe":
+            centres = self._bins if self._bins is not None else load_bins()
+            scale = np.full((1, centres.shape[0]), 1.0 / self.temperature, np.float32)
+            self.net.getLayer(self.net.getLayerId("conv8_313_rh")).blobs = [scale]
+
     def _select_device(self, requested: str) -> cv2.dnn.Net:
         reference: np.ndarray | None = None
         for device in _candidates(requested):

@@ -282,6 +282,18 @@ class OrtBackend:
             return session
         raise OrtUnusable(f"no provider could run the model for {requested!r}")  # unreachable: CPU always runs
 
+    def set_temperature(self, temperature: float) -> None:
+        """Decode the following forwards at ``temperature``.  Where the annealed mean runs in the
+        graph (GPU providers, a thread budget) the temperature is a constant of it: the session is
+        made again on the same providers (the old one serves until the new one is ready)."""
+        self.temperature = float(temperature)
+        if not self.decode_in_graph:
+            return  # numpy decodes with self.temperature
+        self._graphs = {key: data for key, data in self._graphs.items() if not key[1]}
+        device = self.choice.device
+        attempt = _Attempt(device, tuple(self.session.get_providers()), device.endswith("fp16"))
+        self.session = self._session(attempt)
+
     # -- inference ------------------------------------------------------------------------------
     @property
     def decode_in_graph(self) -> bool:

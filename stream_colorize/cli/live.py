@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -16,9 +17,10 @@ from ..build import build_engine
 from ..config import MODEL_KEYS, TEMPORAL_KEYS
 from ..errors import UsageError
 from ..io.devices import parse_source
+from ..io.live_outputs import LiveOutput
 from ..io.live_source import LiveSource
 from ..io.window import require_display
-from ..live import LiveOptions, run_live
+from ..live import LiveOptions, close_outputs, run_live
 from .common import (
     BackendOption,
     ConfigOption,
@@ -36,6 +38,9 @@ from .common import (
 )
 from .console import say
 
+if TYPE_CHECKING:
+    from ..serve.output import ServeOutput
+
 KEYS_HELP = "Keys: q/Esc quit, space pause, s side-by-side, t smoothing, +/- skip, p snapshot PNG."
 
 
@@ -46,6 +51,22 @@ def parse_skip(text: str) -> int | None:
     if text.isdigit() and int(text) >= 1:
         return int(text)
     raise UsageError(f"--skip must be 'auto' or a positive integer, not {text!r}")
+
+
+def _web_view(listen: str | None, token: str | None, token_file: Path | None, max_viewers: int) -> ServeOutput | None:
+    """The --serve output, checked (address, token, aiohttp installed) but not yet listening."""
+    if listen is None:
+        if token is not None or token_file is not None:
+            raise UsageError("--token and --token-file go with --serve")
+        return None
+    if token is not None and token_file is not None:
+        raise UsageError("give --token or --token-file, not both")
+    from ..serve import load_serve_output
+    from ..serve.address import parse_listen, read_token_file
+
+    address = parse_listen(listen)
+    secret = read_token_file(token_file) if token_file is not None else token
+    return load_serve_output()(address, secret, max_viewers)
 
 
 def register(app: typer.Typer) -> None:
@@ -81,6 +102,17 @@ def register(app: typer.Typer) -> None:
         camera_size: str | None = typer.Option(None, "--camera-size", help="Ask the camera for WxH, e.g. 1280x720."),
         camera_fps: float | None = typer.Option(None, "--camera-fps", min=1.0, help="Ask the camera for this rate."),
         snapshots: Path = typer.Option(Path("."), "--snapshot-dir", help="Where the p key saves PNGs."),
+        serve: str | None = typer.Option(
+            None, "--serve", metavar="[HOST:]PORT",
+            help="Also serve a web view (page, /stream.mjpg, /snapshot.jpg, /api/status, /metrics); "
+            "on 127.0.0.1 unless a host is given.",
+        ),
+        token: str | None = typer.Option(
+            None, "--token", help="Viewers must send this token (needed off the loopback); --token-file keeps it "
+            "out of the process list.",
+        ),
+        token_file: Path | None = typer.Option(None, "--token-file", help="Read the --token from this file."),
+        max_viewers: int = typer.Option(10, "--max-viewers", min=1, help="Viewers of the stream at once (then 503)."),
     ) -> None:
         # --config: the preset's model and temporal keys (the encoder's are the recording's own).
         preset = preset_values(config, MODEL_KEYS + TEMPORAL_KEYS)
@@ -97,6 +129,7 @@ def register(app: typer.Typer) -> None:
         spec = parse_source(source, rtsp_transport=rtsp_transport, camera_size=camera_size, camera_fps=camera_fps)
         if record is not None and spec.kind == "file":
             check_output(record, [Path(spec.call.file)], overwrite)
+        view = _web_view(serve, token, token_file, max_viewers)
         engine = build_engine(settings.model)
         options = LiveOptions(
             temporal=dataclasses.replace(settings.temporal, skip=skip_value),
@@ -108,7 +141,15 @@ def register(app: typer.Typer) -> None:
             on_status=say,
         )
         src = LiveSource(spec, retries=retries, open_timeout=timeout, read_timeout=read_timeout)
-        stats = run_live(spec, engine, options, source=src)
+        outputs: list[LiveOutput] = []
+        try:
+            if view is not None:
+                outputs.append(view.start())
+                hint = " (open it with ?token=...)" if view.token_required else ""
+                say(f"stream-colorize: serving {view.url}{hint}")
+            stats = run_live(spec, engine, options, source=src, outputs=outputs)
+        finally:
+            close_outputs(outputs, ok=False)  # those run_live closed are closed already
         p = stats.latency_percentiles()
         typer.echo(
             f"shown {stats.shown} frames at {stats.fps:.1f} fps; latency p50 {p['p50'] * 1000:.0f} ms, "

@@ -64,6 +64,7 @@ class LiveStatus:
     side_by_side: bool
     shown: int  # frames shown so far
     elapsed: float  # seconds since the session started
+    temperature: float = 0.0  # the model's annealing temperature (colour strength: lower is bolder)
 
 
 class Action(StrEnum):
@@ -76,6 +77,8 @@ class Action(StrEnum):
     SKIP_UP = "skip+"
     SKIP_DOWN = "skip-"
     SNAPSHOT = "snapshot"
+    SKIP = "skip"  # value: the skip factor (0: automatic)
+    TEMPERATURE = "temperature"  # value: the annealing temperature
 
 
 @dataclass(frozen=True)
@@ -83,11 +86,13 @@ class Control:
     """One user request.  ``on`` sets a switch (PAUSE, SIDE_BY_SIDE, SMOOTHING); None toggles it.
 
     A key press toggles (``Control(Action.PAUSE)``); a button that shows its state sets it
-    (``Control(Action.PAUSE, True)``), so two viewers cannot undo each other's press.
+    (``Control(Action.PAUSE, True)``), so two viewers cannot undo each other's press.  A slider
+    sends a number in ``value``: SMOOTHING's strength, SKIP's factor, TEMPERATURE's temperature.
     """
 
     action: Action
     on: bool | None = None
+    value: float | None = None
 
 
 class LiveOutput(Protocol):

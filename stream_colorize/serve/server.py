@@ -1,0 +1,281 @@
+"""The web view's HTTP server: aiohttp on a thread and event loop of its own.
+
+    >>> server = WebServer(Listen("127.0.0.1", 8080), hub, counters, status=lambda: last, on_control=queue.append)
+    >>> server.start()        # bound when it returns: UsageError for an address in use
+    >>> server.stop()
+
+Routes: ``/`` (the page), ``/stream.mjpg`` (multipart JPEG, newest frame per viewer),
+``/snapshot.jpg``, ``/api/status`` (JSON), ``/api/control`` (POST JSON, see ``controls``) and
+``/metrics`` (Prometheus).  With a token every route wants it, as ``Authorization: Bearer`` or
+``?token=``; without one (loopback only) the Host header must name this machine, so a web page
+elsewhere cannot reach the server through a DNS name that points at 127.0.0.1.  The access log
+is off: a token in a query string never reaches a log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import hmac
+import json
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from ..errors import UsageError
+from ..io.live_outputs import Control, LiveStatus
+from .address import Listen
+from .controls import MAX_BODY, BadControl, parse_control
+from .hub import FrameHub
+from .metrics import ServeCounters, prometheus_text, status_json
+from .page import PAGE
+
+log = logging.getLogger("stream_colorize")
+
+BOUNDARY = "frame"
+WRITE_TIMEOUT = 10.0  # seconds a viewer may take to accept one frame before it is let go
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",  # the controls cannot be clicked through another site's frame
+    "Referrer-Policy": "no-referrer",  # nor a token leak through a Referer
+    "Cache-Control": "no-store",
+}
+CSP = "default-src 'self'; img-src 'self' blob:; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _host_name(header: str) -> str:
+    """The host part of a Host header (``[::1]:8080`` -> ``[::1]``, ``a.b:80`` -> ``a.b``)."""
+    if header.startswith("["):
+        return header[: header.find("]") + 1]
+    return header.rpartition(":")[0] if ":" in header else header
+
+
+class WebServer:
+    """The aiohttp application, its runner and the loop thread they live on."""
+
+    def __init__(
+        self,
+        listen: Listen,
+        hub: FrameHub,
+        counters: ServeCounters,
+        status: Callable[[], LiveStatus | None],
+        on_control: Callable[[Control], None],
+        token: str | None = None,
+        write_timeout: float = WRITE_TIMEOUT,
+    ) -> None:
+        self.listen = listen
+        self.write_timeout = write_timeout
+        self.hub = hub
+        self.counters = counters
+        self.status = status
+        self.on_control = on_control
+        self._token = token.encode() if token is not None else None
+        self.port = listen.port  # the bound port (listen.port 0: the system's choice)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="serve-http", daemon=True)
+        self._runner: web.AppRunner | None = None
+        self._new_frame: asyncio.Event | None = None
+        self._cap_said = False
+        self._closing = False
+
+    # -- life --------------------------------------------------------------------------------
+    def start(self, timeout: float = 10.0) -> None:
+        """Bind and serve; UsageError when the address cannot be had."""
+        self._thread.start()
+        future = asyncio.run_coroutine_threadsafe(self._start(), self._loop)
+        try:
+            future.result(timeout)
+        except OSError as exc:
+            self._stop_loop()
+            where = f"{self.listen.host}:{self.listen.port}"
+            if exc.errno == errno.EADDRINUSE:
+                raise UsageError(f"cannot serve on {where}: the address is in use (pick another port)") from None
+            if exc.errno in (errno.EADDRNOTAVAIL, errno.EACCES):
+                raise UsageError(f"cannot serve on {where}: {exc.strerror}") from None
+            raise UsageError(f"cannot serve on {where}: {exc.strerror or exc}") from None
+        except BaseException:
+            self._stop_loop()
+            raise
+        self.hub.start(self._frame_ready)
+
+    async def _start(self) -> None:
+        self._new_frame = asyncio.Event()
+        app = web.Application(middlewares=[self._guard], client_max_size=MAX_BODY)
+        app.router.add_get("/", self._page)
+        app.router.add_get("/stream.mjpg", self._stream)
+        app.router.add_get("/snapshot.jpg", self._snapshot)
+        app.router.add_get("/api/status", self._status)
+        app.router.add_post("/api/control", self._control)
+        app.router.add_get("/metrics", self._metrics)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        await runner.setup()
+        site = web.TCPSite(runner, self.listen.host, self.listen.port, reuse_address=True)
+        try:
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        if runner.addresses:
+            self.port = int(runner.addresses[0][1])
+
+    def stop(self) -> None:
+        """Close every connection and stop the loop thread."""
+        self.hub.stop()
+        if not self._thread.is_alive():
+            return
+        self._closing = True
+        if self._runner is not None:
+            future = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop)
+            try:
+                future.result(5.0)
+            except Exception as exc:  # noqa: BLE001 - closing: nothing left to save
+                log.debug("web view: closing: %s", exc)
+        self._stop_loop()
+
+    def _stop_loop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5.0)
+        if not self._thread.is_alive():
+            self._loop.close()
+
+    def _frame_ready(self) -> None:
+        """From the encoder thread: wake the viewers waiting for a frame."""
+        if not self._loop.is_closed():
+            try:
+                self._loop.call_soon_threadsafe(self._wake_viewers)
+            except RuntimeError:  # the loop closed meanwhile
+                pass
+
+    def _wake_viewers(self) -> None:
+        event, self._new_frame = self._new_frame, asyncio.Event()
+        if event is not None:
+            event.set()
+
+    # -- access ------------------------------------------------------------------------------
+    def _authorized(self, request: web.Request) -> bool:
+        if self._token is None:
+            return True
+        given = ""
+        header = request.headers.get("Authorization", "")
+        if header[:7].lower() == "bearer ":
+            given = header[7:].strip()
+        elif "token" in request.query:
+            given = request.query["token"]
+        return hmac.compare_digest(given.encode(), self._token)
+
+    @web.middleware
+    async def _guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if self._token is None and _host_name(request.host).lower() not in LOCAL_HOSTS | {self.listen.host}:
+            return _error(421, "this server answers to localhost only (start it with --token to serve a network)")
+        if not self._authorized(request):
+            self.counters.unauthorized += 1
+            response = _error(401, "missing or wrong token: open the page as /?token=... or send Authorization: Bearer")
+            response.headers["WWW-Authenticate"] = 'Bearer realm="stream-colorize"'
+            return response
+        answer = await handler(request)
+        if not answer.prepared:
+            answer.headers.update(SECURITY_HEADERS)
+        return answer
+
+    # -- routes ------------------------------------------------------------------------------
+    async def _page(self, request: web.Request) -> web.StreamResponse:
+        response = web.Response(text=PAGE, content_type="text/html")
+        response.headers["Content-Security-Policy"] = CSP
+        return response
+
+    async def _status(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response(status_json(self.status(), self.counters, list(self.hub.encode_s)))
+
+    async def _metrics(self, request: web.Request) -> web.StreamResponse:
+        text = prometheus_text(self.status(), self.counters)
+        return web.Response(text=text, content_type="text/plain", charset="utf-8",
+                            headers={"X-Prometheus-Format": "0.0.4"})  # fmt: skip
+
+    async def _snapshot(self, request: web.Request) -> web.StreamResponse:
+        data = await asyncio.get_running_loop().run_in_executor(None, self.hub.snapshot)
+        if data is None:
+            return _error(503, "no frame yet")
+        return web.Response(body=data, content_type="image/jpeg")
+
+    async def _control(self, request: web.Request) -> web.StreamResponse:
+        if request.content_type != "application/json":  # a form on another site cannot post JSON unasked
+            return _error(415, "send the control as application/json")
+        try:
+            control = parse_control(json.loads(await request.read()))
+        except web.HTTPRequestEntityTooLarge:
+            return _error(413, "a control is a small JSON object")
+        except (BadControl, ValueError, UnicodeDecodeError) as exc:
+            return _error(400, str(exc) if isinstance(exc, BadControl) else "the body is not JSON")
+        self.on_control(control)
+        return web.json_response({"ok": True})
+
+    async def _stream(self, request: web.Request) -> web.StreamResponse:
+        counters = self.counters
+        if counters.viewers >= counters.max_viewers:
+            counters.refused += 1
+            if not self._cap_said:
+                self._cap_said = True
+                log.warning("web view: %d viewers watching, the most allowed (--max-viewers); "
+                            "more are refused with 503", counters.max_viewers)  # fmt: skip
+            response = _error(503, f"viewer limit reached ({counters.max_viewers} watching); try again later")
+            response.headers["Retry-After"] = "5"
+            return response
+        counters.viewers += 1
+        counters.viewers_total += 1
+        try:
+            return await self._send_frames(request)
+        finally:
+            counters.viewers -= 1
+            if counters.viewers < counters.max_viewers:
+                self._cap_said = False
+
+    async def _send_frames(self, request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={
+            "Content-Type": f"multipart/x-mixed-replace; boundary={BOUNDARY}", **SECURITY_HEADERS,
+        })  # fmt: skip
+        await response.prepare(request)
+        self.hub.poke()
+        last = 0
+        while not self._closing:
+            if request.transport is None or request.transport.is_closing():
+                break  # the viewer left
+            jpeg = self.hub.latest
+            if jpeg is None or jpeg.seq == last:
+                event = self._new_frame
+                assert event is not None  # made in _start
+                try:
+                    await asyncio.wait_for(event.wait(), 1.0)
+                except TimeoutError:
+                    pass
+                continue
+            head = (
+                f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg.data)}\r\n"
+                f"X-Frame-Index: {jpeg.index}\r\nX-Frame-Captured: {jpeg.captured:.6f}\r\n\r\n"
+            ).encode()
+            try:
+                await asyncio.wait_for(response.write(head + jpeg.data + b"\r\n"), self.write_timeout)
+            except TimeoutError:
+                log.info("web view: a viewer took over %g s to take a frame; let go", self.write_timeout)
+                if request.transport is not None:
+                    request.transport.abort()
+                break
+            except (ConnectionError, RuntimeError):  # the viewer left
+                break
+            last = jpeg.seq
+            counters = self.counters
+            counters.served_one(time.monotonic() - jpeg.captured)
+        return response
+
+
+def _error(status: int, message: str) -> web.Response:
+    """A JSON error body of one line, with the security headers."""
+    body: dict[str, Any] = {"error": message}
+    return web.json_response(body, status=status, headers=SECURITY_HEADERS)

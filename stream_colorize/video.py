@@ -25,6 +25,7 @@ from .io.guard import as_path, check_output, path_text
 from .io.inputs import open_input
 from .io.sink import FileSink, Outcome
 from .io.source import MediaSource, SourceStats, is_url
+from .io.stream_targets import is_stream_output
 from .pipeline import Colorize, Merge, Pipeline, Stage
 from .presets import as_settings
 from .signals import Interrupted, deferred_signals, signal_of
@@ -46,6 +47,7 @@ class Result:
     interrupted: bool = False
     busy: dict[str, float] = field(default_factory=dict)  # seconds each stage worked (see Counters)
     dropped: int = 0  # damaged packets of copied streams (audio, subtitles) the output could not take
+    sent_to: str | None = None  # a stream output (udp://..., stdout), by a name safe to print
 
     @property
     def fps(self) -> float:
@@ -74,6 +76,8 @@ class Result:
         size = self.size
         if self.output is not None:
             parts.append(f"-> {self.output} ({_human(size)})")
+        elif self.sent_to is not None:
+            parts.append(f"-> {self.sent_to}")
         return "; ".join(parts)
 
 
@@ -138,6 +142,10 @@ def colorize_file(
     also has ``written`` and ``fps``.  ``on_note(line)`` hears the one-line notes of such a run
     (resumed, fresh start, made in one pass after all).
 
+    ``output`` may also be a stream: ``udp://``, ``tcp://``, ``rtsp://`` (push), ``rtmp://``,
+    ``srt://`` where FFmpeg has it, or ``-`` for MPEG-TS on stdout (``io/stream_targets.py``);
+    ``Result.sent_to`` names it, and a broken connection is a MediaError.
+
     An existing ``output`` is refused (UsageError, before any work) unless ``overwrite=True``, as
     the command line refuses it without -y; an ``output`` that is the input itself (also through
     a link) is refused always.  Without ``overwrite`` a file that appears at ``output`` while this
@@ -150,6 +158,10 @@ def colorize_file(
     if engine is not None and not (isinstance(engine, Colorizer) or callable(engine)):
         raise UsageError(f"engine must be a Colorizer or a function that returns one, not {type(engine).__name__}")
     name = _input_name(input)
+    if is_stream_output(output):  # udp://, rtsp://, rtmp://, srt://, - : no file, no rename, no segments
+        from .video_stream import colorize_to_stream
+
+        return colorize_to_stream(name, str(output), settings, engine, on_tick, on_start, cluster)
     target = as_path(output, "output")
     check_output(target, [] if is_url(name) else [Path(name)], overwrite)
     if not overwrite and _sequence_taken(target):

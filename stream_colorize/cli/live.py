@@ -19,6 +19,8 @@ from ..errors import UsageError
 from ..io.devices import parse_source
 from ..io.live_outputs import LiveOutput
 from ..io.live_source import LiveSource
+from ..io.stream_output import StreamOutput
+from ..io.stream_targets import stream_target
 from ..io.window import require_display
 from ..live import LiveOptions, close_outputs, run_live
 from .common import (
@@ -51,6 +53,10 @@ def parse_skip(text: str) -> int | None:
     if text.isdigit() and int(text) >= 1:
         return int(text)
     raise UsageError(f"--skip must be 'auto' or a positive integer, not {text!r}")
+
+
+def _note(line: str) -> None:
+    say(f"stream-colorize: {line}")
 
 
 def _web_view(listen: str | None, token: str | None, token_file: Path | None, max_viewers: int) -> ServeOutput | None:
@@ -113,6 +119,11 @@ def register(app: typer.Typer) -> None:
         ),
         token_file: Path | None = typer.Option(None, "--token-file", help="Read the --token from this file."),
         max_viewers: int = typer.Option(10, "--max-viewers", min=1, help="Viewers of the stream at once (then 503)."),
+        stream_out: list[str] = typer.Option(
+            [], "--output", metavar="URL",
+            help="Also send what is shown to udp://, tcp://, rtsp:// (push), rtmp://, srt:// or - (MPEG-TS on "
+            "stdout); reconnects when it drops.  Repeatable.",
+        ),
     ) -> None:
         # --config: the preset's model and temporal keys (the encoder's are the recording's own).
         preset = preset_values(config, MODEL_KEYS + TEMPORAL_KEYS)
@@ -130,6 +141,7 @@ def register(app: typer.Typer) -> None:
         if record is not None and spec.kind == "file":
             check_output(record, [Path(spec.call.file)], overwrite)
         view = _web_view(serve, token, token_file, max_viewers)
+        targets = [stream_target(url) for url in stream_out]  # UsageError for what FFmpeg cannot write
         engine = build_engine(settings.model)
         options = LiveOptions(
             temporal=dataclasses.replace(settings.temporal, skip=skip_value),
@@ -147,6 +159,7 @@ def register(app: typer.Typer) -> None:
                 outputs.append(view.start())
                 hint = " (open it with ?token=...)" if view.token_required else ""
                 say(f"stream-colorize: serving {view.url}{hint}")
+            outputs += [StreamOutput(target, lambda: src.fps, on_note=_note) for target in targets]
             stats = run_live(spec, engine, options, source=src, outputs=outputs)
         finally:
             close_outputs(outputs, ok=False)  # those run_live closed are closed already

@@ -30,6 +30,7 @@ from ..io.encoders import is_image_sequence
 from ..io.kinds import VIDEO_SUFFIXES
 from ..io.sink import partial_path
 from ..io.source import is_url
+from ..io.stream_targets import is_stream_output, stream_target
 from ..pipeline import Counters
 from ..presets import load_settings
 from ..signals import exit_code
@@ -92,6 +93,16 @@ def collect_jobs(input: str, output: Path, overwrite: bool, skip_existing: bool 
     return jobs
 
 
+def collect_stream_job(input: str, output: str) -> list[tuple[str, Path | str]]:
+    """The one job of a stream output (udp://, rtsp://, -, ...): checked, with no file checks."""
+    target = stream_target(output)  # UsageError for a scheme this FFmpeg cannot write
+    if not is_url(input) and Path(input).is_dir():
+        raise UsageError(f"a folder of videos cannot go to one stream ({target.label}); give one input")
+    if not is_url(input) and not Path(input).exists():
+        raise InputNotFoundError(f"input not found: {input}")
+    return [(input, output)]
+
+
 def output_taken(path: Path) -> bool:
     """True when the output exists (for an image sequence: its first picture)."""
     if is_image_sequence(path):
@@ -147,7 +158,11 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def video(
         input: str = typer.Argument(..., help="Video file, URL (rtsp://, http://...) or folder of videos."),
-        output: Path = typer.Argument(..., help="Output file (its suffix picks the container) or folder."),
+        output: str = typer.Argument(
+            ...,
+            help="Output file (its suffix picks the container) or folder; or a stream: udp://, tcp://, rtsp:// "
+            "(push), rtmp://, srt://, or - for MPEG-TS on stdout.",
+        ),
         model: str | None = typer.Option(None, "--model", "-m", help="Registry name or model path (default: default)."),
         device: str | None = typer.Option(None, "--device", "-d", help=DEVICE_HELP),
         backend: str | None = typer.Option(None, "--backend", "-b", help=BACKEND_HELP),
@@ -212,7 +227,11 @@ def register(app: typer.Typer) -> None:
             start=None if start is None else parse_time(start, "-ss/--start"),
             end=None if end is None else parse_time(end, "-to/--end"),
         )
-        jobs = collect_jobs(input, output, overwrite, skip_existing)
+        jobs: list[tuple[str, Path | str]] = []
+        if is_stream_output(output):
+            jobs += collect_stream_job(input, output)
+        else:
+            jobs += collect_jobs(input, Path(output), overwrite, skip_existing)
         cluster = ClusterOptions(workers=workers, ray=ray, segment_seconds=segment_seconds)
         loaded: list = []
 
@@ -270,7 +289,7 @@ def _cut_short(job_in: str, result: Result, settings: Settings, accept: bool) ->
 
 
 def _run_one(
-    job_in: str, job_out: Path, settings: Settings, engine, bar: _Bar, overwrite: bool, cluster: ClusterOptions
+    job_in: str, job_out: Path | str, settings: Settings, engine, bar: _Bar, overwrite: bool, cluster: ClusterOptions
 ) -> Result:
     """One film, plain or in segments as ``colorize_file`` decides, with the progress bar."""
 
@@ -293,8 +312,12 @@ def _run_one(
         bar.stop()
 
 
-def _report_interrupt(result: Result, job_out: Path) -> None:
-    if result.output is not None:
+def _report_interrupt(result: Result, job_out: Path | str) -> None:
+    if result.sent_to is not None:
+        msg = f"interrupted; sent {result.frames} frames to {result.sent_to}"
+    elif isinstance(job_out, str):
+        msg = "interrupted"
+    elif result.output is not None:
         msg = f"interrupted; kept the {result.frames} frames done as {result.output} (partial)"
     else:
         msg = f"interrupted before any frame was written; no {job_out} and no {partial_path(job_out)}"

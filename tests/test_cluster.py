@@ -280,6 +280,7 @@ def test_interrupted_segmented_run_keeps_a_playable_partial(
     partial = tmp_path / "stopped.partial.mkv"
     assert partial.exists() and not out.exists(), err
     assert "partial" in err and "run the same command to continue" in err
+    assert err.count("stream-colorize: interrupted") == 1, err  # one line says so; the other what was kept
     frames = probe_frame_count(partial)
     assert frames in [0, *starts] and frames >= starts[1], (frames, starts)  # whole segments from the start
     with av.open(str(partial)) as container:

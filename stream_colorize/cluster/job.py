@@ -207,7 +207,7 @@ def run_job(
         partial: tuple[Path, int] | None = None
         if job is not None and plan is not None:
             kept = len(job.record["done"])
-            note(f"interrupted; {kept} finished segments are kept in {job.path}; run the same command to continue")
+            note(f"{kept} finished segments are kept in {job.path}; run the same command to continue")
             with deferred_signals():  # a second Ctrl-C must not cut the partial file in half
                 if own_executor and executor is not None:
                     executor.close()  # free the cores for the join; segments in hand are abandoned

@@ -51,8 +51,9 @@ class MediaSource:
     ``copy_kinds`` selects the stream types whose packets ``items()`` passes through and
     ``frames()`` hands to ``on_packet``.  ``options`` and ``input_format`` go to FFmpeg.
     ``live``: a live input (camera, stream, or a file or graph played live): the first video
-    stream is read, a file's checks are left out, and PyAV's errors pass through unworded (a read
-    or decode error ends ``frames()`` with it); only its first audio stream is copied.
+    stream is read, a file's checks (still image, picture size) are left out, and PyAV's errors
+    pass through unworded (a read or decode error ends ``frames()`` with it); only its first audio
+    stream is copied.
     """
 
     def __init__(
@@ -78,8 +79,8 @@ class MediaSource:
         self.container = self._open(timeout, options, input_format)
         try:
             self.video = self._pick_video()
-            if self.video.codec_context is None:
-                raise MediaError(f"{self.name}: no decoder for its video codec")
+            if self.video.codec_context is None:  # live: LiveSource names the source (URL password masked)
+                raise MediaError(f"{'' if live else self.name + ': '}no decoder for its video codec")
             if not live and self._looks_like_image():
                 raise MediaError(f"{self.name} is a still image, not a video; use 'stream-colorize image' for photos")
             self.video.thread_type = "AUTO"
@@ -231,7 +232,7 @@ class MediaSource:
                 continue
             for frame in frames:
                 assert isinstance(frame, av.VideoFrame)  # a video stream's packets decode to pictures
-                if frame.width * frame.height > MAX_VIDEO_PIXELS:  # grew mid-stream: keep what was done
+                if not self.live and frame.width * frame.height > MAX_VIDEO_PIXELS:  # grew: keep what was done
                     stats.stopped_early(
                         f"stopped at {index} frames: the picture grew to {frame.width}x{frame.height}, "
                         f"above the {MAX_VIDEO_PIXELS / 1e6:.0f}-megapixel limit"

@@ -53,6 +53,8 @@ class Trim:
 
     def shift_packet(self, packet: av.Packet) -> av.Packet:
         """A copied stream's packet with its pts and dts moved back by ``start``."""
+        if not self.start:
+            return packet
         packet.pts = self.shift(packet.pts, packet.time_base)
         packet.dts = self.shift(packet.dts, packet.time_base)
         return packet

@@ -1,4 +1,4 @@
-"""Colorize one video file: ``MediaSource ! Colorize ! Merge ! FileSink`` run by ``Pipeline``.
+"""Colorize one video file: ``open_video ! Colorize ! Merge ! FileSink`` run by ``Pipeline``.
 
     >>> result = colorize_file("film.mkv", "film_colour.mkv", Settings(skip=2))
     >>> print(result.summary())
@@ -22,9 +22,11 @@ from .engine import Colorizer
 from .errors import ColorizeError, InputNotFoundError, UsageError
 from .io.encoders import is_image_sequence
 from .io.guard import as_path, check_output, path_text
-from .io.inputs import open_input
+from .io.packets import count_video_packets
 from .io.sink import FileSink, Outcome
 from .io.source import MediaSource, SourceStats, is_url
+from .io.stream import open_video
+from .io.trim import Trim
 from .pipeline import Colorize, Merge, Pipeline, Stage
 from .presets import as_settings
 from .signals import Interrupted, deferred_signals, signal_of
@@ -161,7 +163,7 @@ def colorize_file(
         return run_job(name, target, settings, options, on_start, on_tick, on_note, overwrite=overwrite)
     trim = settings.input
     copy = settings.encode.copy_kinds
-    source = MediaSource(name, duration=trim.duration, copy_kinds=copy, start=trim.start, end=trim.end)
+    source = open_video(name, copy_kinds=copy, trim=Trim(trim.start, trim.end, trim.duration))
     temporal = build_temporal(settings.temporal)
     pipeline: Pipeline | None = None
     started = time.perf_counter()
@@ -240,7 +242,6 @@ def _keep_partial(sink: FileSink) -> Path | None:
 def sink_frames_or(path: Path) -> int:
     """Video packets in a finished file (what a partial file really holds)."""
     try:
-        with open_input(path) as container:
-            return sum(1 for packet in container.demux(video=0) if packet.size)
+        return count_video_packets(path)
     except Exception:  # noqa: BLE001 - only used for the message
         return 0

@@ -33,8 +33,10 @@ from ..io.encoders import is_image_sequence
 from ..io.inputs import open_input
 from ..io.kinds import VIDEO_SUFFIXES
 from ..io.outputs import OutputTakenError
+from ..io.packets import probe_rotation
 from ..io.sink import FileSink, Outcome
 from ..io.source import MediaSource, SourceStats, is_url
+from ..io.stream import open_video
 from ..signals import deferred_signals, signal_of
 from ..video import PipelineInterrupted, Result
 from .executors import Executor, InlineExecutor, LocalPool
@@ -164,7 +166,7 @@ def run_job(
     if suffix is None:
         raise UsageError(f"{_kind(output)} cannot be joined from segments; colorize it in one pass (colorize_file)")
     started = time.perf_counter()
-    source = MediaSource(input, copy_kinds=settings.encode.copy_kinds)
+    source = open_video(input, copy_kinds=settings.encode.copy_kinds)
     own_executor = executor is None
     job: JobFolder | None = None
     plan: SegmentPlan | None = None
@@ -175,7 +177,7 @@ def run_job(
             probe = output.with_name(f"{output.stem}.segment{suffix}")
             FileSink(probe, source.info, [], settings.encode).commit(Outcome.FAILED)
         index = scan_video(source)
-        _probe_rotation(source)
+        probe_rotation(source)
         plan = plan_segments(index, options.segment_seconds or DEFAULT_SEGMENT_SECONDS, options.warmup)
         spec = resolve_model(settings.model.name)
         fingerprint = input_fingerprint(Path(input), index)
@@ -256,18 +258,6 @@ def _join_partial(
         return join_segments(files, input, output, settings, until=until)
     except MediaError:
         return None
-
-
-def _probe_rotation(source: MediaSource) -> None:
-    """Read the display rotation off the first frame, as a plain run learns it while decoding."""
-    try:
-        for frame in source.container.decode(source.video):
-            if frame.rotation:
-                source.info.rotation = float(frame.rotation)
-            break
-    except av.error.FFmpegError:
-        pass  # the workers will say what cannot be decoded
-    source.container.seek(0)
 
 
 def _drive(

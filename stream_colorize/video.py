@@ -22,9 +22,11 @@ from .engine import Colorizer
 from .errors import ColorizeError, InputNotFoundError, UsageError
 from .io.encoders import is_image_sequence
 from .io.guard import as_path, check_output, path_text
+from .io.info import is_url
 from .io.packets import count_video_packets
 from .io.sink import FileSink, Outcome
-from .io.source import MediaSource, SourceStats, is_url
+from .io.source import MediaSource
+from .io.stats import SourceStats
 from .io.stream import open_video
 from .io.trim import Trim
 from .pipeline import Colorize, Merge, Pipeline, Stage

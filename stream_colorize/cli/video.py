@@ -27,9 +27,9 @@ from rich.progress import (
 from ..config import Settings
 from ..errors import ColorizeError, InputNotFoundError, MediaError, UsageError
 from ..io.encoders import is_image_sequence
+from ..io.info import is_url
 from ..io.kinds import VIDEO_SUFFIXES
 from ..io.sink import partial_path
-from ..io.source import is_url
 from ..pipeline import Counters
 from ..presets import load_settings
 from ..signals import exit_code

@@ -30,12 +30,14 @@ import av
 from ..config import Settings
 from ..errors import MediaError, UsageError
 from ..io.encoders import is_image_sequence
+from ..io.info import is_url
 from ..io.inputs import open_input
 from ..io.kinds import VIDEO_SUFFIXES
 from ..io.outputs import OutputTakenError
 from ..io.packets import probe_rotation
 from ..io.sink import FileSink, Outcome
-from ..io.source import MediaSource, SourceStats, is_url
+from ..io.source import MediaSource
+from ..io.stats import SourceStats
 from ..io.stream import open_video
 from ..signals import deferred_signals, signal_of
 from ..video import PipelineInterrupted, Result

@@ -26,6 +26,7 @@ from ..io.inputs import open_input
 from ..io.muxer import PacketMuxer
 from ..io.packets import PacketFile, copied_packets
 from ..io.source import MediaSource
+from ..io.stream import open_video
 
 # Outputs joined from segments kept in the same container.
 SAME_CONTAINER = (".mp4", ".m4v", ".mov", ".3gp", ".mkv", ".webm")
@@ -118,7 +119,7 @@ def join_segments(
     """
     if not files:
         raise MediaError("no segments to join")
-    source = MediaSource(input, copy_kinds=settings.encode.copy_kinds)
+    source = open_video(input, copy_kinds=settings.encode.copy_kinds)
     try:
         with PacketMuxer(output, source.info, source.copy_streams, settings.encode, overwrite=overwrite) as muxer:
             with open_input(files[0]) as first:

@@ -16,7 +16,8 @@ import av
 
 from ..config import Settings
 from ..io.decoder import CodecParams, EncodedVideo, RawPacket, raw_packets
-from ..io.source import MediaSource, VideoInfo
+from ..io.info import VideoInfo
+from ..io.source import MediaSource
 from .plan import Segment
 
 

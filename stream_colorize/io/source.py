@@ -33,7 +33,7 @@ from .picture import frame_picture
 from .stats import SourceStats
 from .trim import Trim
 
-__all__ = ["COPY_KINDS", "MediaSource", "SourceStats", "VideoInfo", "describe_stream", "frame_picture", "is_url"]
+__all__ = ["COPY_KINDS", "MediaSource"]
 
 log = logging.getLogger("stream_colorize")
 

@@ -21,7 +21,8 @@ import pytest
 
 from stream_colorize.cluster import ClusterOptions, plan_segments, run_job, scan_video
 from stream_colorize.cluster.executors import InlineExecutor
-from stream_colorize.cluster.manifest import Identity, JobFolder, job_dir_for
+from stream_colorize.cluster.identity import Identity
+from stream_colorize.cluster.manifest import JobFolder, job_dir_for
 from stream_colorize.config import Settings
 from stream_colorize.errors import UsageError
 from stream_colorize.io.source import MediaSource

@@ -42,8 +42,9 @@ from ..io.stream import open_video
 from ..signals import deferred_signals, signal_of
 from ..video import PipelineInterrupted, Result
 from .executors import Executor, InlineExecutor, LocalPool
+from .identity import Identity, input_fingerprint, model_hash, settings_identity
 from .join import join_segments, segment_suffix
-from .manifest import Identity, JobFolder, input_fingerprint, job_dir_for, model_hash, settings_identity
+from .manifest import JobFolder, job_dir_for
 from .plan import DEFAULT_SEGMENT_SECONDS, DEFAULT_WARMUP, SegmentPlan, plan_segments, scan_video
 from .scratch import sweep_scratch
 from .task import SegmentTask

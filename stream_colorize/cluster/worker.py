@@ -40,7 +40,7 @@ def _inside(pts: int | None, lo: int | None, hi: int | None) -> bool:
     return pts is None or ((lo is None or pts >= lo) and (hi is None or pts < hi))
 
 
-class Window:
+class PtsWindow:
     """Stage: keeps frames with pts in [lo, hi) (None: open end); drops the rest before the model."""
 
     def __init__(self, lo: int | None, hi: int | None) -> None:
@@ -107,9 +107,9 @@ class SegmentWorker:
         temporal = build_temporal(task.settings.temporal)
         first = seg.warm_pts if seg.warm_pts is not None else seg.start_pts
         stages: list[Stage] = [
-            Window(first, seg.end_pts),
+            PtsWindow(first, seg.end_pts),
             Colorize(self.engine, temporal, task.settings.model.batch),
-            Window(seg.start_pts, seg.end_pts),  # the warm-up has done its work: not written
+            PtsWindow(seg.start_pts, seg.end_pts),  # the warm-up has done its work: not written
             Merge(self.engine.merge),
         ]
         with segment_scratch() as tmp:  # named for this process: swept if it is killed

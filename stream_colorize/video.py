@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .build import build_engine, build_temporal, pipeline_model_threads
 from .config import Settings
@@ -29,7 +29,7 @@ from .io.source import MediaSource
 from .io.stats import SourceStats
 from .io.stream import open_video
 from .io.trim import Trim
-from .pipeline import Colorize, Merge, Pipeline, Stage
+from .pipeline import Colorize, Merge, Pipeline, Progress, Stage
 from .presets import as_settings
 from .signals import Interrupted, deferred_signals, signal_of
 
@@ -120,7 +120,7 @@ def colorize_file(
     output: str | bytes | os.PathLike[str],
     settings: Settings | str | os.PathLike[str] | None = None,
     engine: Colorizer | Callable[[], Colorizer] | None = None,
-    on_tick: Callable[[Any], None] | None = None,
+    on_tick: Callable[[Progress], None] | None = None,
     on_start: Callable[[MediaSource], None] | None = None,
     overwrite: bool = False,
     cluster: ClusterOptions | None = None,

@@ -39,6 +39,7 @@ from ..io.sink import FileSink, Outcome
 from ..io.source import MediaSource
 from ..io.stats import SourceStats
 from ..io.stream import open_video
+from ..pipeline import Progress
 from ..signals import deferred_signals, signal_of
 from ..video import PipelineInterrupted, Result
 from .executors import Executor, InlineExecutor, LocalPool
@@ -145,7 +146,7 @@ def run_job(
     settings: Settings,
     options: ClusterOptions | None = None,
     on_start: Callable[[MediaSource], None] | None = None,
-    on_tick: Callable[[JobProgress], None] | None = None,
+    on_tick: Callable[[Progress], None] | None = None,
     on_note: Callable[[str], None] | None = None,
     executor: Executor | None = None,
     overwrite: bool = True,
@@ -273,7 +274,7 @@ def _drive(
     done: set[int],
     progress: JobProgress,
     options: ClusterOptions,
-    on_tick: Callable[[JobProgress], None] | None,
+    on_tick: Callable[[Progress], None] | None,
     note: Callable[[str], None],
 ) -> int:
     """Send every unfinished segment, keep each result; return the model runs of this run."""

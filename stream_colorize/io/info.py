@@ -17,6 +17,7 @@ import av
 from av.container import InputContainer
 
 from .devices import NETWORK_SCHEMES
+from .inputs import open_input
 
 _URL_PREFIXES = tuple(f"{scheme}://" for scheme in NETWORK_SCHEMES)
 
@@ -111,3 +112,16 @@ def _tag_seconds(text: str | None) -> float | None:
         return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
     except ValueError:
         return None
+
+
+def image_header_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) from an image file's header, without decoding its pixels; None if unknown."""
+    try:
+        with open_input(path) as container:
+            stream = container.streams.video[0]
+            ctx = stream.codec_context
+            if ctx.width and ctx.height:
+                return int(ctx.width), int(ctx.height)
+    except Exception:  # noqa: BLE001 - any failure: fall back to decoding
+        return None
+    return None

@@ -161,9 +161,9 @@ def flicker(frames: Iterable[np.ndarray]) -> float:
 def read_video_frames(path: str | Path, max_frames: int = 300, spread: bool = False) -> list[np.ndarray]:
     """Up to ``max_frames`` decoded BGR frames of a video (the pipeline's source): the first ones,
     or with ``spread`` every Nth so they cover the whole video.  MediaError when none decode."""
-    from .io.source import MediaSource
+    from .io.stream import open_video
 
-    with MediaSource(path, gray=False, copy_kinds=()) as source:
+    with open_video(path, colour=True, copy_kinds=()) as source:
         total = source.info.frames or 0
         step = (max(1, total // max_frames) if total else 5) if spread else 1
         frames: list[np.ndarray] = []

@@ -24,18 +24,3 @@ def check_picture_size(name: str | Path, width: int, height: int, limit: int, wh
             f"{name}: {what} of {width}x{height} ({width * height / 1e6:.0f} megapixels) is above the "
             f"{limit / 1e6:.0f}-megapixel limit that keeps memory under 2 GB; scale it down first"
         )
-
-
-def image_header_size(path: Path) -> tuple[int, int] | None:
-    """(width, height) from an image file's header, without decoding its pixels; None if unknown."""
-    try:
-        from .io.inputs import open_input  # PyAV loads only when a photo is checked
-
-        with open_input(path) as container:
-            stream = container.streams.video[0]
-            ctx = stream.codec_context
-            if ctx.width and ctx.height:
-                return int(ctx.width), int(ctx.height)
-    except Exception:  # noqa: BLE001 - any failure: fall back to decoding
-        return None
-    return None

@@ -21,10 +21,11 @@ import numpy as np
 from .engine import Colorizer
 from .errors import InputNotFoundError, MediaError, UsageError
 from .io.guard import as_path, check_output
+from .io.info import image_header_size
 from .io.kinds import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from .io.outputs import write_atomic
 from .lab import merge_ab_16
-from .limits import MAX_PHOTO_PIXELS, check_picture_size, image_header_size
+from .limits import MAX_PHOTO_PIXELS, check_picture_size
 from .models.spec import ModelSpec
 
 DEEP_SUFFIXES = {".png", ".tif", ".tiff"}  # written at 16 bits per channel when the input has them

@@ -100,6 +100,21 @@ class Merge:
 # -- the runner ---------------------------------------------------------------------------------
 
 
+class Progress(Protocol):
+    """What a film's progress callback (``colorize_file(on_tick=...)``) is given, on either path:
+    the plain pipeline's ``Counters`` or a segmented job's ``cluster.JobProgress``."""
+
+    @property
+    def written(self) -> int:
+        """Frames of the output written so far."""
+        ...
+
+    @property
+    def fps(self) -> float:
+        """Frames written per second in this run."""
+        ...
+
+
 @dataclass
 class Counters:
     """Live counts, updated by the stage threads."""
@@ -193,7 +208,7 @@ class Pipeline:
         self._stop.set()
         self.source.stop()
 
-    def run(self, on_tick: Callable[[Counters], None] | None = None, tick: float = 0.2) -> Counters:
+    def run(self, on_tick: Callable[[Progress], None] | None = None, tick: float = 0.2) -> Counters:
         """Run to the end.  Re-raises a stage's exception; on Ctrl-C stops all stages, sets
         ``interrupted`` and re-raises KeyboardInterrupt once every thread has ended."""
         bodies = [self._read, *(lambda i=i: self._stage(i) for i in range(len(self.stages))), self._write]

@@ -1,4 +1,4 @@
-"""Colorize one video file: ``MediaSource ! Colorize ! Merge ! FileSink`` run by ``Pipeline``.
+"""Colorize one video file: ``open_video ! Colorize ! Merge ! FileSink`` run by ``Pipeline``.
 
     >>> result = colorize_file("film.mkv", "film_colour.mkv", Settings(skip=2))
     >>> print(result.summary())
@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .build import build_engine, build_temporal, pipeline_model_threads
 from .config import Settings
@@ -22,11 +22,15 @@ from .engine import Colorizer
 from .errors import ColorizeError, InputNotFoundError, UsageError
 from .io.encoders import is_image_sequence
 from .io.guard import as_path, check_output, path_text
-from .io.inputs import open_input
+from .io.info import is_url
+from .io.packets import count_video_packets
 from .io.sink import FileSink, Outcome
-from .io.source import MediaSource, SourceStats, is_url
+from .io.source import MediaSource
+from .io.stats import SourceStats
+from .io.stream import open_video
 from .io.stream_targets import is_stream_output
-from .pipeline import Colorize, Merge, Pipeline, Stage
+from .io.trim import Trim
+from .pipeline import Colorize, Merge, Pipeline, Progress, Stage
 from .presets import as_settings
 from .signals import Interrupted, deferred_signals, signal_of
 
@@ -120,7 +124,7 @@ def colorize_file(
     output: str | bytes | os.PathLike[str],
     settings: Settings | str | os.PathLike[str] | None = None,
     engine: Colorizer | Callable[[], Colorizer] | None = None,
-    on_tick: Callable[[Any], None] | None = None,
+    on_tick: Callable[[Progress], None] | None = None,
     on_start: Callable[[MediaSource], None] | None = None,
     overwrite: bool = False,
     cluster: ClusterOptions | None = None,
@@ -173,7 +177,7 @@ def colorize_file(
         return run_job(name, target, settings, options, on_start, on_tick, on_note, overwrite=overwrite)
     trim = settings.input
     copy = settings.encode.copy_kinds
-    source = MediaSource(name, duration=trim.duration, copy_kinds=copy, start=trim.start, end=trim.end)
+    source = open_video(name, copy_kinds=copy, trim=Trim(trim.start, trim.end, trim.duration))
     temporal = build_temporal(settings.temporal)
     pipeline: Pipeline | None = None
     started = time.perf_counter()
@@ -252,7 +256,6 @@ def _keep_partial(sink: FileSink) -> Path | None:
 def sink_frames_or(path: Path) -> int:
     """Video packets in a finished file (what a partial file really holds)."""
     try:
-        with open_input(path) as container:
-            return sum(1 for packet in container.demux(video=0) if packet.size)
+        return count_video_packets(path)
     except Exception:  # noqa: BLE001 - only used for the message
         return 0

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .build import build_temporal
 from .config import Settings
@@ -21,9 +21,11 @@ from .engine import Colorizer
 from .errors import ColorizeError, UsageError
 from .io.sink import Outcome
 from .io.source import MediaSource
+from .io.stream import open_video
 from .io.stream_sink import StreamSink
 from .io.stream_targets import stream_target
-from .pipeline import Colorize, Merge, Pipeline, Stage
+from .io.trim import Trim
+from .pipeline import Colorize, Merge, Pipeline, Progress, Stage
 from .signals import deferred_signals, signal_of
 
 if TYPE_CHECKING:
@@ -36,7 +38,7 @@ def colorize_to_stream(
     output: str,
     settings: Settings,
     engine: Colorizer | Callable[[], Colorizer] | None,
-    on_tick: Callable[[Any], None] | None = None,
+    on_tick: Callable[[Progress], None] | None = None,
     on_start: Callable[[MediaSource], None] | None = None,
     cluster: ClusterOptions | None = None,
 ) -> Result:
@@ -47,8 +49,7 @@ def colorize_to_stream(
     if cluster is not None and (cluster.workers or cluster.ray or cluster.segment_seconds):
         raise UsageError(f"a stream ({target.label}) is written in order: segments and workers need a file output")
     trim = settings.input
-    source = MediaSource(name, duration=trim.duration, copy_kinds=settings.encode.copy_kinds, start=trim.start,
-                         end=trim.end)  # fmt: skip
+    source = open_video(name, copy_kinds=settings.encode.copy_kinds, trim=Trim(trim.start, trim.end, trim.duration))
     temporal = build_temporal(settings.temporal)
     pipeline: Pipeline | None = None
     started = time.perf_counter()

@@ -17,13 +17,12 @@ from stream_colorize.models.caffe import (
     PROTOTXT_NAME,
     CaffeLayer,
     deploy_prototxt,
-    parse_prototxt,
     read_caffemodel,
-    read_prototxt,
     write_caffemodel,
     write_standin_caffe,
 )
 from stream_colorize.models.convert import check_prototxt
+from stream_colorize.models.prototxt import parse_prototxt, read_prototxt
 from stream_colorize.models.protowire import (
     FIXED32,
     LEN,

@@ -21,7 +21,8 @@ import pytest
 
 from stream_colorize.cluster import ClusterOptions, plan_segments, run_job, scan_video
 from stream_colorize.cluster.executors import InlineExecutor
-from stream_colorize.cluster.manifest import Identity, JobFolder, job_dir_for
+from stream_colorize.cluster.identity import Identity
+from stream_colorize.cluster.manifest import JobFolder, job_dir_for
 from stream_colorize.config import Settings
 from stream_colorize.errors import UsageError
 from stream_colorize.io.source import MediaSource
@@ -280,6 +281,7 @@ def test_interrupted_segmented_run_keeps_a_playable_partial(
     partial = tmp_path / "stopped.partial.mkv"
     assert partial.exists() and not out.exists(), err
     assert "partial" in err and "run the same command to continue" in err
+    assert err.count("stream-colorize: interrupted") == 1, err  # one line says so; the other what was kept
     frames = probe_frame_count(partial)
     assert frames in [0, *starts] and frames >= starts[1], (frames, starts)  # whole segments from the start
     with av.open(str(partial)) as container:

@@ -27,11 +27,11 @@ from rich.progress import (
 from ..config import Settings
 from ..errors import ColorizeError, InputNotFoundError, MediaError, UsageError
 from ..io.encoders import is_image_sequence
+from ..io.info import is_url
 from ..io.kinds import VIDEO_SUFFIXES
 from ..io.sink import partial_path
-from ..io.source import is_url
 from ..io.stream_targets import is_stream_output, stream_target
-from ..pipeline import Counters
+from ..pipeline import Progress as FilmProgress
 from ..presets import load_settings
 from ..signals import exit_code
 from ..timespec import parse_time
@@ -138,7 +138,7 @@ class _Bar:
         self.progress.start()
         self.task = self.progress.add_task(label, total=total or None, fps=0.0)
 
-    def tick(self, counters: Counters) -> None:
+    def tick(self, counters: FilmProgress) -> None:
         if self.progress is not None and self.task is not None:
             self.progress.update(self.task, completed=counters.written, fps=counters.fps)
 

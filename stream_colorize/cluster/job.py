@@ -30,16 +30,22 @@ import av
 from ..config import Settings
 from ..errors import MediaError, UsageError
 from ..io.encoders import is_image_sequence
+from ..io.info import is_url
 from ..io.inputs import open_input
 from ..io.kinds import VIDEO_SUFFIXES
 from ..io.outputs import OutputTakenError
+from ..io.packets import probe_rotation
 from ..io.sink import FileSink, Outcome
-from ..io.source import MediaSource, SourceStats, is_url
+from ..io.source import MediaSource
+from ..io.stats import SourceStats
+from ..io.stream import open_video
+from ..pipeline import Progress
 from ..signals import deferred_signals, signal_of
 from ..video import PipelineInterrupted, Result
 from .executors import Executor, InlineExecutor, LocalPool
+from .identity import Identity, input_fingerprint, model_hash, settings_identity
 from .join import join_segments, segment_suffix
-from .manifest import Identity, JobFolder, input_fingerprint, job_dir_for, model_hash, settings_identity
+from .manifest import JobFolder, job_dir_for
 from .plan import DEFAULT_SEGMENT_SECONDS, DEFAULT_WARMUP, SegmentPlan, plan_segments, scan_video
 from .scratch import sweep_scratch
 from .task import SegmentTask
@@ -140,7 +146,7 @@ def run_job(
     settings: Settings,
     options: ClusterOptions | None = None,
     on_start: Callable[[MediaSource], None] | None = None,
-    on_tick: Callable[[JobProgress], None] | None = None,
+    on_tick: Callable[[Progress], None] | None = None,
     on_note: Callable[[str], None] | None = None,
     executor: Executor | None = None,
     overwrite: bool = True,
@@ -164,7 +170,7 @@ def run_job(
     if suffix is None:
         raise UsageError(f"{_kind(output)} cannot be joined from segments; colorize it in one pass (colorize_file)")
     started = time.perf_counter()
-    source = MediaSource(input, copy_kinds=settings.encode.copy_kinds)
+    source = open_video(input, copy_kinds=settings.encode.copy_kinds)
     own_executor = executor is None
     job: JobFolder | None = None
     plan: SegmentPlan | None = None
@@ -175,7 +181,7 @@ def run_job(
             probe = output.with_name(f"{output.stem}.segment{suffix}")
             FileSink(probe, source.info, [], settings.encode).commit(Outcome.FAILED)
         index = scan_video(source)
-        _probe_rotation(source)
+        probe_rotation(source)
         plan = plan_segments(index, options.segment_seconds or DEFAULT_SEGMENT_SECONDS, options.warmup)
         spec = resolve_model(settings.model.name)
         fingerprint = input_fingerprint(Path(input), index)
@@ -207,7 +213,7 @@ def run_job(
         partial: tuple[Path, int] | None = None
         if job is not None and plan is not None:
             kept = len(job.record["done"])
-            note(f"interrupted; {kept} finished segments are kept in {job.path}; run the same command to continue")
+            note(f"{kept} finished segments are kept in {job.path}; run the same command to continue")
             with deferred_signals():  # a second Ctrl-C must not cut the partial file in half
                 if own_executor and executor is not None:
                     executor.close()  # free the cores for the join; segments in hand are abandoned
@@ -258,18 +264,6 @@ def _join_partial(
         return None
 
 
-def _probe_rotation(source: MediaSource) -> None:
-    """Read the display rotation off the first frame, as a plain run learns it while decoding."""
-    try:
-        for frame in source.container.decode(source.video):
-            if frame.rotation:
-                source.info.rotation = float(frame.rotation)
-            break
-    except av.error.FFmpegError:
-        pass  # the workers will say what cannot be decoded
-    source.container.seek(0)
-
-
 def _drive(
     source: MediaSource,
     plan: SegmentPlan,
@@ -280,7 +274,7 @@ def _drive(
     done: set[int],
     progress: JobProgress,
     options: ClusterOptions,
-    on_tick: Callable[[JobProgress], None] | None,
+    on_tick: Callable[[Progress], None] | None,
     note: Callable[[str], None],
 ) -> int:
     """Send every unfinished segment, keep each result; return the model runs of this run."""

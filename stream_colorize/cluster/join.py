@@ -24,7 +24,9 @@ from ..io.commit import Outcome
 from ..io.encoders import is_image_sequence
 from ..io.inputs import open_input
 from ..io.muxer import PacketMuxer
+from ..io.packets import PacketFile, copied_packets
 from ..io.source import MediaSource
+from ..io.stream import open_video
 
 # Outputs joined from segments kept in the same container.
 SAME_CONTAINER = (".mp4", ".m4v", ".mov", ".3gp", ".mkv", ".webm")
@@ -55,15 +57,13 @@ def _time(packet: av.Packet) -> float:
 def _video_packets(files: list[Path], extradata: bytes | None) -> Iterator[tuple[float, int, av.Packet]]:
     for n, path in enumerate(files):
         try:
-            with open_input(path) as segment:
-                stream = segment.streams.video[0]
-                theirs = bytes(stream.codec_context.extradata) if stream.codec_context.extradata else None
-                if theirs != extradata:
+            with PacketFile(path) as segment:
+                if segment.extradata != extradata:
                     raise MediaError(
                         f"segment {n + 1} was encoded with other codec parameters than segment 1 "
                         "(workers with different encoder versions?); it cannot be joined"
                     )
-                packets = [packet for packet in segment.demux(stream) if packet.size]
+                packets = list(segment.video_packets())
                 _fill_dts(packets)
                 for packet in packets:
                     yield _time(packet), 0, packet
@@ -94,11 +94,7 @@ UNTIL_SLACK = 5.0
 
 
 def _copied_packets(source: MediaSource, until: float | None = None) -> Iterator[tuple[float, int, av.Packet]]:
-    if not source.copy_streams:
-        return
-    for packet in source.container.demux(source.copy_streams):
-        if packet.dts is None or not packet.size:
-            continue
+    for packet in copied_packets(source):
         at = _time(packet)
         if until is not None and at >= until:
             if at >= until + UNTIL_SLACK:
@@ -123,7 +119,7 @@ def join_segments(
     """
     if not files:
         raise MediaError("no segments to join")
-    source = MediaSource(input, copy_kinds=settings.encode.copy_kinds)
+    source = open_video(input, copy_kinds=settings.encode.copy_kinds)
     try:
         with PacketMuxer(output, source.info, source.copy_streams, settings.encode, overwrite=overwrite) as muxer:
             with open_input(files[0]) as first:

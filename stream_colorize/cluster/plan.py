@@ -1,6 +1,6 @@
 """The segment plan: where a film is cut into independent pieces, from its video packets alone.
 
-    >>> index = scan_video(source)                        # demux only: pts, dts, keyframe flags
+    >>> index = scan_video(source)                        # demux only (io.packets): pts, dts, keyframe flags
     >>> plan = plan_segments(index, seconds=30, warmup=24)
     >>> plan.segments[3].start_time, plan.segments[3].frames
 
@@ -20,7 +20,6 @@ a segment run on past the next keyframe until those leading pictures are include
 from __future__ import annotations
 
 import bisect
-import hashlib
 import statistics
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,35 +28,11 @@ from fractions import Fraction
 import av
 
 from ..errors import MediaError
+from ..io.packets import PacketIndex, packet_index, packet_ranges
 from ..io.source import MediaSource
 
 DEFAULT_SEGMENT_SECONDS = 30.0
 DEFAULT_WARMUP = 48  # frames; the smoother's past weighs 0.97 (a memory of ~33 frames): 24 left a visible seam
-
-
-@dataclass(frozen=True)
-class PacketInfo:
-    """One video packet as demuxed (decode order)."""
-
-    pts: int | None
-    dts: int | None
-    key: bool
-    size: int
-
-
-@dataclass(frozen=True)
-class PacketIndex:
-    """Every video packet of a film, in decode order, with its stream's time base."""
-
-    packets: tuple[PacketInfo, ...]
-    time_base: Fraction
-
-    def digest(self) -> str:
-        """SHA-256 over every packet's timestamps, flags and size: the film's structure."""
-        h = hashlib.sha256(str(self.time_base).encode())
-        for p in self.packets:
-            h.update(f"{p.pts},{p.dts},{int(p.key)},{p.size};".encode())
-        return h.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -95,17 +70,11 @@ class SegmentPlan:
 
 
 def scan_video(source: MediaSource) -> PacketIndex:
-    """Demux (without decoding) every packet of the source's video stream; rewinds afterwards."""
-    stream = source.video
-    packets: list[PacketInfo] = []
+    """Every packet of the source's video stream, demuxed without decoding (``io.packets``); rewinds."""
     try:
-        for packet in source.container.demux(stream):
-            if packet.size:
-                packets.append(PacketInfo(packet.pts, packet.dts, bool(packet.is_keyframe), packet.size))
+        return packet_index(source)
     except (av.error.InvalidDataError, av.error.FFmpegError) as exc:
         raise MediaError(f"{source.name}: cannot read its packets to plan segments ({exc.strerror or exc})") from exc
-    source.container.seek(0)
-    return PacketIndex(tuple(packets), stream.time_base or Fraction(1, 90000))
 
 
 def _keyframe_choice(times: list[float], keys: list[int], gop: float, lo: float, hi: float, target: float) -> int:
@@ -198,32 +167,7 @@ def _frame_time(times: list[float]) -> float:
 def segment_packets(
     source: MediaSource, plan: SegmentPlan, wanted: list[int]
 ) -> Iterator[tuple[Segment, list[av.Packet]]]:
-    """One forward demux pass: each wanted segment (in order) with the video packets to send it.
-
-    Packets shared by two segments (a warm-up overlapping the previous segment) are kept until
-    both have them; nothing else is held, so memory stays at about one segment's packets.
-    """
-    todo = sorted(wanted)
-    if not todo:
-        return
-    segments = plan.segments
-    position = -1
-    held: dict[int, av.Packet] = {}
-    queue = list(todo)
-    for packet in source.container.demux(source.video):
-        if not packet.size:
-            continue
-        position += 1
-        seg = segments[queue[0]]
-        if position >= seg.read_from:
-            held[position] = packet
-        while queue and position + 1 >= segments[queue[0]].read_to:
-            seg = segments[queue.pop(0)]
-            yield seg, [held[i] for i in range(seg.read_from, seg.read_to) if i in held]
-            keep_from = segments[queue[0]].read_from if queue else position + 1
-            held = {i: p for i, p in held.items() if i >= keep_from}
-        if not queue:
-            return
-    for n in queue:  # the file ended earlier than the index said (it changed under us)
-        seg = segments[n]
-        yield seg, [held[i] for i in range(seg.read_from, seg.read_to) if i in held]
+    """One forward demux pass: each wanted segment (in order) with the video packets to send it
+    (``io.packets.packet_ranges``: a warm-up shared with the previous segment is read once)."""
+    todo = [plan.segments[n] for n in sorted(wanted)]
+    yield from zip(todo, packet_ranges(source, [(seg.read_from, seg.read_to) for seg in todo]))

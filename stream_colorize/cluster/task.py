@@ -11,50 +11,14 @@ it is.  No file path of the driver's machine is needed by a worker.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from fractions import Fraction
-from typing import cast
 
 import av
 
 from ..config import Settings
-from ..io.source import MediaSource, VideoInfo
+from ..io.decoder import CodecParams, EncodedVideo, RawPacket, raw_packets
+from ..io.info import VideoInfo
+from ..io.source import MediaSource
 from .plan import Segment
-
-
-@dataclass(frozen=True)
-class CodecParams:
-    """Enough of the input's video codec parameters to open its decoder elsewhere."""
-
-    name: str
-    extradata: bytes | None
-    width: int
-    height: int
-    pix_fmt: str | None
-    time_base: Fraction
-
-    @classmethod
-    def of(cls, stream: av.video.stream.VideoStream) -> CodecParams:
-        """The parameters of a demuxed video stream."""
-        ctx = stream.codec_context
-        return cls(
-            ctx.name, bytes(ctx.extradata) if ctx.extradata else None, ctx.width, ctx.height, ctx.pix_fmt,
-            stream.time_base or Fraction(1, 90000),
-        )  # fmt: skip
-
-    def decoder(self) -> av.VideoCodecContext:
-        """A fresh decoder for these parameters (frame threads on)."""
-        ctx = cast(av.VideoCodecContext, av.CodecContext.create(self.name, "r"))  # a video codec by its name
-        if self.extradata:
-            ctx.extradata = self.extradata
-        if self.width and self.height:
-            ctx.width, ctx.height = self.width, self.height
-        if self.pix_fmt:
-            try:
-                ctx.pix_fmt = self.pix_fmt
-            except (ValueError, AttributeError):
-                pass
-        ctx.thread_type = "AUTO"
-        return ctx
 
 
 @dataclass(frozen=True)
@@ -65,7 +29,7 @@ class SegmentTask:
     total: int  # segments in the film, for messages
     codec: CodecParams
     info: VideoInfo
-    packets: tuple[tuple[bytes, int | None, int | None, bool], ...]  # (data, pts, dts, keyframe)
+    packets: tuple[RawPacket, ...]  # (data, pts, dts, keyframe)
     settings: Settings
     suffix: str  # the output's container, e.g. ".mp4": segments are written in the same one
 
@@ -75,8 +39,12 @@ class SegmentTask:
         total: int,
     ) -> SegmentTask:  # fmt: skip
         """Copy the packets' bytes out of the demuxer into a task."""
-        data = tuple((bytes(p), p.pts, p.dts, bool(p.is_keyframe)) for p in packets)
-        return cls(segment, total, CodecParams.of(source.video), source.info, data, settings, suffix)
+        return cls(segment, total, CodecParams.of(source.video), source.info, raw_packets(packets), settings, suffix)
+
+    @property
+    def video(self) -> EncodedVideo:
+        """The packets with their codec parameters, for ``io.stream.open_video``."""
+        return EncodedVideo(self.codec, self.packets, self.info.rate)
 
     @property
     def size(self) -> int:

@@ -4,9 +4,10 @@
     >>> result = worker.run(task)                         # SegmentTask -> SegmentResult
 
 The same ``Pipeline`` as a plain run does the work: packets ! window ! colorize ! trim ! merge
-! FileSink.  ``window`` drops decoded frames before the warm-up (decoding starts at a keyframe,
-possibly well before it) and after the segment; ``trim`` drops the warm-up frames once the
-model and the smoother have seen them.  The encoder is a fresh one, with the sink's usual
+! FileSink, the packets decoded by ``io.stream.open_video(task.video)``.  ``window`` drops
+decoded frames before the warm-up (decoding starts at a keyframe, possibly well before it) and
+after the segment; ``trim`` drops the warm-up frames once the model and the smoother have seen
+them.  The encoder is a fresh one, with the sink's usual
 settings, so the segment is a closed GOP that starts with a keyframe.
 """
 
@@ -15,18 +16,16 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
-
-import av
 
 from ..build import build_engine, build_temporal
 from ..config import Settings, check_threads
 from ..errors import MediaError
 from ..frames import Frame
 from ..io.sink import FileSink
-from ..io.source import frame_picture
+from ..io.stream import open_video
 from ..models.spec import ModelSpec
 from ..pipeline import Colorize, Merge, Pipeline, Stage
 from .scratch import segment_scratch
@@ -37,57 +36,11 @@ class SegmentError(MediaError):
     """A segment cannot be decoded or encoded; the message names the segment."""
 
 
-class PacketSource:
-    """A pipeline source decoding a task's packets into gray ``Frame``s (pts from the input)."""
-
-    def __init__(self, task: SegmentTask) -> None:
-        self.task = task
-        self.undecodable = 0  # packets the decoder refused
-        self.damaged = 0
-        self._stopped = False
-
-    def stop(self) -> None:
-        """Make ``items()`` end at the next packet."""
-        self._stopped = True
-
-    def items(self) -> Iterator[Frame]:
-        """Decoded frames in presentation order."""
-        codec = self.task.codec
-        decoder = codec.decoder()
-        index = 0
-        for data, pts, dts, key in self.task.packets:
-            if self._stopped:
-                return
-            packet = av.Packet(data)
-            packet.pts, packet.dts, packet.time_base = pts, dts, codec.time_base
-            packet.is_keyframe = key
-            try:
-                frames = decoder.decode(packet)
-            except (av.error.InvalidDataError, av.error.FFmpegError):
-                self.undecodable += 1
-                continue
-            for frame in frames:
-                yield self._frame(index, frame)
-                index += 1
-        try:
-            rest = decoder.decode(None)
-        except (av.error.InvalidDataError, av.error.FFmpegError):
-            rest = []
-        for frame in rest:
-            yield self._frame(index, frame)
-            index += 1
-
-    def _frame(self, index: int, frame: av.VideoFrame) -> Frame:
-        if frame.is_corrupt:
-            self.damaged += 1
-        return Frame(index, frame_picture(frame), frame.pts, self.task.codec.time_base)
-
-
 def _inside(pts: int | None, lo: int | None, hi: int | None) -> bool:
     return pts is None or ((lo is None or pts >= lo) and (hi is None or pts < hi))
 
 
-class Window:
+class PtsWindow:
     """Stage: keeps frames with pts in [lo, hi) (None: open end); drops the rest before the model."""
 
     def __init__(self, lo: int | None, hi: int | None) -> None:
@@ -150,13 +103,13 @@ class SegmentWorker:
         self.in_segment = 0
         seg = task.segment
         label = seg.label(task.total)
-        source = PacketSource(task)
+        source = open_video(task.video)  # PacketStream: the packets decoded to gray frames
         temporal = build_temporal(task.settings.temporal)
         first = seg.warm_pts if seg.warm_pts is not None else seg.start_pts
         stages: list[Stage] = [
-            Window(first, seg.end_pts),
+            PtsWindow(first, seg.end_pts),
             Colorize(self.engine, temporal, task.settings.model.batch),
-            Window(seg.start_pts, seg.end_pts),  # the warm-up has done its work: not written
+            PtsWindow(seg.start_pts, seg.end_pts),  # the warm-up has done its work: not written
             Merge(self.engine.merge),
         ]
         with segment_scratch() as tmp:  # named for this process: swept if it is killed
@@ -174,15 +127,14 @@ class SegmentWorker:
             except MediaError as exc:
                 raise SegmentError(f"{label}: {exc}") from None
             written = sink.frames
-            if source.undecodable or written != seg.frames:
+            if source.stats.corrupt or written != seg.frames:
                 missing = seg.frames - written
                 raise SegmentError(
-                    f"{label}: {source.undecodable} video packets could not be decoded "
+                    f"{label}: {source.stats.corrupt} video packets could not be decoded "
                     f"({missing} of {seg.frames} frames missing); the input is damaged there"
                 )
             assert path is not None  # commit() returns the file or raises
             data = path.read_bytes()
         self.in_segment = 0
-        return SegmentResult(
-            seg.index, data, written, temporal.model_runs, time.perf_counter() - started, source.damaged, self.name
-        )
+        elapsed = time.perf_counter() - started
+        return SegmentResult(seg.index, data, written, temporal.model_runs, elapsed, source.stats.damaged, self.name)

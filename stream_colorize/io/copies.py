@@ -25,7 +25,7 @@ import av
 from ..config import EncodeSettings
 from ..errors import MediaError, UsageError
 from .encoders import check_audio_encoder, container_codecs
-from .source import describe_stream
+from .info import describe_stream
 
 log = logging.getLogger("stream_colorize")
 

@@ -32,8 +32,8 @@ import numpy as np
 from ..config import EncodeSettings
 from ..frames import Frame
 from ..threads import LeakyQueue
+from .info import VideoInfo
 from .sink import FileSink, Outcome
-from .source import VideoInfo
 
 if TYPE_CHECKING:
     from .live_source import LiveSource

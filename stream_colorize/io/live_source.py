@@ -26,7 +26,7 @@ from ..errors import MediaError
 from ..frames import Frame
 from ..threads import LeakyQueue
 from .devices import SourceSpec
-from .stream import OpenCVStream, PyAVStream, VideoStream
+from .stream import VideoStream, open_video
 
 log = logging.getLogger("stream_colorize")
 
@@ -110,9 +110,8 @@ class LiveSource:
         call = self.spec.call
         began = time.monotonic()
         try:
-            if call.backend == "opencv":
-                return OpenCVStream(call, self.colour)
-            return PyAVStream(call, self.open_timeout, self.read_timeout, self.on_audio, self.colour)
+            return open_video(call, colour=self.colour, timeout=(self.open_timeout, self.read_timeout),
+                              on_audio=self.on_audio)  # fmt: skip
         except MediaError as exc:
             raise MediaError(f"{self.spec.display_name}: {exc}") from exc
         except (av.FFmpegError, OSError, ValueError) as exc:
@@ -120,7 +119,7 @@ class LiveSource:
             if fallback is not None and not isinstance(exc, FileNotFoundError):
                 log.warning("PyAV cannot open %s (%s); trying OpenCV's capture", self.spec.display_name, exc)
                 try:
-                    return OpenCVStream(fallback, self.colour)
+                    return open_video(fallback, colour=self.colour)
                 except MediaError:
                     pass
             elapsed = time.monotonic() - began

@@ -22,7 +22,7 @@ from ..config import EncodeSettings
 from ..errors import MediaError
 from .commit import Outcome, OutputFile
 from .copies import CopiedStreams, plan_copies
-from .source import VideoInfo
+from .info import VideoInfo
 
 
 class PacketMuxer:

@@ -33,7 +33,7 @@ from ..errors import MediaError
 from ..frames import Frame
 from .commit import Outcome, OutputFile, partial_path
 from .copies import CopiedStreams, plan_copies
-from .source import VideoInfo
+from .info import VideoInfo
 from .video_encoder import VideoEncoder, choose_pix_fmt
 
 # Imported from here by the callers that write files (video, cluster, live recorder, CLI).

@@ -1,99 +1,105 @@
-"""Reading video frames: one small protocol, a backend per library.
+"""Reading video frames: one small protocol, and ``open_video`` to get a reader for any input.
 
-    >>> stream = PyAVStream(call, open_timeout=10, read_timeout=5)   # files, URLs, devices, lavfi
-    >>> stream = OpenCVStream(call)                                   # cameras FFmpeg cannot address
-    >>> for frame in stream.frames():                                 # Frame: image, index, pts, time base
+    >>> source = open_video("film.mkv", trim=Trim(start=60))              # MediaSource: a file or URL
+    >>> stream = open_video(OpenCall("/dev/video0", "v4l2"), timeout=(10, 5))  # live (PyAV or OpenCV)
+    >>> stream = open_video(EncodedVideo(codec, packets))                  # PacketStream: a segment
+    >>> for frame in stream.frames():                                     # Frame: image, index, pts, time base
     ...     ...
     >>> stream.close()
 
-A ``VideoStream`` yields ``frames.Frame`` objects in decode order with the source's timestamps;
-``colour()`` is asked per frame whether the picture should be BGR (side by side on screen needs
-the original in colour) or gray, which PyAV decodes straight from luma (``source.frame_picture``).
-What makes a live source out of a stream (pacing files by their timestamps, newest frame wins,
-reconnection) is ``live_source.LiveSource``; the file pipeline's ``source.MediaSource`` is the
-PyAV stream with packet pass-through, trimming and damage accounting, and offers ``frames()`` too.
+A ``VideoStream`` yields ``frames.Frame`` objects in decode order with the source's timestamps.
+Every PyAV input (file, URL, device, lavfi graph) is read by ``source.MediaSource``: gray decoded
+straight from luma, or BGR while ``colour()`` says so (side by side on screen needs the original
+in colour), with packet pass-through, trimming and damage accounting; ``OpenCVStream`` is the
+fallback for cameras FFmpeg cannot address, ``decoder.PacketStream`` decodes packets that came
+without their file.  What makes a live source out of a stream (pacing files by their timestamps,
+newest frame wins, reconnection) is ``live_source.LiveSource``; reading packets without decoding
+them (the cluster's plan and join) is ``packets``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from fractions import Fraction
-from typing import Protocol
+from pathlib import Path
+from typing import Protocol, overload
 
 import av
 import cv2
 
 from ..errors import MediaError
 from ..frames import Frame
+from .decoder import EncodedVideo, PacketStream
 from .devices import OpenCall
-from .inputs import open_input
-from .source import frame_picture
+from .source import COPY_KINDS, MediaSource
+from .trim import Trim
 
-
-def _gray_only() -> bool:
-    return False
+_NO_TRIM = Trim()
 
 
 class VideoStream(Protocol):
     """What every frame reader offers."""
 
-    fps: float  # the nominal rate, 0 when unknown
-    time_base: Fraction | None  # of ``Frame.pts``; None when the library gives no timestamps
+    @property
+    def fps(self) -> float:
+        """The nominal rate, 0 when unknown."""
+        ...
+
+    @property
+    def time_base(self) -> Fraction | None:
+        """The time base of ``Frame.pts``; None when the library gives no timestamps."""
+        ...
 
     def frames(self) -> Iterator[Frame]:
-        """Decoded frames in order, until the stream ends (a read error raises)."""
+        """Decoded frames in order, until the stream ends (a live stream's read error raises)."""
         ...
 
     def close(self) -> None:
-        """Release the input (never raises)."""
+        """Release the input."""
         ...
 
 
-class PyAVStream:
-    """The video stream of one PyAV container; audio packets go to ``on_audio`` when given."""
+@overload
+def open_video(
+    spec: str | Path, *, colour: bool | Callable[[], bool] = ..., timeout: float = ..., trim: Trim = ...,
+    copy_kinds: tuple[str, ...] = ...,
+) -> MediaSource: ...  # fmt: skip
+@overload
+def open_video(
+    spec: OpenCall, *, colour: bool | Callable[[], bool] = ..., timeout: tuple[float, float] = ...,
+    on_audio: Callable[[av.Packet], None] | None = ...,
+) -> VideoStream: ...  # fmt: skip
+@overload
+def open_video(spec: EncodedVideo) -> PacketStream: ...
+def open_video(
+    spec: str | Path | OpenCall | EncodedVideo,
+    *,
+    colour: bool | Callable[[], bool] = False,
+    timeout: float | tuple[float, float] = 10.0,
+    trim: Trim = _NO_TRIM,
+    copy_kinds: tuple[str, ...] = COPY_KINDS,
+    on_audio: Callable[[av.Packet], None] | None = None,
+) -> VideoStream:
+    """A reader for ``spec``: a file or URL (the file pipeline, eval, the cluster's driver), a live
+    ``OpenCall`` (camera, stream, file or lavfi graph played live), or ``EncodedVideo`` (a segment's
+    packets, decoded by a cluster worker).
 
-    def __init__(
-        self,
-        call: OpenCall,
-        open_timeout: float,
-        read_timeout: float,
-        on_audio: Callable[[av.Packet], None] | None = None,
-        colour: Callable[[], bool] = _gray_only,
-    ) -> None:
-        self.container = open_input(
-            call.file, format=call.format, options=dict(call.options), timeout=(open_timeout, read_timeout)
-        )
-        if not self.container.streams.video:
-            self.container.close()
-            raise MediaError("no video stream")
-        self.stream = self.container.streams.video[0]
-        self.stream.thread_type = "AUTO"
-        self.on_audio = on_audio
-        self.colour = colour
-        self.audio = self.container.streams.audio[0] if on_audio is not None and self.container.streams.audio else None
-        rate = self.stream.average_rate or self.stream.guessed_rate
-        self.fps = float(rate) if rate else 0.0
-        self.time_base: Fraction | None = self.stream.time_base
-
-    def frames(self) -> Iterator[Frame]:
-        """Decoded video frames (gray, or BGR while ``colour()``); audio packets go to ``on_audio``."""
-        streams = [self.stream] + ([self.audio] if self.audio is not None else [])
-        index = 0
-        for packet in self.container.demux(streams):
-            if packet.stream is self.stream:
-                for decoded in packet.decode():
-                    assert isinstance(decoded, av.VideoFrame)  # a video stream's packets decode to pictures
-                    yield Frame(index, frame_picture(decoded, gray=not self.colour()), decoded.pts, self.time_base)
-                    index += 1
-            elif packet.dts is not None and packet.size and self.on_audio is not None:
-                self.on_audio(packet)
-
-    def close(self) -> None:
-        """Close the container (a broken stream's error on closing is not news)."""
-        try:
-            self.container.close()
-        except Exception:  # noqa: BLE001 - closing a broken stream must not mask the real error
-            pass
+    ``colour``: BGR pictures instead of gray, always or while ``colour()`` says so.  ``timeout``:
+    seconds for network inputs, (open, read) for live.  ``trim`` and ``copy_kinds``: see
+    ``MediaSource``.  ``on_audio`` (live): hear the input's audio packets as they are read.
+    A file's problems raise ``MediaError`` with one line; a live call lets PyAV's errors through
+    for ``LiveSource`` to word.
+    """
+    if isinstance(spec, EncodedVideo):
+        return PacketStream(spec)
+    if isinstance(spec, OpenCall):
+        if spec.backend == "opencv":
+            return OpenCVStream(spec, colour if callable(colour) else (lambda: bool(colour)))
+        return MediaSource(
+            spec.file, colour=colour, timeout=timeout, options=dict(spec.options), input_format=spec.format,
+            copy_kinds=("audio",) if on_audio is not None else (), on_packet=on_audio, live=True,
+        )  # fmt: skip
+    return MediaSource(spec, colour=colour, timeout=timeout, trim=trim, copy_kinds=copy_kinds)
 
 
 class OpenCVStream:
@@ -101,7 +107,7 @@ class OpenCVStream:
 
     audio = None
 
-    def __init__(self, call: OpenCall, colour: Callable[[], bool] = _gray_only) -> None:
+    def __init__(self, call: OpenCall, colour: Callable[[], bool]) -> None:
         target: int | str = int(call.file) if call.file.isdigit() else call.file
         self.capture = cv2.VideoCapture(target)
         if not self.capture.isOpened():

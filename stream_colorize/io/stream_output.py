@@ -21,9 +21,9 @@ from fractions import Fraction
 from ..errors import MediaError
 from ..frames import Frame
 from ..threads import LeakyQueue
+from .info import VideoInfo
 from .live_outputs import Control, LiveStatus, Shown
 from .sink import Outcome
-from .source import VideoInfo
 from .stream_sink import StreamSink
 from .stream_targets import StreamTarget
 

@@ -24,7 +24,7 @@ from ..errors import MediaError
 from ..frames import Frame
 from .commit import Outcome
 from .copies import CopiedStreams, plan_copies
-from .source import VideoInfo
+from .info import VideoInfo
 from .stream_targets import StreamTarget
 from .video_encoder import VideoEncoder
 

@@ -37,8 +37,8 @@ from .encoders import (
     picture_pix_fmt,
     probe_encoder,
 )
+from .info import VideoInfo
 from .palette import PaletteFrames
-from .source import VideoInfo
 
 log = logging.getLogger("stream_colorize")
 

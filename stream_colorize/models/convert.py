@@ -21,14 +21,8 @@ import numpy as np
 from ..bins import NUM_BINS
 from ..errors import ModelError
 from ..io.outputs import write_atomic
-from .caffe import (
-    CAFFE_LAYER_NAMES,
-    CaffeLayer,
-    first,
-    read_caffemodel,
-    read_prototxt,
-    save_npy_atomically,
-)
+from .caffe import CAFFE_LAYER_NAMES, CaffeLayer, read_caffemodel, save_npy_atomically
+from .prototxt import first, read_prototxt
 from .spec import CAFFE_RECIPE_SCALE
 from .zhang_arch import INPUT_NAME, ZHANG_LAYERS, Layer
 

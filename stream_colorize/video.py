@@ -23,6 +23,7 @@ from .errors import ColorizeError, InputNotFoundError, UsageError
 from .io.encoders import is_image_sequence
 from .io.guard import as_path, check_output, path_text
 from .io.info import is_url
+from .io.inputs import is_stdin
 from .io.packets import count_video_packets
 from .io.sink import FileSink, Outcome
 from .io.source import MediaSource
@@ -173,6 +174,8 @@ def colorize_file(
     from .cluster.job import ClusterOptions, run_job, wants_segments  # the cluster builds on this module
 
     options = cluster or ClusterOptions()
+    if is_stdin(name) and (options.workers is not None or options.ray is not None or options.segment_seconds):
+        raise UsageError("--workers, --ray and --segment-seconds work on film files, not on standard input")
     if wants_segments(name, target, settings, options, on_note):
         return run_job(name, target, settings, options, on_start, on_tick, on_note, overwrite=overwrite)
     trim = settings.input
@@ -230,7 +233,7 @@ def file_engine(settings: Settings) -> Colorizer:
 def _input_name(value: object) -> str:
     """The input as text: a URL as given, a path (str, bytes, ``os.PathLike``) that must exist."""
     text = path_text(value, "input")  # as given: "./film.mp4" stays so in Result.input
-    if not is_url(text) and not Path(text).exists():
+    if not is_url(text) and not is_stdin(text) and not Path(text).exists():
         raise InputNotFoundError(f"input not found: {text}")
     return text
 

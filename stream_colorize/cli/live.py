@@ -17,6 +17,7 @@ from ..build import build_engine
 from ..config import MODEL_KEYS, TEMPORAL_KEYS
 from ..errors import UsageError
 from ..io.devices import parse_source
+from ..io.inputs import is_stdin
 from ..io.live_outputs import LiveOutput
 from ..io.live_source import LiveSource
 from ..io.stream_output import StreamOutput
@@ -39,6 +40,7 @@ from .common import (
     smoothing,
 )
 from .console import say
+from .video import stdin_ready
 
 if TYPE_CHECKING:
     from ..serve.output import ServeOutput
@@ -83,7 +85,7 @@ def register(app: typer.Typer) -> None:
         source: str | None = typer.Argument(
             None,
             help="Camera index or device (default: the first camera), rtsp:// rtmp:// http(s):// udp:// URL, "
-            "a file, or lavfi:<graph>.",
+            "a file, lavfi:<graph>, or - for standard input (MPEG-TS, Matroska, MP4 with faststart).",
         ),
         model: str | None = ModelOption,
         device: str | None = DeviceOption,
@@ -137,6 +139,8 @@ def register(app: typer.Typer) -> None:
             require_display()  # before anything touches the OpenCV GUI, which would abort the process
         if record is not None:
             check_output(record, [], overwrite)
+        if source is not None and is_stdin(source):
+            stdin_ready()
         spec = parse_source(source, rtsp_transport=rtsp_transport, camera_size=camera_size, camera_fps=camera_fps)
         if record is not None and spec.kind == "file":
             check_output(record, [Path(spec.call.file)], overwrite)

@@ -10,6 +10,7 @@ A thin layer: options become a ``Settings`` (preset file first, flags on top), t
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
@@ -28,6 +29,7 @@ from ..config import Settings
 from ..errors import ColorizeError, InputNotFoundError, MediaError, UsageError
 from ..io.encoders import is_image_sequence
 from ..io.info import is_url
+from ..io.inputs import is_stdin
 from ..io.kinds import VIDEO_SUFFIXES
 from ..io.sink import partial_path
 from ..io.stream_targets import is_stream_output, stream_target
@@ -58,7 +60,10 @@ def collect_jobs(input: str, output: Path, overwrite: bool, skip_existing: bool 
     """(input, output) pairs: one file or URL, or every video in a folder into another folder
     (created when missing).  ``skip_existing`` leaves out the jobs whose output exists."""
     src = Path(input)
-    if not is_url(input) and src.is_dir():
+    if is_stdin(input):
+        stdin_ready()
+    named = not (is_url(input) or is_stdin(input))  # a file or a folder, rather than a stream or a pipe
+    if named and src.is_dir():
         if output.exists() and not output.is_dir():
             raise UsageError(f"input {src} is a folder, so the output must be a folder too; {output} is a file")
         if same_file(src, output):
@@ -74,10 +79,10 @@ def collect_jobs(input: str, output: Path, overwrite: bool, skip_existing: bool 
             raise MediaError(f"cannot create output folder {output}: {exc.strerror or exc}") from exc
         jobs = [(str(p), output / p.name) for p in videos]
     else:
-        if not is_url(input) and not src.exists():
+        if named and not src.exists():
             raise InputNotFoundError(f"input not found: {src}")
         if output.is_dir():
-            name = src.name if not is_url(input) else "stream.mp4"
+            name = src.name if named else "stream.mp4"
             output = output / name
         jobs = [(input, output)]
     if skip_existing:
@@ -87,15 +92,29 @@ def collect_jobs(input: str, output: Path, overwrite: bool, skip_existing: bool 
                 say(f"stream-colorize: skipped {job_in}: {job_out} exists (-n)")
         jobs = kept
     for job_in, job_out in jobs:
-        check_output(job_out, [] if is_url(job_in) else [Path(job_in)], overwrite)
+        check_output(job_out, [Path(job_in)] if named else [], overwrite)
         if is_image_sequence(job_out) and output_taken(job_out) and not overwrite:
             raise UsageError(f"output {job_out} already has pictures; pass -y to replace them or -n to skip")
     return jobs
 
 
+def stdin_ready() -> None:
+    """Refuse ``-`` as the input when standard input is a terminal (the run would wait for typing)."""
+    try:
+        interactive = sys.stdin is not None and sys.stdin.isatty()
+    except (OSError, ValueError):
+        interactive = False
+    if interactive:
+        raise UsageError("input - reads standard input, which is a terminal here; pipe a stream in "
+                         "(e.g. ffmpeg ... -f mpegts - | stream-colorize video - out.mp4)")  # fmt: skip
+
+
 def collect_stream_job(input: str, output: str) -> list[tuple[str, Path | str]]:
     """The one job of a stream output (udp://, rtsp://, -, ...): checked, with no file checks."""
     target = stream_target(output)  # UsageError for a scheme this FFmpeg cannot write
+    if is_stdin(input):
+        stdin_ready()
+        return [(input, output)]
     if not is_url(input) and Path(input).is_dir():
         raise UsageError(f"a folder of videos cannot go to one stream ({target.label}); give one input")
     if not is_url(input) and not Path(input).exists():
@@ -157,7 +176,9 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def video(
-        input: str = typer.Argument(..., help="Video file, URL (rtsp://, http://...) or folder of videos."),
+        input: str = typer.Argument(
+            ..., help="Video file, URL (rtsp://, http://...), folder of videos, or - for standard input."
+        ),
         output: str = typer.Argument(
             ...,
             help="Output file (its suffix picks the container) or folder; or a stream: udp://, tcp://, rtsp:// "

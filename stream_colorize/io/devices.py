@@ -21,6 +21,7 @@ from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import MediaError, UsageError
+from .inputs import is_stdin
 
 SourceKind = Literal["camera", "network", "file", "lavfi"]
 NETWORK_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "rtp", "srt", "tcp")
@@ -146,6 +147,8 @@ def parse_source(
     """Classify a SOURCE argument and build its open call (nothing is opened here)."""
     if text is None or text == "":
         text = "0"
+    if is_stdin(text):  # a pipe plays like a file: paced by its timestamps, over at its end
+        return SourceSpec("file", text, OpenCall("pipe:0"))
     match = _SCHEME.match(text)
     if match:
         scheme = match.group(1).lower()

@@ -16,13 +16,19 @@ import av
 from av.container import InputContainer
 
 Timeout = float | tuple[float, float] | None
+STDIN_NAMES = ("-", "pipe:", "pipe:0")  # an input read from standard input (MPEG-TS, Matroska, MP4 with faststart)
+
+
+def is_stdin(name: str | Path) -> bool:
+    """True for ``-`` (and FFmpeg's ``pipe:``/``pipe:0``): the input is standard input."""
+    return str(name) in STDIN_NAMES
 
 
 def open_input(
     name: str | Path, *, format: str | None = None, options: dict[str, str] | None = None, timeout: Timeout = None
 ) -> InputContainer:
     """Open ``name`` for reading; ``timeout`` is seconds, or (open, read) seconds, for network inputs."""
-    text = str(name)
+    text = "pipe:0" if is_stdin(name) else str(name)
     opts = dict(options or {})
     if text.lower().startswith(("rtsp://", "rtsps://")):
         opts.setdefault("rtsp_transport", "tcp")

@@ -28,7 +28,7 @@ from ..errors import InputNotFoundError, MediaError
 from ..frames import Frame
 from ..limits import MAX_VIDEO_PIXELS, check_picture_size
 from .info import VideoInfo, describe_stream, is_url, main_video_stream, video_info
-from .inputs import Timeout, open_input
+from .inputs import Timeout, is_stdin, open_input
 from .picture import frame_picture
 from .stats import SourceStats
 from .trim import Trim
@@ -105,7 +105,7 @@ class MediaSource:
         limits: Timeout = timeout if isinstance(timeout, tuple) else (timeout, timeout)
         if self.live:  # LiveSource words the errors (and decides whether to reconnect)
             return open_input(text, options=opts, format=input_format, timeout=limits)
-        if not is_url(text) and input_format is None:
+        if not is_url(text) and not is_stdin(text) and input_format is None:
             path = Path(text)
             if not path.exists():
                 raise InputNotFoundError(f"input not found: {path}")

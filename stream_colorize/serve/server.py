@@ -35,6 +35,9 @@ from .metrics import ServeCounters, prometheus_text, status_json
 from .page import PAGE
 
 log = logging.getLogger("stream_colorize")
+# aiohttp's own records (a malformed request, a viewer gone mid-write) are the viewers' business: never
+# on the session's terminal, where Python's last-resort handler would print them with the request line.
+logging.getLogger("aiohttp").addHandler(logging.NullHandler())
 
 BOUNDARY = "frame"
 WRITE_TIMEOUT = 10.0  # seconds a viewer may take to accept one frame before it is let go

@@ -76,6 +76,11 @@ def free_port(kind: int = 1) -> int:
         return sock.getsockname()[1]
 
 
+def status_of(port: int) -> dict:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=5) as answer:
+        return json.loads(answer.read())
+
+
 def serve_phases(source: str, model: str, seconds: float, skip: str) -> None:
     port = free_port()
     total = 3 * seconds + 15
@@ -85,7 +90,7 @@ def serve_phases(source: str, model: str, seconds: float, skip: str) -> None:
     try:
         time.sleep(8)  # the model loads, the first frames pass
         for viewers in (0, 1, 5):
-            before, began = cpu_seconds(server.pid), time.monotonic()
+            before, began, shown = cpu_seconds(server.pid), time.monotonic(), status_of(port)["shown"]
             if viewers:
                 client = subprocess.run([sys.executable, "-c", CLIENT, str(port), str(viewers), str(seconds)],
                                         capture_output=True, text=True, timeout=seconds + 30)  # fmt: skip
@@ -93,10 +98,12 @@ def serve_phases(source: str, model: str, seconds: float, skip: str) -> None:
             else:
                 time.sleep(seconds)
                 got = {"latency": [], "frames": []}
-            cpu = (cpu_seconds(server.pid) - before) / (time.monotonic() - began)
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=5) as answer:
-                status = json.loads(answer.read())
-            line = f"{viewers} viewers: server CPU {cpu:.2f} cores, fps {status['fps']:.1f}, skip {status['skip']}"
+            used = cpu_seconds(server.pid) - before
+            cpu = used / (time.monotonic() - began)
+            status = status_of(port)
+            per_frame = used / max(1, status["shown"] - shown) * 1000
+            line = (f"{viewers} viewers: server CPU {cpu:.2f} cores, {per_frame:.1f} CPU ms a shown frame, "
+                    f"JPEG {status['jpeg_ms']:.1f} ms, fps {status['fps']:.1f}, skip {status['skip']}")  # fmt: skip
             if got["latency"]:
                 lat = np.asarray(got["latency"][len(got["latency"]) // 10 :]) * 1000  # a tenth as warm-up
                 per = np.asarray(got["frames"]) / seconds

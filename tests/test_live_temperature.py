@@ -103,7 +103,7 @@ def test_live_takes_temperature_skip_and_smoothing_values(tiny_spec: ModelSpec) 
 
 
 def test_skip_value_zero_is_automatic_again() -> None:
-    from stream_colorize.live import MAX_SKIP, AutoSkip
+    from stream_colorize.live_stats import MAX_SKIP, AutoSkip
 
     skip = AutoSkip()
     assert skip.set(4) == 4 and skip.label() == "4"

@@ -12,7 +12,7 @@ import pytest
 from stream_colorize.errors import MediaError, UsageError
 from stream_colorize.io.devices import OpenCall, camera_call, parse_source, redact_url
 from stream_colorize.io.window import KEY_ACTIONS, display_problem, draw_overlay, save_snapshot, side_by_side
-from stream_colorize.live import AutoSkip, LiveStats
+from stream_colorize.live_stats import AutoSkip, LiveStats
 from stream_colorize.threads import LeakyQueue
 
 

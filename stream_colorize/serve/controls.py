@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from ..config import TEMPERATURE_RANGE
 from ..io.live_outputs import Action, Control
-from ..live import MAX_SKIP, MAX_SMOOTH
+from ..live import MAX_SMOOTH
+from ..live_stats import MAX_SKIP
 
 
 class BadControl(ValueError):

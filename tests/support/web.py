@@ -20,7 +20,8 @@ from typing import Any
 from stream_colorize.engine import Colorizer
 from stream_colorize.io.devices import parse_source
 from stream_colorize.io.live_outputs import Action, Control, LiveStatus, Shown
-from stream_colorize.live import LiveOptions, LiveStats, run_live
+from stream_colorize.live import LiveOptions, run_live
+from stream_colorize.live_stats import LiveStats
 from stream_colorize.models.spec import ModelSpec
 from stream_colorize.serve.address import Listen
 from stream_colorize.serve.output import ServeOutput

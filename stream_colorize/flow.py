@@ -80,9 +80,10 @@ class FlowEstimator:
 
     def between(self, previous: np.ndarray, current: np.ndarray) -> Motion:
         """The flow from ``previous`` to ``current`` and back (both from ``prepare``), and where they agree."""
-        shape = (current.shape[0], current.shape[1], 2)
-        forward = np.asarray(self._dis.calc(previous, current, np.empty(shape, np.float32)))
-        backward = np.asarray(self._dis.calc(current, previous, np.empty(shape, np.float32)))
+        # None, not an array to fill: DIS reads a given array (uninitialised memory crashed it).
+        # The stubs want an array, hence the ignores.
+        forward = np.asarray(self._dis.calc(previous, current, None))  # type: ignore[call-overload]
+        backward = np.asarray(self._dis.calc(current, previous, None))  # type: ignore[call-overload]
         return Motion(forward, backward, consistent(forward, backward))
 
 

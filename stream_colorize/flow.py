@@ -34,6 +34,7 @@ FLOW_SIZE = 112  # working side: 2x the model's ab (56), half its input (224); D
 # beta in working pixels^2.  Measured on vtest.avi / carphone / camera moves at 112x112.
 CONSISTENCY_ALPHA = 0.05
 CONSISTENCY_BETA = 1.0
+BOUNDARY_BETA = 0.05  # motion boundaries: |grad b|^2 above 0.01 |b|^2 + this (Sundaram's form)
 PRESETS = {
     "ultrafast": cv2.DISOpticalFlow_PRESET_ULTRAFAST,
     "fast": cv2.DISOpticalFlow_PRESET_FAST,
@@ -127,24 +128,36 @@ def warp(values: np.ndarray, flow: np.ndarray) -> np.ndarray:
 
 
 def consistent(
-    forward: np.ndarray, backward: np.ndarray, alpha: float = CONSISTENCY_ALPHA, beta: float = CONSISTENCY_BETA
+    forward: np.ndarray,
+    backward: np.ndarray,
+    alpha: float = CONSISTENCY_ALPHA,
+    beta: float = CONSISTENCY_BETA,
+    boundary: float = BOUNDARY_BETA,
 ) -> np.ndarray:
     """Where the backward flow (current grid) and the forward flow at its target agree: (h, w) bool.
 
-    Also False where the backward flow leads outside the previous frame.
+    False too where the backward flow leads outside the previous frame, and on motion boundaries
+    (``|grad b|^2 > 0.01 |b|^2 + boundary``): DIS spreads an object's motion a few pixels
+    into its surroundings in both directions alike, so the band it uncovers passes the round
+    trip, but not this.
     """
     height, width = backward.shape[:2]
     xs, ys = _grid(height, width)
     target_x, target_y = xs + backward[..., 0], ys + backward[..., 1]
     there = cv2.remap(forward, target_x, target_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    length = np.square(backward).sum(axis=2)
     round_trip = np.square(backward + there).sum(axis=2)
-    scale = np.square(backward).sum(axis=2) + np.square(there).sum(axis=2)
+    agree = round_trip < alpha * (length + np.square(there).sum(axis=2)) + beta
     inside = (target_x >= 0) & (target_x <= width - 1) & (target_y >= 0) & (target_y <= height - 1)
-    return (round_trip < alpha * scale + beta) & inside
+    grad_x = cv2.Sobel(backward, cv2.CV_32F, 1, 0, ksize=1, scale=0.5)  # central differences
+    grad_y = cv2.Sobel(backward, cv2.CV_32F, 0, 1, ksize=1, scale=0.5)
+    steep = (np.square(grad_x) + np.square(grad_y)).sum(axis=2) > 0.01 * length + boundary
+    return agree & inside & ~steep
 
 
 def valid_share(valid: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """The share of valid working pixels under each pixel of a grid of ``shape``: float32 in [0, 1]."""
-    if valid.shape == shape:
-        return valid.astype(np.float32)
-    return cv2.resize(valid.astype(np.float32), (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
+    """The mean of a mask (bool, or weights in [0, 1]) under each pixel of a grid of ``shape``: float32 in [0, 1]."""
+    weights = valid.astype(np.float32, copy=False)
+    if weights.shape == shape:
+        return weights
+    return cv2.resize(weights, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)

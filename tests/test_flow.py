@@ -246,3 +246,31 @@ def test_eval_reports_warp_error(tmp_path: Path, tiny_onnx: Path, capsys: pytest
     assert report["warp_error"] > 0.0 and report["flicker"] > 0.0
     code, out, err = run_main(["eval", "--video", str(clip), "-m", str(tiny_onnx), "--smoother", "motion"], capsys)
     assert code == 0 and "warp error" in out and "footage" in out
+
+
+class FollowSpy(FlowSmoother):
+    """The flow smoother, noting what each frame brought: the frame's shape and whether ab was new."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[tuple[int, ...], bool]] = []
+
+    def follow(self, ab: np.ndarray, image: np.ndarray, fresh: bool = True) -> np.ndarray:
+        self.calls.append((image.shape, fresh))
+        return super().follow(ab, image, fresh)
+
+
+def test_live_follows_every_shown_frame(tiny_spec) -> None:
+    from stream_colorize.engine import Colorizer
+    from stream_colorize.io.devices import parse_source
+    from stream_colorize.live import LiveOptions, run_live
+
+    assert isinstance(build_temporal(LiveOptions().temporal).smoother, FlowSmoother)  # live's default
+    spy = FollowSpy()
+    options = LiveOptions(temporal=TemporalSettings(skip=3), headless=True, duration=1.5, smoother=spy)
+    source = parse_source("lavfi:testsrc2=size=160x120:rate=30,format=gray")
+    stats = run_live(source, Colorizer(tiny_spec, device="cpu"), options)
+    assert stats.shown >= 10 and len(spy.calls) >= 0.6 * stats.shown  # every frame from the first answer on
+    assert all(shape == (120, 160) for shape, _ in spy.calls)  # the frame itself, finer than ab
+    assert any(fresh for _, fresh in spy.calls) and any(not fresh for _, fresh in spy.calls)
+    assert 0.0 < spy.trusted <= 1.0  # the flow ran

@@ -10,15 +10,16 @@ the model's ab is square too, so a flow on that grid lines up with it, and at 11
 a fraction of a millisecond each way.  ``between`` computes the flow both ways; a pixel of the
 current frame is ``valid`` when following the backward flow to the previous frame and the
 forward flow back lands where it started (within ``CONSISTENCY_ALPHA`` of the flows' length plus
-``CONSISTENCY_BETA``), and the previous position lies inside the picture.  It fails where the
-pixel was hidden in the previous frame (disoccluded: behind a moving person, at an edge a pan
-reveals), where the flow is unreliable, and everywhere at a cut.
+``CONSISTENCY_BETA``), the previous position lies inside the picture, and it is not on a motion
+boundary (``BOUNDARY_BETA``).  It fails where the pixel was hidden in the previous frame
+(disoccluded: behind a moving person, at an edge a pan reveals), where the flow is unreliable,
+and nearly everywhere at a cut.
 
 ``warp`` samples values (ab, gray, anything with rows and columns) at ``x + flow(x)``: with the
 backward flow that carries the previous frame's values onto the current frame's grid.  The flow
 is rescaled to the values' own resolution, so ab at 56x56 follows a flow computed at 112x112.
 Nothing here starts threads (OpenCV parallelises DIS with its own pool) or keeps a frame beyond
-the call; ``smoothing.FlowSmoother`` and ``evaluate.warp_error`` hold the previous frame.
+the call; ``temporal.FlowSmoother`` and ``evaluate.warp_errors`` hold the previous frame.
 """
 
 from __future__ import annotations

@@ -11,23 +11,32 @@
 * ``SceneCutDetector`` compares tiny thumbnails of consecutive frames' lightness; a large mean
   difference is a cut.  Costs a resize of each frame to 32x32.
 * ``FrameSkipper`` says when the model is due: every Nth frame, and at once after a cut.
-* ``AbSmoother`` is an exponential moving average of ab at model resolution (56x56 for Zhang,
-  so nearly free), reset at cuts so colour never bleeds from one shot into the next.  Given the
-  frame's lightness at that resolution it is motion-adaptive: where lightness stays put, the
-  past weighs ``strength``; where it changes (something moved), the past's weight falls off, so
-  still areas stop flickering while moving things keep their colour without a trail.
+* ``FlowSmoother`` (the default) is an exponential moving average of ab at model resolution
+  whose past is carried along the optical flow (``flow.py``: DIS at 112x112, both ways, checked)
+  before each blend, so colour follows moving things and camera moves; where the flow's check
+  fails (occlusion, disocclusion, motion boundaries) it takes the new prediction.  Between model
+  runs it carries the last prediction along the flow too.  It sees each frame as ``Temporal``
+  has it (the reduction in the file pipeline, the frame itself live): a ``FrameSmoother``.
+* ``AbSmoother`` (``smoother = "motion"``) is the same average without the flow: given the
+  frame's lightness at ab resolution it is motion-adaptive: where lightness stays put, the past
+  weighs ``strength``; where it changes (something moved), the past's weight falls off.
+* Both reset at cuts so colour never bleeds from one shot into the next.
 * The smoother is a part: ``Temporal(smoother=...)`` takes any ``Smoother`` (``__call__(ab, gray)``,
-  ``reset()``, a settable ``strength``); ``AbSmoother`` is the default.  ``Temporal.strength`` and
+  ``reset()``, a settable ``strength``), or a ``FrameSmoother`` (also ``follow(ab, image,
+  fresh)``, which ``Temporal`` then calls instead); ``Temporal.strength`` and
   ``Temporal.smoothing`` change it while running (live's t key); ``build.build_temporal`` is the
-  one builder the file pipeline, the cluster, eval and live share.
+  one builder the file pipeline, the cluster, eval and live share, and picks the smoother that
+  ``TemporalSettings.smoother`` names (``SMOOTHERS``).
 
-Between model runs a frame reuses the latest prediction; the smoother then eases towards it.
+Between model runs a frame reuses the latest prediction (a ``FrameSmoother`` is told, and moves it
+along the flow); the smoother then eases towards it.
 Each frame is reduced once (``reduce_frame``, to the model's input size when ``model_size`` is
 set): the cut thumbnail, the smoother's motion cue and the network input all come from that one
 reduction, instead of three area resizes of the full frame (those cost as much as the bundled
 model's forward at 720p).
 ``bench/pipeline.py --temporal`` measures flicker (mean |Δab| between consecutive output
-frames) and lag for several settings; the defaults come from there.
+frames), warp error (the same along the optical flow) and lag for several settings, and
+``stream-colorize eval --video`` both against the colour footage's own; the defaults come from there.
 """
 
 from __future__ import annotations
@@ -181,10 +190,10 @@ class FlowSmoother(AbSmoother):
 
     Each frame, the flow from the previous frame (``flow.FlowEstimator``: DIS at ``flow_size``,
     both ways, checked) warps the smoothed ab onto the new frame before it is blended with the
-    prediction: ``s = w * warp(s) + (1 - w) * ab``, ``w = strength`` where the flow holds and 0
-    where its check fails (occlusion, disocclusion, a cut the detector missed), so colour follows
-    moving things and pans instead of being dropped, and takes the prediction where the past is
-    unknown.  Between model runs (``fresh`` False) the latest prediction is carried along the
+    prediction: ``s = w * warp(s) + (1 - w) * ab``, ``w = strength`` times the share of the pixel
+    where the flow's check holds (0 where it fails: occlusion, disocclusion, motion boundaries, a
+    cut the detector missed), so colour follows moving things and pans instead of being dropped,
+    and takes the prediction where the past is unknown.  Between model runs (``fresh`` False) the latest prediction is carried along the
     flow too, instead of being held still.  Called as a plain ``Smoother`` (ab and a gray at ab
     resolution, no frame) it is the ``AbSmoother``.
     """

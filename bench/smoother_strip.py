@@ -1,14 +1,15 @@
 """A strip of frames for looking at temporal smoothing: smoothing off, each smoother, the truth.
 
-    $ python bench/smoother_strip.py vtest.avi docs/smoothing_strip.png --frames 170,174,178,182 \\
-          --crop 380,120,260,200
+    $ python bench/smoother_strip.py vtest.avi docs/smoothing_strip.png --frames 172,176,180,184 \\
+          --crop 400,130,220,180 --scale 0.75 --rows motion,flow --posterize 4
 
 The clip is read in colour (it is the truth), turned gray and colourized with the default
-settings but the smoother, each row one setting (``--smooth 0``, ``--smoother motion``, the
-default ``flow``), the last row the footage itself.  ``--crop X,Y,W,H`` cuts a region out of
-each frame (full-frame pixels), ``--scale`` resizes the cells.  Frames before the first shown
-one go through the smoother too, so each row shows the state a real run has there.  Trails show
-as the colour of something that moved left behind where it was.
+settings but the smoother, each row one setting (``--rows``: ``off`` is ``--smooth 0``,
+``motion`` is ``--smoother motion``, ``flow`` the default), the last row the footage itself.
+``--crop X,Y,W,H`` cuts a region out of each frame (full-frame pixels), ``--scale`` resizes the
+cells, ``--posterize N`` rounds every channel to a multiple of N (a smaller PNG; 4 is invisible).
+Frames before the first shown one go through the smoother too, so each row shows the state a
+real run has there.  Trails show as the colour of something that moved left behind where it was.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from stream_colorize.evaluate import read_video_frames, to_gray  # noqa: E402
 from stream_colorize.frames import Frame  # noqa: E402
 from stream_colorize.lab import merge_ab  # noqa: E402
 
-ROWS = (("smooth 0", {"smooth": 0.0}), ("motion", {"smoother": "motion"}), ("flow (default)", {}))
+ROWS = {"off": ("smooth 0", {"smooth": 0.0}), "motion": ("motion", {"smoother": "motion"}), "flow": ("flow", {})}
 
 
 def label(cell: np.ndarray, text: str) -> np.ndarray:
@@ -47,13 +48,15 @@ def main() -> None:
     parser.add_argument("--crop", help="X,Y,W,H in full-frame pixels")
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--model", default="default")
+    parser.add_argument("--rows", default="off,motion,flow", help=f"comma-separated, of {', '.join(ROWS)}")
+    parser.add_argument("--posterize", type=int, default=1, help="round channels to a multiple of this")
     args = parser.parse_args()
     wanted = [int(v) for v in args.frames.split(",")]
     frames = read_video_frames(args.clip, max(wanted) + 1)
     grays = [to_gray(f) for f in frames]
     engine = build_engine(Settings(model=args.model).model)
     rows = []
-    for name, values in ROWS:
+    for name, values in (ROWS[row] for row in args.rows.split(",")):
         temporal = build_temporal(Settings(model=args.model, **values).temporal)
         items = [Frame(i, g) for i, g in enumerate(grays)]
         temporal.assign(items, engine.predict_ab)
@@ -69,7 +72,10 @@ def main() -> None:
                 cell = cv2.resize(cell, None, fx=args.scale, fy=args.scale, interpolation=cv2.INTER_AREA)
             cells.append(label(cell, f"{name}, frame {index}"))
         lines.append(np.hstack(cells))
-    cv2.imwrite(str(args.output), np.vstack(lines), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    strip = np.vstack(lines)
+    if args.posterize > 1:
+        strip = (strip // args.posterize * args.posterize + args.posterize // 2).astype(np.uint8)
+    cv2.imwrite(str(args.output), strip, [cv2.IMWRITE_PNG_COMPRESSION, 9])
     print(f"{args.output}: {len(rows)} rows x {len(wanted)} frames, {args.output.stat().st_size / 1000:.0f} kB")
 
 

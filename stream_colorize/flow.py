@@ -146,14 +146,19 @@ def consistent(
     xs, ys = _grid(height, width)
     target_x, target_y = xs + backward[..., 0], ys + backward[..., 1]
     there = cv2.remap(forward, target_x, target_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    length = np.square(backward).sum(axis=2)
-    round_trip = np.square(backward + there).sum(axis=2)
-    agree = round_trip < alpha * (length + np.square(there).sum(axis=2)) + beta
+    length = _squared(backward)
+    agree = _squared(backward + there) < alpha * (length + _squared(there)) + beta
     inside = (target_x >= 0) & (target_x <= width - 1) & (target_y >= 0) & (target_y <= height - 1)
     grad_x = cv2.Sobel(backward, cv2.CV_32F, 1, 0, ksize=1, scale=0.5)  # central differences
     grad_y = cv2.Sobel(backward, cv2.CV_32F, 0, 1, ksize=1, scale=0.5)
-    steep = (np.square(grad_x) + np.square(grad_y)).sum(axis=2) > 0.01 * length + boundary
+    steep = _squared(grad_x) + _squared(grad_y) > 0.01 * length + boundary
     return agree & inside & ~steep
+
+
+def _squared(vectors: np.ndarray) -> np.ndarray:
+    """|v|^2 of (h, w, 2) vectors (a sum over the last axis of 2 is slow in numpy)."""
+    x, y = vectors[..., 0], vectors[..., 1]
+    return x * x + y * y
 
 
 def valid_share(valid: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

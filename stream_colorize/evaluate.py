@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from .errors import MediaError
-from .flow import FlowEstimator, warp
+from .flow import FlowEstimator, warp, working_gray
 from .frames import Frame
 from .imagestats import colourfulness
 from .lab import frame_ab, merge_ab
@@ -181,7 +181,7 @@ def warp_errors(grays: Iterable[np.ndarray], *videos: Iterable[np.ndarray]) -> l
     totals, counts = np.zeros(len(videos)), 0
     previous: tuple[np.ndarray, list[np.ndarray]] | None = None
     for gray, *frames in zip(grays, *videos):
-        current = (flow.prepare(gray), [frame_ab(f, WARP_SIZE) for f in frames])
+        current = (working_gray(gray, WARP_SIZE, fast=False), [frame_ab(f, WARP_SIZE) for f in frames])
         if previous is not None:
             motion = flow.between(previous[0], current[0])
             for i, (before, now) in enumerate(zip(previous[1], current[1])):

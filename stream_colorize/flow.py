@@ -52,8 +52,15 @@ class Motion:
     valid: np.ndarray  # (h, w) bool on the current frame's grid: where both flows agree
 
 
-def working_gray(image: np.ndarray, size: int) -> np.ndarray:
-    """A gray or BGR frame (any size, uint8 or float) as uint8 gray squashed to (size, size)."""
+def working_gray(image: np.ndarray, size: int, fast: bool = True) -> np.ndarray:
+    """A gray or BGR frame (any size, uint8 or float) as uint8 gray squashed to (size, size).
+
+    ``fast``: a frame more than 4x the size on a side is first shrunk bilinearly to 4x, then
+    area-averaged (each pixel still the mean of 16 samples): an area resize at an odd ratio costs
+    1.9 ms at 720p, this 0.2 ms, on a live frame that waits for it.  Off: one area resize.
+    """
+    if fast and max(image.shape[:2]) > 4 * size:
+        image = cv2.resize(image, (4 * size, 4 * size), interpolation=cv2.INTER_LINEAR)
     if image.ndim == 3:
         image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     if image.shape != (size, size):

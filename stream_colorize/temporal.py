@@ -193,9 +193,10 @@ class FlowSmoother(AbSmoother):
     prediction: ``s = w * warp(s) + (1 - w) * ab``, ``w = strength`` times the share of the pixel
     where the flow's check holds (0 where it fails: occlusion, disocclusion, motion boundaries, a
     cut the detector missed), so colour follows moving things and pans instead of being dropped,
-    and takes the prediction where the past is unknown.  Between model runs (``fresh`` False) the latest prediction is carried along the
-    flow too, instead of being held still.  Called as a plain ``Smoother`` (ab and a gray at ab
-    resolution, no frame) it is the ``AbSmoother``.
+    and takes the prediction where the past is unknown.  Between model runs (``fresh`` False)
+    the latest prediction is carried along the flow too, instead of being held still (held where
+    the flow fails).  Called as a plain ``Smoother`` (ab and a gray at ab resolution, no frame)
+    it is the ``AbSmoother``.
     """
 
     def __init__(

@@ -2,11 +2,13 @@
 
     $ python bench/live.py                       # 120 s per model (the issue's figure)
     $ python bench/live.py --seconds 30 --size 640x480
+    $ python bench/live.py --models default --smoothers flow,motion,flow,motion   # the flow's cost, interleaved
 
 Runs the live pipeline headless with ``--skip auto`` on ``lavfi testsrc2 ... ,realtime`` (gray,
 as a black-and-white camera would send), first with the tiny stand-in as the baseline, then with
 the Zhang-size stand-in and the bundled ``default`` model (when it is installed).  The first
-two seconds of each run are left out as warm-up.  Figures only; no assertions.
+two seconds of each run are left out as warm-up.  ``--smoothers`` runs each model once per
+smoother named (default: the default one), in that order.  Figures only; no assertions.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import argparse
 import logging
 import time
 
+from stream_colorize.config import TemporalSettings
 from stream_colorize.engine import Colorizer
 from stream_colorize.errors import ModelError
 from stream_colorize.io.devices import parse_source
@@ -22,7 +25,7 @@ from stream_colorize.live import LiveOptions, run_live
 from stream_colorize.models import resolve_model
 
 
-def run_one(name: str, seconds: float, size: str, threads: int | None) -> dict | None:
+def run_one(name: str, seconds: float, size: str, threads: int | None, smoother: str = "flow") -> dict | None:
     try:
         spec = resolve_model(name)
     except ModelError as exc:
@@ -31,13 +34,15 @@ def run_one(name: str, seconds: float, size: str, threads: int | None) -> dict |
     engine = Colorizer(spec, device="cpu", threads=threads)
     engine.predict_ab([__import__("numpy").zeros((224, 224), "uint8")])  # warm up outside the measurement
     source = parse_source(f"lavfi:testsrc2=size={size}:rate=30,format=gray,realtime")
+    temporal = TemporalSettings(skip=None, smoother=smoother)
+    options = LiveOptions(temporal, headless=True, duration=seconds, print_every=1e9)
     began = time.monotonic()
-    stats = run_live(source, engine, LiveOptions(headless=True, duration=seconds, print_every=1e9))
+    stats = run_live(source, engine, options)
     wall = time.monotonic() - began
     warm = int(2 * 30)
     p = stats.latency_percentiles(skip_first=min(warm, max(0, len(stats.latencies) - 1)))
     row = {
-        "model": name,
+        "model": f"{name} {smoother}",
         "fps": stats.shown / wall,
         "model_ms": stats.model_s * 1000,
         "runs": stats.model_runs,
@@ -46,7 +51,7 @@ def run_one(name: str, seconds: float, size: str, threads: int | None) -> dict |
         "max": p["max"] * 1000,
     }
     print(
-        f"{name:14s} fps {row['fps']:5.1f}  model {row['model_ms']:7.1f} ms ({row['runs']} runs)  "
+        f"{row['model']:21s} fps {row['fps']:5.1f}  model {row['model_ms']:7.1f} ms ({row['runs']} runs)  "
         f"latency p50 {row['p50']:6.1f}  p95 {row['p95']:6.1f}  max {row['max']:6.1f} ms",
         flush=True,
     )
@@ -61,10 +66,12 @@ def main() -> None:
     parser.add_argument(
         "--models", default="standin-tiny,standin,default", help="comma-separated; the first is the baseline"
     )
+    parser.add_argument("--smoothers", default="flow", help="comma-separated smoothers to run each model with")
     args = parser.parse_args()
     logging.getLogger("stream_colorize").setLevel(logging.ERROR)
     print(f"paced 30 fps {args.size} gray source, --skip auto, {args.seconds:g} s per model")
-    rows = [r for r in (run_one(m, args.seconds, args.size, args.threads) for m in args.models.split(",")) if r]
+    runs = [(m, sm) for m in args.models.split(",") for sm in args.smoothers.split(",")]
+    rows = [r for r in (run_one(m, args.seconds, args.size, args.threads, sm) for m, sm in runs) if r]
     if len(rows) > 1:
         base = rows[0]
         for row in rows[1:]:

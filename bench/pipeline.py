@@ -3,7 +3,8 @@
     $ python bench/pipeline.py --vs-ffmpeg        # the headline: video / ffmpeg speed ratios at 720p
     $ python bench/pipeline.py --quick            # 720p only, a few minutes on 2 cores
     $ python bench/pipeline.py                    # 720p and 1080p
-    $ python bench/pipeline.py --temporal         # flicker/lag of skip and smoothing settings
+    $ python bench/pipeline.py --temporal         # flicker/warp error/lag of skip, smoothing and smoother
+    $ python bench/pipeline.py --smoothers        # what the flow smoother costs at 720p, against the others
 
 ``--vs-ffmpeg``: a 10 s 720p clip with audio; ffmpeg's plain x264 re-encode of it (``ffmpeg -i
 clip.mp4 -c:v libx264 -c:a copy``, x264's defaults) is the baseline, timed before and after
@@ -11,6 +12,12 @@ each ``colorize_file`` run (default settings, skip 1 and 2, the bundled model), 
 other processes hits both alike; each run's ratio uses the mean of the two ffmpeg runs around
 it.  Also printed: CPU time per frame (user + system, all threads) for both, which moves far
 less than wall time on a shared machine.  Targets: 0.3x at skip 1, 0.5x at skip 2.
+
+``--smoothers``: the same 720p clip through ``colorize_file`` at default settings with each
+smoother (``flow``, ``motion``) and with smoothing off, interleaved ``--repeat`` times (fps, and
+ms per frame); then the smoothers alone on that clip's frames as the pipeline hands them over
+(reduced to the model's 224x224) and as live does (the whole 720p frame): ms per frame of
+``Temporal.step``, whose share of the pipeline's per-frame time is the flow's cost.
 
 Clips are generated (10 s of testsrc2 in gray with an AAC track, H.264) into a temporary folder.
 Stages alone, in frames per second: decode (PyAV to gray), inference (``predict_ab``, once per
@@ -40,15 +47,17 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from stream_colorize.config import EncodeSettings, Settings  # noqa: E402
+from stream_colorize.build import build_temporal  # noqa: E402
+from stream_colorize.config import EncodeSettings, Settings, TemporalSettings  # noqa: E402
 from stream_colorize.engine import Colorizer  # noqa: E402
 from stream_colorize.errors import ModelError  # noqa: E402
+from stream_colorize.evaluate import warp_errors  # noqa: E402
 from stream_colorize.frames import Frame  # noqa: E402
 from stream_colorize.io.sink import FileSink  # noqa: E402
 from stream_colorize.io.source import MediaSource  # noqa: E402
 from stream_colorize.lab import merge_ab  # noqa: E402
 from stream_colorize.models import resolve_model  # noqa: E402
-from stream_colorize.temporal import Temporal  # noqa: E402
+from stream_colorize.temporal import SMOOTHERS, reduce_frame  # noqa: E402
 from stream_colorize.video import colorize_file  # noqa: E402
 from tests.support.media import make_clip  # noqa: E402
 
@@ -166,26 +175,66 @@ def vs_ffmpeg(tmp: Path, settings_list: list[tuple[str, Settings]], repeat: int)
 
 
 def temporal_table(clip: Path, model: str, limit: int) -> None:
-    """Flicker (mean |Δab| between consecutive frames), distance from the per-frame model's ab, and
-    the smoother's step response (frames until 90% of a change shows)."""
+    """Flicker (mean |Δab| between consecutive frames), warp error (the same along the gray
+    frames' optical flow, see ``evaluate.warp_errors``), distance from the per-frame model's ab,
+    and the smoother's step response (frames until 90% of a change shows)."""
     engine = Colorizer(resolve_model(model), device="cpu")
     frames, _ = decode(clip, limit)
     truth = engine.predict_ab([f.image for f in frames])  # the model on every frame, unsmoothed
     index_of = {id(f.image): i for i, f in enumerate(frames)}
+    grays = [f.image for f in frames]
     print(f"temporal: {model} on {clip.name}, {len(frames)} frames (ab units; lag vs the per-frame model)")
     for skip in (1, 2, 3):
-        for strength in (0.0, 0.3, 0.5, 0.7, 0.85):
-            t = Temporal(skip=skip, smooth=strength)
-            copies = [Frame(f.index, f.image, f.pts, f.time_base) for f in frames]
-            t.assign(copies, lambda imgs: truth[[index_of[id(im)] for im in imgs]])
-            ab = np.stack([c.ab for c in copies])
-            flicker = float(np.abs(np.diff(ab, axis=0)).mean())
-            lag = float(np.abs(ab - truth).mean())
-            settle = math.ceil(math.log(0.1) / math.log(strength)) if strength > 0 else 0  # 90% of a step
-            print(
-                f"  skip {skip} smooth {strength:4.2f}: flicker {flicker:6.3f}  off-model {lag:6.3f}  "
-                f"settles in {settle:2d} frames  cuts {t.cuts}"
-            )
+        for smoother in SMOOTHERS:
+            for strength in (0.0, 0.5, 0.85, 0.97):
+                if strength == 0.0 and smoother != "flow" and skip == 1:
+                    continue  # no smoother at work: the same as flow's row
+                t = build_temporal(TemporalSettings(skip=skip, smooth=strength, smoother=smoother))
+                copies = [Frame(f.index, f.image, f.pts, f.time_base) for f in frames]
+                t.assign(copies, lambda imgs: truth[[index_of[id(im)] for im in imgs]])
+                ab = np.stack([c.ab for c in copies])
+                flicker = float(np.abs(np.diff(ab, axis=0)).mean())
+                (warp,) = warp_errors(grays, [merge_ab(g, a) for g, a in zip(grays, ab)])
+                lag = float(np.abs(ab - truth).mean())
+                settle = math.ceil(math.log(0.1) / math.log(strength)) if strength > 0 else 0  # 90% of a step
+                print(
+                    f"  skip {skip} {smoother:6} smooth {strength:4.2f}: flicker {flicker:6.3f}  "
+                    f"warp error {warp:6.3f}  off-model {lag:6.3f}  settles in {settle:2d} frames  cuts {t.cuts}",
+                    flush=True,
+                )
+
+
+def smoother_cost(tmp: Path, model: str, repeat: int) -> None:
+    """What each smoother costs at 720p: the whole pipeline's fps, and ``Temporal.step`` alone."""
+    clip = make_clip(tmp / "720p.mp4", seconds=10, size=SIZES["720p"], rate=Fraction(25), audio=1)
+    runs = [("flow", Settings(model=model)), ("motion", Settings(model=model, smoother="motion"))]
+    runs.append(("off", Settings(model=model, smooth=0.0)))
+    print(f"720p, 10 s, 25 fps; {model}, default settings but the smoother; {repeat} rounds, interleaved")
+    totals: dict[str, list[float]] = {}
+    for _ in range(repeat):
+        for label, settings in runs:
+            result = colorize_file(clip, tmp / "colour.mp4", settings)
+            (tmp / "colour.mp4").unlink()
+            totals.setdefault(label, []).append(result.fps)
+            print(f"  {label:7} {result.fps:6.2f} fps  {1000 / result.fps:6.1f} ms/frame", flush=True)
+    frames, _ = decode(clip, None)
+    engine = Colorizer(resolve_model(model), device="cpu")
+    ab = engine.predict_ab([frames[0].image])[0]
+    print("Temporal.step alone, ms per frame (skip 1; the model's ab given):")
+    per_frame = {label: 1000 / float(np.mean(fps)) for label, fps in totals.items()}
+    for where, images in (
+        ("file (224 reduced)", [reduce_frame(f.image, engine.input_size) for f in frames]),
+        ("live (720p frame)", [f.image for f in frames]),
+    ):
+        for label in SMOOTHERS:
+            temporal = build_temporal(TemporalSettings(smoother=label))
+            t0 = time.perf_counter()
+            for image in images:
+                cut, _ = temporal.decide(image)
+                temporal.step(image, ab, cut)
+            ms = (time.perf_counter() - t0) / len(images) * 1000
+            share = f"  {ms / per_frame[label]:5.1%} of a 720p file's {per_frame[label]:.1f} ms/frame"
+            print(f"  {where:19} {label:7} {ms:6.2f} ms{share}", flush=True)
 
 
 def main() -> None:
@@ -193,7 +242,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="720p only")
     parser.add_argument("--zhang-frames", type=int, default=12)
     parser.add_argument("--preset", default=Settings().encode.preset)
-    parser.add_argument("--temporal", action="store_true", help="flicker vs lag table only")
+    parser.add_argument("--temporal", action="store_true", help="flicker / warp error / lag table only")
+    parser.add_argument("--smoothers", action="store_true", help="the smoothers' cost at 720p only")
     parser.add_argument("--clip", type=Path, help="for --temporal: a clip (default: the bundled sample)")
     parser.add_argument("--vs-ffmpeg", action="store_true", help="video / ffmpeg re-encode speed ratios at 720p")
     parser.add_argument("--repeat", type=int, default=2, help="for --vs-ffmpeg: rounds of runs")
@@ -214,6 +264,10 @@ def main() -> None:
         ]
         with tempfile.TemporaryDirectory() as folder:
             vs_ffmpeg(Path(folder), runs, args.repeat)
+        return
+    if args.smoothers:
+        with tempfile.TemporaryDirectory() as folder:
+            smoother_cost(Path(folder), args.models.split(",")[0], args.repeat)
         return
     models = ["standin-tiny", "standin"]
     try:

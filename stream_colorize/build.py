@@ -2,7 +2,7 @@
 
     >>> engine = build_engine(settings.model)                               # live, image, eval
     >>> engine = build_engine(settings.model, threads=pipeline_model_threads())  # a file's default
-    >>> temporal = build_temporal(settings.temporal)                        # skip, smoothing, cuts
+    >>> temporal = build_temporal(settings.temporal)                        # skip, smoothing, cuts, smoother
 
 The file pipeline, the cluster's workers, live, photos and eval all get their ``Colorizer`` and
 ``Temporal`` here, so ``--backend``, ``--device``, ``--threads`` and every temporal setting mean
@@ -16,7 +16,7 @@ import os
 from .config import ModelSettings, TemporalSettings
 from .engine import Colorizer
 from .models.spec import ModelSpec
-from .temporal import Smoother, Temporal
+from .temporal import SMOOTHERS, Smoother, Temporal
 
 
 def pipeline_model_threads() -> int:
@@ -51,9 +51,11 @@ def build_engine(model: ModelSettings, threads: int | None = None, spec: ModelSp
 
 
 def build_temporal(temporal: TemporalSettings, smoother: Smoother | None = None) -> Temporal:
-    """Frame skipping, smoothing and scene cuts as ``temporal`` asks (``smoother``: the part that
-    eases ab between model runs; None: ``temporal.AbSmoother``).  An auto skip (None) is 1 here:
-    live adjusts its own."""
-    return Temporal(
-        skip=temporal.skip or 1, smooth=temporal.smooth, cut_threshold=temporal.scene_cut, smoother=smoother
-    )
+    """Frame skipping, smoothing and scene cuts as ``temporal`` asks.
+
+    ``smoother`` is the part that eases ab between model runs; None: the one ``temporal.smoother``
+    names (``"flow"``, the default: ``temporal.FlowSmoother``; ``"motion"``: ``AbSmoother``).  An
+    auto skip (None) is 1 here: live adjusts its own.
+    """
+    chosen = smoother if smoother is not None else SMOOTHERS[temporal.smoother](temporal.smooth)
+    return Temporal(skip=temporal.skip or 1, smooth=temporal.smooth, cut_threshold=temporal.scene_cut, smoother=chosen)

@@ -23,7 +23,7 @@ from typing import Any
 
 from .backends import BACKENDS
 from .errors import UsageError
-from .temporal import DEFAULT_CUT_THRESHOLD, DEFAULT_SMOOTH
+from .temporal import DEFAULT_CUT_THRESHOLD, DEFAULT_SMOOTH, SMOOTHERS
 
 # Inference threads one engine may ask for.  No machine this tool runs on gains from more, and
 # each thread costs its stack: 100000 took 17 GB and the terminal's Ctrl-C with it.
@@ -94,9 +94,12 @@ class TemporalSettings:
     skip: int | None = 1  # run the model on every Nth frame; None: auto (live keeps up by itself, files: 1)
     smooth: float = DEFAULT_SMOOTH  # weight of the past where the picture is still; 0: off
     scene_cut: float = DEFAULT_CUT_THRESHOLD
+    smoother: str = "flow"  # "flow": the past moves along the optical flow; "motion": it stays, fading where it moves
 
     def __post_init__(self) -> None:
         _check_types(self, {"skip"})
+        if self.smoother not in SMOOTHERS:
+            raise UsageError(f"unknown smoother {self.smoother!r}; choose one of {', '.join(SMOOTHERS)}")
         if self.skip is not None and self.skip < 1:
             raise UsageError(f"skip must be >= 1 (got {self.skip})")
         if not 0.0 <= self.smooth < 1.0:

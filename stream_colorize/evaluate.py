@@ -1,11 +1,19 @@
-"""Colorization quality: PSNR and SSIM against the truth, colourfulness, hue agreement, and video flicker.
+"""Colorization quality: PSNR and SSIM against the truth, colourfulness, hue agreement, video flicker and warp error.
 
     >>> report = evaluate_images(colorizer, photos)      # photos: BGR uint8 colour images
     >>> report["psnr"], report["psnr_gray"], report["colourfulness_ratio"]
-    >>> flicker = evaluate_video(colorizer, "clip.mp4")   # {'flicker': ..., 'flicker_truth': ...}
+    >>> report = evaluate_video(colorizer, "clip.mp4")    # also 'flicker', 'warp_error' and the footage's own
 
 Each photo is turned gray, colorized, and compared with the original.  The gray baseline is the
 same gray photo with ab = 0.  Numpy and OpenCV only: no torch needed.
+
+Two measures of colour over time: ``flicker`` (mean |Δab| between consecutive frames, which
+also counts colour that moves with the picture) and ``warp_error``, the measure of video
+colourization papers: mean |Δab| between a frame and the previous frame warped along the optical
+flow, the flow computed on the gray frames (OpenCV DIS "medium" at ``WARP_SIZE``, slower and
+finer than the smoother's), counted only where the forward and backward flows agree.  Both are
+reported for the output and for the colour footage itself; the footage's own warp error is the
+floor (interpolation, lighting, flow errors).
 """
 
 from __future__ import annotations
@@ -18,11 +26,14 @@ import cv2
 import numpy as np
 
 from .errors import MediaError
+from .flow import FlowEstimator, warp, working_gray
 from .frames import Frame
 from .imagestats import colourfulness
 from .lab import frame_ab, merge_ab
 
 FLICKER_SIZE = 64
+WARP_SIZE = 128  # the warp error's grid: flow and ab at 128x128
+WARP_PRESET = "medium"
 HUE_SIDE = 256  # hue agreement is counted on images scaled to this longest side
 HUE_MIN_CHROMA = 10.0  # a truth pixel "has colour" from this Lab chroma on
 HUE_PAINTED_CHROMA = 3.0  # a result pixel is "painted" from this chroma on (below it has no hue)
@@ -158,6 +169,28 @@ def flicker(frames: Iterable[np.ndarray]) -> float:
     return total / count if count else float("nan")
 
 
+def warp_errors(grays: Iterable[np.ndarray], *videos: Iterable[np.ndarray]) -> list[float]:
+    """The warp error of each of ``videos`` (BGR frames), all along the flow of ``grays``.
+
+    For each pair of consecutive frames: the previous frame's ab (at ``WARP_SIZE``) warped along
+    the backward flow of the gray frames, its mean |Δab| from the frame's own, over the pixels
+    where forward and backward flow agree; pooled over the whole clip, in Lab units.  NaN for a
+    video of fewer than two frames.
+    """
+    flow = FlowEstimator(WARP_SIZE, WARP_PRESET)
+    totals, counts = np.zeros(len(videos)), 0
+    previous: tuple[np.ndarray, list[np.ndarray]] | None = None
+    for gray, *frames in zip(grays, *videos):
+        current = (working_gray(gray, WARP_SIZE, fast=False), [frame_ab(f, WARP_SIZE) for f in frames])
+        if previous is not None:
+            motion = flow.between(previous[0], current[0])
+            for i, (before, now) in enumerate(zip(previous[1], current[1])):
+                totals[i] += float(np.abs(now - warp(before, motion.backward)).mean(axis=0)[motion.valid].sum())
+            counts += int(motion.valid.sum())
+        previous = current
+    return [float(t / counts) if counts else float("nan") for t in totals]
+
+
 def read_video_frames(path: str | Path, max_frames: int = 300, spread: bool = False) -> list[np.ndarray]:
     """Up to ``max_frames`` decoded BGR frames of a video (the pipeline's source): the first ones,
     or with ``spread`` every Nth so they cover the whole video.  MediaError when none decode."""
@@ -179,7 +212,7 @@ def read_video_frames(path: str | Path, max_frames: int = 300, spread: bool = Fa
 
 
 def evaluate_video(colorizer, path: str | Path, max_frames: int = 300, temporal=None) -> dict[str, float]:
-    """Flicker of the colorized gray footage vs the footage's own, plus the image metrics.
+    """Flicker and warp error of the colorized gray footage vs the footage's own, plus the image metrics.
 
     ``temporal``: an optional ``stream_colorize.temporal.Temporal`` (the pipeline's smoothing and
     scene cuts); without it, each frame is colorized on its own.
@@ -197,6 +230,7 @@ def evaluate_video(colorizer, path: str | Path, max_frames: int = 300, temporal=
     report["frames"] = float(len(frames))
     report["flicker"] = flicker(results)
     report["flicker_truth"] = flicker(frames)
+    report["warp_error"], report["warp_error_truth"] = warp_errors(grays, results, frames)
     return report
 
 
@@ -225,4 +259,8 @@ def format_report(report: dict[str, Any]) -> str:
             f"flicker           {report['flicker']:.3f} ab/frame  (footage {report['flicker_truth']:.3f}, "
             f"{int(report['frames'])} frames)"
         )
+    if "warp_error" in report:
+        truth = report["warp_error_truth"]
+        ratio = f", {report['warp_error'] / truth:.2f} x" if truth > 0 else ""
+        lines.append(f"warp error        {report['warp_error']:.3f} ab  (footage {truth:.3f}{ratio})")
     return "\n".join(lines)

@@ -61,7 +61,7 @@ class LiveOptions:
     print_every: float = 2.0  # seconds between headless status lines
     on_status: Callable[[str], None] | None = None  # gets them (the CLI prints them; the library never does)
     title: str = "stream-colorize"
-    smoother: Smoother | None = None  # what eases ab between model runs (None: temporal.AbSmoother)
+    smoother: Smoother | None = None  # what eases ab between model runs (None: the one temporal.smoother names)
 
 
 class ColourStage:

@@ -11,32 +11,43 @@
 * ``SceneCutDetector`` compares tiny thumbnails of consecutive frames' lightness; a large mean
   difference is a cut.  Costs a resize of each frame to 32x32.
 * ``FrameSkipper`` says when the model is due: every Nth frame, and at once after a cut.
-* ``AbSmoother`` is an exponential moving average of ab at model resolution (56x56 for Zhang,
-  so nearly free), reset at cuts so colour never bleeds from one shot into the next.  Given the
-  frame's lightness at that resolution it is motion-adaptive: where lightness stays put, the
-  past weighs ``strength``; where it changes (something moved), the past's weight falls off, so
-  still areas stop flickering while moving things keep their colour without a trail.
+* ``FlowSmoother`` (the default) is an exponential moving average of ab at model resolution
+  whose past is carried along the optical flow (``flow.py``: DIS at 112x112, both ways, checked)
+  before each blend, so colour follows moving things and camera moves; where the flow's check
+  fails (occlusion, disocclusion, motion boundaries) it takes the new prediction.  Between model
+  runs it carries the last prediction along the flow too.  It sees each frame as ``Temporal``
+  has it (the reduction in the file pipeline, the frame itself live): a ``FrameSmoother``.
+* ``AbSmoother`` (``smoother = "motion"``) is the same average without the flow: given the
+  frame's lightness at ab resolution it is motion-adaptive: where lightness stays put, the past
+  weighs ``strength``; where it changes (something moved), the past's weight falls off.
+* Both reset at cuts so colour never bleeds from one shot into the next.
 * The smoother is a part: ``Temporal(smoother=...)`` takes any ``Smoother`` (``__call__(ab, gray)``,
-  ``reset()``, a settable ``strength``); ``AbSmoother`` is the default.  ``Temporal.strength`` and
+  ``reset()``, a settable ``strength``), or a ``FrameSmoother`` (also ``follow(ab, image,
+  fresh)``, which ``Temporal`` then calls instead); ``Temporal.strength`` and
   ``Temporal.smoothing`` change it while running (live's t key); ``build.build_temporal`` is the
-  one builder the file pipeline, the cluster, eval and live share.
+  one builder the file pipeline, the cluster, eval and live share, and picks the smoother that
+  ``TemporalSettings.smoother`` names (``SMOOTHERS``).
 
-Between model runs a frame reuses the latest prediction; the smoother then eases towards it.
+Between model runs a frame reuses the latest prediction (a ``FrameSmoother`` is told, and moves it
+along the flow); the smoother then eases towards it.
 Each frame is reduced once (``reduce_frame``, to the model's input size when ``model_size`` is
 set): the cut thumbnail, the smoother's motion cue and the network input all come from that one
 reduction, instead of three area resizes of the full frame (those cost as much as the bundled
 model's forward at 720p).
 ``bench/pipeline.py --temporal`` measures flicker (mean |Δab| between consecutive output
-frames) and lag for several settings; the defaults come from there.
+frames), warp error (the same along the optical flow) and lag for several settings, and
+``stream-colorize eval --video`` both against the colour footage's own; the defaults come from there.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import cv2
 import numpy as np
+
+from .flow import FLOW_SIZE, FlowEstimator, valid_share, warp
 
 # Measured on opencv-doc's vtest.avi / Megamind.avi with the bundled model (bench/pipeline.py --temporal,
 # stream-colorize eval --video): 0.97 with a motion scale of 20 brings flicker below the footage's own
@@ -126,6 +137,20 @@ class Smoother(Protocol):
         ...
 
 
+@runtime_checkable
+class FrameSmoother(Smoother, Protocol):
+    """A smoother that sees every frame itself: ``Temporal`` calls ``follow`` instead of ``__call__``.
+
+    It gets the frame as ``Temporal`` has it (the reduction to the model's size in the file
+    pipeline, the frame itself live; gray or BGR, any size), so it can work at a finer size than
+    ab's, and whether ``ab`` is a new prediction or the latest one again (the model skipped).
+    """
+
+    def follow(self, ab: np.ndarray, image: np.ndarray, fresh: bool) -> np.ndarray:
+        """The latest prediction (2, h, w), this frame, whether the prediction is this frame's; the ab to use."""
+        ...
+
+
 class AbSmoother:
     """Exponential moving average of ab, ``s = w * s + (1 - w) * ab``, per pixel.
 
@@ -160,6 +185,66 @@ class AbSmoother:
         self._gray = None
 
 
+class FlowSmoother(AbSmoother):
+    """``AbSmoother``'s moving average with the past carried along the optical flow (the default).
+
+    Each frame, the flow from the previous frame (``flow.FlowEstimator``: DIS at ``flow_size``,
+    both ways, checked) warps the smoothed ab onto the new frame before it is blended with the
+    prediction: ``s = w * warp(s) + (1 - w) * ab``, ``w = strength`` times the share of the pixel
+    where the flow's check holds (0 where it fails: occlusion, disocclusion, motion boundaries, a
+    cut the detector missed), so colour follows moving things and pans instead of being dropped,
+    and takes the prediction where the past is unknown.  Between model runs (``fresh`` False)
+    the latest prediction is carried along the flow too, instead of being held still (held where
+    the flow fails).  Called as a plain ``Smoother`` (ab and a gray at ab resolution, no frame)
+    it is the ``AbSmoother``.
+    """
+
+    def __init__(
+        self, strength: float = DEFAULT_SMOOTH, motion_scale: float = DEFAULT_MOTION_SCALE, flow_size: int = FLOW_SIZE
+    ) -> None:
+        super().__init__(strength, motion_scale)
+        self.flow = FlowEstimator(flow_size)
+        self._previous: np.ndarray | None = None  # the previous frame at the flow's working size
+        self._carried: np.ndarray | None = None  # the latest prediction, carried along the flow since it came
+        self.trusted = float("nan")  # the share of the last frame where the flow held (benches, tests)
+
+    def follow(self, ab: np.ndarray, image: np.ndarray, fresh: bool = True) -> np.ndarray:
+        """The latest prediction (2, h, w), this frame (any size), whether ab is this frame's; smoothed ab."""
+        current = self.flow.prepare(image)
+        previous, self._previous = self._previous, current
+        carried = self._carried if self._carried is not None and self._carried.shape == ab.shape else None
+        state = self._state if self._state is not None and self._state.shape == ab.shape else None
+        moving = previous is not None and (state is not None or carried is not None)
+        if not moving or (fresh and self.strength == 0.0):  # nothing to carry: no flow needed
+            self._carried = ab.astype(np.float32, copy=True)
+            self._state = self._carried
+            return self._state
+        assert previous is not None  # for mypy: checked by `moving`
+        motion = self.flow.between(previous, current)
+        trust = valid_share(motion.valid, ab.shape[1:])
+        self.trusted = float(motion.valid.mean())
+        if fresh or carried is None:
+            new = ab.astype(np.float32, copy=True)
+        else:  # the model skipped this frame: its last answer moves with the picture, held where the flow fails
+            new = trust * warp(carried, motion.backward) + (1.0 - trust) * ab
+        self._carried = new
+        if self.strength == 0.0 or state is None:
+            self._state = new
+            return new
+        weight = self.strength * trust
+        self._state = weight * warp(state, motion.backward) + (1.0 - weight) * new
+        return self._state
+
+    def reset(self) -> None:
+        """Start over (at a scene cut): no past colour and no previous frame to take the flow from."""
+        super().reset()
+        self._previous = None
+        self._carried = None
+
+
+# The smoothers a setting can name (``TemporalSettings.smoother``, ``--smoother``): flow first, the default.
+SMOOTHERS: dict[str, Callable[[float], Smoother]] = {"flow": FlowSmoother, "motion": AbSmoother}
+
 REDUCED_SIZE = 224  # what a frame is reduced to when no model size is known: 7 x 32 and 4 x 56
 
 
@@ -183,7 +268,7 @@ class Temporal:
     """Frame skipping, scene cuts and smoothing together, for a stream of frames in order.
 
     ``smooth=0`` disables smoothing; ``skip=1`` runs the model on every frame.  ``smoother``: what
-    eases ab (default ``AbSmoother(smooth, motion_scale)``); a given one is set to ``smooth`` too.
+    eases ab (default ``FlowSmoother(smooth, motion_scale)``); a given one is set to ``smooth`` too.
     """
 
     def __init__(
@@ -197,7 +282,7 @@ class Temporal:
     ):
         self.model_size = model_size  # the engine's input size: predict then gets reduced frames
         self.skipper = FrameSkipper(skip)
-        self.smoother: Smoother = smoother if smoother is not None else AbSmoother(smooth, motion_scale)
+        self.smoother: Smoother = smoother if smoother is not None else FlowSmoother(smooth, motion_scale)
         self._resume = DEFAULT_SMOOTH  # the strength smoothing comes back with when switched on again
         self.strength = smooth
         self.cut_detector = SceneCutDetector(cut_threshold)
@@ -252,6 +337,8 @@ class Temporal:
             self.model_runs += 1
         if self._latest is None:
             return None
+        if isinstance(self.smoother, FrameSmoother):
+            return self.smoother.follow(self._latest, image, predicted is not None)
         gray = gray_at(image, self._latest.shape[1:]) if self.smoothing else None
         return self.smoother(self._latest, gray)
 

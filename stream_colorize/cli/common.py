@@ -29,7 +29,7 @@ ThreadsOption = typer.Option(
     None, "--threads", help="CPU threads for inference (default: all cores; video: all but one).", min=1
 )
 OverwriteOption = typer.Option(False, "--overwrite", "-y", help="Replace existing outputs.")
-# --smooth and --skip mean the same in video, live and eval.
+# --smooth, --smoother and --skip mean the same in video, live and eval.
 SmoothOption = typer.Option(
     None,
     "--smooth",
@@ -41,6 +41,12 @@ SkipOption = typer.Option(
     None, "--skip", min=1, help="Run the model on every Nth frame, reusing its colour between (default: 1)."
 )
 NoSmoothOption = typer.Option(False, "--no-smooth", help="No colour smoothing over time (as --smooth 0).")
+SmootherOption = typer.Option(
+    None,
+    "--smoother",
+    help="How the past colour is kept: flow (default; it moves with the picture along the optical flow) "
+    "or motion (it stays put and fades where the picture changes).",
+)
 ConfigOption = typer.Option(None, "--config", "-c", help="Preset: a TOML file or a name in configs/ (film, fast).")
 
 

@@ -31,6 +31,7 @@ from .common import (
     ModelOption,
     NoSmoothOption,
     OverwriteOption,
+    SmootherOption,
     SmoothOption,
     TemperatureOption,
     ThreadsOption,
@@ -97,6 +98,7 @@ def register(app: typer.Typer) -> None:
         ),
         smooth: float | None = SmoothOption,
         no_smooth: bool = NoSmoothOption,
+        smoother: str | None = SmootherOption,
         config: str | None = ConfigOption,
         side: bool = typer.Option(False, "--side-by-side", help="Start with original | colour."),
         headless: bool = typer.Option(False, "--headless", help="No window; print fps and latency periodically."),
@@ -130,7 +132,7 @@ def register(app: typer.Typer) -> None:
         # --config: the preset's model and temporal keys (the encoder's are the recording's own).
         preset = preset_values(config, MODEL_KEYS + TEMPORAL_KEYS)
         model_flags = (model, device, backend, temperature, threads)
-        settings = command_settings(preset, model_flags, smooth=smoothing(smooth, no_smooth))
+        settings = command_settings(preset, model_flags, smooth=smoothing(smooth, no_smooth), smoother=smoother)
         # live's own default is an automatic skip (None); a preset's or the flag's number overrides it
         skip_value = parse_skip(skip) if skip is not None else (settings.temporal.skip if "skip" in preset else None)
         if rtsp_transport not in ("tcp", "udp"):

@@ -33,6 +33,7 @@ from .common import (
     NoSmoothOption,
     OverwriteOption,
     SkipOption,
+    SmootherOption,
     SmoothOption,
     TemperatureOption,
     ThreadsOption,
@@ -223,7 +224,7 @@ def train_command(
 
 def eval_command(
     images: Path | None = typer.Argument(None, help="Folder (or file) of colour photos: the ground truth."),
-    video: Path | None = typer.Option(None, "--video", help="A colour video: also measure flicker."),
+    video: Path | None = typer.Option(None, "--video", help="A colour video: also measure flicker and warp error."),
     model: str | None = ModelOption,
     device: str | None = DeviceOption,
     backend: str | None = BackendOption,
@@ -233,11 +234,12 @@ def eval_command(
     skip: int | None = SkipOption,
     smooth: float | None = SmoothOption,
     no_smooth: bool = NoSmoothOption,
+    smoother: str | None = SmootherOption,
     config: str | None = ConfigOption,
     as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON."),
     per_image: bool = typer.Option(False, "--per-image", help="Also list each photo, worst PSNR gain first."),
 ) -> None:
-    """Measure a model on colour photos (and a video): PSNR, SSIM, colourfulness, flicker vs truth."""
+    """Measure a model on colour photos (and a video): PSNR, SSIM, colourfulness, flicker and warp error vs truth."""
     if images is None and video is None:
         raise UsageError("give a folder of colour photos, --video FILE, or both")
     colour: list[np.ndarray] = []
@@ -254,7 +256,7 @@ def eval_command(
         raise InputNotFoundError(f"video not found: {video}")
     preset = preset_values(config, MODEL_KEYS + TEMPORAL_KEYS)
     model_flags = (model, device, backend, temperature, threads)
-    settings = command_settings(preset, model_flags, skip=skip, smooth=smoothing(smooth, no_smooth))
+    settings = command_settings(preset, model_flags, skip=skip, smooth=smoothing(smooth, no_smooth), smoother=smoother)
     colorizer = build_engine(settings.model)
     results: dict[str, dict] = {}
     if colour:

@@ -57,7 +57,8 @@ from stream_colorize.io.sink import FileSink  # noqa: E402
 from stream_colorize.io.source import MediaSource  # noqa: E402
 from stream_colorize.lab import merge_ab  # noqa: E402
 from stream_colorize.models import resolve_model  # noqa: E402
-from stream_colorize.temporal import SMOOTHERS, reduce_frame  # noqa: E402
+from stream_colorize.smoothers import SMOOTHERS  # noqa: E402
+from stream_colorize.temporal import reduce_frame  # noqa: E402
 from stream_colorize.video import colorize_file  # noqa: E402
 from tests.support.media import make_clip  # noqa: E402
 

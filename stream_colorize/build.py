@@ -16,7 +16,8 @@ import os
 from .config import ModelSettings, TemporalSettings
 from .engine import Colorizer
 from .models.spec import ModelSpec
-from .temporal import SMOOTHERS, Smoother, Temporal
+from .smoothers import SMOOTHERS, Smoother
+from .temporal import Temporal
 
 
 def pipeline_model_threads() -> int:

@@ -23,7 +23,8 @@ from typing import Any
 
 from .backends import BACKENDS
 from .errors import UsageError
-from .temporal import DEFAULT_CUT_THRESHOLD, DEFAULT_SMOOTH, SMOOTHERS
+from .smoothers import DEFAULT_SMOOTH, SMOOTHERS
+from .temporal import DEFAULT_CUT_THRESHOLD
 
 # Inference threads one engine may ask for.  No machine this tool runs on gains from more, and
 # each thread costs its stack: 100000 took 17 GB and the terminal's Ctrl-C with it.

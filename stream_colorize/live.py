@@ -41,7 +41,7 @@ from .io.window import Window, save_snapshot, side_by_side
 from .lab import merge_ab
 from .live_stats import AutoSkip, LiveStats
 from .signals import deferred_signals
-from .temporal import Smoother
+from .smoothers import Smoother
 from .threads import GuardedThread, LeakyQueue
 
 log = logging.getLogger("stream_colorize")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .config import GROUPS, SECTIONS, Settings, flat_key
 from .errors import UsageError
-from .temporal import DEFAULT_SMOOTH
+from .smoothers import DEFAULT_SMOOTH
 
 # A checkout has configs/ beside the package; an installed copy has it as stream_colorize/_configs.
 PRESET_DIRS = (Path(__file__).resolve().parent.parent / "configs", Path(__file__).resolve().parent / "_configs")

@@ -25,7 +25,7 @@ from stream_colorize.io.live_outputs import Action, Control, LiveStatus, Shown, 
 from stream_colorize.io.window import overlay_lines
 from stream_colorize.live import LiveOptions, close_outputs, run_live
 from stream_colorize.models.spec import ModelSpec
-from stream_colorize.temporal import DEFAULT_SMOOTH, AbSmoother
+from stream_colorize.smoothers import DEFAULT_SMOOTH, AbSmoother
 from tests.support.media import chroma, make_clip
 
 SOURCE = "lavfi:testsrc2=size=160x120:rate=30,format=gray"

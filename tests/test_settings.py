@@ -12,7 +12,7 @@ import pytest
 
 from stream_colorize.errors import UsageError
 from stream_colorize.presets import load_settings, read_preset
-from stream_colorize.temporal import DEFAULT_SMOOTH
+from stream_colorize.smoothers import DEFAULT_SMOOTH
 from tests.support.cli import run_main
 from tests.support.media import make_clip, make_image, probe_frame_count
 

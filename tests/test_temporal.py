@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from stream_colorize.temporal import AbSmoother, FrameSkipper, SceneCutDetector, Temporal
+from stream_colorize.smoothers import AbSmoother
+from stream_colorize.temporal import FrameSkipper, SceneCutDetector, Temporal
 
 
 @dataclass
@@ -73,7 +74,7 @@ def test_temporal_reuses_and_resets_at_cut() -> None:
 
 
 def test_smoothing_holds_still_areas_and_follows_moving_ones() -> None:
-    from stream_colorize.temporal import AbSmoother
+    from stream_colorize.smoothers import AbSmoother
 
     smoother = AbSmoother(strength=0.97, motion_scale=20.0)
     gray = np.full((4, 4), 100.0, np.float32)

@@ -13,10 +13,11 @@
 * ``FrameSkipper`` says when the model is due: every Nth frame, and at once after a cut.
 * ``FlowSmoother`` (the default; the smoothers live in ``smoothers.py``) is an exponential
   moving average of ab at model resolution whose past is carried along the optical flow
-  (``flow.py``: DIS at 112x112, both ways, checked) before each blend, so colour follows moving
-  things and camera moves; where the flow's check fails (occlusion, disocclusion, motion boundaries) it takes the new prediction.  Between model
-  runs it carries the last prediction along the flow too.  It sees each frame as ``Temporal``
-  has it (the reduction in the file pipeline, the frame itself live): a ``FrameSmoother``.
+  (``flow.py``: DIS at 112x112, both ways, checked) before each blend, so colour follows
+  moving things and camera moves; where the flow's check fails (occlusion, disocclusion,
+  motion boundaries) it takes the new prediction.  Between model runs it carries the last
+  prediction along the flow too.  It sees each frame as ``Temporal`` has it (the reduction in
+  the file pipeline, the frame itself live): a ``FrameSmoother``.
 * ``AbSmoother`` (``smoother = "motion"``) is the same average without the flow: given the
   frame's lightness at ab resolution it is motion-adaptive: where lightness stays put, the past
   weighs ``strength``; where it changes (something moved), the past's weight falls off.

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import resource
 import subprocess
 import sys
@@ -127,42 +128,76 @@ def _cpu_seconds(who: int) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def make_film(folder: Path, seconds: float, size: tuple[int, int]) -> Path:
+    """A black-and-white film with sound: the bundled sample (real footage, AAC) scaled to ``size``
+    and looped to ``seconds``, H.264 CRF 20 (x264 medium), made once per folder with ffmpeg."""
+    film = folder / f"film_{size[1]}p_{seconds:g}s.mp4"
+    if not film.exists():
+        sample = Path(__file__).resolve().parent.parent / "stream_colorize" / "data" / "sample.mp4"
+        cmd = ["ffmpeg", "-v", "error", "-y", "-stream_loop", "-1", "-i", str(sample), "-t", f"{seconds:g}"]
+        cmd += ["-vf", f"scale={size[0]}:{size[1]}:flags=bicubic,format=yuv420p", "-c:v", "libx264", "-crf", "20"]
+        cmd += ["-c:a", "aac", "-b:a", "128k", str(film)]
+        subprocess.run(cmd, check=True)
+    return film
+
+
 def ffmpeg_reencode(clip: Path, out: Path, frames: int) -> tuple[float, float]:
-    """ffmpeg's plain x264 re-encode of ``clip`` (audio copied): (fps, CPU ms per frame)."""
+    """ffmpeg's own re-encode of ``clip`` at CRF 18 (x264's default preset, audio copied): (wall s, CPU ms a frame)."""
     cpu, t0 = _cpu_seconds(resource.RUSAGE_CHILDREN), time.perf_counter()
-    cmd = ["ffmpeg", "-v", "error", "-y", "-i", str(clip), "-c:v", "libx264", "-c:a", "copy", str(out)]
+    cmd = ["ffmpeg", "-v", "error", "-y", "-i", str(clip), "-c:v", "libx264", "-crf", "18", "-c:a", "copy", str(out)]
     subprocess.run(cmd, check=True)
     wall = time.perf_counter() - t0
-    return frames / wall, (_cpu_seconds(resource.RUSAGE_CHILDREN) - cpu) / frames * 1000
+    return wall, (_cpu_seconds(resource.RUSAGE_CHILDREN) - cpu) / frames * 1000
 
 
-def vs_ffmpeg(tmp: Path, settings_list: list[tuple[str, Settings]], repeat: int) -> None:
-    """``colorize_file`` against ffmpeg's own re-encode of the same 720p clip, interleaved."""
-    clip = make_clip(tmp / "720p.mp4", seconds=10, size=SIZES["720p"], rate=Fraction(25), audio=1)
-    frames = 250
-    print("720p, 10 s, 25 fps, AAC audio; baseline: ffmpeg -i clip.mp4 -c:v libx264 -c:a copy (x264 defaults)")
-    print(f"{'run':<28}{'fps':>7}{'ffmpeg fps':>12}{'ratio':>7}{'cpu ms/f':>10}{'ffmpeg cpu':>11}{'cpu ratio':>10}")
+def cli_run(tree: Path, clip: Path, out: Path, args: list[str], frames: int) -> tuple[float, float]:
+    """``stream-colorize video clip out ARGS`` from ``tree`` in a fresh process, start-up included:
+    (wall s, CPU ms a frame of the whole process)."""
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    cmd = [sys.executable, "-m", "stream_colorize", "video", str(clip), str(out), "-y", "-q", "--crf", "18", *args]
+    cpu, t0 = _cpu_seconds(resource.RUSAGE_CHILDREN), time.perf_counter()
+    done = subprocess.run(cmd, env=env, cwd=tree, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stderr}")
+    return wall, (_cpu_seconds(resource.RUSAGE_CHILDREN) - cpu) / frames * 1000
+
+
+def vs_ffmpeg(tmp: Path, runs: list[tuple[str, Path, list[str]]], repeat: int, seconds: float) -> None:
+    """The command line, end to end, against ffmpeg's own re-encode of the same film, alternating:
+    ffmpeg, run 1, ffmpeg, run 2, ffmpeg, ...; each ratio uses the mean of the two ffmpeg runs
+    around it, so load from other processes falls on both alike."""
+    clip = make_film(tmp, seconds, SIZES["720p"])
+    with MediaSource(clip) as source:
+        frames = sum(1 for item in source.items() if isinstance(item, Frame))
+    print(f"film: the sample scaled to 720p, {seconds:g} s, {frames} frames, AAC; both sides CRF 18, start-up included")
+    print("baseline: ffmpeg -i film.mp4 -c:v libx264 -crf 18 -c:a copy out.mp4 (x264's default preset, medium)")
+    print(f"{'run':<44}{'wall s':>8}{'ffmpeg s':>10}{'ratio':>7}{'cpu ms/f':>10}{'ffmpeg cpu':>11}")
     results: dict[str, list[float]] = {}
     before = ffmpeg_reencode(clip, tmp / "ffmpeg.mp4", frames)
     for _ in range(repeat):
-        for label, settings in settings_list:
-            cpu = _cpu_seconds(resource.RUSAGE_SELF)
-            result = colorize_file(clip, tmp / "colour.mp4", settings)
-            cpu_ms = (_cpu_seconds(resource.RUSAGE_SELF) - cpu) / result.frames * 1000
-            size = result.size
-            (tmp / "colour.mp4").unlink()
+        for label, tree, args in runs:
+            wall, cpu_ms = cli_run(tree, clip, tmp / "colour.mp4", args, frames)
             after = ffmpeg_reencode(clip, tmp / "ffmpeg.mp4", frames)
-            ff_fps, ff_cpu = (before[0] + after[0]) / 2, (before[1] + after[1]) / 2
-            ratio = result.fps / ff_fps
+            ff_wall, ff_cpu = (before[0] + after[0]) / 2, (before[1] + after[1]) / 2
+            ratio = ff_wall / wall  # speed ratio: same frames on both sides
             results.setdefault(label, []).append(ratio)
-            print(
-                f"{label:<28}{result.fps:7.1f}{ff_fps:12.1f}{ratio:7.2f}{cpu_ms:10.1f}{ff_cpu:11.1f}"
-                f"{ff_cpu / cpu_ms:10.2f}   {size / 1e6:.1f} MB",
-                flush=True,
-            )
+            print(f"{label:<44}{wall:8.1f}{ff_wall:10.1f}{ratio:7.2f}{cpu_ms:10.1f}{ff_cpu:11.1f}", flush=True)
             before = after
     for label, ratios in results.items():
-        print(f"{label}: ratio to ffmpeg {' / '.join(f'{r:.2f}' for r in ratios)}", flush=True)
+        print(f"{label}: speed / ffmpeg's {' / '.join(f'{r:.2f}' for r in ratios)}", flush=True)
+
+
+def startup(tmp: Path, runs: list[tuple[str, Path, list[str]]], repeat: int) -> None:
+    """Seconds from the command to a finished one-frame output (imports, model, session, first frame)."""
+    clip = make_film(tmp, 2, SIZES["720p"])
+    times: dict[str, list[float]] = {}
+    for _ in range(repeat):
+        for label, tree, args in runs:
+            wall, _ = cli_run(tree, clip, tmp / "one.mp4", [*args, "-t", "0.04"], 1)
+            times.setdefault(label, []).append(wall)
+    for label, walls in times.items():
+        print(f"start-up to one frame, {label}: {' / '.join(f'{w:.2f}' for w in walls)} s", flush=True)
 
 
 def temporal_table(clip: Path, model: str, limit: int) -> None:
@@ -195,25 +230,53 @@ def main() -> None:
     parser.add_argument("--preset", default=Settings().encode.preset)
     parser.add_argument("--temporal", action="store_true", help="flicker vs lag table only")
     parser.add_argument("--clip", type=Path, help="for --temporal: a clip (default: the bundled sample)")
-    parser.add_argument("--vs-ffmpeg", action="store_true", help="video / ffmpeg re-encode speed ratios at 720p")
-    parser.add_argument("--repeat", type=int, default=2, help="for --vs-ffmpeg: rounds of runs")
+    parser.add_argument("--vs-ffmpeg", action="store_true", help="the command line / ffmpeg's re-encode, 720p film")
+    parser.add_argument("--startup", action="store_true", help="seconds from the command to a one-frame output")
+    parser.add_argument("--repeat", type=int, default=2, help="for --vs-ffmpeg/--startup: rounds of runs")
+    parser.add_argument("--seconds", type=float, default=20.0, help="for --vs-ffmpeg: the film's length")
+    parser.add_argument("--skips", default="1,2", help="for --vs-ffmpeg: comma-separated --skip values")
     parser.add_argument(
         "--backends", default="auto", help="for --vs-ffmpeg: comma-separated backends to run (auto,opencv,onnxruntime)"
     )
     parser.add_argument("--models", default="default", help="for --vs-ffmpeg: comma-separated models (default,compact)")
+    parser.add_argument(
+        "--tree",
+        action="append",
+        default=[],
+        metavar="LABEL=PATH",
+        help="for --vs-ffmpeg/--startup: also run the command line of another checkout (e.g. before=/tmp/old), "
+        "alternating with this one",
+    )
+    parser.add_argument(
+        "--args",
+        action="append",
+        default=[],
+        metavar="LABEL=FLAGS",
+        help='for --vs-ffmpeg/--startup: extra flag sets to compare, e.g. "t1=--threads 1" (each run once per set)',
+    )
     args = parser.parse_args()
-    if args.vs_ffmpeg:
+    if args.vs_ffmpeg or args.startup:
+        here = Path(__file__).resolve().parent.parent
+        trees = [("", here)] + [(t.split("=", 1)[0], Path(t.split("=", 1)[1]).resolve()) for t in args.tree]
+        flag_sets = [("", [])] + [(a.split("=", 1)[0], a.split("=", 1)[1].split()) for a in args.args]
+        skips = [int(k) for k in args.skips.split(",")] if args.vs_ffmpeg else [1]
         runs = [
             (
-                f"{model} {backend} skip {skip} {args.preset}",
-                Settings(model=model, backend=backend, skip=skip, preset=args.preset),
+                " ".join(filter(None, [tree_label or "this", model, backend, f"skip {skip}", flag_label])),
+                tree,
+                ["--model", model, "--backend", backend, "--skip", str(skip), *flags],
             )
             for model in args.models.split(",")
             for backend in args.backends.split(",")
-            for skip in (1, 2)
+            for skip in skips
+            for flag_label, flags in flag_sets
+            for tree_label, tree in trees
         ]
         with tempfile.TemporaryDirectory() as folder:
-            vs_ffmpeg(Path(folder), runs, args.repeat)
+            if args.startup:
+                startup(Path(folder), runs, args.repeat)
+            if args.vs_ffmpeg:
+                vs_ffmpeg(Path(folder), runs, args.repeat, args.seconds)
         return
     models = ["standin-tiny", "standin"]
     try:

@@ -1,16 +1,18 @@
 """The colorization engine: a model in a compute backend, turning frames into colour.
 
-    >>> engine = Colorizer("default")                                  # the bundled model in cv2.dnn
-    >>> engine = Colorizer("film.onnx", backend="auto", device="auto")  # ONNX Runtime when installed
+    >>> engine = Colorizer("default")                                  # the bundled model, ONNX Runtime
+    >>> engine = Colorizer("film.onnx", backend="opencv")               # cv2.dnn, the reference
     >>> ab = engine.predict_ab([frame])            # (1, 2, h, w) ab at the model's resolution
     >>> colour = engine.colorize(frame)            # BGR uint8 at the frame's own size
     >>> colours = engine.colorize([frame, other])  # a list in, a list out
     >>> ab = engine.predict_ab([frame], {"hints_ab": hints})  # a model with more inputs, by role
 
-The network runs in a backend (``backends/``): cv2.dnn, the reference and the default here, or
-ONNX Runtime (extras ``ort`` and ``gpu``).  Device choice happens inside the backend: ``auto``
-tries the GPUs it can drive, each only when a probe forward agrees with the CPU, then the CPU;
-every step down is logged once with its reason (``stream-colorize info`` shows the whole table).
+The network runs in a backend (``backends/``): ``auto`` (the default, as on the command line and
+in ``Settings``) takes ONNX Runtime, a dependency of the package, and falls back to cv2.dnn, the
+reference (``backend="opencv"``), where ONNX Runtime is missing or cannot load the model.
+Device choice happens inside the backend: ``auto`` tries the GPUs it can drive, each only when a
+probe forward agrees with the CPU, then the CPU; every step down is logged once with its reason
+(``stream-colorize info`` shows the whole table).
 
 Inputs: the engine builds the L input from the frames (``lab.network_input``) and takes any other
 input the model declares (``ModelSpec.inputs``, from its sidecar) from the caller, by role, or
@@ -77,7 +79,7 @@ class Colorizer:
         threads: int | None = None,
         batch_size: int = 1,
         gamut_limit: bool = True,
-        backend: str = "opencv",
+        backend: str = "auto",
     ) -> None:
         if temperature is not None and not (temperature > 0 and math.isfinite(temperature)):
             raise UsageError(f"temperature must be a finite number > 0 (got {temperature})")

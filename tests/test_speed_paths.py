@@ -123,3 +123,141 @@ def test_a_damaged_model_is_one_model_error_through_the_default_backend(
     for threads in (None, 1):  # numpy decode, and the annealed mean appended on the wire
         with pytest.raises(ModelError, match="corrupt or truncated"):
             Colorizer(spec_from_path(bad), device="cpu", threads=threads)
+
+
+# -- the merge in the encoder's own planes ----------------------------------------------------------
+
+SAMPLE = REPO / "stream_colorize" / "data" / "sample.mp4"  # real black-and-white footage, 640x360
+
+
+def _film_frames(count: int) -> list[np.ndarray]:
+    from tests.support.media import video_frames
+
+    return [f[:, :, 0].copy() for f in video_frames(SAMPLE, limit=80)[:: 80 // count][:count]]
+
+
+def _old_planes(frame: np.ndarray, ab: np.ndarray) -> np.ndarray:
+    import cv2
+
+    from stream_colorize.lab import merge_ab
+
+    return cv2.cvtColor(merge_ab(frame, ab), cv2.COLOR_BGR2YUV_I420)
+
+
+def test_the_i420_merge_matches_the_bgr_merge_within_rounding() -> None:
+    """Y, U and V within 1-3 levels of the u8 merge followed by OpenCV's BGR -> I420, on film frames
+    with the bundled model's colours, gray and BGR input alike."""
+    import cv2
+
+    from stream_colorize.lab import merge_ab_i420
+
+    engine = Colorizer("default", device="cpu")
+    frames = _film_frames(3)
+    frames.append(cv2.applyColorMap(frames[0], cv2.COLORMAP_BONE))  # a BGR frame: its own L is kept
+    for frame in frames:
+        ab = engine.predict_ab(frame)
+        old, new = _old_planes(frame, ab), merge_ab_i420(frame, ab)
+        height = frame.shape[0]
+        assert new.shape == old.shape == (height * 3 // 2, frame.shape[1]) and new.dtype == np.uint8
+        diff = np.abs(old.astype(np.int16) - new)
+        luma, chroma = diff[:height], diff[height:]
+        assert luma.max() <= 3 and chroma.max() <= 2, (luma.max(), chroma.max())
+        assert luma.mean() < 0.4 and chroma.mean() < 0.5, (luma.mean(), chroma.mean())
+    # A gray frame stays gray: ab 0 gives neutral chroma and the studio-range luma of the gray.
+    flat = merge_ab_i420(frames[0], np.zeros((2, 56, 56), np.float32))
+    assert np.abs(flat[360:].astype(np.int16) - 128).max() <= 1
+    assert (
+        np.abs(flat[:360].astype(np.int16) - _old_planes(frames[0], np.zeros((2, 8, 8), np.float32))[:360]).max() <= 1
+    )
+    with pytest.raises(ValueError, match="even width and height"):
+        merge_ab_i420(np.zeros((31, 40), np.uint8), np.zeros((2, 8, 8), np.float32))
+
+
+def _merged_in_planes(monkeypatch) -> list[int]:
+    """Count the frames the file pipeline merges straight into yuv420p planes."""
+    from stream_colorize import pipeline
+
+    calls: list[int] = []
+    real = pipeline.merge_ab_i420
+
+    def counting(frame: np.ndarray, ab: np.ndarray) -> np.ndarray:
+        calls.append(frame.shape[0])
+        return real(frame, ab)
+
+    monkeypatch.setattr(pipeline, "merge_ab_i420", counting)
+    return calls
+
+
+def test_a_yuv420p_film_is_merged_in_its_planes_and_decodes_as_before(tmp_path: Path, monkeypatch) -> None:
+    """Lossless x264 (CRF 0) so the decoded planes are what each path gave the encoder."""
+    from stream_colorize import colorize_file
+    from stream_colorize.io.video_encoder import VideoEncoder
+    from tests.support.media import probe, video_frames
+
+    settings = Settings(model="default", crf=0, duration=0.4)
+    calls = _merged_in_planes(monkeypatch)
+    colorize_file(SAMPLE, tmp_path / "planes.mp4", settings)
+    assert len(calls) == 10
+    monkeypatch.setattr(VideoEncoder, "takes_i420", lambda self, height, width: False)
+    colorize_file(SAMPLE, tmp_path / "bgr.mp4", settings)
+    assert len(calls) == 10  # the BGR path, as before this change
+    new = np.stack(video_frames(tmp_path / "planes.mp4", fmt="yuv420p")).astype(np.int16)
+    old = np.stack(video_frames(tmp_path / "bgr.mp4", fmt="yuv420p")).astype(np.int16)
+    assert new.shape == old.shape == (10, 540, 640)
+    diff = np.abs(new - old)
+    assert diff[:, :360].max() <= 3 and diff[:, 360:].max() <= 2 and diff.mean() < 0.4
+    assert np.abs(new[:, 360:] - 128).mean() > 2  # coloured, not gray
+    stream = next(s for s in probe(tmp_path / "planes.mp4")["streams"] if s["codec_type"] == "video")
+    assert stream["pix_fmt"] == "yuv420p" and stream["color_space"] == "smpte170m"
+
+
+@pytest.mark.parametrize(
+    ("suffix", "size", "pix_fmt", "expected"),
+    [
+        (".mp4", (160, 120), None, "yuv420p"),
+        (".mp4", (161, 120), None, "yuv444p"),  # odd width: 4:4:4, through BGR
+        (".mkv", (160, 120), "yuv420p10le", "yuv420p10le"),  # 10-bit stays 10-bit, through BGR
+        (".gif", (160, 120), None, None),  # pictures: BGR, a palette made for the film
+    ],
+)
+def test_only_8bit_420_outputs_take_planes(
+    tmp_path: Path, tiny_onnx: Path, monkeypatch, suffix: str, size: tuple[int, int], pix_fmt: str | None, expected
+) -> None:
+    from stream_colorize import colorize_file
+    from tests.support.media import make_clip, probe
+
+    clip = make_clip(tmp_path / f"in{suffix if suffix != '.gif' else '.mp4'}", seconds=0.2, size=size, pix_fmt=pix_fmt)
+    calls = _merged_in_planes(monkeypatch)
+    out = tmp_path / f"out{suffix}"
+    result = colorize_file(clip, out, Settings(model=str(tiny_onnx)))
+    assert result.frames == 5
+    assert len(calls) == (5 if expected == "yuv420p" else 0)
+    if expected is not None:
+        stream = next(s for s in probe(out)["streams"] if s["codec_type"] == "video")
+        assert stream["pix_fmt"] == expected
+
+
+def test_planes_of_another_size_are_scaled_to_the_first(tmp_path: Path) -> None:
+    """A picture size change mid-stream (joined captures) reaches the encoder as planes too."""
+    from stream_colorize.config import EncodeSettings
+    from stream_colorize.frames import Frame
+    from stream_colorize.io.sink import FileSink
+    from stream_colorize.io.source import MediaSource
+    from stream_colorize.lab import merge_ab_i420
+    from tests.support.media import make_clip, video_frames
+
+    clip = make_clip(tmp_path / "in.mp4", seconds=0.2, size=(64, 48), audio=0)
+    with MediaSource(clip) as source:
+        info = source.info
+    ab = np.full((2, 8, 8), 20.0, np.float32)
+    with FileSink(tmp_path / "out.mp4", info, [], EncodeSettings(crf=0)) as sink:
+        assert sink.video.takes_i420(48, 64) and not sink.video.takes_i420(48, 63)
+        for i, (height, width) in enumerate([(48, 64), (60, 80), (48, 64)]):
+            frame = Frame(i, np.full((height, width), 120, np.uint8), pts=i)
+            frame.planes = merge_ab_i420(frame.image, ab)
+            sink.write(frame)
+        assert not sink.video.takes_i420(60, 80)  # open at 64x48 now
+        sink.commit()
+    frames = video_frames(tmp_path / "out.mp4", fmt="yuv420p")
+    assert [f.shape for f in frames] == [(72, 64)] * 3
+    assert np.abs(frames[1].astype(np.int16) - frames[0]).max() <= 2

@@ -258,6 +258,8 @@ def main() -> None:
     if args.vs_ffmpeg or args.startup:
         here = Path(__file__).resolve().parent.parent
         trees = [("", here)] + [(t.split("=", 1)[0], Path(t.split("=", 1)[1]).resolve()) for t in args.tree]
+        for _, tree in trees:  # byte-compiled as pip install leaves it (PYTHONDONTWRITEBYTECODE would compile each run)
+            subprocess.run([sys.executable, "-m", "compileall", "-q", str(tree / "stream_colorize")], check=True)
         flag_sets = [("", [])] + [(a.split("=", 1)[0], a.split("=", 1)[1].split()) for a in args.args]
         skips = [int(k) for k in args.skips.split(",")] if args.vs_ffmpeg else [1]
         runs = [

@@ -14,6 +14,7 @@ BGR -> yuv420p conversion gives, without the full-size BGR frame (see its docstr
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Literal
 
 import cv2
@@ -97,7 +98,20 @@ def _max_chroma_table(hue_steps: int = 120, max_chroma: int = 150) -> np.ndarray
     return (np.cumprod(inside, axis=-1).sum(-1) - 1).clip(0).astype(np.float32)
 
 
-_MAX_CHROMA = _max_chroma_table()
+def _load_max_chroma() -> np.ndarray:
+    """The table of ``_max_chroma_table`` as shipped in ``data/max_chroma.npy`` (computing it
+    costs a third of a second of start-up; a test keeps the file equal to the computation), or
+    computed where the file is missing or damaged."""
+    try:
+        table = np.load(Path(__file__).resolve().parent / "data" / "max_chroma.npy")
+    except (OSError, ValueError):
+        table = None
+    if table is None or table.shape != (101, 120):
+        return _max_chroma_table()
+    return table.astype(np.float32)
+
+
+_MAX_CHROMA = _load_max_chroma()
 
 
 def limit_to_gamut(ab: np.ndarray, light: np.ndarray) -> np.ndarray:

@@ -261,3 +261,42 @@ def test_planes_of_another_size_are_scaled_to_the_first(tmp_path: Path) -> None:
     frames = video_frames(tmp_path / "out.mp4", fmt="yuv420p")
     assert [f.shape for f in frames] == [(72, 64)] * 3
     assert np.abs(frames[1].astype(np.int16) - frames[0]).max() <= 2
+
+
+# -- start-up ---------------------------------------------------------------------------------------
+
+
+def test_the_shipped_gamut_table_is_the_computed_one() -> None:
+    """lab loads data/max_chroma.npy instead of computing it at import (a third of a second)."""
+    from stream_colorize import lab
+
+    computed = lab._max_chroma_table()
+    assert lab._MAX_CHROMA.dtype == np.float32 and np.array_equal(lab._MAX_CHROMA, computed)
+
+
+_VIDEO_IMPORTS = """
+import sys
+from stream_colorize.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit as exc:
+    assert not exc.code, exc.code
+print(*(name in sys.modules for name in ("onnx", "importlib.metadata", "torch", "ray")))
+"""
+
+
+def test_a_video_run_imports_neither_onnx_nor_the_package_metadata(tmp_path: Path, tiny_onnx: Path) -> None:
+    """What the video command never needs stays unimported: onnx (a second, through ml_dtypes),
+    importlib.metadata (a tenth; only --version reads it), torch and Ray."""
+    from tests.support.media import make_clip
+
+    clip = make_clip(tmp_path / "in.mp4", seconds=0.2)
+    out = tmp_path / "out.mp4"
+    run = _python(_VIDEO_IMPORTS, "video", str(clip), str(out), "--model", str(tiny_onnx), "-q")
+    assert run.returncode == 0, run.stderr
+    onnx_loaded, _, torch_loaded, ray_loaded = run.stdout.split()[-4:]  # typer may read metadata itself
+    assert out.is_file() and onnx_loaded == "False" and torch_loaded == "False" and ray_loaded == "False"
+    plain = _python("import sys, stream_colorize.cli; print('importlib.metadata' in sys.modules)")
+    assert plain.returncode == 0 and plain.stdout.strip() == "False"
+    version = _python("import stream_colorize; print(stream_colorize.__version__)")
+    assert version.returncode == 0 and version.stdout.strip()

@@ -1,27 +1,34 @@
-"""Pipeline speed: against ffmpeg's own re-encode; each stage alone against the whole pipeline; flicker vs lag.
+"""Pipeline speed: the command line against ffmpeg's own re-encode; each stage alone against the
+whole pipeline; start-up; flicker vs lag.
 
-    $ python bench/pipeline.py --vs-ffmpeg        # the headline: video / ffmpeg speed ratios at 720p
-    $ python bench/pipeline.py --quick            # 720p only, a few minutes on 2 cores
-    $ python bench/pipeline.py                    # 720p and 1080p
+    $ python bench/pipeline.py --vs-ffmpeg        # the headline: stream-colorize / ffmpeg speed at 720p
+    $ python bench/pipeline.py --vs-ffmpeg --tree before=/tmp/old --backends auto,opencv
+    $ python bench/pipeline.py --startup          # seconds from the command to a one-frame output
+    $ python bench/pipeline.py --quick            # stages at 720p only, a few minutes on 2 cores
+    $ python bench/pipeline.py                    # stages at 720p and 1080p
     $ python bench/pipeline.py --temporal         # flicker/lag of skip and smoothing settings
 
-``--vs-ffmpeg``: a 10 s 720p clip with audio; ffmpeg's plain x264 re-encode of it (``ffmpeg -i
-clip.mp4 -c:v libx264 -c:a copy``, x264's defaults) is the baseline, timed before and after
-each ``colorize_file`` run (default settings, skip 1 and 2, the bundled model), so load from
-other processes hits both alike; each run's ratio uses the mean of the two ffmpeg runs around
-it.  Also printed: CPU time per frame (user + system, all threads) for both, which moves far
-less than wall time on a shared machine.  Targets: 0.3x at skip 1, 0.5x at skip 2.
+``--vs-ffmpeg``: a film with sound (the bundled sample, real black-and-white footage with AAC,
+scaled to 1280x720 and looped to ``--seconds``, default 20), colourized end to end by the command
+line as a user runs it (``python -m stream_colorize video film.mp4 out.mp4 --crf 18 ...``: a fresh
+process, start-up included), against ffmpeg's own re-encode of the same film at the same CRF
+(``ffmpeg -i film.mp4 -c:v libx264 -crf 18 -c:a copy``, x264's default preset).  ffmpeg runs
+before and after each of our runs, so load from other processes hits both alike; each ratio
+(ffmpeg's wall time / ours, same frames) uses the mean of the two ffmpeg runs around it.  CPU ms
+a frame (user + system, all threads) is printed for both: it moves far less than wall time on a
+shared machine.  ``--tree LABEL=PATH`` adds another checkout's command line to the alternation
+(before/after in one run); ``--args LABEL=FLAGS`` adds flag sets (``"t2=--threads 2"``).  Both
+trees are byte-compiled first, as an install leaves them.  Targets (issue 25, 2 cores): >= 0.5x
+at ``--skip 1``, >= 0.65x at ``--skip 2``.
 
-Clips are generated (10 s of testsrc2 in gray with an AAC track, H.264) into a temporary folder.
-Stages alone, in frames per second: decode (PyAV to gray), inference (``predict_ab``, once per
-``skip`` frames), merge (``merge_ab`` to BGR), encode (libx264 + mux, audio copied).  The full
-pipeline runs ``colorize_file`` with the same settings.  The ratio full / slowest stage says how
-well the threads overlap (1.0 = the pipeline runs as fast as its slowest stage; the target is
->= 0.9).  On 2 cores x264 and cv2.dnn each already use both cores alone, so full / serial (the
-stages' times added up, as if run one after another) is printed too: above 1.0 means overlap.
-The Zhang-size stand-in costs ~0.5 s a frame here, so its runs are cut to
-``--zhang-frames`` frames (default 12) through ``--duration``; the tiny model and the bundled
-``default`` (when it exists) run the whole clip.
+Stages alone (the default), on the same film at 720p and 1080p, in frames per second and ms a
+frame: decode (PyAV to gray), network (``predict_ab`` once per ``skip`` frames, the engine the
+video command builds: backend, precision, threads), merge (into yuv420p planes, as the pipeline
+does for such an output), encode (libx264 + mux, audio copied).  The full pipeline runs
+``colorize_file`` with the same settings.  The ratio full / slowest stage says how well the
+threads overlap (1.0 = the pipeline runs as fast as its slowest stage); full / serial (the
+stages' times added up) above 1.0 means overlap.  The Zhang-size stand-in costs ~0.5 s a frame
+here, so its runs are cut to ``--zhang-frames`` frames (default 12) through ``--duration``.
 """
 
 from __future__ import annotations
@@ -34,7 +41,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -48,10 +54,14 @@ from stream_colorize.frames import Frame  # noqa: E402
 from stream_colorize.io.sink import FileSink  # noqa: E402
 from stream_colorize.io.source import MediaSource  # noqa: E402
 from stream_colorize.lab import merge_ab  # noqa: E402
+
+try:  # the merge into yuv420p planes (issue 25); absent from older trees measured with --tree
+    from stream_colorize.lab import merge_ab_i420  # noqa: E402
+except ImportError:
+    merge_ab_i420 = None
 from stream_colorize.models import resolve_model  # noqa: E402
 from stream_colorize.temporal import Temporal  # noqa: E402
-from stream_colorize.video import colorize_file  # noqa: E402
-from tests.support.media import make_clip  # noqa: E402
+from stream_colorize.video import colorize_file, file_engine  # noqa: E402
 
 SIZES = {"720p": (1280, 720), "1080p": (1920, 1080)}
 
@@ -80,9 +90,11 @@ def infer_fps(engine: Colorizer, frames: list[Frame], skip: int) -> tuple[np.nda
     return ab, len(frames) / (time.perf_counter() - t0)
 
 
-def merge_fps(frames: list[Frame], ab: np.ndarray, skip: int) -> tuple[list[np.ndarray], float]:
+def merge_fps(frames: list[Frame], ab: np.ndarray, skip: int, planes: bool) -> tuple[list[np.ndarray], float]:
+    """The merge as the pipeline does it: into yuv420p planes where this tree can (``planes``), else BGR."""
+    merge = merge_ab_i420 if planes and merge_ab_i420 is not None else merge_ab
     t0 = time.perf_counter()
-    out = [merge_ab(f.image, ab[i // skip]) for i, f in enumerate(frames)]
+    out = [merge(f.image, ab[i // skip]) for i, f in enumerate(frames)]
     return out, len(out) / (time.perf_counter() - t0)
 
 
@@ -93,7 +105,10 @@ def encode_fps(src: Path, frames: list[Frame], images: list[np.ndarray], dst: Pa
         with FileSink(dst, info, copies, EncodeSettings(preset=preset)) as sink:
             t0 = time.perf_counter()
             for frame, image in zip(frames, images):
-                frame.output = image
+                if image.ndim == 2 and image.shape[0] != frame.image.shape[0]:
+                    frame.planes = image  # yuv420p planes from the merge
+                else:
+                    frame.output = image
                 sink.write(frame)
             for packet in packets:
                 sink.write(packet)
@@ -102,21 +117,30 @@ def encode_fps(src: Path, frames: list[Frame], images: list[np.ndarray], dst: Pa
 
 
 def bench_clip(label: str, clip: Path, model: str, skip: int, limit: int | None, preset: str, tmp: Path) -> None:
-    engine = Colorizer(resolve_model(model), device="cpu")
+    """Each stage alone (fps, and ms a frame), then the whole pipeline with the same settings."""
+    rate = 25
+    settings = Settings(model=model, skip=skip, preset=preset, duration=(limit / rate) if limit else None)
+    engine = file_engine(settings)  # as the video command builds it: threads, backend, precision
     frames, dec = decode(clip, limit)
     ab, inf = infer_fps(engine, frames, skip)
-    images, mer = merge_fps(frames, ab, skip)
+    images, mer = merge_fps(frames, ab, skip, planes=True)
     enc = encode_fps(clip, frames, images, tmp / "enc.mp4", preset)
-    rate = 25
-    settings = Settings(model=model, device="cpu", skip=skip, preset=preset, duration=(limit / rate) if limit else None)
+    for frame in frames:
+        frame.output = frame.planes = None
     result = colorize_file(clip, tmp / "full.mp4", settings, engine=engine)
     (tmp / "full.mp4").unlink()
     slowest = min(dec, inf, mer, enc)
     serial = 1.0 / (1 / dec + 1 / inf + 1 / mer + 1 / enc)  # all stages one after another
+    what = f"{getattr(engine, 'backend_name', '?')} {getattr(engine, 'precision', 'fp32')}"
     print(
-        f"{label:6} {model:13} skip {skip}  frames {result.frames:4}  decode {dec:6.1f}  infer {inf:6.1f}  "
+        f"{label:6} {model:8} {what:17} skip {skip}  frames {result.frames:4}  decode {dec:6.1f}  infer {inf:6.1f}  "
         f"merge {mer:6.1f}  encode {enc:6.1f}  | full {result.fps:6.1f} fps  "
         f"full/slowest {result.fps / slowest:4.2f}  full/serial {result.fps / serial:4.2f}",
+        flush=True,
+    )
+    print(
+        f"{'':6} ms a frame, each stage alone: decode {1000 / dec:5.1f}  network {1000 / inf:5.1f}  "
+        f"merge {1000 / mer:5.1f}  encode {1000 / enc:5.1f}",
         flush=True,
     )
     busy = "  ".join(f"{name} {seconds / result.seconds:4.0%}" for name, seconds in result.busy.items())
@@ -295,8 +319,8 @@ def main() -> None:
         tmp = Path(folder)
         for label in ["720p"] if args.quick else list(SIZES):
             t0 = time.perf_counter()
-            clip = make_clip(tmp / f"{label}.mp4", seconds=10, size=SIZES[label], rate=Fraction(25), audio=1)
-            print(f"{label}: generated 10 s clip in {time.perf_counter() - t0:.1f} s (preset {args.preset})")
+            clip = make_film(tmp, 10, SIZES[label])
+            print(f"{label}: made a 10 s film in {time.perf_counter() - t0:.1f} s (preset {args.preset})")
             for model in models:
                 limit = args.zhang_frames if model == "standin" else None
                 for skip in (1, 2):

@@ -42,7 +42,7 @@ def scenes() -> list[np.ndarray]:
 def test_ort_matches_cv2_dnn_on_the_bundled_model() -> None:
     spec = resolve_model("default")
     reference = Colorizer(spec, device="cpu", backend="opencv")
-    runtime = Colorizer(spec, device="cpu", backend="onnxruntime")
+    runtime = Colorizer(spec, device="cpu", backend="onnxruntime", precision="fp32")  # auto: the int8 copy
     assert reference.backend_name == "opencv" and runtime.backend_name == "onnxruntime"
     frames = scenes()
     ab_ref, ab_ort = reference.predict_ab(frames), runtime.predict_ab(frames)
@@ -50,7 +50,7 @@ def test_ort_matches_cv2_dnn_on_the_bundled_model() -> None:
     assert float(np.abs(ab_ref).mean()) > 1.0  # real colour, not a constant both could agree on
     assert float(np.abs(ab_ort - ab_ref).max()) <= 1e-3
     assert not runtime.backend.decode_in_graph  # on the CPU provider with all cores numpy decodes
-    budget = Colorizer(spec, device="cpu", backend="onnxruntime", threads=1)
+    budget = Colorizer(spec, device="cpu", backend="onnxruntime", threads=1, precision="fp32")
     assert budget.backend.decode_in_graph and float(np.abs(budget.predict_ab(frames) - ab_ref).max()) <= 1e-3
 
 

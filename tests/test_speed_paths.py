@@ -300,3 +300,69 @@ def test_a_video_run_imports_neither_onnx_nor_the_package_metadata(tmp_path: Pat
     assert plain.returncode == 0 and plain.stdout.strip() == "False"
     version = _python("import stream_colorize; print(stream_colorize.__version__)")
     assert version.returncode == 0 and version.stdout.strip()
+
+
+# -- int8 -------------------------------------------------------------------------------------------
+
+
+def test_the_bundled_int8_copy_is_recorded_checked_and_met_the_bar(capsys) -> None:
+    """tools/quantize.py wrote the copy's checksum and its figures on the reserved photos."""
+    import hashlib
+    import json
+
+    from stream_colorize.backends.precision import HUE_BAR, PSNR_BAR
+    from stream_colorize.models.registry import DEFAULT_MODEL_FILE
+
+    entry = json.loads(DEFAULT_MODEL_FILE.with_suffix(".json").read_text())["int8"]
+    copy = DEFAULT_MODEL_FILE.with_name(entry["file"])
+    assert entry["sha256"] == hashlib.sha256(copy.read_bytes()).hexdigest()
+    assert entry["meets_bar"] is True and entry["images"] >= 20
+    assert (
+        entry["psnr_fp32"] - entry["psnr"] <= PSNR_BAR
+        and entry["hue_agreement_fp32"] - entry["hue_agreement"] <= HUE_BAR
+    )
+    assert entry["ms"] < entry["ms_fp32"]
+    code, out, err = run_main(["models", "verify", "default"], capsys)
+    assert code == 0 and out.count("ok") == 2 and entry["file"] in out, err
+
+
+def test_precision_auto_runs_int8_through_onnx_runtime_on_the_cpu_only() -> None:
+    from stream_colorize.backends.precision import cpu_int8_path
+
+    frame = _film_frames(1)[0]
+    auto = Colorizer("default", device="cpu")
+    fp32 = Colorizer("default", device="cpu", precision="fp32")
+    int8 = Colorizer("default", device="cpu", precision="int8")
+    assert auto.precision == ("int8" if cpu_int8_path() else "fp32") and auto.precision in auto.summary()
+    assert fp32.precision == "fp32" and int8.precision == "int8" and int8.backend_name == "onnxruntime"
+    reference = Colorizer("default", device="cpu", backend="opencv")
+    assert reference.precision == "fp32" and "reference" in reference.precision_reason
+    diff = np.abs(int8.predict_ab(frame) - fp32.predict_ab(frame))
+    assert 0 < float(diff.mean()) < 3.0  # another network, close to the float one (ab units)
+    assert float(np.abs(fp32.predict_ab(frame) - reference.predict_ab(frame)).mean()) < 0.05
+
+
+def test_precision_is_a_checked_setting_and_a_flag(tmp_path: Path, tiny_onnx: Path, capsys) -> None:
+    from stream_colorize.errors import UsageError
+    from tests.support.media import make_clip, video_frames
+
+    assert Settings(precision="int8").model.precision == "int8" and ModelSettings().precision == "auto"
+    with pytest.raises(UsageError, match="unknown precision 'int4'"):
+        Settings(precision="int4")
+    with pytest.raises(UsageError, match="has no int8 copy"):
+        Colorizer(tiny_onnx, device="cpu", precision="int8")
+    assert Colorizer(tiny_onnx, device="cpu").precision == "fp32"  # auto: no copy, float
+    clip = make_clip(tmp_path / "in.mp4", seconds=0.2)
+    code, _, err = run_main(
+        ["video", str(clip), str(tmp_path / "a.mp4"), "-m", str(tiny_onnx), "--precision", "int8"], capsys
+    )
+    assert code == 1 and err.count("\n") == 1 and "has no int8 copy" in err
+    code, _, err = run_main(["video", str(clip), str(tmp_path / "b.mp4"), "--precision", "fp32", "-q"], capsys)
+    assert code == 0 and len(video_frames(tmp_path / "b.mp4")) == 5, err
+    preset = tmp_path / "p.toml"
+    preset.write_text('[model]\nprecision = "fp32"\n')
+    code, _, err = run_main(["video", str(clip), str(tmp_path / "c.mp4"), "--config", str(preset), "-q"], capsys)
+    assert code == 0, err
+    code, out, _ = run_main(["info"], capsys)
+    line = next(x for x in out.splitlines() if x.startswith("--precision auto"))
+    assert "picks int8" in line or "picks fp32" in line

@@ -1,17 +1,26 @@
-"""Pipeline speed: against ffmpeg's own re-encode; each stage alone against the whole pipeline; flicker vs lag.
+"""Pipeline speed: the command line against ffmpeg's own re-encode; each stage alone against the
+whole pipeline; start-up; flicker vs lag.
 
-    $ python bench/pipeline.py --vs-ffmpeg        # the headline: video / ffmpeg speed ratios at 720p
-    $ python bench/pipeline.py --quick            # 720p only, a few minutes on 2 cores
-    $ python bench/pipeline.py                    # 720p and 1080p
+    $ python bench/pipeline.py --vs-ffmpeg        # the headline: stream-colorize / ffmpeg speed at 720p
+    $ python bench/pipeline.py --vs-ffmpeg --tree before=/tmp/old --backends auto,opencv
+    $ python bench/pipeline.py --startup          # seconds from the command to a one-frame output
+    $ python bench/pipeline.py --quick            # stages at 720p only, a few minutes on 2 cores
+    $ python bench/pipeline.py                    # stages at 720p and 1080p
     $ python bench/pipeline.py --temporal         # flicker/warp error/lag of skip, smoothing and smoother
     $ python bench/pipeline.py --smoothers        # what the flow smoother costs at 720p, against the others
 
-``--vs-ffmpeg``: a 10 s 720p clip with audio; ffmpeg's plain x264 re-encode of it (``ffmpeg -i
-clip.mp4 -c:v libx264 -c:a copy``, x264's defaults) is the baseline, timed before and after
-each ``colorize_file`` run (default settings, skip 1 and 2, the bundled model), so load from
-other processes hits both alike; each run's ratio uses the mean of the two ffmpeg runs around
-it.  Also printed: CPU time per frame (user + system, all threads) for both, which moves far
-less than wall time on a shared machine.  Targets: 0.3x at skip 1, 0.5x at skip 2.
+``--vs-ffmpeg``: a film with sound (the bundled sample, real black-and-white footage with AAC,
+scaled to 1280x720 and looped to ``--seconds``, default 20), colourized end to end by the command
+line as a user runs it (``python -m stream_colorize video film.mp4 out.mp4 --crf 18 ...``: a fresh
+process, start-up included), against ffmpeg's own re-encode of the same film at the same CRF
+(``ffmpeg -i film.mp4 -c:v libx264 -crf 18 -c:a copy``, x264's default preset).  ffmpeg runs
+before and after each of our runs, so load from other processes hits both alike; each ratio
+(ffmpeg's wall time / ours, same frames) uses the mean of the two ffmpeg runs around it.  CPU ms
+a frame (user + system, all threads) is printed for both: it moves far less than wall time on a
+shared machine.  ``--tree LABEL=PATH`` adds another checkout's command line to the alternation
+(before/after in one run); ``--args LABEL=FLAGS`` adds flag sets (``"t2=--threads 2"``).  Both
+trees are byte-compiled first, as an install leaves them.  Targets (issue 25, 2 cores): >= 0.5x
+at ``--skip 1``, >= 0.65x at ``--skip 2``.
 
 ``--smoothers``: the same 720p clip through ``colorize_file`` at default settings with each
 smoother (``flow``, ``motion``) and with smoothing off, interleaved ``--repeat`` times (fps, and
@@ -19,22 +28,21 @@ ms per frame); then the smoothers alone on that clip's frames as the pipeline ha
 (reduced to the model's 224x224) and as live does (the whole 720p frame): ms per frame of
 ``Temporal.step``, whose share of the pipeline's per-frame time is the flow's cost.
 
-Clips are generated (10 s of testsrc2 in gray with an AAC track, H.264) into a temporary folder.
-Stages alone, in frames per second: decode (PyAV to gray), inference (``predict_ab``, once per
-``skip`` frames), merge (``merge_ab`` to BGR), encode (libx264 + mux, audio copied).  The full
-pipeline runs ``colorize_file`` with the same settings.  The ratio full / slowest stage says how
-well the threads overlap (1.0 = the pipeline runs as fast as its slowest stage; the target is
->= 0.9).  On 2 cores x264 and cv2.dnn each already use both cores alone, so full / serial (the
-stages' times added up, as if run one after another) is printed too: above 1.0 means overlap.
-The Zhang-size stand-in costs ~0.5 s a frame here, so its runs are cut to
-``--zhang-frames`` frames (default 12) through ``--duration``; the tiny model and the bundled
-``default`` (when it exists) run the whole clip.
+Stages alone (the default), on the same film at 720p and 1080p, in frames per second and ms a
+frame: decode (PyAV to gray), network (``predict_ab`` once per ``skip`` frames, the engine the
+video command builds: backend, precision, threads), merge (into yuv420p planes, as the pipeline
+does for such an output), encode (libx264 + mux, audio copied).  The full pipeline runs
+``colorize_file`` with the same settings.  The ratio full / slowest stage says how well the
+threads overlap (1.0 = the pipeline runs as fast as its slowest stage); full / serial (the
+stages' times added up) above 1.0 means overlap.  The Zhang-size stand-in costs ~0.5 s a frame
+here, so its runs are cut to ``--zhang-frames`` frames (default 12) through ``--duration``.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import resource
 import subprocess
 import sys
@@ -56,10 +64,15 @@ from stream_colorize.frames import Frame  # noqa: E402
 from stream_colorize.io.sink import FileSink  # noqa: E402
 from stream_colorize.io.source import MediaSource  # noqa: E402
 from stream_colorize.lab import merge_ab  # noqa: E402
+
+try:  # the merge into yuv420p planes (issue 25); absent from older trees measured with --tree
+    from stream_colorize.lab import merge_ab_i420  # noqa: E402
+except ImportError:
+    merge_ab_i420 = None
 from stream_colorize.models import resolve_model  # noqa: E402
 from stream_colorize.smoothers import SMOOTHERS  # noqa: E402
 from stream_colorize.temporal import reduce_frame  # noqa: E402
-from stream_colorize.video import colorize_file  # noqa: E402
+from stream_colorize.video import colorize_file, file_engine  # noqa: E402
 from tests.support.media import make_clip  # noqa: E402
 
 SIZES = {"720p": (1280, 720), "1080p": (1920, 1080)}
@@ -89,9 +102,11 @@ def infer_fps(engine: Colorizer, frames: list[Frame], skip: int) -> tuple[np.nda
     return ab, len(frames) / (time.perf_counter() - t0)
 
 
-def merge_fps(frames: list[Frame], ab: np.ndarray, skip: int) -> tuple[list[np.ndarray], float]:
+def merge_fps(frames: list[Frame], ab: np.ndarray, skip: int, planes: bool) -> tuple[list[np.ndarray], float]:
+    """The merge as the pipeline does it: into yuv420p planes where this tree can (``planes``), else BGR."""
+    merge = merge_ab_i420 if planes and merge_ab_i420 is not None else merge_ab
     t0 = time.perf_counter()
-    out = [merge_ab(f.image, ab[i // skip]) for i, f in enumerate(frames)]
+    out = [merge(f.image, ab[i // skip]) for i, f in enumerate(frames)]
     return out, len(out) / (time.perf_counter() - t0)
 
 
@@ -102,7 +117,10 @@ def encode_fps(src: Path, frames: list[Frame], images: list[np.ndarray], dst: Pa
         with FileSink(dst, info, copies, EncodeSettings(preset=preset)) as sink:
             t0 = time.perf_counter()
             for frame, image in zip(frames, images):
-                frame.output = image
+                if image.ndim == 2 and image.shape[0] != frame.image.shape[0]:
+                    frame.planes = image  # yuv420p planes from the merge
+                else:
+                    frame.output = image
                 sink.write(frame)
             for packet in packets:
                 sink.write(packet)
@@ -111,21 +129,30 @@ def encode_fps(src: Path, frames: list[Frame], images: list[np.ndarray], dst: Pa
 
 
 def bench_clip(label: str, clip: Path, model: str, skip: int, limit: int | None, preset: str, tmp: Path) -> None:
-    engine = Colorizer(resolve_model(model), device="cpu")
+    """Each stage alone (fps, and ms a frame), then the whole pipeline with the same settings."""
+    rate = 25
+    settings = Settings(model=model, skip=skip, preset=preset, duration=(limit / rate) if limit else None)
+    engine = file_engine(settings)  # as the video command builds it: threads, backend, precision
     frames, dec = decode(clip, limit)
     ab, inf = infer_fps(engine, frames, skip)
-    images, mer = merge_fps(frames, ab, skip)
+    images, mer = merge_fps(frames, ab, skip, planes=True)
     enc = encode_fps(clip, frames, images, tmp / "enc.mp4", preset)
-    rate = 25
-    settings = Settings(model=model, device="cpu", skip=skip, preset=preset, duration=(limit / rate) if limit else None)
+    for frame in frames:
+        frame.output = frame.planes = None
     result = colorize_file(clip, tmp / "full.mp4", settings, engine=engine)
     (tmp / "full.mp4").unlink()
     slowest = min(dec, inf, mer, enc)
     serial = 1.0 / (1 / dec + 1 / inf + 1 / mer + 1 / enc)  # all stages one after another
+    what = f"{getattr(engine, 'backend_name', '?')} {getattr(engine, 'precision', 'fp32')}"
     print(
-        f"{label:6} {model:13} skip {skip}  frames {result.frames:4}  decode {dec:6.1f}  infer {inf:6.1f}  "
+        f"{label:6} {model:8} {what:17} skip {skip}  frames {result.frames:4}  decode {dec:6.1f}  infer {inf:6.1f}  "
         f"merge {mer:6.1f}  encode {enc:6.1f}  | full {result.fps:6.1f} fps  "
         f"full/slowest {result.fps / slowest:4.2f}  full/serial {result.fps / serial:4.2f}",
+        flush=True,
+    )
+    print(
+        f"{'':6} ms a frame, each stage alone: decode {1000 / dec:5.1f}  network {1000 / inf:5.1f}  "
+        f"merge {1000 / mer:5.1f}  encode {1000 / enc:5.1f}",
         flush=True,
     )
     busy = "  ".join(f"{name} {seconds / result.seconds:4.0%}" for name, seconds in result.busy.items())
@@ -137,42 +164,76 @@ def _cpu_seconds(who: int) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def make_film(folder: Path, seconds: float, size: tuple[int, int]) -> Path:
+    """A black-and-white film with sound: the bundled sample (real footage, AAC) scaled to ``size``
+    and looped to ``seconds``, H.264 CRF 20 (x264 medium), made once per folder with ffmpeg."""
+    film = folder / f"film_{size[1]}p_{seconds:g}s.mp4"
+    if not film.exists():
+        sample = Path(__file__).resolve().parent.parent / "stream_colorize" / "data" / "sample.mp4"
+        cmd = ["ffmpeg", "-v", "error", "-y", "-stream_loop", "-1", "-i", str(sample), "-t", f"{seconds:g}"]
+        cmd += ["-vf", f"scale={size[0]}:{size[1]}:flags=bicubic,format=yuv420p", "-c:v", "libx264", "-crf", "20"]
+        cmd += ["-c:a", "aac", "-b:a", "128k", str(film)]
+        subprocess.run(cmd, check=True)
+    return film
+
+
 def ffmpeg_reencode(clip: Path, out: Path, frames: int) -> tuple[float, float]:
-    """ffmpeg's plain x264 re-encode of ``clip`` (audio copied): (fps, CPU ms per frame)."""
+    """ffmpeg's own re-encode of ``clip`` at CRF 18 (x264's default preset, audio copied): (wall s, CPU ms a frame)."""
     cpu, t0 = _cpu_seconds(resource.RUSAGE_CHILDREN), time.perf_counter()
-    cmd = ["ffmpeg", "-v", "error", "-y", "-i", str(clip), "-c:v", "libx264", "-c:a", "copy", str(out)]
+    cmd = ["ffmpeg", "-v", "error", "-y", "-i", str(clip), "-c:v", "libx264", "-crf", "18", "-c:a", "copy", str(out)]
     subprocess.run(cmd, check=True)
     wall = time.perf_counter() - t0
-    return frames / wall, (_cpu_seconds(resource.RUSAGE_CHILDREN) - cpu) / frames * 1000
+    return wall, (_cpu_seconds(resource.RUSAGE_CHILDREN) - cpu) / frames * 1000
 
 
-def vs_ffmpeg(tmp: Path, settings_list: list[tuple[str, Settings]], repeat: int) -> None:
-    """``colorize_file`` against ffmpeg's own re-encode of the same 720p clip, interleaved."""
-    clip = make_clip(tmp / "720p.mp4", seconds=10, size=SIZES["720p"], rate=Fraction(25), audio=1)
-    frames = 250
-    print("720p, 10 s, 25 fps, AAC audio; baseline: ffmpeg -i clip.mp4 -c:v libx264 -c:a copy (x264 defaults)")
-    print(f"{'run':<28}{'fps':>7}{'ffmpeg fps':>12}{'ratio':>7}{'cpu ms/f':>10}{'ffmpeg cpu':>11}{'cpu ratio':>10}")
+def cli_run(tree: Path, clip: Path, out: Path, args: list[str], frames: int) -> tuple[float, float]:
+    """``stream-colorize video clip out ARGS`` from ``tree`` in a fresh process, start-up included:
+    (wall s, CPU ms a frame of the whole process)."""
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    cmd = [sys.executable, "-m", "stream_colorize", "video", str(clip), str(out), "-y", "-q", "--crf", "18", *args]
+    cpu, t0 = _cpu_seconds(resource.RUSAGE_CHILDREN), time.perf_counter()
+    done = subprocess.run(cmd, env=env, cwd=tree, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stderr}")
+    return wall, (_cpu_seconds(resource.RUSAGE_CHILDREN) - cpu) / frames * 1000
+
+
+def vs_ffmpeg(tmp: Path, runs: list[tuple[str, Path, list[str]]], repeat: int, seconds: float) -> None:
+    """The command line, end to end, against ffmpeg's own re-encode of the same film, alternating:
+    ffmpeg, run 1, ffmpeg, run 2, ffmpeg, ...; each ratio uses the mean of the two ffmpeg runs
+    around it, so load from other processes falls on both alike."""
+    clip = make_film(tmp, seconds, SIZES["720p"])
+    with MediaSource(clip) as source:
+        frames = sum(1 for item in source.items() if isinstance(item, Frame))
+    print(f"film: the sample scaled to 720p, {seconds:g} s, {frames} frames, AAC; both sides CRF 18, start-up included")
+    print("baseline: ffmpeg -i film.mp4 -c:v libx264 -crf 18 -c:a copy out.mp4 (x264's default preset, medium)")
+    print(f"{'run':<44}{'wall s':>8}{'ffmpeg s':>10}{'ratio':>7}{'cpu ms/f':>10}{'ffmpeg cpu':>11}")
     results: dict[str, list[float]] = {}
     before = ffmpeg_reencode(clip, tmp / "ffmpeg.mp4", frames)
     for _ in range(repeat):
-        for label, settings in settings_list:
-            cpu = _cpu_seconds(resource.RUSAGE_SELF)
-            result = colorize_file(clip, tmp / "colour.mp4", settings)
-            cpu_ms = (_cpu_seconds(resource.RUSAGE_SELF) - cpu) / result.frames * 1000
-            size = result.size
-            (tmp / "colour.mp4").unlink()
+        for label, tree, args in runs:
+            wall, cpu_ms = cli_run(tree, clip, tmp / "colour.mp4", args, frames)
             after = ffmpeg_reencode(clip, tmp / "ffmpeg.mp4", frames)
-            ff_fps, ff_cpu = (before[0] + after[0]) / 2, (before[1] + after[1]) / 2
-            ratio = result.fps / ff_fps
+            ff_wall, ff_cpu = (before[0] + after[0]) / 2, (before[1] + after[1]) / 2
+            ratio = ff_wall / wall  # speed ratio: same frames on both sides
             results.setdefault(label, []).append(ratio)
-            print(
-                f"{label:<28}{result.fps:7.1f}{ff_fps:12.1f}{ratio:7.2f}{cpu_ms:10.1f}{ff_cpu:11.1f}"
-                f"{ff_cpu / cpu_ms:10.2f}   {size / 1e6:.1f} MB",
-                flush=True,
-            )
+            print(f"{label:<44}{wall:8.1f}{ff_wall:10.1f}{ratio:7.2f}{cpu_ms:10.1f}{ff_cpu:11.1f}", flush=True)
             before = after
     for label, ratios in results.items():
-        print(f"{label}: ratio to ffmpeg {' / '.join(f'{r:.2f}' for r in ratios)}", flush=True)
+        print(f"{label}: speed / ffmpeg's {' / '.join(f'{r:.2f}' for r in ratios)}", flush=True)
+
+
+def startup(tmp: Path, runs: list[tuple[str, Path, list[str]]], repeat: int) -> None:
+    """Seconds from the command to a finished one-frame output (imports, model, session, first frame)."""
+    clip = make_film(tmp, 2, SIZES["720p"])
+    times: dict[str, list[float]] = {}
+    for _ in range(repeat):
+        for label, tree, args in runs:
+            wall, _ = cli_run(tree, clip, tmp / "one.mp4", [*args, "-t", "0.04"], 1)
+            times.setdefault(label, []).append(wall)
+    for label, walls in times.items():
+        print(f"start-up to one frame, {label}: {' / '.join(f'{w:.2f}' for w in walls)} s", flush=True)
 
 
 def temporal_table(clip: Path, model: str, limit: int) -> None:
@@ -246,25 +307,55 @@ def main() -> None:
     parser.add_argument("--temporal", action="store_true", help="flicker / warp error / lag table only")
     parser.add_argument("--smoothers", action="store_true", help="the smoothers' cost at 720p only")
     parser.add_argument("--clip", type=Path, help="for --temporal: a clip (default: the bundled sample)")
-    parser.add_argument("--vs-ffmpeg", action="store_true", help="video / ffmpeg re-encode speed ratios at 720p")
-    parser.add_argument("--repeat", type=int, default=2, help="for --vs-ffmpeg: rounds of runs")
+    parser.add_argument("--vs-ffmpeg", action="store_true", help="the command line / ffmpeg's re-encode, 720p film")
+    parser.add_argument("--startup", action="store_true", help="seconds from the command to a one-frame output")
+    parser.add_argument("--repeat", type=int, default=2, help="for --vs-ffmpeg/--startup: rounds of runs")
+    parser.add_argument("--seconds", type=float, default=20.0, help="for --vs-ffmpeg: the film's length")
+    parser.add_argument("--skips", default="1,2", help="for --vs-ffmpeg: comma-separated --skip values")
     parser.add_argument(
         "--backends", default="auto", help="for --vs-ffmpeg: comma-separated backends to run (auto,opencv,onnxruntime)"
     )
     parser.add_argument("--models", default="default", help="for --vs-ffmpeg: comma-separated models (default,compact)")
+    parser.add_argument(
+        "--tree",
+        action="append",
+        default=[],
+        metavar="LABEL=PATH",
+        help="for --vs-ffmpeg/--startup: also run the command line of another checkout (e.g. before=/tmp/old), "
+        "alternating with this one",
+    )
+    parser.add_argument(
+        "--args",
+        action="append",
+        default=[],
+        metavar="LABEL=FLAGS",
+        help='for --vs-ffmpeg/--startup: extra flag sets to compare, e.g. "t1=--threads 1" (each run once per set)',
+    )
     args = parser.parse_args()
-    if args.vs_ffmpeg:
+    if args.vs_ffmpeg or args.startup:
+        here = Path(__file__).resolve().parent.parent
+        trees = [("", here)] + [(t.split("=", 1)[0], Path(t.split("=", 1)[1]).resolve()) for t in args.tree]
+        for _, tree in trees:  # byte-compiled as pip install leaves it (PYTHONDONTWRITEBYTECODE would compile each run)
+            subprocess.run([sys.executable, "-m", "compileall", "-q", str(tree / "stream_colorize")], check=True)
+        flag_sets = [("", [])] + [(a.split("=", 1)[0], a.split("=", 1)[1].split()) for a in args.args]
+        skips = [int(k) for k in args.skips.split(",")] if args.vs_ffmpeg else [1]
         runs = [
             (
-                f"{model} {backend} skip {skip} {args.preset}",
-                Settings(model=model, backend=backend, skip=skip, preset=args.preset),
+                " ".join(filter(None, [tree_label or "this", model, backend, f"skip {skip}", flag_label])),
+                tree,
+                ["--model", model, "--backend", backend, "--skip", str(skip), *flags],
             )
             for model in args.models.split(",")
             for backend in args.backends.split(",")
-            for skip in (1, 2)
+            for skip in skips
+            for flag_label, flags in flag_sets
+            for tree_label, tree in trees
         ]
         with tempfile.TemporaryDirectory() as folder:
-            vs_ffmpeg(Path(folder), runs, args.repeat)
+            if args.startup:
+                startup(Path(folder), runs, args.repeat)
+            if args.vs_ffmpeg:
+                vs_ffmpeg(Path(folder), runs, args.repeat, args.seconds)
         return
     if args.smoothers:
         with tempfile.TemporaryDirectory() as folder:
@@ -285,8 +376,8 @@ def main() -> None:
         tmp = Path(folder)
         for label in ["720p"] if args.quick else list(SIZES):
             t0 = time.perf_counter()
-            clip = make_clip(tmp / f"{label}.mp4", seconds=10, size=SIZES[label], rate=Fraction(25), audio=1)
-            print(f"{label}: generated 10 s clip in {time.perf_counter() - t0:.1f} s (preset {args.preset})")
+            clip = make_film(tmp, 10, SIZES[label])
+            print(f"{label}: made a 10 s film in {time.perf_counter() - t0:.1f} s (preset {args.preset})")
             for model in models:
                 limit = args.zhang_frames if model == "standin" else None
                 for skip in (1, 2):

@@ -3,8 +3,8 @@
 # system packages (ffprobe, Xvfb, PoCL OpenCL, the GStreamer RTSP server, headless Chromium for the web view), then three venvs:
 # .venv (whatever a fresh `pip install .` resolves today, upgraded on every run), .venv-cv50
 # (opencv-python 5.0, the last 5.x with the classic engine that honours targets) and .venv-cv4
-# (opencv-python 4.14, which still reads Caffe).  Every venv gets ONNX Runtime's CPU build (the
-# `ort` extra), so the ORT-vs-cv2.dnn tests run on each OpenCV line.
+# (opencv-python 4.14, which still reads Caffe).  Every venv gets ONNX Runtime's CPU build (a
+# dependency of the package), so the ORT-vs-cv2.dnn tests run on each OpenCV line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -30,7 +30,7 @@ fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 # The CPU build of torch that lies on this platform's disk; a bare "torch" would pull a CUDA build of several GB.
 .venv/bin/pip install -q "torch==2.13.0"
-.venv/bin/pip install -q -e ".[test,train,convert,ort,cluster,serve]"  # cluster: Ray, for the two-node tests; serve: aiohttp
+.venv/bin/pip install -q -e ".[test,train,convert,cluster,serve]"  # cluster: Ray, for the two-node tests; serve: aiohttp
 # A venv kept from an earlier run must still test what pip resolves today.
 .venv/bin/pip install -q --upgrade opencv-python av numpy typer onnxruntime
 

@@ -24,10 +24,10 @@ Progress comes through callbacks (``colorize_file(..., on_tick=...)``); the libr
 
 from __future__ import annotations
 
-from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time these load lazily (below)
+    __version__: str
     from .cluster.job import ClusterOptions
     from .config import EncodeSettings, InputSettings, ModelSettings, Settings, TemporalSettings
     from .engine import Colorizer
@@ -44,11 +44,6 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time these load laz
     from .photo import colorize_image
     from .presets import load_settings
     from .video import PipelineInterrupted, Result, colorize_file
-
-try:
-    __version__ = metadata.version("stream-colorize")
-except metadata.PackageNotFoundError:  # a bare checkout on sys.path, never installed
-    __version__ = "0+unknown"
 
 __all__ = [
     "ClusterOptions",
@@ -106,7 +101,20 @@ _LAZY = {
 }
 
 
+def _version() -> str:
+    # importlib.metadata costs a tenth of a second of every command's start-up: only on demand
+    from importlib import metadata
+
+    try:
+        return metadata.version("stream-colorize")
+    except metadata.PackageNotFoundError:  # a bare checkout on sys.path, never installed
+        return "0+unknown"
+
+
 def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        globals()[name] = _version()
+        return globals()[name]
     if name in _LAZY:
         import importlib
 

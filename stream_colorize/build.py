@@ -48,6 +48,7 @@ def build_engine(model: ModelSettings, threads: int | None = None, spec: ModelSp
         threads=model.threads or threads,
         batch_size=model.batch,
         backend=model.backend,
+        precision=model.precision,
     )
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from .backends import BACKENDS
+from .backends.precision import PRECISIONS
 from .errors import UsageError
 from .smoothers import DEFAULT_SMOOTH, SMOOTHERS
 from .temporal import DEFAULT_CUT_THRESHOLD
@@ -73,6 +74,7 @@ class ModelSettings:
     temperature: float | None = None  # None: the model's own
     threads: int | None = None  # None: each path's default (video: all cores but one)
     batch: int = 1
+    precision: str = "auto"  # fp32, int8 (the model's int8 copy), auto: int8 where it pays (backends/precision.py)
 
     def __post_init__(self) -> None:
         if isinstance(self.name, os.PathLike):  # a path reads as its text (presets and job manifests keep text)
@@ -86,6 +88,8 @@ class ModelSettings:
             raise UsageError(f"unknown backend {self.backend!r}; choose one of {', '.join(BACKENDS)}")
         if self.batch < 1:
             raise UsageError(f"batch must be >= 1 (got {self.batch})")
+        if self.precision not in PRECISIONS:
+            raise UsageError(f"unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}")
 
 
 @dataclass(frozen=True)

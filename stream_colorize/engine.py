@@ -1,16 +1,20 @@
 """The colorization engine: a model in a compute backend, turning frames into colour.
 
-    >>> engine = Colorizer("default")                                  # the bundled model in cv2.dnn
-    >>> engine = Colorizer("film.onnx", backend="auto", device="auto")  # ONNX Runtime when installed
+    >>> engine = Colorizer("default")                                  # the bundled model, ONNX Runtime
+    >>> engine = Colorizer("film.onnx", backend="opencv")               # cv2.dnn, the reference
+    >>> engine.precision, engine.precision_reason   # ("int8", "int8: ONNX Runtime on a CPU with AVX2...")
     >>> ab = engine.predict_ab([frame])            # (1, 2, h, w) ab at the model's resolution
     >>> colour = engine.colorize(frame)            # BGR uint8 at the frame's own size
     >>> colours = engine.colorize([frame, other])  # a list in, a list out
     >>> ab = engine.predict_ab([frame], {"hints_ab": hints})  # a model with more inputs, by role
 
-The network runs in a backend (``backends/``): cv2.dnn, the reference and the default here, or
-ONNX Runtime (extras ``ort`` and ``gpu``).  Device choice happens inside the backend: ``auto``
-tries the GPUs it can drive, each only when a probe forward agrees with the CPU, then the CPU;
-every step down is logged once with its reason (``stream-colorize info`` shows the whole table).
+The network runs in a backend (``backends/``): ``auto`` (the default, as on the command line and
+in ``Settings``) takes ONNX Runtime, a dependency of the package, and falls back to cv2.dnn, the
+reference (``backend="opencv"``), where ONNX Runtime is missing or cannot load the model.
+Device choice happens inside the backend: ``auto`` tries the GPUs it can drive, each only when a
+probe forward agrees with the CPU, then the CPU; every step down is logged once with its reason
+(``stream-colorize info`` shows the whole table).  ``precision`` picks the model's float copy or
+its int8 copy (``backends/precision.py``; ``auto``: int8 where it was measured to pay).
 
 Inputs: the engine builds the L input from the frames (``lab.network_input``) and takes any other
 input the model declares (``ModelSpec.inputs``, from its sidecar) from the caller, by role, or
@@ -38,7 +42,8 @@ from .backends.opencv_dnn import (
     opencl_device,
     probe_blob,
 )
-from .errors import UsageError
+from .backends.precision import choose as choose_precision
+from .errors import ColorizeError, UsageError
 from .lab import MergeMethod, limit_to_gamut, merge_ab, network_input
 from .models.resolve import resolve_model
 from .models.spec import L_ROLE, ModelSpec
@@ -77,7 +82,8 @@ class Colorizer:
         threads: int | None = None,
         batch_size: int = 1,
         gamut_limit: bool = True,
-        backend: str = "opencv",
+        backend: str = "auto",
+        precision: str = "auto",
     ) -> None:
         if temperature is not None and not (temperature > 0 and math.isfinite(temperature)):
             raise UsageError(f"temperature must be a finite number > 0 (got {temperature})")
@@ -90,7 +96,19 @@ class Colorizer:
         self.batch_size = max(1, int(batch_size))
         self.gamut_limit = gamut_limit
         self.input_size = spec.input_size
-        self.backend: Backend = open_backend(spec, backend, device, self.temperature, threads)
+        loaded, self.precision, self.precision_reason = choose_precision(spec, precision, backend, device)
+        try:
+            self.backend: Backend = open_backend(loaded, backend, device, self.temperature, threads)
+        except ColorizeError as exc:
+            if loaded is spec or precision == "int8":
+                raise
+            log.warning("the int8 copy of '%s' did not load (%s); running fp32", spec.name, exc)
+            self.precision, self.precision_reason = "fp32", f"fp32: the int8 copy did not load ({exc})"
+            self.backend = open_backend(spec, backend, device, self.temperature, threads)
+        if self.precision == "int8" and self.backend.name != "onnxruntime" and precision == "auto":
+            # auto chose int8 for ONNX Runtime; where auto's backend fell back to cv2.dnn, the reference runs
+            self.precision, self.precision_reason = "fp32", "fp32: cv2.dnn runs the float reference"
+            self.backend = open_backend(spec, backend, device, self.temperature, threads)
         self.choice: DeviceChoice = self.backend.choice
         if self.choice.fallbacks:
             # Landing on the CPU because no accelerator exists is the normal case on most machines:
@@ -121,8 +139,8 @@ class Colorizer:
         return net
 
     def summary(self) -> str:
-        """One line: backend, device, and why."""
-        return f"backend {self.backend.name}, {self.choice.summary()}"
+        """One line: backend, precision, device, and why."""
+        return f"backend {self.backend.name} {self.precision}, {self.choice.summary()}"
 
     def _probe_blob(self) -> np.ndarray:
         return probe_blob(self.input_size)

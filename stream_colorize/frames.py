@@ -15,8 +15,10 @@ class Frame:
     ``image`` is the decoded picture (gray (H, W) or BGR (H, W, 3) uint8); ``pts``/``time_base``
     are the source's, kept for the output; ``captured`` is ``time.monotonic()`` right after a live
     source decoded it (0 for files).  ``ab`` is set by ``Temporal`` (model-resolution chroma),
-    ``output`` is the finished BGR frame a sink encodes, ``model_ran`` tells whether the network
-    ran on this frame or it reused an earlier prediction.
+    ``output`` is the finished BGR frame a sink encodes, or ``planes`` the finished frame as the
+    encoder's yuv420p planes (H * 3 / 2, W; I420 layout) when the sink takes them
+    (``pipeline.Merge``); ``model_ran`` tells whether the network ran on this frame or it reused
+    an earlier prediction.
     """
 
     index: int
@@ -27,6 +29,7 @@ class Frame:
     ab: np.ndarray | None = None
     output: np.ndarray | None = None
     model_ran: bool = False
+    planes: np.ndarray | None = None
 
     @property
     def time(self) -> float | None:

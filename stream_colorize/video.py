@@ -191,7 +191,8 @@ def colorize_file(
                     colorizer = engine
                 else:  # a factory, or none: load the model only now that input and output are good
                     colorizer = engine() if engine is not None else file_engine(settings)
-                stages: list[Stage] = [Colorize(colorizer, temporal, settings.model.batch), Merge(colorizer.merge)]
+                merge = Merge(colorizer.merge, planes=sink.video.takes_i420)  # yuv420p output: merged in its planes
+                stages: list[Stage] = [Colorize(colorizer, temporal, settings.model.batch), merge]
                 pipeline = Pipeline(source, stages, sink, queue_size=trim.queue_size)
                 if on_start is not None:
                     on_start(source)

@@ -230,8 +230,8 @@ def test_caffe_standin_runs_in_opencv4_like_the_onnx_standin(tmp_path: Path) -> 
     prototxt, _ = write_standin_caffe(tmp_path / "caffe", seed=1, arch="tiny")
     onnx_path = write_standin_onnx(tmp_path / "tiny.onnx", arch="tiny", seed=1)
     frames = [scene(), cv2.cvtColor(scene(97, 131), cv2.COLOR_GRAY2BGR)]
-    caffe = Colorizer(spec_from_caffe(prototxt), device="cpu")
-    onnx = Colorizer(spec_from_path(onnx_path), device="cpu", temperature=caffe.temperature)
+    caffe = Colorizer(spec_from_caffe(prototxt), device="cpu", backend="opencv")
+    onnx = Colorizer(spec_from_path(onnx_path), device="cpu", temperature=caffe.temperature, backend="opencv")
     ab_caffe, ab_onnx = caffe.predict_ab(frames), onnx.predict_ab(frames)
     assert ab_caffe.shape == (2, 2, 56, 56)
     assert float(np.abs(ab_caffe).mean()) > 1.0  # real colour, not a constant
@@ -245,14 +245,14 @@ def test_truncated_caffemodel_in_opencv4_is_a_model_error(tmp_path: Path) -> Non
     prototxt, caffemodel = write_standin_caffe(tmp_path, seed=0, arch="tiny")
     caffemodel.write_bytes(caffemodel.read_bytes()[:5000])
     with pytest.raises(ModelError, match="corrupt or truncated"):
-        Colorizer(spec_from_caffe(prototxt), device="cpu")
+        Colorizer(spec_from_caffe(prototxt), device="cpu", backend="opencv")
 
 
 @needs_cv5
 def test_caffe_model_on_opencv5_says_to_convert(tmp_path: Path) -> None:
     prototxt, _ = write_standin_caffe(tmp_path, seed=0, arch="tiny")
     with pytest.raises(ModelError) as err:
-        Colorizer(spec_from_caffe(prototxt), device="cpu")
+        Colorizer(spec_from_caffe(prototxt), device="cpu", backend="opencv")  # cv2.dnn's own Caffe reader
     message = str(err.value)
     assert "cannot read Caffe models" in message and "convert" in message
     assert "\n" not in message

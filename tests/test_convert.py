@@ -80,8 +80,8 @@ def test_conversion_writes_model_sidecar_and_bins(zhang_caffe: Path, zhang_conve
 def test_converted_model_gives_the_onnx_standins_colours(zhang_converted: Path, zhang_onnx: Path) -> None:
     """Both are ONNX with the same weights: runs on OpenCV 4 and 5 alike."""
     frames = [scene()]
-    converted = Colorizer(spec_from_path(zhang_converted), device="cpu")
-    standin = Colorizer(spec_from_path(zhang_onnx), device="cpu", temperature=1 / CAFFE_RECIPE_SCALE)
+    converted = Colorizer(spec_from_path(zhang_converted), device="cpu", backend="opencv")
+    standin = Colorizer(spec_from_path(zhang_onnx), device="cpu", temperature=1 / CAFFE_RECIPE_SCALE, backend="opencv")
     ab_conv, ab_standin = converted.predict_ab(frames), standin.predict_ab(frames)
     assert float(np.abs(ab_conv).mean()) > 1.0
     assert float(np.abs(ab_conv - ab_standin).max()) < 1e-3
@@ -90,8 +90,8 @@ def test_converted_model_gives_the_onnx_standins_colours(zhang_converted: Path, 
 @needs_cv4
 def test_converted_model_matches_the_caffe_original_in_opencv4(zhang_caffe: Path, zhang_converted: Path) -> None:
     frames = [scene(), cv2.cvtColor(scene(240, 320), cv2.COLOR_GRAY2BGR)]
-    caffe = Colorizer(spec_from_caffe(zhang_caffe / PROTOTXT_NAME), device="cpu")
-    converted = Colorizer(spec_from_path(zhang_converted), device="cpu")
+    caffe = Colorizer(spec_from_caffe(zhang_caffe / PROTOTXT_NAME), device="cpu", backend="opencv")
+    converted = Colorizer(spec_from_path(zhang_converted), device="cpu", backend="opencv")
     ab_caffe, ab_conv = caffe.predict_ab(frames), converted.predict_ab(frames)
     diff = float(np.abs(ab_caffe - ab_conv).max())
     print(f"max |ab| difference Caffe vs converted ONNX (OpenCV {cv2.__version__}): {diff:.5f}")
@@ -119,8 +119,9 @@ def test_tiny_network_converts_too(tmp_path: Path, tiny_onnx: Path) -> None:
     write_standin_caffe(tmp_path / "caffe", seed=1, arch="tiny")
     out = convert_folder(tmp_path / "caffe", tmp_path / "out" / "tiny.onnx", layers=TINY_LAYERS)
     frames = [scene()]
-    ab = Colorizer(spec_from_path(out), device="cpu").predict_ab(frames)
-    ref = Colorizer(spec_from_path(tiny_onnx), device="cpu", temperature=1 / CAFFE_RECIPE_SCALE).predict_ab(frames)
+    ab = Colorizer(spec_from_path(out), device="cpu", backend="opencv").predict_ab(frames)
+    ref = Colorizer(spec_from_path(tiny_onnx), device="cpu", temperature=1 / CAFFE_RECIPE_SCALE, backend="opencv")
+    ref = ref.predict_ab(frames)
     assert float(np.abs(ab - ref).max()) < 1e-3
 
 

@@ -1,6 +1,8 @@
 """The Colorizer on generated models: shapes, lightness, batching, devices, bad models.
 
-Runs under opencv-python 5.x and 4.x (scripts/test.sh runs it in both venvs).
+Runs under opencv-python 5.x and 4.x (scripts/test.sh runs it in both venvs).  These are cv2.dnn's
+tests (its devices and targets per OpenCV line), so every engine here asks for ``backend="opencv"``;
+the default, ``auto`` (ONNX Runtime), is tested in test_backends.py and test_speed_paths.py.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from stream_colorize.models.spec import spec_from_path
 
 @pytest.fixture(scope="module")
 def tiny(tiny_spec) -> Colorizer:
-    return Colorizer(tiny_spec, device="cpu")
+    return Colorizer(tiny_spec, device="cpu", backend="opencv")
 
 
 def _ramp(h: int, w: int) -> np.ndarray:
@@ -48,26 +50,26 @@ def test_output_is_coloured(tiny: Colorizer) -> None:
 
 def test_batches_equal_single_frames(tiny_spec) -> None:
     frames = [_ramp(60, 80), np.full((60, 80), 30, np.uint8), _ramp(60, 80)[::-1].copy()]
-    batched = Colorizer(tiny_spec, device="cpu", batch_size=4).predict_ab(frames)
-    single = np.concatenate([Colorizer(tiny_spec, device="cpu").predict_ab([f]) for f in frames])
+    batched = Colorizer(tiny_spec, device="cpu", backend="opencv", batch_size=4).predict_ab(frames)
+    single = np.concatenate([Colorizer(tiny_spec, device="cpu", backend="opencv").predict_ab([f]) for f in frames])
     assert batched.shape == (3, 2, 56, 56)
     assert np.abs(batched - single).max() < 1e-3
 
 
 def test_temperature_changes_saturation(tiny_spec) -> None:
     frame = [_ramp(64, 64)]
-    cold = Colorizer(tiny_spec, device="cpu", temperature=0.1).predict_ab(frame)
-    hot = Colorizer(tiny_spec, device="cpu", temperature=5.0).predict_ab(frame)
+    cold = Colorizer(tiny_spec, device="cpu", backend="opencv", temperature=0.1).predict_ab(frame)
+    hot = Colorizer(tiny_spec, device="cpu", backend="opencv", temperature=5.0).predict_ab(frame)
     assert np.abs(cold).mean() > np.abs(hot).mean()
 
 
 def test_unknown_device_is_refused(tiny_spec) -> None:
     with pytest.raises(DeviceError, match="unknown device"):
-        Colorizer(tiny_spec, device="tpu")
+        Colorizer(tiny_spec, device="tpu", backend="opencv")
 
 
 def test_auto_falls_back_to_cpu_and_says_why(tiny_spec) -> None:
-    engine = Colorizer(tiny_spec, device="auto")
+    engine = Colorizer(tiny_spec, device="auto", backend="opencv")
     if opencl_device() is None or opencl_device()["type"] != "gpu":
         assert engine.choice.device == "cpu"
         assert any("cuda not used" in note for note in engine.choice.fallbacks)
@@ -80,7 +82,7 @@ def test_corrupt_models_give_a_model_error(tiny_onnx: Path, tmp_path: Path, dama
     data = tiny_onnx.read_bytes()
     bad.write_bytes(data[: len(data) // 2] if damage == "truncate" else b"not a model at all" * 100)
     with pytest.raises(ModelError, match="corrupt or truncated"):
-        Colorizer(spec_from_path(bad), device="cpu")
+        Colorizer(spec_from_path(bad), device="cpu", backend="opencv")
 
 
 def test_missing_model_file() -> None:
@@ -89,7 +91,7 @@ def test_missing_model_file() -> None:
 
 
 def test_zhang_standin_has_the_papers_shapes(zhang_onnx: Path) -> None:
-    engine = Colorizer(spec_from_path(zhang_onnx), device="cpu")
+    engine = Colorizer(spec_from_path(zhang_onnx), device="cpu", backend="opencv")
     ab = engine.predict_ab([_ramp(300, 400)])
     assert ab.shape == (1, 2, 56, 56)
     assert np.isfinite(ab).all() and np.abs(ab).max() <= 128
@@ -100,8 +102,8 @@ import sys, numpy as np
 from stream_colorize.engine import Colorizer
 from stream_colorize.models.spec import spec_from_path
 spec = spec_from_path(sys.argv[1])
-gpu = Colorizer(spec, device="opencl")
-cpu = Colorizer(spec, device="cpu")
+gpu = Colorizer(spec, device="opencl", backend="opencv")
+cpu = Colorizer(spec, device="cpu", backend="opencv")
 blob = gpu._probe_blob()
 print(gpu.choice.summary(), file=sys.stderr)
 print(gpu.choice.device, float(np.abs(gpu.forward(blob) - cpu.forward(blob)).max()))
@@ -131,7 +133,7 @@ def test_every_device_request_gives_a_device_or_a_reason(tiny_onnx: Path) -> Non
     rows = dict(device_capabilities())
     assert set(rows) == set(DEVICES) - {"auto"}
     for device in DEVICES:
-        engine = Colorizer(spec_from_path(tiny_onnx), device=device)
+        engine = Colorizer(spec_from_path(tiny_onnx), device=device, backend="opencv")
         assert engine.choice.device in DEVICES
         if engine.choice.device != device and device != "auto":
             assert engine.choice.fallbacks and rows[device].startswith("unavailable: ")
@@ -144,7 +146,7 @@ from stream_colorize.engine import Colorizer
 from stream_colorize.models import resolve_model
 y, x = np.mgrid[0:180, 0:240]
 frame = (40 + 150 * x / 240 + 30 * np.sin(y / 9.0)).clip(0, 255).astype(np.uint8)
-np.save(sys.argv[1], Colorizer(resolve_model("default"), device="cpu").predict_ab([frame]))
+np.save(sys.argv[1], Colorizer(resolve_model("default"), device="cpu", backend="opencv").predict_ab([frame]))
 """
 
 

@@ -4,13 +4,14 @@
     >>> backend.name, backend.choice.summary()      # ("onnxruntime", "device cpu (asked auto)")
     >>> ab = backend.forward({"data_l": blob})      # inputs by graph name  ->  (N, 2, h, w) ab
 
-``opencv`` (cv2.dnn) is the reference and needs nothing beyond the base install.  ``onnxruntime``
-comes with the ``ort`` extra (CPU) or the ``gpu`` extra (onnxruntime-gpu: CUDA, TensorRT); its
-CPU provider runs our networks 1.2-1.4x faster than cv2.dnn 5.1 (``bench/engine.py``).  ``auto``
-takes ONNX Runtime when it is installed, unless the device asked for is an OpenCL one that only
-cv2.dnn can drive, and falls back to cv2.dnn with a one-line note when ONNX Runtime cannot load
-the model.  Both take the same ``--device`` names; a device a backend cannot use falls back to
-the CPU with its reason, never with a traceback.
+``opencv`` (cv2.dnn) is the reference, and the way to OpenCV's OpenCL targets.  ``onnxruntime``
+is a dependency of the package (its CPU build; ``onnxruntime-gpu`` in its place brings CUDA and
+TensorRT); its CPU provider runs our networks 1.2-1.4x faster than cv2.dnn 5.1
+(``bench/engine.py``).  ``auto``, the default everywhere, takes ONNX Runtime, unless the device
+asked for is an OpenCL one that only cv2.dnn can drive, and falls back to cv2.dnn with a one-line
+note when ONNX Runtime is missing (an install without dependencies) or cannot load the model.
+Both take the same ``--device`` names; a device a backend cannot use falls back to the CPU with
+its reason, never with a traceback.
 
 A backend takes every network input by its graph name (``ModelSpec.inputs``: the L and whatever
 else the model declares, already shaped and filled by the engine) and returns the decoded ab of
@@ -34,7 +35,10 @@ log = logging.getLogger("stream_colorize")
 
 BackendName = Literal["auto", "opencv", "onnxruntime"]
 BACKENDS: tuple[str, ...] = ("auto", "opencv", "onnxruntime")
-ORT_INSTALL_HINT = 'pip install "stream-colorize[ort]" (or "stream-colorize[gpu]" for CUDA/TensorRT)'
+# ONNX Runtime is a dependency; an environment can still lack it (pip install --no-deps, a
+# platform without its wheels).  Its CPU and GPU builds must not be installed together.
+ORT_INSTALL_HINT = "pip install onnxruntime"
+GPU_INSTALL_HINT = "pip uninstall -y onnxruntime && pip install onnxruntime-gpu"
 # Measured on 2 cores, 2 threads, batch 1 (bench/engine.py): ORT CPU / cv2.dnn 5.1 speed.
 ORT_CPU_GAIN = "1.2-1.4x faster than cv2.dnn on the CPU"
 
@@ -128,7 +132,7 @@ def _auto_prefers_opencv(device: str) -> str | None:
 
 def open_backend(
     spec: ModelSpec,
-    backend: str = "opencv",
+    backend: str = "auto",
     device: str = "auto",
     temperature: float | None = None,
     threads: int | None = None,
@@ -151,7 +155,7 @@ def open_backend(
         return OrtBackend(spec, device, temperature, threads)
     # auto
     if not ort_installed():
-        log.info("backend opencv (auto): ONNX Runtime is not installed; %s would be %s", ORT_INSTALL_HINT, ORT_CPU_GAIN)
+        log.info("backend opencv (auto): ONNX Runtime is not installed (%s: %s)", ORT_INSTALL_HINT, ORT_CPU_GAIN)
         return opencv_dnn.OpenCvBackend(spec, device, temperature, threads)
     reason = _auto_prefers_opencv(device)
     if reason is not None:
@@ -164,9 +168,13 @@ def open_backend(
     except OrtUnusable as exc:  # a damaged file is a ModelError from either backend: not caught here
         log.warning("%s; using cv2.dnn (backend auto)", exc)
         return opencv_dnn.OpenCvBackend(spec, device, temperature, threads)
-    why = "a GPU provider" if chosen.choice.device != "cpu" else ORT_CPU_GAIN
-    log.info("backend onnxruntime (auto): installed, %s", why)
+    log.info("backend onnxruntime (auto): %s", auto_reason(chosen.choice.device != "cpu"))
     return chosen
+
+
+def auto_reason(gpu: bool) -> str:
+    """Why ``auto`` runs ONNX Runtime: on a GPU provider, or the CPU's measured gain."""
+    return "a GPU provider" if gpu else f"installed, {ORT_CPU_GAIN}"
 
 
 def backend_table() -> list[tuple[str, str]]:
@@ -178,13 +186,17 @@ def backend_table() -> list[tuple[str, str]]:
         rows.append(("onnxruntime", ort.describe()))
     else:
         rows.append(("onnxruntime", f"not installed: {ORT_INSTALL_HINT}"))
-    if not ort_installed():
-        pick = "opencv (ONNX Runtime not installed)"
-    else:
-        reason = _auto_prefers_opencv("auto")
-        if reason is not None:
-            pick = f"opencv ({reason})"
-        else:
-            pick = "onnxruntime (" + ("GPU provider present" if ort.gpu_providers() else ORT_CPU_GAIN) + ")"
-    rows.append(("auto", f"picks {pick}"))
+    rows.append(("auto", f"picks {auto_pick()} (the default)"))
     return rows
+
+
+def auto_pick() -> str:
+    """What ``--backend auto`` runs here and why, for ``info``: "onnxruntime: installed, ..."."""
+    from . import ort
+
+    if not ort_installed():
+        return f"opencv: ONNX Runtime is not installed ({ORT_INSTALL_HINT}: {ORT_CPU_GAIN})"
+    reason = _auto_prefers_opencv("auto")
+    if reason is not None:
+        return f"opencv: {reason}"
+    return "onnxruntime: " + auto_reason(bool(ort.gpu_providers()))

@@ -4,13 +4,13 @@
     >>> backend.choice.summary()        # "device cuda [CUDAExecutionProvider] (asked auto)"
     >>> ab = backend.forward({"data_l": blob})   # (N, 2, h, w), batches of any size when the graph allows
 
-Providers, best first: TensorRT and CUDA (``onnxruntime-gpu``, extra ``gpu``) for ``cuda`` and
-``cuda-fp16``; OpenVINO where installed; the CPU provider always.  ``auto`` takes a GPU
-provider when one starts and agrees with the CPU on a probe input.  ``cuda-fp16`` computes in
-float16 (TensorRT's fp16 mode; weights halved for CUDA).  The model is the same ONNX cv2.dnn
-reads; with ``onnx`` installed (it comes with the extras) the batch size is freed and, on a GPU
-provider or with a thread budget, the annealed mean runs inside the graph (see ``_graph``);
-without ``onnx`` the graph runs as it is.
+Providers, best first: TensorRT and CUDA (``onnxruntime-gpu`` in place of ``onnxruntime``,
+``GPU_INSTALL_HINT``) for ``cuda`` and ``cuda-fp16``; OpenVINO where installed; the CPU provider
+always.  ``auto`` takes a GPU provider when one starts and agrees with the CPU on a probe input.
+``cuda-fp16`` computes in float16 (TensorRT's fp16 mode; weights halved for CUDA, which needs
+the ``onnx`` package).  The model is the same ONNX cv2.dnn reads, edited in memory
+(``wire_edit``): the batch size is freed and, on a GPU provider or with a thread budget, the
+annealed mean runs inside the graph (see ``_graph``).
 A Caffe model is converted to ONNX once (``models convert``) and the conversion is used.
 """
 
@@ -26,8 +26,9 @@ import numpy as np
 
 from ..bins import annealed_mean, load_bins
 from ..errors import ModelError
+from ..models.protowire import WireError
 from ..models.spec import ModelSpec
-from . import DeviceChoice, feeds_batch, feeds_slice, probe_feeds
+from . import GPU_INSTALL_HINT, DeviceChoice, feeds_batch, feeds_slice, probe_feeds
 from .graph import AB_OUTPUT
 from .opencv_dnn import PROBE_TOLERANCE, check_device
 
@@ -73,7 +74,7 @@ def describe() -> str:
         chain = " + ".join(_SHORT[p] for p in gpu)
         where = f"--device cuda -> {chain} (probe against the CPU first), cuda-fp16 in fp16"
     else:
-        where = 'no GPU provider (pip install "stream-colorize[gpu]" for CUDA/TensorRT)'
+        where = f"no GPU provider (for CUDA/TensorRT: {GPU_INSTALL_HINT})"
     return f"onnxruntime {onnxruntime.__version__}: providers {names}; {where}"
 
 
@@ -101,10 +102,10 @@ def _attempts(requested: str, have: list[str]) -> tuple[list[_Attempt], list[str
         if requested != "auto":
             notes.append(
                 f"{requested} not used: this onnxruntime has no CUDA or TensorRT provider "
-                '(pip install "stream-colorize[gpu]", which brings onnxruntime-gpu)'
+                f"(the GPU build: {GPU_INSTALL_HINT})"
             )
         else:
-            notes.append('cuda not used: this onnxruntime has no GPU provider (extra "gpu" brings one)')
+            notes.append(f"cuda not used: this onnxruntime has no GPU provider (the GPU build: {GPU_INSTALL_HINT})")
         return [cpu], notes
     fp16 = requested == "cuda-fp16"
     return [_Attempt("cuda-fp16" if fp16 else "cuda", (*gpu, CPU), fp16), cpu], notes
@@ -123,6 +124,11 @@ def _provider_options(provider: str, fp16: bool) -> dict:
 
 def _onnx_available() -> bool:
     return importlib.util.find_spec("onnx") is not None
+
+
+def _decodes(session) -> bool:
+    """Whether ``session``'s graph has the annealed mean output (``wire_edit``)."""
+    return any(o.name == AB_OUTPUT for o in session.get_outputs())
 
 
 class OrtBackend:
@@ -153,7 +159,9 @@ class OrtBackend:
 
     # -- model bytes ----------------------------------------------------------------------------
     def _graph(self, fp16: bool, decode: bool) -> bytes:
-        """The serialized model for a session: as on disk, or edited (see graph.py) when onnx is here.
+        """The serialized model for a session: the file's bytes with the batch size freed and,
+        when ``decode``, the annealed mean appended (``wire_edit``: no ``onnx`` import, which
+        costs a second of start-up); fp16 weights need the ``onnx`` package (``graph.to_fp16``).
 
         ``decode`` puts the annealed mean in the graph: on a GPU provider 2 channels leave the
         device instead of 313; with a thread budget (``threads``, as the file pipeline sets) the
@@ -164,32 +172,44 @@ class OrtBackend:
         key = (fp16, decode)
         if key in self._graphs:
             return self._graphs[key]
-        if self._unedited or not _onnx_available():
+        data = self.spec.path.read_bytes()
+        if self._unedited:
             if fp16 or decode:
-                raise OrtUnusable("fp16 needs the 'onnx' package to convert the weights")
-            data = self.spec.path.read_bytes()
-        else:
+                raise OrtUnusable("this graph takes no edits (fp16, the annealed mean inside)")
+            return data
+        from . import wire_edit
+
+        if fp16:
+            if not _onnx_available():
+                raise OrtUnusable("fp16 needs the 'onnx' package to convert the weights (pip install onnx)")
             import onnx
 
             from . import graph
 
-            try:
-                model = onnx.load(str(self.spec.path))
-            except Exception as exc:  # onnx raises DecodeError and others for a damaged file
-                raise ModelError(
-                    f"cannot load model '{self.spec.name}' from {self.spec.path}: the file looks corrupt or "
-                    f"truncated (ONNX: {type(exc).__name__}: {' '.join(str(exc).split()) or 'unreadable'}); "
-                    "re-fetch it or check it with 'stream-colorize models verify'"
-                ) from exc
-            model = graph.with_free_batch(model)
-            if fp16:
-                model = graph.to_fp16(model)
-            if decode and self.spec.output == "logits":
-                assert self._bins is not None  # loaded for every logits model
-                model = graph.with_annealed_mean(model, self._bins, self.temperature, self.spec.output_name)
-            data = model.SerializeToString()
+            data = graph.to_fp16(self._parsed(onnx, data)).SerializeToString()
+        try:
+            decoding = None
+            if decode and self._bins is not None:  # a logits model
+                decoding = (self._bins, self.temperature, self.spec.output_name or wire_edit.graph_outputs(data)[0])
+            data = wire_edit.edit(data, decoding)
+        except WireError as exc:
+            raise self._damaged(exc) from exc
         self._graphs[key] = data
         return data
+
+    def _parsed(self, onnx, data: bytes):
+        """``data`` as an onnx.ModelProto; ModelError naming the file when it does not parse."""
+        try:
+            return onnx.load_model_from_string(data)
+        except Exception as exc:  # onnx raises DecodeError and others for a damaged file
+            raise self._damaged(exc) from exc
+
+    def _damaged(self, exc: Exception) -> ModelError:
+        return ModelError(
+            f"cannot load model '{self.spec.name}' from {self.spec.path}: the file looks corrupt or "
+            f"truncated (ONNX: {type(exc).__name__}: {' '.join(str(exc).split()) or 'unreadable'}); "
+            "re-fetch it or check it with 'stream-colorize models verify'"
+        )
 
     def _session(self, attempt: _Attempt):
         options = self._ort.SessionOptions()
@@ -203,7 +223,8 @@ class OrtBackend:
         try:
             with warnings.catch_warnings():  # a provider that does not start: we report it, once
                 warnings.simplefilter("ignore", UserWarning)
-                data = self._graph(attempt.fp16, decode=attempt.device != "cpu" or bool(self.threads))
+                decode = (attempt.device != "cpu" or bool(self.threads)) and not self._unedited
+                data = self._graph(attempt.fp16, decode=decode)
                 return self._ort.InferenceSession(data, options, providers=providers)
         except ModelError:
             raise
@@ -219,10 +240,7 @@ class OrtBackend:
             try:
                 return self._session(one)
             except OrtUnusable as exc:
-                error = exc
                 log.debug("ONNX Runtime session with %s refused: %s", one.providers, exc)
-        if not _onnx_available():
-            raise error
         self._unedited = True
         self._graphs = {}
         return self._session(_Attempt("cpu", (CPU,)))
@@ -230,7 +248,7 @@ class OrtBackend:
     def _run(self, session, feeds: Mapping[str, np.ndarray]) -> np.ndarray:
         """Feed every input by name ("" = the graph's only input) and decode the named output."""
         names = {name or session.get_inputs()[0].name: np.ascontiguousarray(v, np.float32) for name, v in feeds.items()}
-        if session.get_outputs()[0].name == AB_OUTPUT:  # the annealed mean ran in the graph
+        if _decodes(session):  # the annealed mean runs in the graph
             return session.run([AB_OUTPUT], names)[0].astype(np.float32, copy=False)
         out = session.run([self.spec.output_name] if self.spec.output_name else None, names)[0]
         if self.spec.output == "logits":
@@ -297,8 +315,8 @@ class OrtBackend:
     # -- inference ------------------------------------------------------------------------------
     @property
     def decode_in_graph(self) -> bool:
-        """True when the session decodes the annealed mean itself (GPU providers)."""
-        return self.session.get_outputs()[0].name == AB_OUTPUT
+        """True when the session decodes the annealed mean itself (GPU providers, a thread budget)."""
+        return _decodes(self.session)
 
     @property
     def max_batch(self) -> int | None:

@@ -22,6 +22,8 @@ ModelOption = typer.Option(
 DeviceOption = typer.Option(None, "--device", "-d", help=DEVICE_HELP)
 BACKEND_HELP = f"What runs the network: {'|'.join(BACKENDS)}. auto: ONNX Runtime when installed (faster), else cv2.dnn."
 BackendOption = typer.Option(None, "--backend", "-b", help=BACKEND_HELP)
+PRECISION_HELP = "The model's float copy or its int8 copy: fp32|int8|auto. auto: int8 where it pays (see info)."
+PrecisionOption = typer.Option(None, "--precision", help=PRECISION_HELP)
 TemperatureOption = typer.Option(
     None, "--temperature", "-T", help="Annealed-mean temperature, 0.01-10 (default: the model's).", min=0.01, max=10.0
 )

@@ -22,6 +22,7 @@ from .common import (
     DeviceOption,
     ModelOption,
     OverwriteOption,
+    PrecisionOption,
     TemperatureOption,
     ThreadsOption,
     check_output,
@@ -133,6 +134,7 @@ def register(app: typer.Typer) -> None:
         model: str | None = ModelOption,
         device: str | None = DeviceOption,
         backend: str | None = BackendOption,
+        precision: str | None = PrecisionOption,
         temperature: float | None = TemperatureOption,
         threads: int | None = ThreadsOption,
         side_by_side: bool = typer.Option(False, "--side-by-side", help="Write original | colour side by side."),
@@ -145,7 +147,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Colorize photos (files or folders).  --config reads a preset's model keys (model, device,
         backend, temperature, threads)."""
-        settings = command_settings(preset_values(config, MODEL_KEYS), (model, device, backend, temperature, threads))
+        flags = (model, device, backend, temperature, threads)
+        settings = command_settings(preset_values(config, MODEL_KEYS), flags, precision=precision)
         if overwrite and skip_existing:
             raise UsageError("-y (replace outputs) and -n (skip existing outputs) exclude each other; pick one")
         images = collect_images(inputs)

@@ -1,8 +1,22 @@
-"""``stream-colorize info``: OpenCV build, backends, devices, what ``auto`` picks and why, installed models."""
+"""``stream-colorize info``: OpenCV build, backends, devices, precision, what ``auto`` picks and why, models."""
 
 from __future__ import annotations
 
 import typer
+
+
+def _precision_pick() -> str:
+    """What --precision auto runs for the default model here, and why."""
+    from ..backends.precision import auto_int8
+    from ..errors import ColorizeError
+    from ..models import resolve_model
+
+    try:
+        spec = resolve_model("default")
+    except ColorizeError as exc:
+        return f"(default model unavailable: {exc})"
+    _, why = auto_int8(spec, "auto", "auto")
+    return f"picks {why} (model default)"
 
 
 def register(app: typer.Typer) -> None:
@@ -41,6 +55,7 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"auto picks    {pick}")
         for backend, what in backend_table():
             typer.echo(f"--backend {backend:<12s}{what}")
+        typer.echo(f"{'--precision auto':<22s}{_precision_pick()}")
         typer.echo(f"model cache   {cache_dir()}")
         typer.echo(f"bundled       {BUNDLED_DIR}")
         typer.echo(f"models        {', '.join(known_names())}")

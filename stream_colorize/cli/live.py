@@ -31,6 +31,7 @@ from .common import (
     ModelOption,
     NoSmoothOption,
     OverwriteOption,
+    PrecisionOption,
     SmootherOption,
     SmoothOption,
     TemperatureOption,
@@ -91,6 +92,7 @@ def register(app: typer.Typer) -> None:
         model: str | None = ModelOption,
         device: str | None = DeviceOption,
         backend: str | None = BackendOption,
+        precision: str | None = PrecisionOption,
         temperature: float | None = TemperatureOption,
         threads: int | None = ThreadsOption,
         skip: str | None = typer.Option(
@@ -132,7 +134,9 @@ def register(app: typer.Typer) -> None:
         # --config: the preset's model and temporal keys (the encoder's are the recording's own).
         preset = preset_values(config, MODEL_KEYS + TEMPORAL_KEYS)
         model_flags = (model, device, backend, temperature, threads)
-        settings = command_settings(preset, model_flags, smooth=smoothing(smooth, no_smooth), smoother=smoother)
+        settings = command_settings(
+            preset, model_flags, precision=precision, smooth=smoothing(smooth, no_smooth), smoother=smoother
+        )
         # live's own default is an automatic skip (None); a preset's or the flag's number overrides it
         skip_value = parse_skip(skip) if skip is not None else (settings.temporal.skip if "skip" in preset else None)
         if rtsp_transport not in ("tcp", "udp"):

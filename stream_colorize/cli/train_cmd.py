@@ -32,6 +32,7 @@ from .common import (
     ModelOption,
     NoSmoothOption,
     OverwriteOption,
+    PrecisionOption,
     SkipOption,
     SmootherOption,
     SmoothOption,
@@ -212,13 +213,16 @@ def train_command(
     export_model(net, out, temperature=temperature, meta={"description": f"fine-tuned from {init}"})
     from ..models.spec import spec_from_onnx
 
-    report = evaluate_images(Colorizer(spec_from_onnx(out), device="cpu", threads=threads), val_set)
+    # Both models in float: the starting model's int8 copy would not be a fair comparison.
+    report = evaluate_images(Colorizer(spec_from_onnx(out), device="cpu", threads=threads, precision="fp32"), val_set)
     typer.echo(f"wrote {out} and {out.with_suffix('.json').name}")
     typer.echo("evaluation on " + ("held-out" if held_out else "the training") + " images:\n" + format_report(report))
     if fine_tuning:
         from ..models import resolve_model
 
-        before = evaluate_images(Colorizer(resolve_model(init), device="cpu", threads=threads), val_set)
+        before = evaluate_images(
+            Colorizer(resolve_model(init), device="cpu", threads=threads, precision="fp32"), val_set
+        )
         typer.echo(_compare(before, report, init))
 
 
@@ -228,6 +232,7 @@ def eval_command(
     model: str | None = ModelOption,
     device: str | None = DeviceOption,
     backend: str | None = BackendOption,
+    precision: str | None = PrecisionOption,
     temperature: float | None = TemperatureOption,
     threads: int | None = ThreadsOption,
     max_frames: int = typer.Option(300, "--max-frames", min=2, help="Frames of --video to use."),
@@ -256,7 +261,9 @@ def eval_command(
         raise InputNotFoundError(f"video not found: {video}")
     preset = preset_values(config, MODEL_KEYS + TEMPORAL_KEYS)
     model_flags = (model, device, backend, temperature, threads)
-    settings = command_settings(preset, model_flags, skip=skip, smooth=smoothing(smooth, no_smooth), smoother=smoother)
+    settings = command_settings(
+        preset, model_flags, precision=precision, skip=skip, smooth=smoothing(smooth, no_smooth), smoother=smoother
+    )
     colorizer = build_engine(settings.model)
     results: dict[str, dict] = {}
     if colour:

@@ -1,5 +1,5 @@
 """The video side of an output: the encoder, pixel format and options that fit the output format,
-and colour frames (``Frame.output``, BGR uint8) turned into encoded packets.
+and colour frames (``Frame.output``, BGR uint8, or ``Frame.planes``, yuv420p) turned into packets.
 
     >>> video = VideoEncoder(container, path, info, EncodeSettings(crf=18), pictures_only=False)
     >>> video.check()                              # before any work: UsageError for a bad --codec...
@@ -64,7 +64,19 @@ def field_mode(codec: str, info: VideoInfo) -> str | None:
 
 
 def _picture(frame: Frame) -> np.ndarray:
+    """The frame's picture as BGR or gray (yuv420p planes converted back: a rare path, see encode)."""
+    if frame.planes is not None:
+        return cv2.cvtColor(frame.planes, cv2.COLOR_YUV2BGR_I420)
     return frame.output if frame.output is not None else frame.image
+
+
+def _size(frame: Frame) -> tuple[int, int]:
+    """(height, width) of the frame's picture."""
+    if frame.planes is not None:
+        rows, width = frame.planes.shape
+        return rows * 2 // 3, width
+    height, width = (frame.output if frame.output is not None else frame.image).shape[:2]
+    return height, width
 
 
 class VideoEncoder:
@@ -87,6 +99,7 @@ class VideoEncoder:
         self._resized = 0  # frames scaled to the first size
         self._field_graph: av.filter.Graph | None = None
         self._palette: PaletteFrames | None = None  # GIF: frames mapped to a palette of their own
+        self._i420: dict[tuple[int, int], bool] = {}  # takes_i420 by picture size, before the stream opens
 
     # -- choosing ----------------------------------------------------------------------------
     def _choose_codec(self) -> str:
@@ -114,6 +127,20 @@ class VideoEncoder:
             raise UsageError(f"{self.path.suffix} files cannot hold {codec.name} video{hint}; choose another --codec")
         fmt = self._pix_fmt(codec, self.info.width or 64, self.info.height or 64)
         probe_encoder(codec.name, fmt, self._encoder_options())
+
+    def takes_i420(self, height: int, width: int) -> bool:
+        """Whether a picture of this size goes to the encoder as 8-bit yuv420p planes unchanged, so
+        the merge may make those planes itself (``lab.merge_ab_i420``) instead of a BGR frame.
+        Safe to call from another thread than the one that encodes."""
+        if self.pictures_only or width % 2 or height % 2:
+            return False
+        stream = self.stream
+        if stream is not None:
+            return stream.pix_fmt == "yuv420p" and (stream.height, stream.width) == (height, width)
+        if (height, width) not in self._i420:
+            fmt = self._pix_fmt(av.Codec(self.codec, "w"), width, height)
+            self._i420[height, width] = fmt == "yuv420p"
+        return self._i420[height, width]
 
     def _pix_fmt(self, codec: av.Codec, width: int, height: int) -> str:
         if self.pictures_only and self.options.pix_fmt == "auto":
@@ -151,7 +178,7 @@ class VideoEncoder:
     # -- the stream, at the first frame --------------------------------------------------------
     def open(self, frame: Frame) -> av.video.stream.VideoStream:
         """Add the video stream to the container, sized like ``frame``'s picture."""
-        height, width = _picture(frame).shape[:2]
+        height, width = _size(frame)
         info = self.info
         rate = info.rate if info.rate and info.rate > 0 else Fraction(25)
         try:
@@ -186,10 +213,13 @@ class VideoEncoder:
     def encode(self, frame: Frame) -> Iterator[av.Packet]:
         """The packets the encoder gives for ``frame`` (often none yet: it holds a few)."""
         video = self._opened()
-        image = _picture(frame)
-        if image.shape[:2] != (video.height, video.width):
-            image = self._first_size(image, frame.index)
-        vf = self._to_video_frame(image)
+        if frame.planes is not None and _size(frame) == (video.height, video.width) and video.pix_fmt == "yuv420p":
+            vf = av.VideoFrame.from_ndarray(frame.planes, format="yuv420p")  # merged in the encoder's own planes
+        else:
+            image = _picture(frame)
+            if image.shape[:2] != (video.height, video.width):
+                image = self._first_size(image, frame.index)
+            vf = self._to_video_frame(image)
         vf.pts, vf.time_base = self._next_pts(frame), self.info.time_base
         if self.fields is not None:
             vf = self._mark_fields(vf)

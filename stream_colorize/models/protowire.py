@@ -244,6 +244,14 @@ class MessageWriter:
         """A packed ``repeated`` integer field."""
         return self.raw_bytes(number, b"".join(encode_varint(int(v)) for v in values))
 
+    def field(self, field: Field) -> MessageWriter:
+        """A field as ``iter_fields`` read it, copied unchanged (its payload is not copied until written)."""
+        if field.wire == VARINT:
+            return self.varint(field.number, field.varint)
+        if field.wire == LEN:
+            return self.raw_bytes(field.number, field.payload)
+        return self._add(_key(field.number, field.wire), field.payload)
+
     def to_bytes(self) -> bytes:
         """The serialized message."""
         return b"".join(self._parts)

@@ -155,7 +155,7 @@ def verify_model(name: str) -> list[FileCheck]:
     for the bundled model, its file against the checksum recorded in its sidecar."""
     entry = get_entry(name)
     if entry.source == "bundled":
-        return [verify_bundled(name)]
+        return [verify_bundled(name), *verify_bundled_int8(name)]
     if entry.source != "download":
         raise UsageError(f"{name} has no registered checksums ({entry.source} model); nothing to verify")
     checks = [verify_file(file_path(entry, remote), remote) for remote in entry.files]
@@ -176,6 +176,20 @@ def verify_bundled(name: str = "default") -> FileCheck:
         raise UsageError(f"{sidecar} records no sha256 for {path.name}; nothing to verify")
     size = path.stat().st_size if path.is_file() else 0
     return verify_file(path, RemoteFile(path.name, size, recorded, ()))
+
+
+def verify_bundled_int8(name: str = "default") -> list[FileCheck]:
+    """A bundled model's int8 copy against the ``int8.sha256`` its sidecar records ([] without one)."""
+    path = bundled_path(name)
+    try:
+        entry = json.loads(path.with_suffix(".json").read_text()).get("int8")
+    except (OSError, ValueError):
+        return []  # verify_bundled reports the unreadable sidecar
+    if not (isinstance(entry, dict) and isinstance(entry.get("file"), str) and isinstance(entry.get("sha256"), str)):
+        return []
+    copy = path.parent / Path(entry["file"]).name
+    size = copy.stat().st_size if copy.is_file() else 0
+    return [verify_file(copy, RemoteFile(copy.name, size, entry["sha256"], ()))]
 
 
 def _verdicts_path() -> Path:

@@ -102,7 +102,7 @@ def choose_temperature(
     once per photo and each temperature only re-decodes its logits.  If no temperature reaches
     the ratio, the most colourful one wins.
     """
-    colorizer = Colorizer(spec_from_onnx(path), device="cpu")
+    colorizer = Colorizer(spec_from_onnx(path), device="cpu", backend="opencv")  # its net gives the logits
     grays = [to_gray(p) for p in photos]
     logits = []
     for gray in grays:

@@ -223,8 +223,8 @@ class Colorizer:
         them for a list of frames.  UsageError for anything that is not a frame."""
         batch, single = frame_list(frames)
         ab = self.predict_ab(batch)  # through the public method, which a subclass may wrap
-        colour = [merge_ab(frame, ab[i], self.merge) for i, frame in enumerate(batch)]
-        return colour[0] if single else colour
+        color = [merge_ab(frame, ab[i], self.merge) for i, frame in enumerate(batch)]
+        return color[0] if single else color
 
 
 def frame_list(frames: object) -> tuple[list[np.ndarray], bool]:

@@ -28,7 +28,7 @@ import numpy as np
 from .errors import MediaError
 from .flow import FlowEstimator, warp, working_gray
 from .frames import Frame
-from .imagestats import colourfulness
+from .imagestats import colorfulness
 from .lab import frame_ab, merge_ab
 
 FLICKER_SIZE = 64
@@ -60,11 +60,11 @@ def hue_counts(result: np.ndarray, truth: np.ndarray) -> tuple[int, int, int, in
 
     hue_t, chroma_t = hue_chroma(truth)
     hue_r, chroma_r = hue_chroma(result)
-    coloured = chroma_t >= HUE_MIN_CHROMA
+    colored = chroma_t >= HUE_MIN_CHROMA
     diff = np.abs((hue_r - hue_t + 180) % 360 - 180)
-    agree = coloured & (chroma_r >= HUE_PAINTED_CHROMA) & (diff <= HUE_TOLERANCE)
-    warm = coloured & (hue_t >= WARM_HUES[0]) & (hue_t <= WARM_HUES[1])
-    return int(agree.sum()), int(coloured.sum()), int((agree & warm).sum()), int(warm.sum())
+    agree = colored & (chroma_r >= HUE_PAINTED_CHROMA) & (diff <= HUE_TOLERANCE)
+    warm = colored & (hue_t >= WARM_HUES[0]) & (hue_t <= WARM_HUES[1])
+    return int(agree.sum()), int(colored.sum()), int((agree & warm).sum()), int(warm.sum())
 
 
 def psnr(result: np.ndarray, truth: np.ndarray) -> float:
@@ -118,8 +118,8 @@ def evaluate_pairs(results: Iterable[np.ndarray], truths: list[np.ndarray], name
                 psnr(baseline, truth),
                 ssim(result, truth),
                 ssim(baseline, truth),
-                colourfulness(result),
-                colourfulness(truth),
+                colorfulness(result),
+                colorfulness(truth),
             )
         )
     if not rows:
@@ -196,7 +196,7 @@ def read_video_frames(path: str | Path, max_frames: int = 300, spread: bool = Fa
     or with ``spread`` every Nth so they cover the whole video.  MediaError when none decode."""
     from .io.stream import open_video
 
-    with open_video(path, colour=True, copy_kinds=()) as source:
+    with open_video(path, color=True, copy_kinds=()) as source:
         total = source.info.frames or 0
         step = (max(1, total // max_frames) if total else 5) if spread else 1
         frames: list[np.ndarray] = []

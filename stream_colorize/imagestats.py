@@ -16,12 +16,12 @@ import numpy as np
 # A photo has sensor noise and texture almost everywhere, many distinct colours, and colour.
 MAX_FLAT_WHOLE = 0.8  # whole photos: smooth skies and bokeh allowed
 MAX_FLAT = 0.35  # cut-outs: share of pixels whose fine-detail residual is below half a gray level
-MIN_COLOURS = 400  # distinct 5-bit colours in a 96x96 thumbnail
-MIN_COLOURFULNESS = 12.0  # Hasler & Süsstrunk, on 0..255 RGB
+MIN_COLORS = 400  # distinct 5-bit colours in a 96x96 thumbnail
+MIN_COLORFULNESS = 12.0  # Hasler & Süsstrunk, on 0..255 RGB
 MIN_OPAQUE = 0.15  # cut-outs: at least this share of opaque pixels
 
 
-def colourfulness(bgr: np.ndarray) -> float:
+def colorfulness(bgr: np.ndarray) -> float:
     """Hasler & Süsstrunk's colourfulness metric M of a BGR uint8 image (0 for gray)."""
     b, g, r = (bgr[..., i].astype(np.float64) for i in range(3))
     rg = r - g
@@ -58,11 +58,11 @@ def image_stats(image: np.ndarray) -> dict[str, float]:
     else:
         thumb_px = thumb.reshape(-1, 3)
     codes = thumb_px.astype(np.int32) >> 3
-    colours = len(np.unique(codes[:, 0] * 1024 + codes[:, 1] * 32 + codes[:, 2])) if len(codes) else 0
+    colors = len(np.unique(codes[:, 0] * 1024 + codes[:, 1] * 32 + codes[:, 2])) if len(codes) else 0
     return {
-        "colourfulness": colourfulness(pixels.reshape(-1, 1, 3)) if len(pixels) else 0.0,
+        "colourfulness": colorfulness(pixels.reshape(-1, 1, 3)) if len(pixels) else 0.0,
         "flat": float(flat.mean()) if flat.size else 1.0,
-        "colours": float(colours),
+        "colours": float(colors),
         "opaque": opaque,
         "width": float(image.shape[1]),
         "height": float(image.shape[0]),
@@ -75,15 +75,15 @@ def is_photo(stats: dict[str, float], cutout: bool = False) -> bool:
     A whole photo may have smooth sky or a blurred background, so it may be fairly flat but must
     hold many colours; a cut-out (transparent background) must be textured throughout.
     """
-    if stats["colourfulness"] < MIN_COLOURFULNESS:
+    if stats["colourfulness"] < MIN_COLORFULNESS:
         return False
     if cutout:
         return (
             stats["flat"] <= MAX_FLAT
-            and stats["colours"] >= MIN_COLOURS * stats["opaque"]
+            and stats["colours"] >= MIN_COLORS * stats["opaque"]
             and stats["opaque"] >= MIN_OPAQUE
         )
-    return stats["opaque"] >= 0.95 and stats["flat"] <= MAX_FLAT_WHOLE and stats["colours"] >= MIN_COLOURS
+    return stats["opaque"] >= 0.95 and stats["flat"] <= MAX_FLAT_WHOLE and stats["colours"] >= MIN_COLORS
 
 
 def dhash(image: np.ndarray) -> int:

@@ -64,7 +64,7 @@ class LiveOptions:
     smoother: Smoother | None = None  # what eases ab between model runs (None: the one temporal.smoother names)
 
 
-class ColourStage:
+class LiveStage:
     """Two threads: the colour stage (merge every frame) and the model worker (newest frame only)."""
 
     def __init__(self, colorizer: Colorizer, inbox: LeakyQueue[Frame], options: LiveOptions, fps: float) -> None:
@@ -88,7 +88,7 @@ class ColourStage:
         self.error: BaseException | None = None
         self.source_done = threading.Event()
         self._threads = [
-            GuardedThread(self._colour_loop, "live-colour", self._fail),
+            GuardedThread(self._color_loop, "live-colour", self._fail),
             GuardedThread(self._model_loop, "live-model", self._fail),
         ]
 
@@ -143,7 +143,7 @@ class ColourStage:
                 self._ab, self._ab_fresh = ab, True
                 self._ab_cut = self._ab_cut or cut
 
-    def _colour_loop(self) -> None:
+    def _color_loop(self) -> None:
         zero: np.ndarray | None = None
         while not self._stop.is_set():
             frame = self.inbox.get(timeout=0.05)
@@ -162,15 +162,15 @@ class ColourStage:
                 if zero is None:
                     zero = np.zeros((2, 8, 8), np.float32)
                 ab = zero
-            colour = merge_ab(frame.image, ab, self.colorizer.merge)
-            image = side_by_side(frame.image, colour) if self.side_by_side else colour
+            color = merge_ab(frame.image, ab, self.colorizer.merge)
+            image = side_by_side(frame.image, color) if self.side_by_side else color
             self.outbox.put(Shown(frame, image))
 
 
 class Session:
     """A running session's state and the one place controls are applied, whichever output sent them."""
 
-    def __init__(self, source: LiveSource, stage: ColourStage, options: LiveOptions) -> None:
+    def __init__(self, source: LiveSource, stage: LiveStage, options: LiveOptions) -> None:
         self.source = source
         self.stage = stage
         self.options = options
@@ -279,8 +279,8 @@ def run_live(
         source = LiveSource(spec, frames)
     else:
         source.out = frames
-    stage = ColourStage(colorizer, frames, options, 0.0)
-    source.colour = lambda: stage.side_by_side
+    stage = LiveStage(colorizer, frames, options, 0.0)
+    source.color = lambda: stage.side_by_side
     active: list[LiveOutput] = [Recorder(options.record, source)] if options.record else []
     active += outputs
     listeners = [output for output in active if isinstance(output, TakesAudio)]

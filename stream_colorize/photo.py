@@ -60,8 +60,8 @@ def colorize_image(
         engine = colorizer
     else:
         engine = Colorizer(colorizer if isinstance(colorizer, (ModelSpec, str)) else Path(colorizer))
-    colour = colorize_photo(engine, photo, dst.suffix.lower() or ".png", side_by_side)
-    write_image(dst, colour, overwrite)
+    color = colorize_photo(engine, photo, dst.suffix.lower() or ".png", side_by_side)
+    write_image(dst, color, overwrite)
     return dst
 
 
@@ -147,15 +147,15 @@ def colorize_photo(engine: Colorizer, photo: Photo, out_suffix: str, side_by_sid
     """The colour version of ``photo`` as the output format can hold it (depth, alpha)."""
     if photo.pixels.dtype == np.uint16 and out_suffix in DEEP_SUFFIXES:
         original = photo.pixels
-        colour = merge_ab_16(original, engine.predict_ab([photo.preview])[0])
+        color = merge_ab_16(original, engine.predict_ab([photo.preview])[0])
     else:
         original = photo.preview
-        colour = engine.colorize([original])[0]
+        color = engine.colorize([original])[0]
     if photo.alpha is not None and out_suffix in ALPHA_SUFFIXES:
-        alpha = to_depth(photo.alpha, colour.dtype)
-        colour = np.dstack([colour, alpha])
+        alpha = to_depth(photo.alpha, color.dtype)
+        color = np.dstack([color, alpha])
         original = np.dstack([original, alpha])
-    return cv2.hconcat([original, colour]) if side_by_side else colour
+    return cv2.hconcat([original, color]) if side_by_side else color
 
 
 def check_image_suffix(path: Path) -> None:

@@ -52,7 +52,7 @@ class Sink(Protocol):
 # -- stages -------------------------------------------------------------------------------------
 
 
-class Colorize:
+class AbStage:
     """Sets ``frame.ab``: the model (in batches of ``batch`` frames) plus skipping and smoothing."""
 
     def __init__(self, engine: Colorizer, temporal: Temporal | None = None, batch: int = 1) -> None:

@@ -31,7 +31,7 @@ from .io.stats import SourceStats
 from .io.stream import open_video
 from .io.stream_targets import is_stream_output
 from .io.trim import Trim
-from .pipeline import Colorize, Merge, Pipeline, Progress, Stage
+from .pipeline import AbStage, Merge, Pipeline, Progress, Stage
 from .presets import as_settings
 from .signals import Interrupted, deferred_signals, signal_of
 
@@ -192,7 +192,7 @@ def colorize_file(
                 else:  # a factory, or none: load the model only now that input and output are good
                     colorizer = engine() if engine is not None else file_engine(settings)
                 merge = Merge(colorizer.merge, planes=sink.video.takes_i420)  # yuv420p output: merged in its planes
-                stages: list[Stage] = [Colorize(colorizer, temporal, settings.model.batch), merge]
+                stages: list[Stage] = [AbStage(colorizer, temporal, settings.model.batch), merge]
                 pipeline = Pipeline(source, stages, sink, queue_size=trim.queue_size)
                 if on_start is not None:
                     on_start(source)

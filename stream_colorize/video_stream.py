@@ -25,7 +25,7 @@ from .io.stream import open_video
 from .io.stream_sink import StreamSink
 from .io.stream_targets import stream_target
 from .io.trim import Trim
-from .pipeline import Colorize, Merge, Pipeline, Progress, Stage
+from .pipeline import AbStage, Merge, Pipeline, Progress, Stage
 from .signals import deferred_signals, signal_of
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ def colorize_to_stream(
         with StreamSink(target, source.info, source.copy_streams, settings.encode) as sink:
             try:
                 colorizer = engine if isinstance(engine, Colorizer) else (engine or (lambda: file_engine(settings)))()
-                stages: list[Stage] = [Colorize(colorizer, temporal, settings.model.batch), Merge(colorizer.merge)]
+                stages: list[Stage] = [AbStage(colorizer, temporal, settings.model.batch), Merge(colorizer.merge)]
                 pipeline = Pipeline(source, stages, sink, queue_size=trim.queue_size)
                 if on_start is not None:
                     on_start(source)

@@ -212,7 +212,7 @@ def test_caffe_model_runs_in_ort_through_the_converter(tmp_path: Path, model_hom
 # -- the command line ---------------------------------------------------------------------------
 
 
-def test_video_with_ort_backend_writes_colour(tmp_path: Path, tiny_onnx: Path, capsys) -> None:
+def test_video_with_ort_backend_writes_color(tmp_path: Path, tiny_onnx: Path, capsys) -> None:
     clip = make_clip(tmp_path / "clip.mp4", seconds=1, audio=1)
     out = tmp_path / "out.mp4"
     args = ["video", str(clip), str(out), "--model", str(tiny_onnx), "--backend", "onnxruntime", "-d", "cpu", "-q"]

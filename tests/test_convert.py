@@ -77,7 +77,7 @@ def test_conversion_writes_model_sidecar_and_bins(zhang_caffe: Path, zhang_conve
     assert weights == count_parameters(ZHANG_LAYERS) == 32_230_393  # convolutions; Caffe also stores BN stats
 
 
-def test_converted_model_gives_the_onnx_standins_colours(zhang_converted: Path, zhang_onnx: Path) -> None:
+def test_converted_model_gives_the_onnx_standins_colors(zhang_converted: Path, zhang_onnx: Path) -> None:
     """Both are ONNX with the same weights: runs on OpenCV 4 and 5 alike."""
     frames = [scene()]
     converted = Colorizer(spec_from_path(zhang_converted), device="cpu", backend="opencv")

@@ -41,7 +41,7 @@ def test_output_has_frame_size_and_its_lightness(tiny: Colorizer, shape: tuple[i
     assert np.abs(lightness(out) - lightness(frame)).mean() < 3.0
 
 
-def test_output_is_coloured(tiny: Colorizer) -> None:
+def test_output_is_colored(tiny: Colorizer) -> None:
     out = tiny.colorize([_ramp(120, 160)])[0]
     lab = cv2.cvtColor(out, cv2.COLOR_BGR2Lab).astype(np.float32)
     chroma = np.hypot(lab[:, :, 1] - 128, lab[:, :, 2] - 128)
@@ -150,7 +150,7 @@ np.save(sys.argv[1], Colorizer(resolve_model("default"), device="cpu", backend="
 """
 
 
-def test_bundled_default_gives_the_same_colour_on_every_opencv_line(tmp_path: Path) -> None:
+def test_bundled_default_gives_the_same_color_on_every_opencv_line(tmp_path: Path) -> None:
     """The bundled model's ab agrees within 1e-3 between this OpenCV and the other lines CI installs."""
     repo = Path(__file__).resolve().parent.parent
     # A venv's interpreter is a link to the same binary as every other venv's, so "which line is

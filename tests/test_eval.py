@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 from stream_colorize.evaluate import evaluate_pairs, flicker, psnr, ssim, to_gray
-from stream_colorize.imagestats import colourfulness
+from stream_colorize.imagestats import colorfulness
 from tests.support.cli import run_main
 
 
-def colour_photo(seed: int, size: tuple[int, int] = (96, 128)) -> np.ndarray:
+def color_photo(seed: int, size: tuple[int, int] = (96, 128)) -> np.ndarray:
     """A smooth, colourful synthetic 'photo' with some texture."""
     rng = np.random.default_rng(seed)
     small = rng.integers(0, 256, (4, 5, 3), dtype=np.uint8)
@@ -25,7 +25,7 @@ def colour_photo(seed: int, size: tuple[int, int] = (96, 128)) -> np.ndarray:
 
 
 def test_truth_as_its_own_prediction_is_perfect():
-    photos = [colour_photo(i) for i in range(3)]
+    photos = [color_photo(i) for i in range(3)]
     report = evaluate_pairs(photos, photos)
     assert report["psnr"] == 100.0  # identical images: infinite PSNR, counted as 100 dB
     assert report["ssim"] == pytest.approx(1.0)
@@ -35,7 +35,7 @@ def test_truth_as_its_own_prediction_is_perfect():
 
 
 def test_gray_prediction_matches_the_gray_baseline():
-    photos = [colour_photo(i) for i in range(3)]
+    photos = [color_photo(i) for i in range(3)]
     grays = [cv2.cvtColor(to_gray(p), cv2.COLOR_GRAY2BGR) for p in photos]
     report = evaluate_pairs(grays, photos)
     assert abs(report["psnr_gain"]) < 0.3  # gray BGR and the ab = 0 merge differ only by rounding
@@ -50,10 +50,10 @@ def test_metric_definitions():
     mse = 100 / (32 * 32 * 3)
     assert psnr(b, a) == pytest.approx(10 * np.log10(255**2 / mse))
     assert ssim(a, a) == pytest.approx(1.0)
-    assert colourfulness(a) == 0.0
+    assert colorfulness(a) == 0.0
     red = np.zeros((8, 8, 3), np.uint8)
     red[..., 2] = 255
-    assert colourfulness(red) == pytest.approx(0.3 * np.hypot(255, 127.5))
+    assert colorfulness(red) == pytest.approx(0.3 * np.hypot(255, 127.5))
     assert flicker([a, a, a]) == 0.0
     assert flicker([a, red]) > 50
 
@@ -62,7 +62,7 @@ def test_eval_cli_on_a_folder(tmp_path: Path, tiny_onnx: Path, capsys):
     folder = tmp_path / "photos"
     folder.mkdir()
     for i in range(3):
-        cv2.imwrite(str(folder / f"p{i}.png"), colour_photo(i))
+        cv2.imwrite(str(folder / f"p{i}.png"), color_photo(i))
     code, out, err = run_main(["eval", str(folder), "--model", str(tiny_onnx), "--json"], capsys)
     assert code == 0, err
     report = json.loads(out)["images"]
@@ -77,7 +77,7 @@ def test_eval_cli_per_image_table(tmp_path: Path, tiny_onnx: Path, capsys):
     folder = tmp_path / "photos"
     folder.mkdir()
     for i in range(3):
-        cv2.imwrite(str(folder / f"p{i}.png"), colour_photo(i))
+        cv2.imwrite(str(folder / f"p{i}.png"), color_photo(i))
     code, out, err = run_main(["eval", str(folder), "--model", str(tiny_onnx), "--json", "--per-image"], capsys)
     assert code == 0, err
     report = json.loads(out)["images"]
@@ -96,7 +96,7 @@ def test_eval_cli_per_image_table(tmp_path: Path, tiny_onnx: Path, capsys):
 def test_eval_cli_rejects_gray_photos_and_missing_input(tmp_path: Path, tiny_onnx: Path, capsys):
     folder = tmp_path / "gray"
     folder.mkdir()
-    cv2.imwrite(str(folder / "g.png"), to_gray(colour_photo(0)))
+    cv2.imwrite(str(folder / "g.png"), to_gray(color_photo(0)))
     code, _, err = run_main(["eval", str(folder), "--model", str(tiny_onnx)], capsys)
     assert code == 1 and "no colour photos" in err and err.count("error:") == 1
     code, _, err = run_main(["eval", "--model", str(tiny_onnx)], capsys)
@@ -117,7 +117,7 @@ def write_video(path: Path, frames: list[np.ndarray], fps: int = 10) -> None:
 
 
 def test_eval_cli_video_flicker(tmp_path: Path, tiny_onnx: Path, capsys):
-    still = colour_photo(3, (64, 96))
+    still = color_photo(3, (64, 96))
     moving = [np.roll(still, 8 * i, axis=1) for i in range(6)]
     write_video(tmp_path / "still.mp4", [still] * 6)
     write_video(tmp_path / "moving.mp4", moving)

@@ -151,7 +151,7 @@ def run_smoother(frames: list[np.ndarray], smoother: Smoother | None, smooth: fl
     return out
 
 
-def test_flow_smoother_steadies_moving_colour_without_a_trail(square_clip: list[np.ndarray]) -> None:
+def test_flow_smoother_steadies_moving_color_without_a_trail(square_clip: list[np.ndarray]) -> None:
     grays = [to_gray(f) for f in square_clip]
     results = {}
     for name, smoother in (("flow", FlowSmoother()), ("motion", AbSmoother()), ("off", AbSmoother(0.0))):

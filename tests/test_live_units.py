@@ -157,9 +157,9 @@ def test_overlay_writes_white_text_on_a_dark_box() -> None:
 
 def test_side_by_side_doubles_the_width() -> None:
     gray = np.zeros((10, 20), np.uint8)
-    colour = np.full((10, 20, 3), (0, 0, 255), np.uint8)
-    both = side_by_side(gray, colour)
-    assert both.shape == (10, 40, 3) and (both[:, 20:] == colour).all() and (both[:, :20] == 0).all()
+    color = np.full((10, 20, 3), (0, 0, 255), np.uint8)
+    both = side_by_side(gray, color)
+    assert both.shape == (10, 40, 3) and (both[:, 20:] == color).all() and (both[:, :20] == 0).all()
 
 
 def test_snapshot_is_a_png_written_atomically(tmp_path) -> None:

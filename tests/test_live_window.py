@@ -86,7 +86,7 @@ class App:
         return self.proc.returncode, err
 
 
-def test_window_shows_colour_and_overlay_and_obeys_keys(xvfb: Xvfb, tmp_path: Path, tiny_onnx: Path) -> None:
+def test_window_shows_color_and_overlay_and_obeys_keys(xvfb: Xvfb, tmp_path: Path, tiny_onnx: Path) -> None:
     app = App(xvfb, tmp_path, tiny_onnx)
     try:
         time.sleep(2.0)

@@ -113,7 +113,7 @@ def test_sidecar_declares_the_inputs(hinted: Path) -> None:
 
 
 @pytest.mark.parametrize("backend", ["opencv", "onnxruntime"])
-def test_hints_colour_their_own_cells_on_each_backend(hinted: Path, backend: str) -> None:
+def test_hints_color_their_own_cells_on_each_backend(hinted: Path, backend: str) -> None:
     engine = Colorizer(spec_from_path(hinted), device="cpu", backend=backend)
     frames = gray_frames()
     plain = engine.predict_ab(frames)

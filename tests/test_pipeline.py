@@ -14,7 +14,7 @@ from stream_colorize.engine import Colorizer
 from stream_colorize.errors import MediaError
 from stream_colorize.frames import Frame
 from stream_colorize.io.source import MediaSource
-from stream_colorize.pipeline import Colorize, Merge, Pipeline
+from stream_colorize.pipeline import AbStage, Merge, Pipeline
 from stream_colorize.temporal import Temporal
 from tests.support.media import make_clip
 
@@ -104,7 +104,7 @@ def test_colorize_and_merge_stages_batch_and_pass_packets(tiny_spec) -> None:
     items: list = frames(7)
     items.insert(3, "packet")
     sink = ListSink()
-    Pipeline(ListSource(items), [Colorize(engine, Temporal(skip=1, smooth=0.0), batch=3), Merge()], sink).run()
+    Pipeline(ListSource(items), [AbStage(engine, Temporal(skip=1, smooth=0.0), batch=3), Merge()], sink).run()
     out_frames = [x for x in sink.items if isinstance(x, Frame)]
     assert [f.index for f in out_frames] == list(range(7)) and "packet" in sink.items
     single = engine.colorize([items[0].image])[0]

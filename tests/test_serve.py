@@ -298,7 +298,7 @@ def chromium() -> str | None:
 
 
 @pytest.mark.skipif(chromium() is None, reason="Debian's chromium is not installed (apt-get install chromium)")
-def test_headless_chromium_shows_the_page_in_colour(tiny_spec: ModelSpec, tmp_path: Path) -> None:
+def test_headless_chromium_shows_the_page_in_color(tiny_spec: ModelSpec, tmp_path: Path) -> None:
     shot = tmp_path / "page.png"
     with serving(tiny_spec, token=TOKEN) as session:
         command = [

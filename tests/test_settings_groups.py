@@ -37,7 +37,7 @@ def test_flat_keys_and_groups_are_one_settings() -> None:
     assert flat.override(model="other.onnx", crf=None).model == ModelSettings(name="other.onnx", threads=3)
     assert flat.flat()["model"] == "mine.onnx" and flat.flat()["crf"] == 20
     with pytest.raises(UsageError, match="unknown setting"):
-        Settings(colour="red")
+        Settings(color="red")
     with pytest.raises(UsageError, match="temporal must be a TemporalSettings"):
         Settings(temporal=EncodeSettings())  # type: ignore[arg-type]
 

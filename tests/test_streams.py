@@ -38,10 +38,10 @@ def test_every_backend_reads_the_same_frames(tmp_path: Path) -> None:
         assert np.abs(a.image.astype(int) - c.image.astype(int)).mean() < 3.0  # OpenCV: gray from its BGR
 
 
-def test_colour_is_asked_frame_by_frame(tmp_path: Path) -> None:
+def test_color_is_asked_frame_by_frame(tmp_path: Path) -> None:
     clip = make_clip(tmp_path / "c.mp4", seconds=0.4, size=(96, 64), gray=False)
     wanted = iter([False, True] * 10)
-    frames = read_all(open_video(OpenCall(str(clip)), timeout=(5.0, 5.0), colour=lambda: next(wanted)))
+    frames = read_all(open_video(OpenCall(str(clip)), timeout=(5.0, 5.0), color=lambda: next(wanted)))
     assert [f.image.ndim for f in frames[:4]] == [2, 3, 2, 3]
 
 

@@ -28,7 +28,7 @@ SMALL = ArchConfig(widths=[8, 8, 16, 16], decoder=[16, 8])
 SMALL_CONTEXT = ArchConfig(widths=[8, 8, 16, 16], decoder=[16, 8], global_context=True)
 
 
-def colour_photo(seed: int, size: tuple[int, int] = (96, 128)) -> np.ndarray:
+def color_photo(seed: int, size: tuple[int, int] = (96, 128)) -> np.ndarray:
     rng = np.random.default_rng(seed)
     img = cv2.resize(rng.integers(0, 256, (4, 5, 3), dtype=np.uint8), size[::-1], interpolation=cv2.INTER_CUBIC)
     return np.clip(img + rng.normal(0, 6, img.shape), 0, 255).astype(np.uint8)
@@ -53,15 +53,15 @@ def test_soft_encoding_and_rebalancing():
     samples = torch.cat([torch.zeros(2, 900), torch.tensor([[40.0] * 100, [-30.0] * 100])], 1).view(1, 2, 10, 100)
     w = rebalance_weights(samples, centres)
     gray_bin = torch.cdist(torch.zeros(1, 2), centres).argmin()
-    colour_bin = torch.cdist(torch.tensor([[40.0, -30.0]]), centres).argmin()
-    assert w[colour_bin] > w[gray_bin]
+    color_bin = torch.cdist(torch.tensor([[40.0, -30.0]]), centres).argmin()
+    assert w[color_bin] > w[gray_bin]
 
 
 def test_haze_lowers_contrast_and_saturation_together():
     from stream_colorize.train.loop import add_haze
 
     gen = torch.Generator().manual_seed(0)
-    crops = torch.from_numpy(np.stack([colour_photo(i, (64, 64)) for i in range(8)])).permute(0, 3, 1, 2) / 255.0
+    crops = torch.from_numpy(np.stack([color_photo(i, (64, 64)) for i in range(8)])).permute(0, 3, 1, 2) / 255.0
     assert torch.equal(add_haze(crops, 0.0, gen), crops)
     hazy = add_haze(crops, 1.0, gen)
     before, after = bgr_to_lab(crops), bgr_to_lab(hazy)
@@ -71,7 +71,7 @@ def test_haze_lowers_contrast_and_saturation_together():
 
 
 def test_log_error_term_weighs_nearly_right_crops_up():
-    from stream_colorize.train.losses import colour_loss, expected_ab
+    from stream_colorize.train.losses import color_loss, expected_ab
 
     centres = torch.from_numpy(load_bins())
     torch.manual_seed(0)
@@ -81,8 +81,8 @@ def test_log_error_term_weighs_nearly_right_crops_up():
     truth = shown.clone()
     truth[0, 0] += 2.0
     truth[1, 0] += 30.0
-    base = colour_loss(logits, truth, centres, None)
-    with_log = colour_loss(logits, truth, centres, None, log_weight=1.0, log_temperature=0.45)
+    base = color_loss(logits, truth, centres, None)
+    with_log = color_loss(logits, truth, centres, None, log_weight=1.0, log_temperature=0.45)
     per_crop = torch.tensor([4.0, 900.0])
     assert torch.isclose(with_log - base, torch.log(per_crop + 4.0).mean(), rtol=1e-4)
     (grad,) = torch.autograd.grad(with_log - base, logits)
@@ -112,7 +112,7 @@ def test_folded_export_matches_torch_and_reloads(tmp_path: Path, arch: ArchConfi
     side = json.loads(out.with_suffix(".json").read_text())
     assert side["output"] == "logits" and side["arch"] == arch.to_dict()
     assert side["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()  # what `models verify` checks
-    ab = Colorizer(spec_from_onnx(out), device="cpu").predict_ab([colour_photo(0)])
+    ab = Colorizer(spec_from_onnx(out), device="cpu").predict_ab([color_photo(0)])
     assert ab.shape == (1, 2, 56, 56)
     again = ColorNet.from_onnx(out, ArchConfig.from_dict(side["arch"]))
     with torch.no_grad():
@@ -126,8 +126,8 @@ def test_job_goes_on_from_an_exported_model(tmp_path: Path, capsys):
 
     start = tmp_path / "start.onnx"
     export_model(ColorNet(SMALL).eval(), start, temperature=0.4)
-    pack_npz(tmp_path / "train.npz", [colour_photo(s, (64, 64)) for s in range(14)], side=64)
-    pack_npz(tmp_path / "eval.npz", [colour_photo(s, (64, 80)) for s in (90, 91)], side=64, crops=False)
+    pack_npz(tmp_path / "train.npz", [color_photo(s, (64, 64)) for s in range(14)], side=64)
+    pack_npz(tmp_path / "eval.npz", [color_photo(s, (64, 80)) for s in (90, 91)], side=64, crops=False)
     args = ["--data", str(tmp_path / "train.npz"), "--eval", str(tmp_path / "eval.npz"), "--out", str(tmp_path / "run"),
             "--init", str(start), "--steps", "2", "--batch", "2", "--crop", "32", "--threads", "1"]  # fmt: skip
     assert job.main(args) == 0
@@ -141,15 +141,15 @@ def test_job_goes_on_from_an_exported_model(tmp_path: Path, capsys):
 
 
 def test_carve_finds_embedded_images_and_dedup():
-    blobs = [cv2.imencode(ext, colour_photo(i, (200, 240)))[1].tobytes() for i, ext in enumerate([".png", ".jpg"])]
-    webp = cv2.imencode(".webp", colour_photo(5, (180, 180)))[1].tobytes()
+    blobs = [cv2.imencode(ext, color_photo(i, (200, 240)))[1].tobytes() for i, ext in enumerate([".png", ".jpg"])]
+    webp = cv2.imencode(".webp", color_photo(5, (180, 180)))[1].tobytes()
     container = b"qres\0\0junk" + blobs[0] + b"\0" * 7 + blobs[1] + b"pad" + webp + b"tail"
     found = [img.shape[:2] for _, img in carve(container)]
     assert sorted(found) == sorted([(200, 240), (200, 240), (180, 180)])
-    a = colour_photo(1, (200, 240))
+    a = color_photo(1, (200, 240))
     resized = cv2.resize(a, (120, 100), interpolation=cv2.INTER_AREA)
     assert hamming(dhash(a), dhash(resized)) <= 5
-    kept = deduplicate([Item(a, "p", "a", "x"), Item(resized, "p", "b", "x"), Item(colour_photo(9), "p", "c", "x")])
+    kept = deduplicate([Item(a, "p", "a", "x"), Item(resized, "p", "b", "x"), Item(color_photo(9), "p", "c", "x")])
     assert [it.path for it in kept] == ["a", "c"]
 
 
@@ -157,10 +157,10 @@ def test_composite_and_npz_roundtrip(tmp_path: Path):
     cut = np.zeros((50, 40, 4), np.uint8)
     cut[..., 2] = 255
     cut[10:40, 10:30, 3] = 255
-    out = composite(cut, colour_photo(2, (300, 400)), np.random.default_rng(0))
+    out = composite(cut, color_photo(2, (300, 400)), np.random.default_rng(0))
     assert out.shape == (384, 384, 3)
     assert ((out[..., 2] == 255) & (out[..., 0] == 0)).sum() > 100  # the red stamp is there
-    n = pack_npz(tmp_path / "d.npz", [colour_photo(1, (100, 300)), colour_photo(2)], side=64)
+    n = pack_npz(tmp_path / "d.npz", [color_photo(1, (100, 300)), color_photo(2)], side=64)
     images = load_npz(tmp_path / "d.npz")
     assert n == len(images) == 4 and images[0].shape == (64, 64, 3)  # the wide photo gives 3 crops
 
@@ -190,8 +190,8 @@ def test_reviewed_packages_give_their_photos_and_video_frames(tmp_path: Path):
 
     demo = tmp_path / "kphotoalbum/usr/share/kphotoalbum/demo"
     demo.mkdir(parents=True)
-    cv2.imwrite(str(demo / "beach_2.jpg"), colour_photo(1, (200, 240)))
-    cv2.imwrite(str(demo / "qt-logo.jpg"), colour_photo(2, (200, 240)))  # a logo, not a photo
+    cv2.imwrite(str(demo / "beach_2.jpg"), color_photo(1, (200, 240)))
+    cv2.imwrite(str(demo / "qt-logo.jpg"), color_photo(2, (200, 240)))  # a logo, not a photo
     make_clip(demo / "movie.avi", seconds=2.0, size=(160, 120), audio=0, gray=False)
     found = list(iter_candidates(tmp_path, ("kphotoalbum",)))
     paths = [c.path for c in found]
@@ -220,7 +220,7 @@ def test_licence_lookup(tmp_path: Path):
 def photo_dir(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("photos")
     for i in range(6):
-        cv2.imwrite(str(folder / f"p{i}.jpg"), colour_photo(i))
+        cv2.imwrite(str(folder / f"p{i}.jpg"), color_photo(i))
     return folder
 
 
@@ -233,16 +233,16 @@ def test_train_smoke_from_scratch_then_finetune(tmp_path: Path, photo_dir: Path,
     assert "PSNR" in stdout and "held-out" in stdout
     spec = spec_from_onnx(out)
     assert spec.output == "logits" and spec.extra["arch"]["type"] == "lite0-unet"  # pretrained encoder, new decoder
-    frame = cv2.cvtColor(colour_photo(7), cv2.COLOR_BGR2GRAY)
-    colour = Colorizer(spec, device="cpu").colorize([frame])[0]
-    assert colour.shape == (96, 128, 3)
+    frame = cv2.cvtColor(color_photo(7), cv2.COLOR_BGR2GRAY)
+    color = Colorizer(spec, device="cpu").colorize([frame])[0]
+    assert color.shape == (96, 128, 3)
     # Fine-tune the model just written (it carries its architecture in the sidecar).
     video = tmp_path / "clip.mp4"
     with av.open(str(video), "w") as c:
         s = c.add_stream("libx264", rate=5)
         s.width, s.height, s.pix_fmt = 128, 96, "yuv420p"
         for i in range(4):
-            c.mux(s.encode(av.VideoFrame.from_ndarray(colour_photo(20 + i), format="bgr24")))
+            c.mux(s.encode(av.VideoFrame.from_ndarray(color_photo(20 + i), format="bgr24")))
         c.mux(s.encode())
     tuned = tmp_path / "tuned.onnx"
     args = ["train", "--data", str(video), "--out", str(tuned), "--init", str(out), "--steps", "1"]
@@ -256,7 +256,7 @@ def _gray_dir(tmp_path: Path) -> Path:
     folder = tmp_path / "gray"
     folder.mkdir()
     for i in range(3):
-        cv2.imwrite(str(folder / f"g{i}.png"), cv2.cvtColor(colour_photo(i), cv2.COLOR_BGR2GRAY))
+        cv2.imwrite(str(folder / f"g{i}.png"), cv2.cvtColor(color_photo(i), cv2.COLOR_BGR2GRAY))
     return folder
 
 
@@ -321,9 +321,9 @@ def test_ctrl_c_ends_training_early_and_keeps_what_was_learned():
     before = start.convs()[0].weight.detach().clone()
     messages: list[str] = []
     cfg = TrainConfig(steps=1000, batch=2, crop=32, threads=1, device="cpu", checkpoint=None)
-    net = train([colour_photo(s) for s in range(4)], cfg, init=start, progress=progress, log=messages.append)
+    net = train([color_photo(s) for s in range(4)], cfg, init=start, progress=progress, log=messages.append)
     assert net.stopped_at == 3 and any("Ctrl-C at step 3" in m for m in messages)
     assert not torch.equal(net.convs()[0].weight, before)  # the three steps are in the returned weights
 
     quiet = TrainConfig(steps=2, batch=2, crop=32, threads=1, device="cpu", checkpoint=None)
-    assert train([colour_photo(s) for s in range(4)], quiet, arch=SMALL, log=messages.append).stopped_at is None
+    assert train([color_photo(s) for s in range(4)], quiet, arch=SMALL, log=messages.append).stopped_at is None

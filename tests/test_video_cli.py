@@ -53,7 +53,7 @@ def leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if ".tmp" in p.name or ".partial" in p.name)
 
 
-def test_video_command_writes_colour_and_summary(clip: Path, tmp_path: Path, tiny_onnx: Path, capsys) -> None:
+def test_video_command_writes_color_and_summary(clip: Path, tmp_path: Path, tiny_onnx: Path, capsys) -> None:
     out = tmp_path / "out.mkv"
     code, err = cli(capsys, str(clip), str(out), "--model", str(tiny_onnx), "--device", "cpu", "--skip", "2", "-q")
     assert code == 0, err

@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from stream_colorize.backends.precision import HUE_BAR, PSNR_BAR  # noqa: E402
 from stream_colorize.engine import Colorizer  # noqa: E402
 from stream_colorize.evaluate import evaluate_images  # noqa: E402
-from stream_colorize.imagestats import colourfulness, dhash, fit_within, hamming  # noqa: E402
+from stream_colorize.imagestats import colorfulness, dhash, fit_within, hamming  # noqa: E402
 from stream_colorize.lab import network_input  # noqa: E402
 from stream_colorize.models.spec import ModelSpec, spec_from_onnx  # noqa: E402
 from tools.training.dataset import DUPLICATE_BITS, STORE_SIDE, Item, deduplicate, select_training  # noqa: E402
@@ -58,7 +58,7 @@ def reserved_photos(ext: Path, wheels: list[Path]) -> list[np.ndarray]:
     items = [
         Item(c.image, c.package, c.path, "", "reserved")
         for c in iter_eval_images(ext, wheels)
-        if colourfulness(c.image) >= 12.0
+        if colorfulness(c.image) >= 12.0
     ]
     return [fit_within(it.image, STORE_SIDE) for it in deduplicate(items)]
 

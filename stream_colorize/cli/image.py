@@ -171,9 +171,9 @@ def register(app: typer.Typer) -> None:
             for src, dst in zip(images, targets):
                 try:
                     photo = read_photo(src)
-                    colour = colorize_photo(engine, photo, dst.suffix.lower() or ".png", side_by_side)
+                    color = colorize_photo(engine, photo, dst.suffix.lower() or ".png", side_by_side)
                     del photo
-                    write_image(dst, colour, overwrite)
+                    write_image(dst, color, overwrite)
                 except Exception as exc:  # noqa: BLE001 - one bad photo must never stop the others
                     why = exc if isinstance(exc, ColorizeError) else f"{src}: unexpected {type(exc).__name__}: {exc}"
                     if out_of_memory(exc):

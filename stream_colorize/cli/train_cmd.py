@@ -22,7 +22,7 @@ from ..config import MODEL_KEYS, TEMPORAL_KEYS
 from ..engine import Colorizer
 from ..errors import InputNotFoundError, MediaError, ModelError, UsageError
 from ..evaluate import evaluate_images, evaluate_video, format_report, read_video_frames
-from ..imagestats import colourfulness
+from ..imagestats import colorfulness
 from ..io.kinds import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from ..photo import read_image
 from .common import (
@@ -44,14 +44,14 @@ from .common import (
 )
 from .image import collect_images
 
-GRAY_COLOURFULNESS = 4.0  # below this an image is treated as black-and-white
+GRAY_COLORFULNESS = 4.0  # below this an image is treated as black-and-white
 TRAIN_FRAMES_PER_VIDEO = 48  # frames `train` samples from each of the user's videos
 
 
-def is_colour(image: np.ndarray) -> bool:
+def is_color(image: np.ndarray) -> bool:
     """True when an image carries colour worth learning from."""
     small = cv2.resize(image, (64, 64), interpolation=cv2.INTER_AREA)
-    return colourfulness(small) >= GRAY_COLOURFULNESS
+    return colorfulness(small) >= GRAY_COLORFULNESS
 
 
 def sample_video(path: Path, count: int = TRAIN_FRAMES_PER_VIDEO) -> list[np.ndarray]:
@@ -82,13 +82,13 @@ def gather_training_images(paths: list[Path]) -> list[np.ndarray]:
             images.extend(sample_video(path))
         else:
             images.append(read_image(path))
-    colour = [img for img in images if min(img.shape[:2]) >= 32 and is_colour(img)]
-    if not colour:
+    color = [img for img in images if min(img.shape[:2]) >= 32 and is_color(img)]
+    if not color:
         raise MediaError(
             f"none of the {len(images)} training images has colour (all grayscale or tiny); "
             "training needs colour photos or colour video"
         )
-    return colour
+    return color
 
 
 def _check_out(out: Path, overwrite: bool) -> None:
@@ -247,15 +247,15 @@ def eval_command(
     """Measure a model on colour photos (and a video): PSNR, SSIM, colourfulness, flicker and warp error vs truth."""
     if images is None and video is None:
         raise UsageError("give a folder of colour photos, --video FILE, or both")
-    colour: list[np.ndarray] = []
+    color: list[np.ndarray] = []
     names: list[str] = []
     if images is not None:
         for path in collect_images([images]):
             photo = read_image(path)
-            if is_colour(photo):
-                colour.append(photo)
+            if is_color(photo):
+                color.append(photo)
                 names.append(path.name)
-        if not colour:
+        if not color:
             raise MediaError(f"{images} holds no colour photos; evaluation compares against colour originals")
     if video is not None and not video.is_file():
         raise InputNotFoundError(f"video not found: {video}")
@@ -266,8 +266,8 @@ def eval_command(
     )
     colorizer = build_engine(settings.model)
     results: dict[str, dict] = {}
-    if colour:
-        results["images"] = evaluate_images(colorizer, colour, names if per_image else None)
+    if color:
+        results["images"] = evaluate_images(colorizer, color, names if per_image else None)
     if video is not None:
         wanted = settings.temporal.smooth > 0 or (settings.temporal.skip or 1) > 1
         temporal = build_temporal(settings.temporal) if wanted else None

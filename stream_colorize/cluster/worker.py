@@ -27,7 +27,7 @@ from ..frames import Frame
 from ..io.sink import FileSink
 from ..io.stream import open_video
 from ..models.spec import ModelSpec
-from ..pipeline import Colorize, Merge, Pipeline, Stage
+from ..pipeline import AbStage, Merge, Pipeline, Stage
 from .scratch import segment_scratch
 from .task import SegmentResult, SegmentTask
 
@@ -108,7 +108,7 @@ class SegmentWorker:
         first = seg.warm_pts if seg.warm_pts is not None else seg.start_pts
         stages: list[Stage] = [
             PtsWindow(first, seg.end_pts),
-            Colorize(self.engine, temporal, task.settings.model.batch),
+            AbStage(self.engine, temporal, task.settings.model.batch),
             PtsWindow(seg.start_pts, seg.end_pts),  # the warm-up has done its work: not written
             Merge(self.engine.merge),
         ]

@@ -82,7 +82,7 @@ class LiveSource:
         retries: int = 5,
         open_timeout: float = 10.0,
         read_timeout: float = 5.0,
-        colour: Callable[[], bool] = lambda: False,
+        color: Callable[[], bool] = lambda: False,
         on_audio: Callable[[av.Packet], None] | None = None,
         backoff: tuple[float, float] = (0.5, 8.0),
     ) -> None:
@@ -91,7 +91,7 @@ class LiveSource:
         self.retries = retries
         self.open_timeout = open_timeout
         self.read_timeout = read_timeout
-        self.colour = colour
+        self.color = color
         self.on_audio = on_audio
         self.backoff = backoff
         self.status = "connecting"
@@ -110,7 +110,7 @@ class LiveSource:
         call = self.spec.call
         began = time.monotonic()
         try:
-            return open_video(call, colour=self.colour, timeout=(self.open_timeout, self.read_timeout),
+            return open_video(call, color=self.color, timeout=(self.open_timeout, self.read_timeout),
                               on_audio=self.on_audio)  # fmt: skip
         except MediaError as exc:
             raise MediaError(f"{self.spec.display_name}: {exc}") from exc
@@ -119,7 +119,7 @@ class LiveSource:
             if fallback is not None and not isinstance(exc, FileNotFoundError):
                 log.warning("PyAV cannot open %s (%s); trying OpenCV's capture", self.spec.display_name, exc)
                 try:
-                    return open_video(fallback, colour=self.colour)
+                    return open_video(fallback, color=self.color)
                 except MediaError:
                     pass
             elapsed = time.monotonic() - began

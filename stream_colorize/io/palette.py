@@ -70,16 +70,16 @@ class PaletteFrames:
         time_base = first.time_base or Fraction(1, 25)
         source = graph.add_buffer(width=first.width, height=first.height, format=first.format,
                                   time_base=time_base)  # fmt: skip
-        colours = graph.add_buffer(width=palette.width, height=palette.height, format=palette.format,
+        colors = graph.add_buffer(width=palette.width, height=palette.height, format=palette.format,
                                    time_base=time_base)  # fmt: skip
         use = graph.add("paletteuse", PALETTE_USE)
         source.link_to(use, 0, 0)
-        colours.link_to(use, 0, 1)
+        colors.link_to(use, 0, 1)
         use.link_to(graph.add("buffersink"))
         graph.configure()
         palette.pts = first.pts or 0
-        colours.push(palette)
-        colours.push(None)  # paletteuse keeps the last palette for every later frame
+        colors.push(palette)
+        colors.push(None)  # paletteuse keeps the last palette for every later frame
         self._graph, self._source = graph, source
 
     def _map(self, frame: av.VideoFrame | None) -> list[av.VideoFrame]:

@@ -60,7 +60,7 @@ class MediaSource:
         self,
         name: str | Path,
         *,
-        colour: bool | Callable[[], bool] = False,
+        color: bool | Callable[[], bool] = False,
         timeout: float | tuple[float, float] = 10.0,
         trim: Trim = _NO_TRIM,
         copy_kinds: tuple[str, ...] = COPY_KINDS,
@@ -70,7 +70,7 @@ class MediaSource:
         live: bool = False,
     ) -> None:
         self.name = str(name)
-        self._colour: Callable[[], bool] = colour if callable(colour) else (lambda: bool(colour))
+        self._color: Callable[[], bool] = color if callable(color) else (lambda: bool(color))
         self.trim = trim
         self.on_packet = on_packet
         self.live = live
@@ -253,7 +253,7 @@ class MediaSource:
                     stats.limit_reached = True
                     self._stop.set()
                     break
-                item = Frame(index, frame_picture(frame, not self._colour()), trim.shift(frame.pts, tb), tb)
+                item = Frame(index, frame_picture(frame, not self._color()), trim.shift(frame.pts, tb), tb)
                 stats.kept(t)
                 index += 1
                 yield item

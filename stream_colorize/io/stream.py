@@ -61,12 +61,12 @@ class VideoStream(Protocol):
 
 @overload
 def open_video(
-    spec: str | Path, *, colour: bool | Callable[[], bool] = ..., timeout: float = ..., trim: Trim = ...,
+    spec: str | Path, *, color: bool | Callable[[], bool] = ..., timeout: float = ..., trim: Trim = ...,
     copy_kinds: tuple[str, ...] = ...,
 ) -> MediaSource: ...  # fmt: skip
 @overload
 def open_video(
-    spec: OpenCall, *, colour: bool | Callable[[], bool] = ..., timeout: tuple[float, float] = ...,
+    spec: OpenCall, *, color: bool | Callable[[], bool] = ..., timeout: tuple[float, float] = ...,
     on_audio: Callable[[av.Packet], None] | None = ...,
 ) -> VideoStream: ...  # fmt: skip
 @overload
@@ -74,7 +74,7 @@ def open_video(spec: EncodedVideo) -> PacketStream: ...
 def open_video(
     spec: str | Path | OpenCall | EncodedVideo,
     *,
-    colour: bool | Callable[[], bool] = False,
+    color: bool | Callable[[], bool] = False,
     timeout: float | tuple[float, float] = 10.0,
     trim: Trim = _NO_TRIM,
     copy_kinds: tuple[str, ...] = COPY_KINDS,
@@ -94,12 +94,12 @@ def open_video(
         return PacketStream(spec)
     if isinstance(spec, OpenCall):
         if spec.backend == "opencv":
-            return OpenCVStream(spec, colour if callable(colour) else (lambda: bool(colour)))
+            return OpenCVStream(spec, color if callable(color) else (lambda: bool(color)))
         return MediaSource(
-            spec.file, colour=colour, timeout=timeout, options=dict(spec.options), input_format=spec.format,
+            spec.file, color=color, timeout=timeout, options=dict(spec.options), input_format=spec.format,
             copy_kinds=("audio",) if on_audio is not None else (), on_packet=on_audio, live=True,
         )  # fmt: skip
-    return MediaSource(spec, colour=colour, timeout=timeout, trim=trim, copy_kinds=copy_kinds)
+    return MediaSource(spec, color=color, timeout=timeout, trim=trim, copy_kinds=copy_kinds)
 
 
 class OpenCVStream:
@@ -107,12 +107,12 @@ class OpenCVStream:
 
     audio = None
 
-    def __init__(self, call: OpenCall, colour: Callable[[], bool]) -> None:
+    def __init__(self, call: OpenCall, color: Callable[[], bool]) -> None:
         target: int | str = int(call.file) if call.file.isdigit() else call.file
         self.capture = cv2.VideoCapture(target)
         if not self.capture.isOpened():
             raise MediaError(f"OpenCV cannot open camera {call.file}")
-        self.colour = colour
+        self.color = color
         self.fps = float(self.capture.get(cv2.CAP_PROP_FPS) or 0.0)
         self.time_base: Fraction | None = None
 
@@ -123,7 +123,7 @@ class OpenCVStream:
             ok, image = self.capture.read()
             if not ok:
                 return
-            yield Frame(index, image if self.colour() else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY))
+            yield Frame(index, image if self.color() else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY))
             index += 1
 
     def close(self) -> None:

@@ -115,18 +115,18 @@ def draw_overlay(image: np.ndarray, lines: Sequence[str], warning: str | None = 
     region = out[:box_h, :box_w]
     region[:] = (region.astype(np.uint16) * 3 // 10).astype(np.uint8)  # darken, keep the picture visible
     for i, text in enumerate(texts):
-        colour = (0, 255, 255) if warning and i == len(texts) - 1 else (255, 255, 255)
+        color = (0, 255, 255) if warning and i == len(texts) - 1 else (255, 255, 255)
         y = 4 + line_h * (i + 1) - int(4 * scale) - 2
-        cv2.putText(out, text, (6, y), font, scale, colour, thickness, cv2.LINE_AA)
+        cv2.putText(out, text, (6, y), font, scale, color, thickness, cv2.LINE_AA)
     return out
 
 
-def side_by_side(original: np.ndarray, colour: np.ndarray) -> np.ndarray:
+def side_by_side(original: np.ndarray, color: np.ndarray) -> np.ndarray:
     """``original | colour`` as one BGR image (the original converted to BGR if gray)."""
     left = cv2.cvtColor(original, cv2.COLOR_GRAY2BGR) if original.ndim == 2 else original
-    if left.shape[:2] != colour.shape[:2]:
-        left = cv2.resize(left, (colour.shape[1], colour.shape[0]), interpolation=cv2.INTER_AREA)
-    return cv2.hconcat([left, colour])
+    if left.shape[:2] != color.shape[:2]:
+        left = cv2.resize(left, (color.shape[1], color.shape[0]), interpolation=cv2.INTER_AREA)
+    return cv2.hconcat([left, color])
 
 
 def save_snapshot(image: np.ndarray, folder: Path, prefix: str = "snapshot") -> Path:

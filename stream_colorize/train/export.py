@@ -29,7 +29,7 @@ from .model import ColorNet
 INPUT_SIZE = 224
 TOLERANCE = 1e-3
 TEMPERATURES = (0.25, 0.32, 0.38, 0.45, 0.55, 0.7, 0.85, 1.0)
-MIN_COLOUR_RATIO = 0.85
+MIN_COLOR_RATIO = 0.85
 
 
 def _check_against_cv2(path: Path, net: ColorNet) -> float:
@@ -94,7 +94,7 @@ def set_sidecar(path: Path, **values) -> dict:
 
 
 def choose_temperature(
-    path: Path, photos: list[np.ndarray], min_ratio: float = MIN_COLOUR_RATIO, log=print
+    path: Path, photos: list[np.ndarray], min_ratio: float = MIN_COLOR_RATIO, log=print
 ) -> tuple[float, dict]:
     """The annealing temperature with the best PSNR among those keeping colourfulness >= min_ratio.
 

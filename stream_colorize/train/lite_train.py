@@ -33,7 +33,7 @@ from ..lab import limit_to_gamut, merge_ab, network_input
 from .backbone import LiteEncoder
 from .lite_model import LiteColorNet
 from .loop import add_haze, stack_squares
-from .losses import bgr_to_lab, colour_loss, rebalance_weights
+from .losses import bgr_to_lab, color_loss, rebalance_weights
 
 INPUT_SIZE = 224
 
@@ -58,7 +58,7 @@ class DecoderConfig:
     window: int = 4  # training windows of window x window cells at 1/32 (4: 128 px), None-like 0 = whole view
     validate_seconds: float = 120.0
     val_temperature: float = 0.45
-    min_colour_ratio: float = 0.7
+    min_color_ratio: float = 0.7
 
     def to_dict(self) -> dict:
         """JSON-friendly copy."""
@@ -201,7 +201,7 @@ def train_decoder(
             return
         report = photo_report(net, val_photos, cfg.val_temperature)
         decoder.train()
-        ok = report["colourfulness_ratio"] >= cfg.min_colour_ratio
+        ok = report["colourfulness_ratio"] >= cfg.min_color_ratio
         key = (int(ok), report["psnr_gain"] if ok else report["colourfulness_ratio"])
         mark = ""
         if best is None or key > best[0]:
@@ -225,7 +225,7 @@ def train_decoder(
             taps, ab = cache.batch(idx, cfg.window, gen)
             if cfg.hue_degrees > 0:
                 ab = _hue_jitter(ab, cfg.hue_degrees, gen)
-            loss = colour_loss(decoder(taps), ab, centres, weights, cfg.reg_weight)
+            loss = color_loss(decoder(taps), ab, centres, weights, cfg.reg_weight)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(decoder.parameters(), 5.0)

@@ -23,7 +23,7 @@ from torch.nn import functional as F
 
 from ..bins import load_bins
 from ..io.outputs import atomic_output
-from .losses import bgr_to_lab, colour_loss, rebalance_weights
+from .losses import bgr_to_lab, color_loss, rebalance_weights
 from .model import ArchConfig, ColorNet
 
 Progress = Callable[[int, float, float], None]  # (step, fraction done, loss)
@@ -188,7 +188,7 @@ def train(
         with torch.no_grad(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_amp):
             losses = [
                 float(
-                    colour_loss(
+                    color_loss(
                         net(val[0][i : i + 32]).float(),
                         val[1][i : i + 32],
                         centres,
@@ -232,7 +232,7 @@ def train(
                 l_in = l_in.contiguous(memory_format=torch.channels_last)
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_amp):
                 logits = net(l_in)
-            loss = colour_loss(logits.float(), ab, centres, weights, cfg.reg_weight, cfg.log_weight)
+            loss = color_loss(logits.float(), ab, centres, weights, cfg.reg_weight, cfg.log_weight)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)

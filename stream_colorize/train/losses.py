@@ -69,7 +69,7 @@ def expected_ab(logits: torch.Tensor, centres: torch.Tensor, temperature: float 
     return torch.einsum("nqhw,qc->nchw", prob, centres)
 
 
-def colour_loss(
+def color_loss(
     logits: torch.Tensor,
     ab: torch.Tensor,
     centres: torch.Tensor,

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from stream_colorize.errors import MediaError
-from stream_colorize.imagestats import colourfulness, dhash, fit_within, hamming, image_stats, is_photo
+from stream_colorize.imagestats import colorfulness, dhash, fit_within, hamming, image_stats, is_photo
 from stream_colorize.io.outputs import write_atomic
 from tools.training.sources import (
     EVAL_DEB,
@@ -232,7 +232,7 @@ def build(out: Path, work: Path, seed: int = 0, log=print) -> None:
     train = photos + composed
     evaluation = []
     for c in iter_eval_images(ext, wheels):
-        if colourfulness(c.image) >= 12.0:
+        if colorfulness(c.image) >= 12.0:
             licence = licence_for(ext / c.package, c.path) if c.package == EVAL_DEB else "see the wheel's licence"
             evaluation.append(Item(c.image, c.package, c.path, licence, "reserved"))
     evaluation = deduplicate(evaluation)

@@ -81,7 +81,8 @@ def test_live_reads_a_pipe_until_it_ends(inputs: dict[str, Path], tiny_onnx: Pat
     done = run(["live", "-", "--headless", "-m", str(tiny_onnx), "--record", str(record)], inputs["mkv"])
     assert done.returncode == 0, done.stderr.decode()
     frames, _ = decoded(record)
-    assert len(frames) >= 45 and np.mean([chroma(f) for f in frames[-10:]]) > 5  # played through, in colour
+    # played through, in colour; live lets frames go when it falls behind (newest wins), so not all 50
+    assert len(frames) >= 30 and np.mean([chroma(f) for f in frames[-10:]]) > 5
     assert "shown" in done.stderr.decode() and "ended" in done.stderr.decode()
 
 

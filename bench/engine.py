@@ -14,7 +14,8 @@ Forward: the Zhang-size stand-in and the tiny one, batch 1 and 4, 1 and 2 thread
 frame after a warm-up (``Colorizer.forward``: cv2.dnn forward plus the annealed-mean decode).  On
 OpenCV 5 also the classic DNN engine against the default one.  Output side: ``lab.merge_ab`` at
 480p..2160p for the float32 Lab path and the 8-bit Lab path, gray and BGR input, with the CIE76
-colour difference between the two paths' outputs.  Ratios compare with a baseline measured in the
+colour difference between the two paths' outputs, and the merge straight into yuv420p planes
+against the 8-bit merge followed by OpenCV's BGR -> I420.  Ratios compare with a baseline measured in the
 same run.  Stand-ins are generated into the model cache on first use (needs ``onnx``).
 """
 
@@ -33,7 +34,7 @@ import numpy as np
 
 from stream_colorize.engine import OPENCV_MAJOR, Colorizer
 from stream_colorize.errors import ModelError
-from stream_colorize.lab import merge_ab, network_input
+from stream_colorize.lab import merge_ab, merge_ab_i420, network_input
 from stream_colorize.models import resolve_model
 from stream_colorize.models.caffe import PROTOTXT_NAME, write_standin_caffe
 from stream_colorize.models.registry import cache_dir
@@ -224,6 +225,24 @@ def bench_output(quick: bool, threads: int) -> None:
             de_mean, de_max = delta_e76(merge_ab(frame, ab, "float"), merge_ab(frame, ab, "u8"))
             print(
                 f"{name:<7}{kind:<6}{t_float:10.2f}{t_u8:9.2f}{t_u8 / t_float:8.2f}{de_mean:9.2f}{de_max:8.2f}",
+                flush=True,
+            )
+    print("\nstraight into the encoder's yuv420p planes (lab.merge_ab_i420) against the u8 merge + BGR -> I420;")
+    print("|d| = largest difference of the Y / U,V planes in 8-bit levels, mean of all samples")
+    print(f"{'size':<7}{'input':<6}{'bgr+i420':>10}{'planes':>9}{'ratio':>8}{'|dY|':>6}{'|dUV|':>7}{'mean':>7}")
+    for name, (width, height) in RESOLUTIONS.items():
+        gray = scene(width, height)
+        reps = REPS[name] * (1 if quick else 3)
+        for kind, frame in (("gray", gray), ("bgr", cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR))):
+
+            def old_path(frame: np.ndarray = frame) -> np.ndarray:
+                return cv2.cvtColor(merge_ab(frame, ab, "u8"), cv2.COLOR_BGR2YUV_I420)
+
+            t_old, t_new = paired_median_ms(old_path, partial(merge_ab_i420, frame, ab), reps)
+            diff = np.abs(old_path().astype(np.int16) - merge_ab_i420(frame, ab))
+            print(
+                f"{name:<7}{kind:<6}{t_old:10.2f}{t_new:9.2f}{t_new / t_old:8.2f}{diff[:height].max():6d}"
+                f"{diff[height:].max():7d}{diff.mean():7.2f}",
                 flush=True,
             )
 

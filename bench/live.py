@@ -3,8 +3,9 @@
     $ python bench/live.py                       # 120 s per model (the figure)
     $ python bench/live.py --seconds 30 --size 640x480
     $ python bench/live.py --models default --smoothers flow,motion,flow,motion   # the flow's cost, interleaved
+    $ python bench/live.py --size 1280x720 --skip 1 --models default --precision fp32,int8
 
-Runs the live pipeline headless with ``--skip auto`` on ``lavfi testsrc2 ... ,realtime`` (gray,
+Runs the live pipeline headless with ``--skip auto`` (or ``--skip N``) on ``lavfi testsrc2 ... ,realtime`` (gray,
 as a black-and-white camera would send), first with the tiny stand-in as the baseline, then with
 the Zhang-size stand-in and the bundled ``default`` model (when it is installed).  The first
 two seconds of each run are left out as warm-up.  ``--smoothers`` runs each model once per
@@ -25,16 +26,26 @@ from stream_colorize.live import LiveOptions, run_live
 from stream_colorize.models import resolve_model
 
 
-def run_one(name: str, seconds: float, size: str, threads: int | None, smoother: str = "flow") -> dict | None:
+def run_one(
+    name: str,
+    seconds: float,
+    size: str,
+    threads: int | None,
+    smoother: str = "flow",
+    skip: int | None = None,
+    precision: str = "auto",
+) -> dict | None:
     try:
         spec = resolve_model(name)
+        asked = {"precision": precision} if precision != "auto" else {}  # older trees have no precision
+        engine = Colorizer(spec, device="cpu", threads=threads, **asked)
     except ModelError as exc:
         print(f"{name:14s} skipped: {exc}")
         return None
-    engine = Colorizer(spec, device="cpu", threads=threads)
+    name = f"{name} {getattr(engine, 'precision', 'fp32')}"
     engine.predict_ab([__import__("numpy").zeros((224, 224), "uint8")])  # warm up outside the measurement
     source = parse_source(f"lavfi:testsrc2=size={size}:rate=30,format=gray,realtime")
-    temporal = TemporalSettings(skip=None, smoother=smoother)
+    temporal = TemporalSettings(skip=skip, smoother=smoother)
     options = LiveOptions(temporal, headless=True, duration=seconds, print_every=1e9)
     began = time.monotonic()
     stats = run_live(source, engine, options)
@@ -51,7 +62,7 @@ def run_one(name: str, seconds: float, size: str, threads: int | None, smoother:
         "max": p["max"] * 1000,
     }
     print(
-        f"{row['model']:21s} fps {row['fps']:5.1f}  model {row['model_ms']:7.1f} ms ({row['runs']} runs)  "
+        f"{row['model']:26s} fps {row['fps']:5.1f}  model {row['model_ms']:7.1f} ms ({row['runs']} runs)  "
         f"latency p50 {row['p50']:6.1f}  p95 {row['p95']:6.1f}  max {row['max']:6.1f} ms",
         flush=True,
     )
@@ -67,11 +78,19 @@ def main() -> None:
         "--models", default="standin-tiny,standin,default", help="comma-separated; the first is the baseline"
     )
     parser.add_argument("--smoothers", default="flow", help="comma-separated smoothers to run each model with")
+    parser.add_argument("--skip", default="auto", help="auto (default) or run the model on every Nth frame")
+    parser.add_argument("--precision", default="auto", help="comma-separated precisions per model (fp32,int8,auto)")
     args = parser.parse_args()
     logging.getLogger("stream_colorize").setLevel(logging.ERROR)
-    print(f"paced 30 fps {args.size} gray source, --skip auto, {args.seconds:g} s per model")
-    runs = [(m, sm) for m in args.models.split(",") for sm in args.smoothers.split(",")]
-    rows = [r for r in (run_one(m, args.seconds, args.size, args.threads, sm) for m, sm in runs) if r]
+    skip = None if args.skip == "auto" else int(args.skip)
+    print(f"paced 30 fps {args.size} gray source, --skip {args.skip}, {args.seconds:g} s per model")
+    runs = [
+        (m, sm, p)
+        for m in args.models.split(",")
+        for sm in args.smoothers.split(",")
+        for p in args.precision.split(",")
+    ]
+    rows = [r for r in (run_one(m, args.seconds, args.size, args.threads, sm, skip, p) for m, sm, p in runs) if r]
     if len(rows) > 1:
         base = rows[0]
         for row in rows[1:]:

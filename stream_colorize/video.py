@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .build import build_engine, build_temporal, pipeline_model_threads
 from .config import Settings
@@ -34,6 +34,7 @@ from .io.trim import Trim
 from .pipeline import AbStage, Merge, Pipeline, Progress, Stage
 from .presets import as_settings
 from .signals import Interrupted, deferred_signals, signal_of
+from .temporal import Temporal
 
 if TYPE_CHECKING:
     from .cluster.job import ClusterOptions
@@ -191,9 +192,7 @@ def colorize_file(
                     colorizer = engine
                 else:  # a factory, or none: load the model only now that input and output are good
                     colorizer = engine() if engine is not None else file_engine(settings)
-                merge = Merge(colorizer.merge, planes=sink.video.takes_i420)  # yuv420p output: merged in its planes
-                stages: list[Stage] = [AbStage(colorizer, temporal, settings.model.batch), merge]
-                pipeline = Pipeline(source, stages, sink, queue_size=trim.queue_size)
+                pipeline = film_pipeline(source, sink, colorizer, temporal, settings, sink.video.takes_i420)
                 if on_start is not None:
                     on_start(source)
                 started = time.perf_counter()
@@ -223,6 +222,20 @@ def colorize_file(
         busy=pipeline.counters.busy,
         dropped=sink.dropped,
     )
+
+
+def film_pipeline(
+    source: MediaSource,
+    sink: Any,
+    colorizer: Colorizer,
+    temporal: Temporal,
+    settings: Settings,
+    planes: Callable[[int, int], bool] | None,
+) -> Pipeline:
+    """``source ! AbStage ! Merge ! sink``, the film's pipeline for a file or a stream (``planes``:
+    the output takes yuv420p, merged in its planes)."""
+    stages: list[Stage] = [AbStage(colorizer, temporal, settings.model.batch), Merge(colorizer.merge, planes=planes)]
+    return Pipeline(source, stages, sink, queue_size=settings.input.queue_size)
 
 
 def file_engine(settings: Settings) -> Colorizer:

@@ -25,7 +25,7 @@ from .io.stream import open_video
 from .io.stream_sink import StreamSink
 from .io.stream_targets import stream_target
 from .io.trim import Trim
-from .pipeline import AbStage, Merge, Pipeline, Progress, Stage
+from .pipeline import Pipeline, Progress
 from .signals import deferred_signals, signal_of
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ def colorize_to_stream(
     cluster: ClusterOptions | None = None,
 ) -> Result:
     """``colorize_file`` for a stream output (see ``io/stream_targets.py`` for the names)."""
-    from .video import PipelineInterrupted, Result, file_engine
+    from .video import PipelineInterrupted, Result, file_engine, film_pipeline
 
     target = stream_target(output)
     if cluster is not None and (cluster.workers or cluster.ray or cluster.segment_seconds):
@@ -57,8 +57,7 @@ def colorize_to_stream(
         with StreamSink(target, source.info, source.copy_streams, settings.encode) as sink:
             try:
                 colorizer = engine if isinstance(engine, Colorizer) else (engine or (lambda: file_engine(settings)))()
-                stages: list[Stage] = [AbStage(colorizer, temporal, settings.model.batch), Merge(colorizer.merge)]
-                pipeline = Pipeline(source, stages, sink, queue_size=trim.queue_size)
+                pipeline = film_pipeline(source, sink, colorizer, temporal, settings, planes=None)
                 if on_start is not None:
                     on_start(source)
                 started = time.perf_counter()

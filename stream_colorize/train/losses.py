@@ -63,6 +63,9 @@ def rebalance_weights(ab: torch.Tensor, centres: torch.Tensor, lam: float = 0.5,
     return w / (p_smooth * w).sum()
 
 
+NEUTRAL_CHROMA = 6.0  # Lab chroma below which a truth colour counts as gray (the false-colour metric's)
+
+
 def expected_ab(logits: torch.Tensor, centres: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
     """Annealed mean of the bin distribution: (N, Q, h, w) -> (N, 2, h, w)."""
     prob = torch.softmax(logits.float() / temperature, dim=1)
@@ -77,6 +80,7 @@ def color_loss(
     reg_weight: float = 0.0,
     log_weight: float = 0.0,
     log_temperature: float = 0.45,
+    neutral_weight: float = 0.0,
 ) -> torch.Tensor:
     """Rebalanced soft cross-entropy over the bins, plus ``reg_weight`` x Huber on the mean ab (/ 10),
     plus ``log_weight`` x the mean over crops of log(squared ab error of the decoded colour + 4).
@@ -84,6 +88,10 @@ def color_loss(
     The log term is per-crop PSNR in disguise: its gradient is scaled by 1 / error, so a crop whose
     truth is nearly gray, where a bold guess costs many dB, weighs as much as a colourful one.  It
     acts on the annealed mean at ``log_temperature``, the colour a viewer will see.
+
+    ``neutral_weight`` x the chroma that colour has beyond ``NEUTRAL_CHROMA`` where the truth is
+    near-neutral (mean over those cells, / 10): the false colour (gray pavement painted beige)
+    that the cross-entropy alone, happy with a plausible warm guess, lets through.
     """
     target = soft_encode(ab, centres)
     logp = F.log_softmax(logits.float(), dim=1)
@@ -99,4 +107,9 @@ def color_loss(
         shown = expected_ab(logits, centres, log_temperature)
         per_crop = ((shown - ab) ** 2).sum(1).mean((1, 2))
         loss = loss + log_weight * torch.log(per_crop + 4.0).mean()
+    if neutral_weight > 0:
+        shown = expected_ab(logits, centres, log_temperature)
+        neutral = ((ab**2).sum(1) < NEUTRAL_CHROMA**2).float()
+        excess = F.relu(torch.sqrt((shown**2).sum(1) + 1e-6) - NEUTRAL_CHROMA)
+        loss = loss + neutral_weight * (excess * neutral).sum() / neutral.sum().clamp(min=1.0) / 10.0
     return loss

@@ -1,0 +1,117 @@
+"""Fine-tune a trained Lite0 colorizer into one with a hint input, less false colour, and measure it.
+
+    $ python3 -m tools.training.hint_job --init models/default.onnx --data work/data/train.npz \\
+          --eval work/data/eval.npz --cache work/cache_v4.pt --out work/hints1 --minutes 30
+
+The decoder grows a hint input whose new weights start at zero (``LiteColorNet.with_hints``), so
+training starts from the model's own colours; it then trains on cached encoder features with
+simulated hints (``train.hint_sim``) and the neutral-chroma penalty (``train.losses``).  Writes
+``default.onnx`` + ``default.json`` and ``report.json`` into ``--out``: automatic and guided (10
+and 50 truth points) figures on the reserved photos, which are only measured, never used to choose.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from stream_colorize.engine import Colorizer
+from stream_colorize.evaluate import evaluate_pairs, format_report, to_gray
+from stream_colorize.lab import merge_ab
+from stream_colorize.models.spec import spec_from_onnx
+from stream_colorize.train.export import choose_temperature, export_model, set_sidecar
+from stream_colorize.train.lite_model import LiteArch, LiteColorNet
+from stream_colorize.train.lite_train import DecoderConfig, FeatureCache, cache_views, train_decoder, truth_hint_planes
+from stream_colorize.train.loop import split_validation
+from tools.training.dataset import load_npz
+
+DESCRIPTION = (
+    "stream_colorize Lite0 model v2: ImageNet-pretrained EfficientNet-Lite0 encoder (Apache-2.0) and a U-Net "
+    "decoder to 313 ab bins with a colour-hint input, trained on photos and footage from Debian packages"
+)
+
+
+def guided_report(colorizer: Colorizer, photos: list[np.ndarray], points: int, seed: int = 0) -> dict:
+    """Figures with ``points`` random truth points per photo revealed (a fixed draw)."""
+    rng = np.random.default_rng(seed)
+    results = []
+    for photo in photos:
+        gray = to_gray(photo)
+        planes = truth_hint_planes(photo, points, rng)
+        ab = colorizer.predict_ab([gray], {"hints": planes})[0]
+        results.append(merge_ab(gray, ab))
+    return evaluate_pairs(results, photos)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, run, print the figures; returns the exit status."""
+    p = argparse.ArgumentParser(prog="python3 -m tools.training.hint_job")
+    p.add_argument("--init", type=Path, required=True, help="trained hintless Lite0 model (.onnx with sidecar)")
+    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--eval", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--cache", type=Path, required=True, help="feature cache: reused if there, else written")
+    p.add_argument("--minutes", type=float, default=30.0)
+    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--neutral-weight", type=float, default=1.0)
+    p.add_argument("--rebalance", type=float, default=0.5)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--validate-seconds", type=float, default=300.0)
+    args = p.parse_args(argv)
+
+    t0 = time.monotonic()
+    torch.set_num_threads(args.threads)
+    cv2.setNumThreads(args.threads)
+    args.out.mkdir(parents=True, exist_ok=True)
+    old = json.loads(args.init.with_suffix(".json").read_text())
+    base = LiteColorNet.from_onnx(args.init, LiteArch.from_dict(old["arch"]))
+    net = base.with_hints(dropout=0.1)
+    net.freeze_encoder()
+    cfg = DecoderConfig(
+        views=4, minutes=args.minutes, steps=args.steps, lr=args.lr, rebalance_lambda=args.rebalance,
+        neutral_weight=args.neutral_weight, validate_seconds=args.validate_seconds,
+        val_temperature=float(old.get("temperature", 0.55)),
+    )  # fmt: skip
+    train_set, val_set = split_validation(load_npz(args.data))
+    reserved = load_npz(args.eval)
+    print(f"{len(train_set)} training crops, {len(val_set)} held out, {len(reserved)} reserved photos", flush=True)
+    if args.cache.is_file():
+        cache = FeatureCache.load(args.cache)
+    else:
+        cache = cache_views(net.encoder, train_set, cfg)
+        cache.save(args.cache)
+    net = train_decoder(net, cache, cfg, val_photos=val_set)
+    model = args.out / "default.onnx"
+    meta = {"training": {**cfg.to_dict(), "threads": args.threads, "init": str(args.init)}}
+    export_model(net, model, temperature=cfg.val_temperature, meta=meta)
+    temperature, val_report = choose_temperature(model, val_set, min_ratio=0.8)
+    colorizer = Colorizer(spec_from_onnx(model), device="cpu", temperature=temperature)
+    automatic = evaluate_pairs([colorizer.colorize(to_gray(img)) for img in reserved], reserved)
+    guided = {n: guided_report(colorizer, reserved, n) for n in (10, 50)}
+    set_sidecar(model, temperature=temperature, metrics_reserved=automatic, metrics_validation=val_report,
+                description=DESCRIPTION)  # fmt: skip
+    summary = {
+        "temperature": temperature,
+        "reserved": automatic,
+        "guided": {str(n): {**r, "gain_over_automatic": r["psnr"] - automatic["psnr"]} for n, r in guided.items()},
+        "seconds": time.monotonic() - t0,
+    }
+    (args.out / "report.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"chosen temperature {temperature}")
+    print("reserved photos, automatic:\n" + format_report(automatic))
+    for n, r in guided.items():
+        print(f"with {n} truth points: PSNR {r['psnr']:.2f} dB ({r['psnr'] - automatic['psnr']:+.2f} over automatic)")
+    print(f"total {time.monotonic() - t0:.0f} s; files in {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

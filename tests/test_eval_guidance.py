@@ -80,7 +80,10 @@ def write_guided_model(folder: Path) -> Path:
         "name": "guided",
         "input_size": SIZE,
         "output": "logits",
-        "inputs": [{"name": "data_l", "role": "l"}, {"name": "hints", "role": HINT_ROLE, "channels": 3, "stride": STRIDE}],
+        "inputs": [
+            {"name": "data_l", "role": "l"},
+            {"name": "hints", "role": HINT_ROLE, "channels": 3, "stride": STRIDE},
+        ],
     }
     path.with_suffix(".json").write_text(json.dumps(sidecar))
     return path
@@ -252,7 +255,9 @@ def test_hints_refused_with_a_video(tmp_path: Path, guided_model: Path, capsys) 
     folder = photo_folder(tmp_path / "photos")
     clip = tmp_path / "clip.mp4"
     clip.write_bytes(b"")  # never read: the refusal comes first
-    code, out, err = run_main(["eval", str(folder), "--video", str(clip), "-m", str(guided_model), "--hints", "5"], capsys)
+    code, out, err = run_main(
+        ["eval", str(folder), "--video", str(clip), "-m", str(guided_model), "--hints", "5"], capsys
+    )
     assert code == 1 and out == ""
     assert err.strip() == (
         "stream-colorize: error: --hints measures guided colourization on photos only; run --video without --hints"

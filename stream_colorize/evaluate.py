@@ -7,6 +7,12 @@
 Each photo is turned gray, colorized, and compared with the original.  The gray baseline is the
 same gray photo with ab = 0.  Numpy and OpenCV only: no torch needed.
 
+False colour: ``false_colour_rate`` is the share of the truly near-neutral pixels (truth Lab
+chroma below ``NEUTRAL_CHROMA``) that the result paints with a chroma above
+``FALSE_COLOUR_CHROMA``, pooled over all pixels of all images: a model that prefers gray to a
+wrong colour keeps it low.  ``evaluate_guided`` measures a model with a hint input given
+``points`` random truth hints a photo (``hints.truth_hints``) against its own automatic result.
+
 Two measures of colour over time: ``flicker`` (mean |Δab| between consecutive frames, which
 also counts colour that moves with the picture) and ``warp_error``, the measure of video
 colourization papers: mean |Δab| between a frame and the previous frame warped along the optical
@@ -25,11 +31,12 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .errors import MediaError
+from .errors import MediaError, UsageError
 from .flow import FlowEstimator, warp, working_gray
 from .frames import Frame
+from .hints import HINT_ROLE, hint_tensor, truth_hints
 from .imagestats import colorfulness
-from .lab import frame_ab, merge_ab
+from .lab import MergeMethod, frame_ab, merge_ab
 
 FLICKER_SIZE = 64
 WARP_SIZE = 128  # the warp error's grid: flow and ab at 128x128
@@ -39,6 +46,30 @@ HUE_MIN_CHROMA = 10.0  # a truth pixel "has colour" from this Lab chroma on
 HUE_PAINTED_CHROMA = 3.0  # a result pixel is "painted" from this chroma on (below it has no hue)
 HUE_TOLERANCE = 45.0  # degrees
 WARM_HUES = (15.0, 75.0)  # Lab hue angles of skin, wood, sand and brick
+NEUTRAL_CHROMA = 6.0  # a truth pixel is near-neutral (gray, white, black) below this Lab chroma
+FALSE_COLOUR_CHROMA = 12.0  # a result pixel over a near-neutral truth pixel is false colour above this
+HINT_PATCH = 5  # a truth hint's colour: the mean ab of this many pixels square around its point
+
+
+def _chroma(image: np.ndarray) -> np.ndarray:
+    """Float CIE Lab chroma of each pixel of a BGR (or gray) uint8 image."""
+    if image.ndim == 2:
+        return np.zeros(image.shape, np.float32)
+    lab = cv2.cvtColor(image[:, :, :3].astype(np.float32) * np.float32(1 / 255), cv2.COLOR_BGR2Lab)
+    return np.hypot(lab[..., 1], lab[..., 2])
+
+
+def false_colour_counts(result: np.ndarray, truth: np.ndarray) -> tuple[int, int, int]:
+    """(falsely coloured, near-neutral, all) pixel counts of one BGR pair at the truth's size.
+
+    A truth pixel with chroma below NEUTRAL_CHROMA is near-neutral; it is falsely coloured when
+    the result there has a chroma above FALSE_COLOUR_CHROMA.
+    """
+    if result.shape[:2] != truth.shape[:2]:
+        raise ValueError(f"result {result.shape[:2]} and truth {truth.shape[:2]} differ in size")
+    neutral = _chroma(truth) < NEUTRAL_CHROMA
+    painted = _chroma(result) > FALSE_COLOUR_CHROMA
+    return int((neutral & painted).sum()), int(neutral.sum()), int(neutral.size)
 
 
 def hue_counts(result: np.ndarray, truth: np.ndarray) -> tuple[int, int, int, int]:
@@ -108,8 +139,10 @@ def evaluate_pairs(results: Iterable[np.ndarray], truths: list[np.ndarray], name
     """
     rows = []
     hues = np.zeros(4, np.int64)
+    falses = []
     for result, truth in zip(results, truths):
         hues += hue_counts(result, truth)
+        falses.append(false_colour_counts(result, truth))
         gray = to_gray(truth)
         baseline = merge_ab(gray, np.zeros((2, 8, 8), np.float32))
         rows.append(
@@ -140,13 +173,24 @@ def evaluate_pairs(results: Iterable[np.ndarray], truths: list[np.ndarray], name
         # Pooled over all pixels of all images: share of coloured truth pixels painted with their hue.
         "hue_agreement": float(hues[0] / hues[1]) if hues[1] else float("nan"),
         "hue_agreement_warm": float(hues[2] / hues[3]) if hues[3] else float("nan"),
+        **_false_colour(np.array(falses, np.int64).sum(0)),
     }
     if names is not None:
         keys = ("psnr", "psnr_gray", "ssim", "ssim_gray", "colourfulness", "colourfulness_truth")
-        table = [{"name": n, **dict(zip(keys, map(float, row))), "psnr_gain": float(row[0] - row[1])}
-                 for n, row in zip(names, finite)]  # fmt: skip
+        table = [{"name": n, **dict(zip(keys, map(float, row))), "psnr_gain": float(row[0] - row[1]),
+                  **_false_colour(counts)}
+                 for n, row, counts in zip(names, finite, falses)]  # fmt: skip
         report["per_image"] = sorted(table, key=lambda r: r["psnr_gain"])
     return report
+
+
+def _false_colour(counts) -> dict[str, float]:
+    """``false_colour_rate`` and ``neutral_share`` of (false, neutral, all) counts; NaN for none."""
+    false, neutral, total = (int(c) for c in counts)
+    return {
+        "false_colour_rate": false / neutral if neutral else float("nan"),
+        "neutral_share": neutral / total if total else float("nan"),
+    }
 
 
 def evaluate_images(colorizer, images: list[np.ndarray], names: list[str] | None = None) -> dict:
@@ -154,6 +198,54 @@ def evaluate_images(colorizer, images: list[np.ndarray], names: list[str] | None
     (``names``: also report each photo, see ``evaluate_pairs``)."""
     results = [colorizer.colorize([to_gray(img)])[0] for img in images]
     return evaluate_pairs(results, images, names)
+
+
+def hint_side(colorizer) -> int | None:
+    """The side of the model's hint grid (input size / the hint input's stride), None for a model
+    without a hint input (role ``hints.HINT_ROLE``)."""
+    for item in colorizer.spec.inputs:
+        if item.role == HINT_ROLE:
+            return int(colorizer.input_size // item.stride)
+    return None
+
+
+def evaluate_guided(
+    colorizer, images: list[np.ndarray], points: int, seed: int = 0, names: list[str] | None = None
+) -> dict[str, Any]:
+    """Guided against automatic colourization of the gray version of each colour photo.
+
+    Each photo gets ``points`` truth hints (``hints.truth_hints``: random pixels, each with the
+    mean true ab of the HINT_PATCH x HINT_PATCH pixels around it, one grid cell), drawn from one
+    generator seeded with ``seed``, so a run repeats.  Returns ``automatic`` and ``guided`` (each
+    an ``evaluate_pairs`` report), ``points``, ``seed``, and the guided result's gain over the
+    automatic one: ``psnr_gain_over_automatic`` (dB), ``ssim_gain_over_automatic`` and
+    ``false_colour_change`` (rate guided - automatic).  UsageError for a model without a hint input.
+    """
+    side = hint_side(colorizer)
+    if side is None:
+        raise UsageError(
+            f"model '{colorizer.spec.name}' takes no colour hints (no input with the role {HINT_ROLE!r}); "
+            "guided evaluation needs a model with a hint input"
+        )
+    rng = np.random.default_rng(seed)
+    merge: MergeMethod = getattr(colorizer, "merge", "u8")
+    automatic, guided = [], []
+    for image in images:
+        gray = to_gray(image)
+        planes = hint_tensor(truth_hints(image, points, rng, HINT_PATCH), gray.shape[:2], side)
+        automatic.append(merge_ab(gray, colorizer.predict_ab([gray])[0], merge))
+        guided.append(merge_ab(gray, colorizer.predict_ab([gray], {HINT_ROLE: planes[None]})[0], merge))
+    auto_report = evaluate_pairs(automatic, images, names)
+    guided_report = evaluate_pairs(guided, images, names)
+    return {
+        "points": float(points),
+        "seed": float(seed),
+        "automatic": auto_report,
+        "guided": guided_report,
+        "psnr_gain_over_automatic": guided_report["psnr"] - auto_report["psnr"],
+        "ssim_gain_over_automatic": guided_report["ssim"] - auto_report["ssim"],
+        "false_colour_change": guided_report["false_colour_rate"] - auto_report["false_colour_rate"],
+    }
 
 
 def flicker(frames: Iterable[np.ndarray]) -> float:
@@ -249,11 +341,14 @@ def format_report(report: dict[str, Any]) -> str:
             f"hue within 45°    {report['hue_agreement'] * 100:.0f} % of coloured pixels  "
             f"(warm ones, faces: {report['hue_agreement_warm'] * 100:.0f} %)"
         )
+    if "false_colour_rate" in report:
+        lines.append(_false_colour_line(report))
     if report.get("per_image"):
-        lines.append("per photo, worst PSNR gain first:  gain dB   gray dB   colourfulness ours/truth")
+        lines.append("per photo, worst PSNR gain first:  gain dB   gray dB   colourfulness ours/truth   false colour")
         for row in report["per_image"]:
             lines.append(f"  {row['name'][:30]:30s}   {row['psnr_gain']:+6.2f}    {row['psnr_gray']:6.2f}    "
-                         f"{row['colourfulness']:5.1f} / {row['colourfulness_truth']:5.1f}")  # fmt: skip
+                         f"{row['colourfulness']:5.1f} / {row['colourfulness_truth']:5.1f}        "
+                         f"{_percent(row.get('false_colour_rate', float('nan')))}")  # fmt: skip
     if "flicker" in report:
         lines.append(
             f"flicker           {report['flicker']:.3f} ab/frame  (footage {report['flicker_truth']:.3f}, "
@@ -263,4 +358,33 @@ def format_report(report: dict[str, Any]) -> str:
         truth = report["warp_error_truth"]
         ratio = f", {report['warp_error'] / truth:.2f} x" if truth > 0 else ""
         lines.append(f"warp error        {report['warp_error']:.3f} ab  (footage {truth:.3f}{ratio})")
+    return "\n".join(lines)
+
+
+def _percent(value: float) -> str:
+    return "   -" if not np.isfinite(value) else f"{value * 100:3.0f} %"
+
+
+def _false_colour_line(report: dict[str, Any]) -> str:
+    rate, share = report["false_colour_rate"], report["neutral_share"]
+    if not np.isfinite(rate):
+        return "false colour      - (no near-neutral pixels in the truth)"
+    return (
+        f"false colour      {rate * 100:.1f} % of near-neutral pixels painted (chroma > {FALSE_COLOUR_CHROMA:g}; "
+        f"{share * 100:.0f} % of the truth is near-neutral, chroma < {NEUTRAL_CHROMA:g})"
+    )
+
+
+def format_guided(report: dict[str, Any]) -> str:
+    """Human-readable lines of an ``evaluate_guided`` report: the guided metrics and the gain."""
+    lines = [
+        f"hints             {int(report['points'])} truth points a photo (seed {int(report['seed'])})",
+        format_report(report["guided"]),
+        f"gain over automatic  {report['psnr_gain_over_automatic']:+.2f} dB PSNR "
+        f"({report['automatic']['psnr']:.2f} -> {report['guided']['psnr']:.2f}), "
+        f"SSIM {report['ssim_gain_over_automatic']:+.4f}",
+    ]
+    change = report["false_colour_change"]
+    if np.isfinite(change):
+        lines[-1] += f", false colour {change * 100:+.1f} points"
     return "\n".join(lines)

@@ -176,3 +176,25 @@ def _draw_dense(out: np.ndarray, ab: np.ndarray, weight: np.ndarray | None, side
 def hint_batch(hints: Sequence[Hints | None], sizes: Sequence[tuple[int, int]], side: int) -> np.ndarray:
     """(N, 3, side, side) hint planes for N pictures of the given (height, width) sizes."""
     return np.stack([hint_tensor(h, s, side) for h, s in zip(hints, sizes)]) if hints else np.zeros((0, 3, side, side))
+
+
+def truth_hints(image: np.ndarray, count: int, rng: np.random.Generator, patch: int = 5) -> Hints:
+    """``count`` hints a user who knew the colours would give: random pixels of a colour photo (BGR
+    or gray uint8), each with the mean true (a, b) of the ``patch`` x ``patch`` pixels around it
+    (cut at the picture's edges), radius 0.  For measuring guided colourization (``evaluate``);
+    UsageError for a negative count or more than ``MAX_POINTS``."""
+    if not 0 <= count <= MAX_POINTS:
+        raise UsageError(f"{count} truth hints: give 0 to {MAX_POINTS} a picture")
+    if patch < 1:
+        raise UsageError(f"the truth hints' patch must be 1 pixel or more, not {patch}")
+    bgr = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image[:, :, :3]
+    height, width = bgr.shape[:2]
+    xs, ys = rng.integers(0, width, count), rng.integers(0, height, count)
+    half = patch // 2
+    points = []
+    for x, y in zip(xs.tolist(), ys.tolist()):
+        around = bgr[max(0, y - half) : y + half + 1, max(0, x - half) : x + half + 1]
+        lab = cv2.cvtColor(around.astype(np.float32) * np.float32(1 / 255), cv2.COLOR_BGR2Lab)
+        a, b = lab[:, :, 1:].reshape(-1, 2).mean(0)
+        points.append(HintPoint(float(x), float(y), float(a), float(b)))
+    return Hints.of(points)

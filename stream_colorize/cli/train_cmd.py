@@ -21,7 +21,16 @@ from ..build import build_engine, build_temporal
 from ..config import MODEL_KEYS, TEMPORAL_KEYS
 from ..engine import Colorizer
 from ..errors import InputNotFoundError, MediaError, ModelError, UsageError
-from ..evaluate import evaluate_images, evaluate_video, format_report, read_video_frames
+from ..evaluate import (
+    evaluate_guided,
+    evaluate_images,
+    evaluate_video,
+    format_guided,
+    format_report,
+    hint_side,
+    read_video_frames,
+)
+from ..hints import HINT_ROLE, MAX_POINTS
 from ..imagestats import colorfulness
 from ..io.kinds import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from ..photo import read_image
@@ -243,10 +252,22 @@ def eval_command(
     config: str | None = ConfigOption,
     as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON."),
     per_image: bool = typer.Option(False, "--per-image", help="Also list each photo, worst PSNR gain first."),
+    hints: int = typer.Option(
+        0,
+        "--hints",
+        min=0,
+        max=MAX_POINTS,
+        help="Also colorize each photo given N random truth colour hints (a model with a hint input) and "
+        "report the gain over its automatic result; photos only, not with --video. 0: automatic only.",
+    ),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the random --hints points (same seed, same points)."),
 ) -> None:
-    """Measure a model on colour photos (and a video): PSNR, SSIM, colourfulness, flicker and warp error vs truth."""
+    """Measure a model on colour photos (and a video): PSNR, SSIM, colourfulness, false colour, flicker and
+    warp error vs truth; with --hints, also guided by truth colour hints."""
     if images is None and video is None:
         raise UsageError("give a folder of colour photos, --video FILE, or both")
+    if hints and (video is not None or images is None):
+        raise UsageError("--hints measures guided colourization on photos only; run --video without --hints")
     color: list[np.ndarray] = []
     names: list[str] = []
     if images is not None:
@@ -265,19 +286,35 @@ def eval_command(
         preset, model_flags, precision=precision, skip=skip, smooth=smoothing(smooth, no_smooth), smoother=smoother
     )
     colorizer = build_engine(settings.model)
+    if hints and hint_side(colorizer) is None:
+        raise UsageError(
+            f"--hints: model '{settings.model.name}' takes no colour hints (no '{HINT_ROLE}' input); "
+            "give a model with a hint input, or leave --hints out"
+        )
     results: dict[str, dict] = {}
-    if color:
+    guided: dict | None = None
+    if color and hints:
+        guided = evaluate_guided(colorizer, color, hints, seed, names if per_image else None)
+        results["images"] = guided["automatic"]
+    elif color:
         results["images"] = evaluate_images(colorizer, color, names if per_image else None)
     if video is not None:
         wanted = settings.temporal.smooth > 0 or (settings.temporal.skip or 1) > 1
         temporal = build_temporal(settings.temporal) if wanted else None
         results["video"] = evaluate_video(colorizer, video, max_frames, temporal)
+    if guided is not None:
+        # The automatic report stays under "images", as without --hints.
+        results["guided"] = {key: value for key, value in guided.items() if key not in ("automatic", "guided")}
+        results["guided"].update(guided["guided"])
     if as_json:
         typer.echo(json.dumps({"model": settings.model.name, **results}, indent=2))
         return
     typer.echo(f"model {settings.model.name} on {colorizer.choice.device} ({colorizer.backend_name})")
     for name, report in results.items():
-        typer.echo(f"-- {name}\n{format_report(report)}")
+        if name != "guided":
+            typer.echo(f"-- {name}\n{format_report(report)}")
+    if guided is not None:
+        typer.echo(f"-- guided by truth hints\n{format_guided(guided)}")
 
 
 def register(app: typer.Typer) -> None:

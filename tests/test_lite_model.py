@@ -96,3 +96,93 @@ def test_train_fine_tunes_the_decoder_only_and_says_how_it_compares(
     for a, b in zip(before.encoder.parameters(), after.encoder.parameters()):
         assert torch.equal(a, b)  # the encoder stayed as it was
     assert not torch.equal(before.decoder.head.weight, after.decoder.head.weight)  # the decoder learned
+
+
+# -- the hint input (#23) ------------------------------------------------------------------------
+
+
+def _hint_planes(side: int = 56) -> np.ndarray:
+    planes = np.zeros((1, 3, side, side), np.float32)
+    planes[0, :, 10:14, 20:24] = np.array([60.0, -40.0, 1.0], np.float32)[:, None, None]  # a green-ish patch
+    return planes
+
+
+def test_a_grown_hint_model_colours_as_before_until_trained(weights: dict) -> None:
+    net = LiteColorNet(SMALL, backbone.LiteEncoder.from_state(weights)).eval()
+    grown = net.with_hints().eval()
+    x = torch.randn(2, 1, 224, 224) * 25
+    with torch.no_grad():
+        ref = net(x)
+        assert torch.equal(grown(x), ref)  # no hints: the zero fill
+        assert torch.equal(grown(x, torch.from_numpy(np.repeat(_hint_planes(), 2, 0))), ref)  # new weights are zero
+    assert grown.arch.hints == 3 and LiteArch.from_dict(grown.arch.to_dict()) == grown.arch
+
+
+def test_a_hint_model_exports_with_its_second_input_and_agrees_across_backends(weights: dict, tmp_path: Path) -> None:
+    net = LiteColorNet(SMALL, backbone.LiteEncoder.from_state(weights)).with_hints().eval()
+    with torch.no_grad():  # give the hint path weight, as training would
+        for mod in net.decoder.modules():
+            if isinstance(mod, torch.nn.Conv2d):
+                mod.weight.normal_(0.0, 0.05)
+    out = tmp_path / "hinted.onnx"
+    meta = export_model(net, out, temperature=0.45)
+    assert meta["cv2_relative_error"] < 1e-3
+    assert meta["inputs"] == [{"name": "data_l", "role": "l"},
+                              {"name": "hints", "role": "hints", "channels": 3, "stride": 4}]  # fmt: skip
+    photo = color_photo(5)
+    spec = spec_from_onnx(out)
+    results = {}
+    for backend in ("opencv", "onnxruntime"):
+        colorizer = Colorizer(spec, device="cpu", backend=backend)
+        plain = colorizer.predict_ab([photo])
+        hinted = colorizer.predict_ab([photo], {"hints": _hint_planes()})
+        assert np.abs(hinted - plain).max() > 1.0  # the hints change the colours
+        results[backend] = (plain, hinted)
+    for a, b in zip(results["opencv"], results["onnxruntime"]):
+        assert np.abs(a - b).max() < 0.05
+    again = LiteColorNet.from_onnx(out, LiteArch.from_dict(meta["arch"]))
+    x, h = torch.randn(1, 1, 224, 224) * 25, torch.from_numpy(_hint_planes())
+    with torch.no_grad():
+        assert torch.allclose(again(x, h), net.folded()(x, h), atol=1e-3, rtol=1e-3)
+
+
+def test_train_fine_tunes_a_hint_model_with_simulated_hints(weights: dict, tmp_path: Path, capsys) -> None:
+    import cv2
+
+    start = tmp_path / "start.onnx"
+    export_model(LiteColorNet(SMALL, backbone.LiteEncoder.from_state(weights)).with_hints().eval(), start, 0.45)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(6):
+        cv2.imwrite(str(photos / f"p{i}.png"), color_photo(i, (96, 96)))
+    out = tmp_path / "tuned.onnx"
+    args = ["train", "--data", str(photos), "--out", str(out), "--init", str(start), "--steps", "3", "--batch", "4",
+            "--crop", "64", "--threads", "1"]  # fmt: skip
+    code, _, err = run_main(args, capsys)
+    assert code == 0, err
+    sidecar = json.loads(out.with_suffix(".json").read_text())
+    assert sidecar["arch"]["hints"] == 3 and sidecar["inputs"][1]["role"] == "hints"
+    arch = LiteArch.from_dict(sidecar["arch"])
+    before, after = LiteColorNet.from_onnx(start, arch), LiteColorNet.from_onnx(out, arch)
+    assert before.decoder.hint_embed is not None and after.decoder.hint_embed is not None
+    # the hint path's weights start at zero in every level's convolution; training with hints moves them
+    assert not torch.equal(before.decoder.at4[0].conv.weight[:, -16:], after.decoder.at4[0].conv.weight[:, -16:])
+
+
+def test_simulated_hints_carry_the_truth_or_nothing() -> None:
+    from stream_colorize.train.hint_sim import HintPlan, simulate_hints
+
+    gen = torch.Generator().manual_seed(0)
+    ab = torch.zeros(200, 2, 32, 32)
+    ab[:, 0], ab[:, 1] = 30.0, -20.0  # one flat colour: every hint must carry it
+    hints = simulate_hints(ab, HintPlan(dense_noise=0.0), gen)
+    mask = hints[:, 2]
+    assert set(mask.unique().tolist()) <= {0.0, 1.0}
+    empty = (mask.sum((1, 2)) == 0).float().mean()
+    assert 0.2 < float(empty) < 0.5  # about HintPlan.none of the samples get no hints
+    assert torch.allclose(hints[:, 0][mask > 0], torch.tensor(30.0)) and torch.allclose(
+        hints[:, 1][mask > 0], torch.tensor(-20.0)
+    )
+    assert (hints[:, :2][mask[:, None].expand(-1, 2, -1, -1) == 0] == 0).all()  # no colour where no hint
+    dense = mask.mean((1, 2)) > 0.15
+    assert dense.any() and (mask.sum((1, 2))[~dense & (mask.sum((1, 2)) > 0)] >= 1).all()

@@ -23,6 +23,7 @@ from torch.nn import functional as F
 
 from ..bins import load_bins
 from ..io.outputs import atomic_output
+from .hint_sim import HintPlan, simulate_hints
 from .losses import bgr_to_lab, color_loss, rebalance_weights
 from .model import ArchConfig, ColorNet
 
@@ -166,6 +167,8 @@ def train(
     gen.manual_seed(cfg.seed)
     net = init if init is not None else ColorNet(arch, dropout=cfg.dropout)
     net = net.to(dev).train()
+    takes_hints = bool(getattr(getattr(net, "arch", None), "hints", 0))
+    hint_gen = torch.Generator().manual_seed(cfg.seed + 2)
     if dev.type == "cuda":
         net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's stub lacks it
         torch.backends.cudnn.benchmark = True
@@ -228,10 +231,12 @@ def train(
             idx = torch.randint(0, data.shape[0], (cfg.batch,), generator=gen, device=dev)
             with torch.no_grad():
                 l_in, ab = make_batch(data, idx, cfg, gen)
+                # a model with a hint input learns to follow hints and to do without (train.hint_sim)
+                hints = simulate_hints(ab.cpu(), HintPlan(), hint_gen).to(dev) if takes_hints else None
             if dev.type == "cuda":
                 l_in = l_in.contiguous(memory_format=torch.channels_last)
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_amp):
-                logits = net(l_in)
+                logits = net(l_in) if hints is None else net(l_in, hints)
             loss = color_loss(logits.float(), ab, centres, weights, cfg.reg_weight, cfg.log_weight)
             opt.zero_grad(set_to_none=True)
             loss.backward()

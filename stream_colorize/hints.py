@@ -103,7 +103,10 @@ def parse_hint(text: str) -> HintPoint:
         raise UsageError(f"--hint {text!r}: X, Y and RADIUS must be numbers") from None
     if not (np.isfinite(x) and np.isfinite(y) and np.isfinite(radius)) or radius < 0:
         raise UsageError(f"--hint {text!r}: X, Y must be finite and RADIUS 0 or more")
-    return HintPoint.from_color(x, y, parts[2], radius)
+    try:
+        return HintPoint.from_color(x, y, parts[2], radius)
+    except UsageError as exc:
+        raise UsageError(f"--hint {text!r}: {exc}") from None
 
 
 def _point_from_json(item: object, where: str) -> HintPoint:

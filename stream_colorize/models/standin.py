@@ -35,7 +35,8 @@ HINTED_ARCHES = {"tiny-hints"}  # these take colour hints besides the L
 HINT_INPUT_NAME = "hints"
 HINT_STRIDE = 4  # hints come at the logits' grid: 56 x 56 for a 224 input
 HINT_GAIN = 2.0  # alpha: a hinted logit of bin q moves by -alpha/2 |ab - c_q|^2 (+ a per-cell constant);
-# next-nearest bins (10 apart) then lose >= 100, beyond the tiny model's own logits (about +-50)
+# next-nearest bins (10 apart) then lose >= 100, beyond the tiny-hints model's own logits (about +-45)
+HINTED_HEAD_SCALE = 0.1
 
 
 def layer_weights(layers: tuple[Layer, ...], seed: int) -> dict[str, list[np.ndarray]]:
@@ -146,7 +147,10 @@ def write_onnx_atomically(model, path: Path) -> None:
 def write_standin_onnx(path: Path, arch: str = "zhang", seed: int = 0) -> Path:
     """Write a stand-in ONNX model and its JSON sidecar; return the model path."""
     layers, hinted = ARCHES[arch], arch in HINTED_ARCHES
-    model = build_onnx(layers, layer_weights(layers, seed), hints=hinted)
+    blobs = layer_weights(layers, seed)
+    if hinted:  # logits a tenth as large (about +-45, not +-450): a hint outweighs them, bins seldom tie
+        blobs["conv8_313"] = [blob * np.float32(HINTED_HEAD_SCALE) for blob in blobs["conv8_313"]]
+    model = build_onnx(layers, blobs, hints=hinted)
     sidecar: dict = {
         "name": f"standin-{arch}",
         "output": "logits",

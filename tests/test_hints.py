@@ -331,8 +331,10 @@ BAD_CASES = {
     "not a point": (["--hint", "10;10;#a0522d"], "must be X,Y,#RRGGBB"),
     "empty file": (["--hints", {"points": []}], "lists no points"),
     "huge file": (["--hints", {"points": [{"x": 1, "y": 1, "color": "#a0522d"}] * (MAX_POINTS + 1)}], "at most"),
-    "too many together": (["--hints", {"points": [{"x": 1, "y": 1, "color": "#a0522d"}] * MAX_POINTS},
-                           "--hint", "2,2,#a0522d"], "too many"),  # fmt: skip
+    "too many together": (
+        ["--hints", {"points": [{"x": 1, "y": 1, "color": "#a0522d"}] * MAX_POINTS}, "--hint", "2,2,#a0522d"],
+        "too many",
+    ),  # fmt: skip
     "malformed JSON": (["--hints", '{"points": [{"x": 1,}]}'], "not valid JSON"),
     "bad colour in file": (["--hints", {"points": [{"x": 1, "y": 1, "color": "#a0522"}]}], "is not #RRGGBB"),
     "missing file": (["--hints", None], "does not exist"),

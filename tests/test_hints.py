@@ -269,6 +269,17 @@ def test_colorize_image_takes_hints(hint_model: Path, tiny_onnx: Path, tmp_path:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["g.png", "o.png"]
 
 
+def test_sixteen_bit_photo_takes_hints(hint_model: Path, tmp_path: Path) -> None:
+    """The 16-bit path (ab merged with the full-depth L) gets the hints too."""
+    src = tmp_path / "deep.png"
+    cv2.imwrite(str(src), gray_picture(gray_at(SIENNA)).astype(np.uint16) * 257)
+    out = colorize_image(src, tmp_path / "deep_colour.png", hint_model, hints=sienna_hints())
+    colour = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    assert colour.dtype == np.uint16
+    ab = cv2.cvtColor(colour.astype(np.float32) / 65535, cv2.COLOR_BGR2Lab)[30, 40, 1:]
+    assert np.hypot(*(ab - np.array(color_to_ab(SIENNA)))) < 10.0
+
+
 def test_standin_hints_by_name(model_home: Path) -> None:
     engine = Colorizer("standin-hints", device="cpu", backend="onnxruntime")
     assert engine.takes_hints and engine.spec.name == "standin-hints"

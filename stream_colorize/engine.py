@@ -7,6 +7,7 @@
     >>> colour = engine.colorize(frame)            # BGR uint8 at the frame's own size
     >>> colours = engine.colorize([frame, other])  # a list in, a list out
     >>> ab = engine.predict_ab([frame], {"hints_ab": hints})  # a model with more inputs, by role
+    >>> colour = engine.colorize(frame, hints=Hints.of([HintPoint.from_color(120, 80, "#a0522d")]))
 
 The network runs in a backend (``backends/``): ``auto`` (the default, as on the command line and
 in ``Settings``) takes ONNX Runtime, a dependency of the package, and falls back to cv2.dnn, the
@@ -18,7 +19,9 @@ its int8 copy (``backends/precision.py``; ``auto``: int8 where it was measured t
 
 Inputs: the engine builds the L input from the frames (``lab.network_input``) and takes any other
 input the model declares (``ModelSpec.inputs``, from its sidecar) from the caller, by role, or
-fills it with the input's default; the backend gets them all by graph name.
+fills it with the input's default; the backend gets them all by graph name.  Colour hints
+(``hints.Hints``, one per frame, in the frame's own pixels) are drawn onto the model's hint input
+(role ``hints.HINT_ROLE``) at its grid; a model without one refuses them (UsageError).
 """
 
 from __future__ import annotations
@@ -44,9 +47,10 @@ from .backends.opencv_dnn import (
 )
 from .backends.precision import choose as choose_precision
 from .errors import ColorizeError, UsageError
+from .hints import HINT_ROLE, Hints, hint_batch
 from .lab import MergeMethod, limit_to_gamut, merge_ab, network_input
 from .models.resolve import resolve_model
-from .models.spec import L_ROLE, ModelSpec
+from .models.spec import L_ROLE, InputSpec, ModelSpec
 
 __all__ = [
     "BACKENDS",
@@ -63,6 +67,7 @@ __all__ = [
 
 log = logging.getLogger("stream_colorize")
 
+HintsArg = Hints | Sequence[Hints | None] | None  # colour hints: one Hints per frame (see Colorizer.hint_planes)
 DeviceName = Literal["auto", "cpu", "opencl", "opencl-fp16", "cuda", "cuda-fp16"]
 
 
@@ -142,6 +147,44 @@ class Colorizer:
         """One line: backend, precision, device, and why."""
         return f"backend {self.backend.name} {self.precision}, {self.choice.summary()}"
 
+    @property
+    def hint_input(self) -> InputSpec | None:
+        """The model's colour-hint input (role ``HINT_ROLE``), or None when it takes no hints."""
+        return next((i for i in self.spec.inputs if i.role == HINT_ROLE), None)
+
+    @property
+    def takes_hints(self) -> bool:
+        """Whether the model takes colour hints (``colorize(frames, hints=...)``)."""
+        return self.hint_input is not None
+
+    def hint_planes(
+        self, frames: Sequence[np.ndarray], hints: Hints | Sequence[Hints | None] | None
+    ) -> np.ndarray | None:
+        """The (N, 3, g, g) hint planes for ``frames`` (g: the model's hint grid), None when no frame
+        has hints (the model's fill: automatic colour).  ``hints`` is one ``Hints`` (or None) per
+        frame, or one ``Hints`` for a single frame.  UsageError for hints the model cannot take,
+        a point outside its frame, or a count that does not match the frames."""
+        listed = _hint_list(hints, len(frames))
+        if not any(listed):
+            return None
+        item = self.hint_input
+        if item is None:
+            roles = ", ".join(i.role for i in self.spec.inputs if i.role != L_ROLE) or "only the L"
+            raise UsageError(
+                f"model '{self.spec.name}' takes no colour hints (its inputs: {roles}; "
+                f"hints need an input with the role {HINT_ROLE!r})"
+            )
+        if item.channels != 3:
+            raise UsageError(
+                f"model '{self.spec.name}': its {HINT_ROLE!r} input has {item.channels} channels, "
+                "colour hints give 3 (a, b, mask)"
+            )
+        sizes = [frame.shape[:2] for frame in frames]
+        for given, (height, width) in zip(listed, sizes):
+            if given:
+                given.check_inside(width, height)
+        return hint_batch(listed, sizes, self.input_size // item.stride)
+
     def _probe_blob(self) -> np.ndarray:
         return probe_blob(self.input_size)
 
@@ -186,24 +229,38 @@ class Colorizer:
         return out
 
     @overload
-    def predict_ab(self, frames: np.ndarray, extra: Mapping[str, np.ndarray] | None = None) -> np.ndarray: ...
-    @overload
-    def predict_ab(self, frames: Sequence[np.ndarray], extra: Mapping[str, np.ndarray] | None = None) -> np.ndarray: ...
     def predict_ab(
-        self, frames: np.ndarray | Sequence[np.ndarray], extra: Mapping[str, np.ndarray] | None = None
+        self, frames: np.ndarray, extra: Mapping[str, np.ndarray] | None = None, hints: HintsArg = None
+    ) -> np.ndarray: ...
+    @overload
+    def predict_ab(
+        self, frames: Sequence[np.ndarray], extra: Mapping[str, np.ndarray] | None = None, hints: HintsArg = None
+    ) -> np.ndarray: ...
+    def predict_ab(
+        self,
+        frames: np.ndarray | Sequence[np.ndarray],
+        extra: Mapping[str, np.ndarray] | None = None,
+        hints: HintsArg = None,
     ) -> np.ndarray:
         """ab at model resolution as float32: (2, h, w) for one uint8 gray/BGR frame, (N, 2, h, w)
         for a list of them.  UsageError for anything that is not a frame.
 
         ``extra``: the model's other inputs by role (see ``ModelSpec.inputs``), each (N, C, h, w),
         or (C, h, w) with one bare frame; an input left out gets its default (for hints: none).
+        ``hints``: colour hints, one ``Hints`` (or None) per frame or one for a bare frame, in each
+        frame's own pixels (see ``hint_planes``); not together with hint planes in ``extra``.
         """
         batch, single = frame_list(frames)
         if not batch:
             return np.zeros((0, 2, 1, 1), np.float32)
+        planes = self.hint_planes(batch, hints)
         blob = network_input(batch, self.input_size)
         if single and extra:
             extra = {role: np.asarray(value)[None] for role, value in extra.items()}
+        if planes is not None:
+            if extra and HINT_ROLE in extra:
+                raise UsageError(f"colour hints given twice: as hints= and as extra[{HINT_ROLE!r}]; pass one")
+            extra = {**(extra or {}), HINT_ROLE: planes}
         feeds = self.feeds(blob, extra)
         step = self.batch_size  # fixed for this call: forward() may lower batch_size for the next
         ab = np.concatenate([self.forward(feeds_slice(feeds, i, i + step)) for i in range(0, len(batch), step)])
@@ -215,16 +272,43 @@ class Colorizer:
         return ab[0] if single else ab
 
     @overload
-    def colorize(self, frames: np.ndarray) -> np.ndarray: ...
+    def colorize(self, frames: np.ndarray, hints: HintsArg = None) -> np.ndarray: ...
     @overload
-    def colorize(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]: ...
-    def colorize(self, frames: np.ndarray | Sequence[np.ndarray]) -> np.ndarray | list[np.ndarray]:
+    def colorize(self, frames: Sequence[np.ndarray], hints: HintsArg = None) -> list[np.ndarray]: ...
+    def colorize(
+        self, frames: np.ndarray | Sequence[np.ndarray], hints: HintsArg = None
+    ) -> np.ndarray | list[np.ndarray]:
         """The colour version (BGR uint8, same size) of one uint8 gray/BGR frame, or a list of
-        them for a list of frames.  UsageError for anything that is not a frame."""
+        them for a list of frames.  UsageError for anything that is not a frame.
+
+        ``hints``: colour hints for a model that takes them (``takes_hints``): one ``Hints`` for a
+        bare frame, or a list of one ``Hints`` (or None: automatic) per frame, in the frame's pixels.
+        """
         batch, single = frame_list(frames)
-        ab = self.predict_ab(batch)  # through the public method, which a subclass may wrap
+        # through the public method, which a subclass may wrap (without the hints keyword, if it never takes them)
+        ab = self.predict_ab(batch) if hints is None else self.predict_ab(batch, hints=hints)
         color = [merge_ab(frame, ab[i], self.merge) for i, frame in enumerate(batch)]
         return color[0] if single else color
+
+
+def _hint_list(hints: object, count: int) -> list[Hints | None]:
+    """``hints`` as one ``Hints`` or None per frame; UsageError naming what does not fit."""
+    if hints is None:
+        return [None] * count
+    if isinstance(hints, Hints):
+        if count != 1:
+            raise UsageError(f"one Hints for {count} frames: pass a list with one Hints (or None) per frame")
+        return [hints]
+    if isinstance(hints, (str, bytes)) or not isinstance(hints, Iterable):
+        what = type(hints).__name__
+        raise UsageError(f"hints must be a Hints, or a list of one Hints (or None) per frame; got {what}")
+    listed = list(hints)
+    if len(listed) != count:
+        raise UsageError(f"{len(listed)} hints for {count} frames: pass one Hints (or None) per frame")
+    wrong = next((h for h in listed if h is not None and not isinstance(h, Hints)), None)
+    if wrong is not None:
+        raise UsageError(f"each frame's hints must be a Hints or None, not {type(wrong).__name__}")
+    return listed
 
 
 def frame_list(frames: object) -> tuple[list[np.ndarray], bool]:

@@ -29,6 +29,7 @@ from .errors import UsageError
 
 HINT_ROLE = "hints"  # the sidecar role of a model's hint input: 3 channels, a, b and mask
 MAX_POINTS = 1000  # more than this in one picture is a mistake (a dense map is the way to pass many)
+MAX_FILE_BYTES = 1 << 20  # a hints file of MAX_POINTS points is well under 100 kB: refuse before reading more
 _COLOR = re.compile(r"#[0-9a-fA-F]{6}")
 
 
@@ -102,7 +103,10 @@ def parse_hint(text: str) -> HintPoint:
         raise UsageError(f"--hint {text!r}: X, Y and RADIUS must be numbers") from None
     if not (np.isfinite(x) and np.isfinite(y) and np.isfinite(radius)) or radius < 0:
         raise UsageError(f"--hint {text!r}: X, Y must be finite and RADIUS 0 or more")
-    return HintPoint.from_color(x, y, parts[2], radius)
+    try:
+        return HintPoint.from_color(x, y, parts[2], radius)
+    except UsageError as exc:
+        raise UsageError(f"--hint {text!r}: {exc}") from None
 
 
 def _point_from_json(item: object, where: str) -> HintPoint:
@@ -111,12 +115,26 @@ def _point_from_json(item: object, where: str) -> HintPoint:
     missing = [k for k in ("x", "y", "color") if k not in item]
     if missing:
         raise UsageError(f"{where}: a point lacks {', '.join(missing)}")
-    values = [item["x"], item["y"], item.get("radius", 0)]
-    if not all(isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v) for v in values):
-        raise UsageError(f"{where}: x, y and radius must be numbers")
-    if values[2] < 0:
+    x, y, radius = _finite(item["x"]), _finite(item["y"]), _finite(item.get("radius", 0))
+    if x is None or y is None or radius is None:
+        raise UsageError(f"{where}: x, y and radius must be finite numbers")
+    if radius < 0:
         raise UsageError(f"{where}: radius must be 0 or more")
-    return HintPoint.from_color(values[0], values[1], item["color"], values[2])
+    try:
+        return HintPoint.from_color(x, y, item["color"], radius)
+    except UsageError as exc:
+        raise UsageError(f"{where}: {exc}") from None
+
+
+def _finite(value: object) -> float | None:
+    """A JSON number as a finite float; None for anything else (a bool, a string, NaN, 1e999, 10**400)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if np.isfinite(number) else None
 
 
 def load_hints(path: str | Path) -> Hints:
@@ -125,13 +143,17 @@ def load_hints(path: str | Path) -> Hints:
     longer than ``MAX_POINTS``."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        size = path.stat().st_size if path.is_file() else 0
+        text = path.read_text(encoding="utf-8-sig") if size <= MAX_FILE_BYTES else ""
+        data = json.loads(text) if size <= MAX_FILE_BYTES else None
     except FileNotFoundError:
         raise UsageError(f"hints file {path} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"hints file {path} cannot be read: {exc}") from None
     except ValueError as exc:
         raise UsageError(f"hints file {path} is not valid JSON: {exc}") from None
+    if size > MAX_FILE_BYTES:
+        raise UsageError(f"hints file {path} is {size} bytes: too large for at most {MAX_POINTS} points")
     points = data.get("points") if isinstance(data, dict) else None
     if not isinstance(points, list):
         raise UsageError(f'hints file {path} must hold {{"points": [{{"x": .., "y": .., "color": "#RRGGBB"}}, ...]}}')
@@ -175,7 +197,9 @@ def _draw_dense(out: np.ndarray, ab: np.ndarray, weight: np.ndarray | None, side
 
 def hint_batch(hints: Sequence[Hints | None], sizes: Sequence[tuple[int, int]], side: int) -> np.ndarray:
     """(N, 3, side, side) hint planes for N pictures of the given (height, width) sizes."""
-    return np.stack([hint_tensor(h, s, side) for h, s in zip(hints, sizes)]) if hints else np.zeros((0, 3, side, side))
+    if not hints:
+        return np.zeros((0, 3, side, side), np.float32)
+    return np.stack([hint_tensor(h, s, side) for h, s in zip(hints, sizes)])
 
 
 def truth_hints(image: np.ndarray, count: int, rng: np.random.Generator, patch: int = 5) -> Hints:

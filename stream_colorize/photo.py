@@ -4,6 +4,7 @@
     >>> engine = Colorizer("default")                                # or reuse one for many photos:
     >>> for src in photos:
     ...     colorize_image(src, src.with_name(src.stem + "_colour.png"), engine)
+    >>> colorize_image("grandma.tif", "out.tif", "standin-hints", hints=load_hints("hints.json"))
 
 A 16-bit PNG or TIFF stays 16-bit when the output can hold it (the model sees an 8-bit preview,
 its ab is merged with the full-depth L); an alpha plane is carried over to outputs that keep one.
@@ -20,6 +21,7 @@ import numpy as np
 
 from .engine import Colorizer
 from .errors import InputNotFoundError, MediaError, UsageError
+from .hints import Hints
 from .io.guard import as_path, check_output
 from .io.info import image_header_size
 from .io.kinds import IMAGE_SUFFIXES, VIDEO_SUFFIXES
@@ -38,6 +40,7 @@ def colorize_image(
     colorizer: Colorizer | ModelSpec | str | Path = "default",
     overwrite: bool = False,
     side_by_side: bool = False,
+    hints: Hints | None = None,
 ) -> Path:
     """Colourize the photo ``input`` into ``output`` (format by its suffix); return ``output``.
 
@@ -46,11 +49,15 @@ def colorize_image(
     An existing ``output`` is refused (UsageError, before any work) unless ``overwrite=True``, as
     the command line refuses it without -y; an ``output`` that is the input itself (also through a
     link) is refused always.  The file is written under a temporary name and renamed, so a failure
-    never leaves half a picture.  ``side_by_side`` writes original | colour.
+    never leaves half a picture.  ``side_by_side`` writes original | colour.  ``hints``: colour
+    hints (``stream_colorize.hints``) in the photo's pixels, as shown (EXIF orientation applied),
+    for a model that takes them; UsageError for a model that does not or a point outside the photo.
     """
     src, dst = as_path(input, "input"), as_path(output, "output")
     if not isinstance(colorizer, (Colorizer, ModelSpec, str, os.PathLike)):
         raise UsageError(f"colorizer must be a Colorizer, a model name or a model file, not {type(colorizer).__name__}")
+    if hints is not None and not isinstance(hints, Hints):
+        raise UsageError(f"hints must be a stream_colorize.hints.Hints or None, not {type(hints).__name__}")
     if not src.is_file():
         raise InputNotFoundError(f"input not found: {src}")
     check_image_suffix(dst)
@@ -60,7 +67,7 @@ def colorize_image(
         engine = colorizer
     else:
         engine = Colorizer(colorizer if isinstance(colorizer, (ModelSpec, str)) else Path(colorizer))
-    color = colorize_photo(engine, photo, dst.suffix.lower() or ".png", side_by_side)
+    color = colorize_photo(engine, photo, dst.suffix.lower() or ".png", side_by_side, hints)
     write_image(dst, color, overwrite)
     return dst
 
@@ -143,14 +150,19 @@ def _to_uint16(pixels: np.ndarray) -> np.ndarray:
     return pixels.astype(np.uint16) * np.uint16(257) if pixels.dtype.itemsize == 1 else pixels.astype(np.uint16)
 
 
-def colorize_photo(engine: Colorizer, photo: Photo, out_suffix: str, side_by_side: bool = False) -> np.ndarray:
-    """The colour version of ``photo`` as the output format can hold it (depth, alpha)."""
+def colorize_photo(
+    engine: Colorizer, photo: Photo, out_suffix: str, side_by_side: bool = False, hints: Hints | None = None
+) -> np.ndarray:
+    """The colour version of ``photo`` as the output format can hold it (depth, alpha), steered by
+    ``hints`` (in the photo's pixels) where given."""
+    given = None if hints is None else [hints]
     if photo.pixels.dtype == np.uint16 and out_suffix in DEEP_SUFFIXES:
         original = photo.pixels
-        color = merge_ab_16(original, engine.predict_ab([photo.preview])[0])
+        ab = engine.predict_ab([photo.preview]) if given is None else engine.predict_ab([photo.preview], hints=given)
+        color = merge_ab_16(original, ab[0])
     else:
         original = photo.preview
-        color = engine.colorize([original])[0]
+        color = engine.colorize([original], hints=given)[0]
     if photo.alpha is not None and out_suffix in ALPHA_SUFFIXES:
         alpha = to_depth(photo.alpha, color.dtype)
         color = np.dstack([color, alpha])

@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ..build import build_engine
 from ..config import MODEL_KEYS
 from ..errors import ColorizeError, InputNotFoundError, MediaError, UsageError
+from ..hints import Hints, load_hints, parse_hint
 from ..io.kinds import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from ..photo import check_image_suffix, colorize_photo, read_photo, write_image
 from .common import (
@@ -122,6 +123,25 @@ def photo_progress(total: int) -> Iterator[Callable[[], None]]:
         yield advance
 
 
+def gather_hints(hints_file: Path | None, hint: list[str]) -> Hints | None:
+    """The points of ``--hints FILE`` and every ``--hint X,Y,#RRGGBB`` together (None: neither
+    given); UsageError for a bad file, a bad point or too many points."""
+    if hints_file is None and not hint:
+        return None
+    points = list(load_hints(hints_file).points) if hints_file is not None else []
+    points += [parse_hint(text) for text in hint]
+    return Hints.of(points)
+
+
+def check_hints_fit(hints: Hints | None, src: Path, photo_size: tuple[int, int]) -> None:
+    """UsageError, naming the photo, when a hint point lies outside it (``photo_size``: height, width)."""
+    if hints:
+        try:
+            hints.check_inside(photo_size[1], photo_size[0])
+        except UsageError as exc:
+            raise UsageError(f"{src}: {exc}") from None
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``image`` command to ``app``."""
 
@@ -144,11 +164,28 @@ def register(app: typer.Typer) -> None:
         skip_existing: bool = typer.Option(
             False, "-n", "--no-overwrite", help="Skip photos whose output exists (resume a folder; ffmpeg's -n)."
         ),
+        hint: list[str] = typer.Option(
+            [],
+            "--hint",
+            metavar="X,Y,#RRGGBB[,R]",
+            help="A colour hint: this colour at pixel X,Y (optionally over radius R pixels). Repeatable; "
+            "needs a model with a hint input.",
+        ),
+        hints_file: Path | None = typer.Option(
+            None,
+            "--hints",
+            metavar="FILE",
+            help='Colour hints from a JSON file: {"points": [{"x": 120, "y": 80, "color": "#a0522d", '
+            '"radius": 4}]} (radius optional). Combines with --hint. Points are in picture pixels and '
+            "apply to every input; a photo they do not fit fails alone.",
+        ),
     ) -> None:
         """Colorize photos (files or folders).  --config reads a preset's model keys (model, device,
-        backend, temperature, threads)."""
+        backend, temperature, threads).  --hint/--hints steer the colours of a model that takes
+        colour hints (e.g. standin-hints)."""
         flags = (model, device, backend, temperature, threads)
         settings = command_settings(preset_values(config, MODEL_KEYS), flags, precision=precision)
+        hints = gather_hints(hints_file, hint)
         if overwrite and skip_existing:
             raise UsageError("-y (replace outputs) and -n (skip existing outputs) exclude each other; pick one")
         images = collect_images(inputs)
@@ -166,12 +203,17 @@ def register(app: typer.Typer) -> None:
             check_image_suffix(dst)
             check_output(dst, images, overwrite)
         engine = build_engine(settings.model)
+        if hints and not engine.takes_hints:
+            raise UsageError(
+                f"model '{engine.spec.name}' takes no colour hints (--hint/--hints need a model with a hint input)"
+            )
         failures = 0
         with photo_progress(len(images)) as advance:
             for src, dst in zip(images, targets):
                 try:
                     photo = read_photo(src)
-                    color = colorize_photo(engine, photo, dst.suffix.lower() or ".png", side_by_side)
+                    check_hints_fit(hints, src, photo.pixels.shape[:2])
+                    color = colorize_photo(engine, photo, dst.suffix.lower() or ".png", side_by_side, hints)
                     del photo
                     write_image(dst, color, overwrite)
                 except Exception as exc:  # noqa: BLE001 - one bad photo must never stop the others

@@ -6,8 +6,9 @@
 
 ``resolve.resolve_model`` turns a name or a path into a ModelSpec.
 
-Names: ``default`` and ``compact`` (bundled), ``standin`` and ``standin-tiny`` (generated on first use into the
-cache: Zhang's architecture / a tiny one, random weights, meaningless colours; need ``onnx``),
+Names: ``default`` and ``compact`` (bundled), ``standin``, ``standin-tiny`` and ``standin-hints`` (generated on
+first use into the cache: Zhang's architecture / a tiny one / the tiny one with a colour-hint input, random
+weights, meaningless colours; need ``onnx``),
 ``zhang2016`` and ``zhang2016-norebal`` (downloaded with ``stream-colorize models fetch NAME``
 into ``cache_dir()/NAME/``; see :mod:`stream_colorize.models.store`).
 """
@@ -30,7 +31,7 @@ BUNDLED_DIR = next(
 )
 DEFAULT_MODEL_FILE = BUNDLED_DIR / "default.onnx"
 BUNDLED = ("default", "compact")
-STANDINS = {"standin": "zhang", "standin-tiny": "tiny"}
+STANDINS = {"standin": "zhang", "standin-tiny": "tiny", "standin-hints": "tiny-hints"}
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,13 @@ REGISTRY: dict[str, RegistryEntry] = {
             "generated",
             "onnx",
             approx_size=60_000,
+        ),
+        RegistryEntry(
+            "standin-hints",
+            "the tiny stand-in with a colour-hint input that it obeys (tests of --hint)",
+            "generated",
+            "onnx",
+            approx_size=64_000,
         ),
         RegistryEntry(
             "zhang2016",

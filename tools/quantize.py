@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from stream_colorize.backends.precision import HUE_BAR, PSNR_BAR  # noqa: E402
 from stream_colorize.engine import Colorizer  # noqa: E402
 from stream_colorize.evaluate import evaluate_images  # noqa: E402
+from stream_colorize.hints import HINT_ROLE, hint_tensor, truth_hints  # noqa: E402
 from stream_colorize.imagestats import colorfulness, dhash, fit_within, hamming  # noqa: E402
 from stream_colorize.lab import network_input  # noqa: E402
 from stream_colorize.models.spec import ModelSpec, spec_from_onnx  # noqa: E402
@@ -50,6 +51,7 @@ EXCLUDES = {
     "stem": ["/encoder/stem/conv/Conv"],  # the first convolution, on the L itself
     "block0": ["/encoder/blocks.0/depthwise/conv/Conv", "/encoder/blocks.0/project/conv/Conv"],
     "head": ["/decoder/head/Conv"],  # the 313-bin logits
+    "hints": ["/decoder/hint_embed/Conv"],  # a hint model's embedding of the a, b, mask planes
 }
 
 
@@ -64,7 +66,7 @@ def reserved_photos(ext: Path, wheels: list[Path]) -> list[np.ndarray]:
 
 
 def calibration_crops(ext: Path, reserved: list[np.ndarray], count: int, seed: int = 0) -> list[np.ndarray]:
-    """``count`` gray square crops of training-source photos, none near a reserved photo."""
+    """``count`` colour square crops of training-source photos, none near a reserved photo."""
     photos, _ = select_training(ext, log=lambda *_: None)
     banned = [dhash(p) for p in reserved]
     kept = [it.image for it in deduplicate(photos) if all(hamming(dhash(it.image), h) > DUPLICATE_BITS for h in banned)]
@@ -78,16 +80,27 @@ def calibration_crops(ext: Path, reserved: list[np.ndarray], count: int, seed: i
         side = int(min(height, width) * rng.uniform(0.35, 1.0))
         y, x = rng.integers(0, height - side + 1), rng.integers(0, width - side + 1)
         crop = cv2.resize(image[y : y + side, x : x + side], (224, 224), interpolation=cv2.INTER_AREA)
-        crops.append(cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY))
+        crops.append(crop)
     print(f"calibration: {count} crops of {len(kept)} training-source photos")
     return crops
 
 
 class _Reader:
-    """ONNX Runtime's CalibrationDataReader: one network input per crop."""
+    """ONNX Runtime's CalibrationDataReader: the gray crop as the network's L; for a model with a
+    hint input, half the crops also carry 10-50 truth points, so the hint path's ranges are seen."""
 
-    def __init__(self, name: str, crops: list[np.ndarray]) -> None:
-        self.feeds = iter([{name: network_input([c], 224)} for c in crops])
+    def __init__(self, spec: ModelSpec, crops: list[np.ndarray]) -> None:
+        hint = next((i for i in spec.inputs if i.role == HINT_ROLE), None)
+        rng = np.random.default_rng(1)
+        feeds = []
+        for k, crop in enumerate(crops):
+            feed = {spec.l_input.name: network_input([cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)], 224)}
+            if hint is not None:
+                side = 224 // hint.stride
+                points = int(rng.integers(10, 51)) if k % 2 else 0
+                feed[hint.name] = hint_tensor(truth_hints(crop, points, rng), crop.shape[:2], side)[None]
+            feeds.append(feed)
+        self.feeds = iter(feeds)
 
     def get_next(self) -> dict | None:
         return next(self.feeds, None)
@@ -104,7 +117,7 @@ def quantize(model: Path, out: Path, crops: list[np.ndarray], exclude: list[str]
         quantize_static(
             str(prepared),
             str(out),
-            _Reader("data_l", crops),
+            _Reader(spec_from_onnx(model), crops),
             quant_format=QuantFormat.QDQ,
             per_channel=True,
             activation_type=QuantType.QUInt8,

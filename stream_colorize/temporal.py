@@ -160,6 +160,8 @@ class Temporal:
         self._resume = DEFAULT_SMOOTH  # the strength smoothing comes back with when switched on again
         self.strength = smooth
         self.cut_detector = SceneCutDetector(cut_threshold)
+        # colour hints for the frames the model runs on, (index, image) -> Hints | None (references.py)
+        self.hints: Callable[[int, np.ndarray], object] | None = None
         self._latest: np.ndarray | None = None
         self.model_runs = 0
         self.cuts = 0
@@ -220,13 +222,19 @@ class Temporal:
         """Set ``frame.ab`` on every frame; ``predict`` runs once for all frames that need the model.
 
         With ``model_size`` set, ``predict`` gets the frames reduced to that size (the same network
-        input as the full frames); otherwise the full frames.
+        input as the full frames); otherwise the full frames.  With ``hints`` set (a reference's
+        ``HintSource``), ``predict`` also gets ``hints=``, one per frame it runs on.
         """
         reduced = [reduce_frame(f.image, self.model_size or REDUCED_SIZE) for f in frames]
         plan = [self.decide(image) for image in reduced]
         source = reduced if self.model_size else [f.image for f in frames]
         wanted = [image for image, (_, due) in zip(source, plan) if due]
-        predicted = iter(predict(wanted) if wanted else ())
+        if wanted and self.hints is not None:
+            given = [self.hints(getattr(f, "index", i), image)
+                     for i, (f, image, (_, due)) in enumerate(zip(frames, source, plan)) if due]  # fmt: skip
+            predicted = iter(predict(wanted, hints=given) if any(given) else predict(wanted))  # type: ignore[call-arg]
+        else:
+            predicted = iter(predict(wanted) if wanted else ())
         for frame, image, (cut, due) in zip(frames, reduced, plan):
             frame.model_ran = due
             frame.ab = self.step(image, next(predicted) if due else None, cut)

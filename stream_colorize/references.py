@@ -168,6 +168,8 @@ class FixedCamera:
 
     def __init__(self, reference: Reference, size: int = FLOW_SIZE) -> None:
         self.size = size
+        self.reference = reference
+        self._checked: tuple[int, int] | None = None  # the frame size whose aspect ratio was checked
         self.ab = reference.ab_at(size)
         gray = working_gray(reference.photo, size).astype(np.float32)
         self._mean, self._std, self._centred = _local_stats(gray)
@@ -186,6 +188,12 @@ class FixedCamera:
         return cv2.erode(weight, np.ones((ERODE, ERODE), np.uint8))
 
     def __call__(self, index: int, image: np.ndarray) -> Hints | None:
+        """Hints for a full frame (its aspect ratio checked against the photo's once: live learns
+        the size only from the frames) or for its square reduction."""
+        height, width = image.shape[:2]
+        if height != width and self._checked != (height, width):
+            check_aspect([self.reference], width, height)
+            self._checked = (height, width)
         return Hints(ab=self.ab, weight=self.weight(image))
 
 

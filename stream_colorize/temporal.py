@@ -48,6 +48,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from .hints import Hints
 from .smoothers import DEFAULT_MOTION_SCALE, DEFAULT_SMOOTH, FlowSmoother, FrameSmoother, Smoother
 
 DEFAULT_CUT_THRESHOLD = 12.0  # mean |Δ gray| (0..255) between 32x32 thumbnails
@@ -162,7 +163,7 @@ class Temporal:
         self.strength = smooth
         self.cut_detector = SceneCutDetector(cut_threshold)
         # colour hints for the frames the model runs on, (index, image) -> Hints | None (references.py)
-        self.hints: Callable[[int, np.ndarray], object] | None = None
+        self.hints: Callable[[int, np.ndarray], Hints | None] | None = None
         self._latest: np.ndarray | None = None
         self.model_runs = 0
         self.cuts = 0
@@ -230,7 +231,7 @@ class Temporal:
         plan = [self.decide(image) for image in reduced]
         source = reduced if self.model_size else [f.image for f in frames]
         wanted = [image for image, (_, due) in zip(source, plan) if due]
-        given: list[object] = []
+        given: list[Hints | None] = []
         if wanted and self.hints is not None:
             given = [self.hints(getattr(f, "index", i), image)
                      for i, (f, image, (_, due)) in enumerate(zip(frames, source, plan)) if due]  # fmt: skip

@@ -36,7 +36,8 @@ STEP = 2  # output pixels the window moves right a frame (half that down)
 def picture(width: int = 480, height: int = 360, seed: int = 0) -> np.ndarray:
     """A still colour picture: smooth, saturated colour patches with texture for the flow to hold on to."""
     rng = np.random.default_rng(seed)
-    patches = cv2.resize(rng.integers(0, 256, (6, 8, 3)).astype(np.uint8), (width, height), interpolation=cv2.INTER_CUBIC)
+    coarse = rng.integers(0, 256, (6, 8, 3)).astype(np.uint8)
+    patches = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
     texture = cv2.resize(rng.normal(0, 25, (height // 4, width // 4)).astype(np.float32), (width, height),
                          interpolation=cv2.INTER_CUBIC)  # fmt: skip
     return np.clip(patches.astype(np.float32) + texture[..., None], 0, 255).astype(np.uint8)

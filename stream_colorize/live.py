@@ -40,6 +40,7 @@ from .io.live_source import LiveSource
 from .io.window import Window, save_snapshot, side_by_side
 from .lab import merge_ab
 from .live_stats import AutoSkip, LiveStats
+from .references import HintSource
 from .signals import deferred_signals
 from .smoothers import Smoother
 from .threads import GuardedThread, LeakyQueue
@@ -62,6 +63,7 @@ class LiveOptions:
     on_status: Callable[[str], None] | None = None  # gets them (the CLI prints them; the library never does)
     title: str = "stream-colorize"
     smoother: Smoother | None = None  # what eases ab between model runs (None: the one temporal.smoother names)
+    references: HintSource | None = None  # colour hints per frame, e.g. references.FixedCamera (a model with hints)
 
 
 class LiveStage:
@@ -77,6 +79,7 @@ class LiveStage:
         self.skip = AutoSkip(options.temporal.skip)
         # The file pipeline's cut/skip/smooth decisions; the model's answer arrives asynchronously.
         self.temporal = build_temporal(options.temporal, options.smoother)
+        self.temporal.hints = options.references
         self.side_by_side = options.side_by_side
         self._model_inbox: LeakyQueue[tuple[Frame, bool]] = LeakyQueue(1)
         self._lock = threading.Lock()
@@ -134,7 +137,8 @@ class LiveStage:
             if wanted is not None and wanted != self.colorizer.temperature:
                 self.colorizer.set_temperature(wanted)
             began = time.perf_counter()
-            ab = self.colorizer.predict_ab([frame.image])[0]
+            given = self.temporal.hints(frame.index, frame.image) if self.temporal.hints is not None else None
+            ab = self.colorizer.predict_ab([frame.image], hints=[given] if given else None)[0]
             elapsed = time.perf_counter() - began
             stats = self.stats
             stats.model_s = elapsed if stats.model_runs == 0 else 0.8 * stats.model_s + 0.2 * elapsed

@@ -48,9 +48,11 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from .hints import Hints
 from .smoothers import DEFAULT_MOTION_SCALE, DEFAULT_SMOOTH, FlowSmoother, FrameSmoother, Smoother
 
 DEFAULT_CUT_THRESHOLD = 12.0  # mean |Δ gray| (0..255) between 32x32 thumbnails
+GUIDED_SMOOTH = 0.5  # the most the past weighs on a frame the model coloured with reference hints
 
 
 class HasImage(Protocol):
@@ -160,6 +162,8 @@ class Temporal:
         self._resume = DEFAULT_SMOOTH  # the strength smoothing comes back with when switched on again
         self.strength = smooth
         self.cut_detector = SceneCutDetector(cut_threshold)
+        # colour hints for the frames the model runs on, (index, image) -> Hints | None (references.py)
+        self.hints: Callable[[int, np.ndarray], Hints | None] | None = None
         self._latest: np.ndarray | None = None
         self.model_runs = 0
         self.cuts = 0
@@ -220,13 +224,37 @@ class Temporal:
         """Set ``frame.ab`` on every frame; ``predict`` runs once for all frames that need the model.
 
         With ``model_size`` set, ``predict`` gets the frames reduced to that size (the same network
-        input as the full frames); otherwise the full frames.
+        input as the full frames); otherwise the full frames.  With ``hints`` set (a reference's
+        ``HintSource``), ``predict`` also gets ``hints=``, one per frame it runs on.
         """
         reduced = [reduce_frame(f.image, self.model_size or REDUCED_SIZE) for f in frames]
         plan = [self.decide(image) for image in reduced]
         source = reduced if self.model_size else [f.image for f in frames]
         wanted = [image for image, (_, due) in zip(source, plan) if due]
-        predicted = iter(predict(wanted) if wanted else ())
+        given: list[Hints | None] = []
+        if wanted and self.hints is not None:
+            given = [self.hints(getattr(f, "index", i), image)
+                     for i, (f, image, (_, due)) in enumerate(zip(frames, source, plan)) if due]  # fmt: skip
+            predicted = iter(predict(wanted, hints=given) if any(given) else predict(wanted))  # type: ignore[call-arg]
+        else:
+            predicted = iter(predict(wanted) if wanted else ())
+        guided = iter(given)
         for frame, image, (cut, due) in zip(frames, reduced, plan):
             frame.model_ran = due
-            frame.ab = self.step(image, next(predicted) if due else None, cut)
+            if due and next(guided, None):
+                frame.ab = self._step_guided(image, next(predicted), cut)
+            else:
+                frame.ab = self.step(image, next(predicted) if due else None, cut)
+
+    def _step_guided(self, image: np.ndarray, predicted: np.ndarray, cut: bool) -> np.ndarray | None:
+        """``step`` for a prediction made with reference hints: the past weighs at most
+        ``GUIDED_SMOOTH``.  The hints are carried along an accurate flow already; the smoother's own
+        fast flow would otherwise drift the reference's colours away over a pan (issue 26)."""
+        strength = self.smoother.strength
+        if strength <= GUIDED_SMOOTH:
+            return self.step(image, predicted, cut)
+        self.smoother.strength = GUIDED_SMOOTH
+        try:
+            return self.step(image, predicted, cut)
+        finally:
+            self.smoother.strength = strength

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,8 +31,10 @@ from .io.stats import SourceStats
 from .io.stream import open_video
 from .io.stream_targets import is_stream_output
 from .io.trim import Trim
+from .models.resolve import resolve_model
 from .pipeline import AbStage, Merge, Pipeline, Progress, Stage
 from .presets import as_settings
+from .references import ReferenceArg, check_model_takes_hints, hint_source, load_references
 from .signals import Interrupted, deferred_signals, signal_of
 from .temporal import Temporal
 
@@ -131,6 +133,7 @@ def colorize_file(
     overwrite: bool = False,
     cluster: ClusterOptions | None = None,
     on_note: Callable[[str], None] | None = None,
+    references: Sequence[ReferenceArg] | None = None,
 ) -> Result:
     """Colorize one video file or URL into ``output``; see the module docstring.
 
@@ -148,6 +151,12 @@ def colorize_file(
     also has ``written`` and ``fps``.  ``on_note(line)`` hears the one-line notes of such a run
     (resumed, fresh start, made in one pass after all).
 
+    ``references``: colour references for a model with a hint input (``references.py``), each
+    ``(time in seconds, photo)`` (that frame in colour, carried through its shot along the optical
+    flow) or ``(None, photo)`` (a fixed camera's colour view of the same place); a photo is a path or
+    a BGR uint8 array.  They are checked (photo readable, aspect ratio, time within the video, the
+    model's hint input) before anything is written; a film with references runs in one pass, to a file.
+
     ``output`` may also be a stream: ``udp://``, ``tcp://``, ``rtsp://`` (push), ``rtmp://``,
     ``srt://`` where FFmpeg has it, or ``-`` for MPEG-TS on stdout (``io/stream_targets.py``);
     ``Result.sent_to`` names it, and a broken connection is a MediaError.
@@ -164,6 +173,10 @@ def colorize_file(
     if engine is not None and not (isinstance(engine, Colorizer) or callable(engine)):
         raise UsageError(f"engine must be a Colorizer or a function that returns one, not {type(engine).__name__}")
     name = _input_name(input)
+    if references and is_stream_output(output):
+        raise UsageError("--reference writes files: give an output file, not a stream")
+    if references and (is_url(name) or is_stdin(name)) and any(t is not None for t, _ in references):
+        raise UsageError("TIME=PHOTO references need a video file (read twice); a stream takes a fixed-camera PHOTO")
     if is_stream_output(output):  # udp://, rtsp://, rtmp://, srt://, - : no file, no rename, no segments
         from .video_stream import colorize_to_stream
 
@@ -175,14 +188,26 @@ def colorize_file(
     from .cluster.job import ClusterOptions, run_job, wants_segments  # the cluster builds on this module
 
     options = cluster or ClusterOptions()
+    refs = load_references(references or ())
+    if refs:
+        if options.workers is not None or options.ray is not None or options.segment_seconds is not None:
+            raise UsageError("--reference works in one pass: leave out --workers, --ray and --segment-seconds")
+        check_model_takes_hints(engine.spec if isinstance(engine, Colorizer) else resolve_model(settings.model.name))
     if is_stdin(name) and (options.workers is not None or options.ray is not None or options.segment_seconds):
         raise UsageError("--workers, --ray and --segment-seconds work on film files, not on standard input")
-    if wants_segments(name, target, settings, options, on_note):
+    if not refs and wants_segments(name, target, settings, options, on_note):
         return run_job(name, target, settings, options, on_start, on_tick, on_note, overwrite=overwrite)
-    trim = settings.input
     copy = settings.encode.copy_kinds
-    source = open_video(name, copy_kinds=copy, trim=Trim(trim.start, trim.end, trim.duration))
+    source = open_video(name, copy_kinds=copy, trim=source_trim(settings))
     temporal = build_temporal(settings.temporal)
+    if refs:
+        try:
+            info = source.info
+            temporal.hints = hint_source(name, refs, info.width, info.height, source_trim(settings),
+                                         settings.temporal.scene_cut, on_note=on_note)  # fmt: skip
+        except BaseException:
+            source.close()
+            raise
     pipeline: Pipeline | None = None
     started = time.perf_counter()
     try:
@@ -222,6 +247,12 @@ def colorize_file(
         busy=pipeline.counters.busy,
         dropped=sink.dropped,
     )
+
+
+def source_trim(settings: Settings) -> Trim:
+    """The ``Trim`` of the settings' ``-ss``/``-to``/``-t``."""
+    trim = settings.input
+    return Trim(trim.start, trim.end, trim.duration)
 
 
 def film_pipeline(

@@ -24,6 +24,8 @@ from ..io.stream_output import StreamOutput
 from ..io.stream_targets import stream_target
 from ..io.window import require_display
 from ..live import LiveOptions, close_outputs, run_live
+from ..models.resolve import resolve_model
+from ..references import FixedCamera, check_model_takes_hints, load_references
 from .common import (
     BackendOption,
     ConfigOption,
@@ -130,6 +132,11 @@ def register(app: typer.Typer) -> None:
             help="Also send what is shown to udp://, tcp://, rtsp:// (push), rtmp://, srt:// or - (MPEG-TS on "
             "stdout); reconnects when it drops.  Repeatable.",
         ),
+        reference: Path | None = typer.Option(
+            None, "--reference", metavar="PHOTO",
+            help="A colour snapshot of the same view (a fixed camera): its colours where the picture matches it. "
+            "Needs a model with a hint input.",
+        ),
     ) -> None:
         # --config: the preset's model and temporal keys (the encoder's are the recording's own).
         preset = preset_values(config, MODEL_KEYS + TEMPORAL_KEYS)
@@ -152,6 +159,9 @@ def register(app: typer.Typer) -> None:
             check_output(record, [Path(spec.call.file)], overwrite)
         view = _web_view(serve, token, token_file, max_viewers)
         targets = [stream_target(url) for url in stream_out]  # UsageError for what FFmpeg cannot write
+        refs = load_references([(None, reference)]) if reference is not None else []
+        if refs:
+            check_model_takes_hints(resolve_model(settings.model.name))
         engine = build_engine(settings.model)
         options = LiveOptions(
             temporal=dataclasses.replace(settings.temporal, skip=skip_value),
@@ -161,6 +171,7 @@ def register(app: typer.Typer) -> None:
             duration=duration,
             snapshot_dir=snapshots,
             on_status=say,
+            references=FixedCamera(refs[0]) if refs else None,
         )
         src = LiveSource(spec, retries=retries, open_timeout=timeout, read_timeout=read_timeout)
         outputs: list[LiveOutput] = []

@@ -33,8 +33,10 @@ from ..io.inputs import is_stdin
 from ..io.kinds import VIDEO_SUFFIXES
 from ..io.sink import partial_path
 from ..io.stream_targets import is_stream_output, stream_target
+from ..models.resolve import resolve_model
 from ..pipeline import Progress as FilmProgress
 from ..presets import load_settings
+from ..references import check_model_takes_hints, parse_reference
 from ..signals import exit_code
 from ..timespec import parse_time
 from ..video import PipelineInterrupted, Result, colorize_file, expected_frames, file_engine
@@ -224,6 +226,11 @@ def register(app: typer.Typer) -> None:
         workers: int | None = WorkersOption,
         ray: str | None = RayOption,
         segment_seconds: float | None = SegmentOption,
+        reference: list[str] = typer.Option(
+            [], "--reference", metavar="[TIME=]PHOTO",
+            help="TIME=PHOTO: the frame at TIME in colour, carried through its shot (repeatable); PHOTO alone: "
+            "a fixed camera's colour view of the same place.  Needs a model with a hint input.",
+        ),
     ) -> None:
         """Colorize videos, keeping audio, subtitles and timing."""
         if overwrite and skip_existing:
@@ -254,6 +261,9 @@ def register(app: typer.Typer) -> None:
             start=None if start is None else parse_time(start, "-ss/--start"),
             end=None if end is None else parse_time(end, "-to/--end"),
         )
+        references = [parse_reference(text) for text in reference]
+        if references:
+            check_model_takes_hints(resolve_model(settings.model.name))
         jobs: list[tuple[str, Path | str]] = []
         if is_stream_output(output):
             jobs += collect_stream_job(input, output)
@@ -271,7 +281,7 @@ def register(app: typer.Typer) -> None:
         failures = 0
         for job_in, job_out in jobs:
             try:
-                result = _run_one(job_in, job_out, settings, engine, bar, overwrite, cluster)
+                result = _run_one(job_in, job_out, settings, engine, bar, overwrite, cluster, references)
             except PipelineInterrupted as exc:
                 bar.stop()
                 _report_interrupt(exc.result, job_out)
@@ -316,7 +326,14 @@ def _cut_short(job_in: str, result: Result, settings: Settings, accept: bool) ->
 
 
 def _run_one(
-    job_in: str, job_out: Path | str, settings: Settings, engine, bar: _Bar, overwrite: bool, cluster: ClusterOptions
+    job_in: str,
+    job_out: Path | str,
+    settings: Settings,
+    engine,
+    bar: _Bar,
+    overwrite: bool,
+    cluster: ClusterOptions,
+    references: list[tuple[float | None, str]] | None = None,
 ) -> Result:
     """One film, plain or in segments as ``colorize_file`` decides, with the progress bar."""
 
@@ -334,6 +351,7 @@ def _run_one(
             overwrite=overwrite,
             cluster=cluster,
             on_note=note,
+            references=references,
         )
     finally:
         bar.stop()

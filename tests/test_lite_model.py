@@ -121,9 +121,9 @@ def test_a_grown_hint_model_colours_as_before_until_trained(weights: dict) -> No
 def test_a_hint_model_exports_with_its_second_input_and_agrees_across_backends(weights: dict, tmp_path: Path) -> None:
     net = LiteColorNet(SMALL, backbone.LiteEncoder.from_state(weights)).with_hints().eval()
     with torch.no_grad():  # give the hint path weight, as training would
-        for mod in net.decoder.modules():
+        for name, mod in net.decoder.named_modules():
             if isinstance(mod, torch.nn.Conv2d):
-                mod.weight.normal_(0.0, 0.05)
+                mod.weight.normal_(0.0, 0.5 if "hint" in name else 0.05)
     out = tmp_path / "hinted.onnx"
     meta = export_model(net, out, temperature=0.45)
     assert meta["cv2_relative_error"] < 1e-3
@@ -179,7 +179,7 @@ def test_simulated_hints_carry_the_truth_or_nothing() -> None:
     mask = hints[:, 2]
     assert set(mask.unique().tolist()) <= {0.0, 1.0}
     empty = (mask.sum((1, 2)) == 0).float().mean()
-    assert 0.2 < float(empty) < 0.5  # about HintPlan.none of the samples get no hints
+    assert 0.15 < float(empty) < 0.45  # about HintPlan.none of the samples get no hints
     assert torch.allclose(hints[:, 0][mask > 0], torch.tensor(30.0)) and torch.allclose(
         hints[:, 1][mask > 0], torch.tensor(-20.0)
     )

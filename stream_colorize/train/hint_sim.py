@@ -25,8 +25,8 @@ from torch.nn import functional as F
 class HintPlan:
     """How often each kind of hint appears and how it looks."""
 
-    none: float = 0.35  # share of samples with no hints at all
-    dense: float = 0.15  # share with dense regions (the rest get points)
+    none: float = 0.3  # share of samples with no hints at all
+    dense: float = 0.2  # share with dense regions (the rest get points)
     points_mean: float = 12.0  # mean of the geometric number of points (at least 1)
     max_patch: int = 3  # a point's patch side in cells, 1..max_patch
     dense_noise: float = 4.0  # ab noise (Lab units) on dense hints

@@ -58,15 +58,21 @@ class LiteArch:
 
 
 class _ConvReLU(nn.Module):
-    """3x3 (or 1x1) convolution, BatchNorm while training, ReLU."""
+    """3x3 (or 1x1) convolution, BatchNorm while training, ReLU.  With ``hint`` channels, a second
+    1x1 convolution of the hint embedding is added before the BatchNorm (the same as one
+    convolution over both, concatenated, but its own weights: they may learn at their own rate)."""
 
-    def __init__(self, cin: int, cout: int, kernel: int = 3) -> None:
+    def __init__(self, cin: int, cout: int, kernel: int = 3, hint: int = 0) -> None:
         super().__init__()
         self.conv = nn.Conv2d(cin, cout, kernel, padding=kernel // 2, bias=False)
+        self.hint = nn.Conv2d(hint, cout, 1, bias=False) if hint else None
         self.bn: nn.Module = nn.BatchNorm2d(cout)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.bn(self.conv(x)))
+    def forward(self, x: torch.Tensor, e: torch.Tensor | None = None) -> torch.Tensor:
+        y = self.conv(x)
+        if self.hint is not None and e is not None:
+            y = y + self.hint(e)
+        return F.relu(self.bn(y))
 
 
 def _up(x: torch.Tensor) -> torch.Tensor:
@@ -84,26 +90,25 @@ class LiteDecoder(nn.Module):
         self.hints = arch.hints
         # registered first: the ONNX graph runs it first, and from_onnx copies convs in graph order
         self.hint_embed = nn.Conv2d(arch.hints, h, 1) if arch.hints else None
-        self.top = nn.Sequential(_ConvReLU(c32 + HEAD_CHANNELS + h, d[0], 1), _ConvReLU(d[0], d[0]))
-        self.at16 = _ConvReLU(d[0] + c16 + h, d[1])
-        self.at8 = _ConvReLU(d[1] + c8 + h, d[2])
-        self.at4 = nn.Sequential(_ConvReLU(d[2] + c4 + h, d[3]), _ConvReLU(d[3], d[3]))
+        self.top = nn.Sequential(_ConvReLU(c32 + HEAD_CHANNELS, d[0], 1, h), _ConvReLU(d[0], d[0]))
+        self.at16 = _ConvReLU(d[0] + c16, d[1], hint=h)
+        self.at8 = _ConvReLU(d[1] + c8, d[2], hint=h)
+        self.at4 = nn.Sequential(_ConvReLU(d[2] + c4, d[3], hint=h), _ConvReLU(d[3], d[3]))
         self.drop = nn.Dropout2d(dropout) if dropout > 0 else nn.Identity()
         self.head = nn.Conv2d(d[3], arch.outputs, 1)
 
     def forward(self, taps: list[torch.Tensor], hints: torch.Tensor | None = None) -> torch.Tensor:
         f4, f8, f16, f32, head = taps
-        if self.hint_embed is None:
-            levels: list[list[torch.Tensor]] = [[], [], [], []]
-        else:
+        levels: list[torch.Tensor | None] = [None] * 4
+        if self.hint_embed is not None:
             if hints is None:
                 hints = f4.new_zeros((f4.shape[0], self.hints, *f4.shape[2:]))
             e = F.relu(self.hint_embed(hints))
-            levels = [[F.max_pool2d(e, 8)], [F.max_pool2d(e, 4)], [F.max_pool2d(e, 2)], [e]]
-        x = self.top(torch.cat([f32, head, *levels[0]], 1))
-        x = self.at16(torch.cat([_up(x), f16, *levels[1]], 1))
-        x = self.at8(torch.cat([_up(x), f8, *levels[2]], 1))
-        x = self.at4(torch.cat([_up(x), f4, *levels[3]], 1))
+            levels = [F.max_pool2d(e, 8), F.max_pool2d(e, 4), F.max_pool2d(e, 2), e]
+        x = self.top[1](self.top[0](torch.cat([f32, head], 1), levels[0]))
+        x = self.at16(torch.cat([_up(x), f16], 1), levels[1])
+        x = self.at8(torch.cat([_up(x), f8], 1), levels[2])
+        x = self.at4[1](self.at4[0](torch.cat([_up(x), f4], 1), levels[3]))
         return self.head(self.drop(x))
 
 
@@ -139,10 +144,11 @@ class LiteColorNet(nn.Module):
             for name, mod in out.decoder.named_modules():
                 src = old.get(name)
                 if isinstance(mod, nn.Conv2d) and isinstance(src, nn.Conv2d):
-                    mod.weight.zero_()
-                    mod.weight[:, : src.in_channels] = src.weight
+                    mod.weight.copy_(src.weight)
                     if src.bias is not None and mod.bias is not None:
                         mod.bias.copy_(src.bias)
+                elif isinstance(mod, nn.Conv2d) and name.endswith(".hint"):
+                    mod.weight.zero_()
                 elif isinstance(mod, nn.BatchNorm2d) and isinstance(src, nn.BatchNorm2d):
                     mod.load_state_dict(src.state_dict())
             embed = out.decoder.hint_embed
@@ -178,6 +184,11 @@ class LiteColorNet(nn.Module):
                     continue
                 bias = conv.bias if conv.bias is not None else torch.zeros(conv.out_channels)
                 weight, bias = fold_batchnorm(conv.weight, bias, bn)
+                hint = getattr(mod, "hint", None)
+                if isinstance(hint, nn.Conv2d):  # added before the BatchNorm: scaled as the conv is
+                    assert bn.running_var is not None  # tracked: the default
+                    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+                    hint.weight = nn.Parameter(hint.weight * scale.view(-1, 1, 1, 1))
                 fused = copy.deepcopy(conv)  # same geometry, now with a bias
                 fused.weight = nn.Parameter(weight)
                 fused.bias = nn.Parameter(bias)

@@ -62,6 +62,7 @@ class DecoderConfig:
     min_color_ratio: float = 0.7
     neutral_weight: float = 0.0  # see losses.color_loss: chroma painted on near-gray truth
     val_hint_points: int = 10  # a hint model is also checked with this many truth points per photo
+    hint_lr_scale: float = 10.0  # the hint path's weights (new, started at zero) learn this much faster
     hint_plan: HintPlan = field(default_factory=HintPlan)
 
     def to_dict(self) -> dict:
@@ -207,7 +208,12 @@ def train_decoder(
     sample = cache.ab[torch.randint(0, len(cache), (min(512, len(cache)),), generator=gen)].float()
     weights = rebalance_weights(sample, centres, cfg.rebalance_lambda) if cfg.rebalance_lambda < 1 else None
     decoder = net.decoder.train()
-    opt = torch.optim.AdamW(decoder.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    named = list(decoder.named_parameters())
+    groups = [
+        {"params": [p for n, p in named if "hint" not in n], "scale": 1.0},
+        {"params": [p for n, p in named if "hint" in n], "scale": cfg.hint_lr_scale},
+    ]
+    opt = torch.optim.AdamW([g for g in groups if g["params"]], lr=cfg.lr, weight_decay=cfg.weight_decay)
     best: tuple[tuple[int, float], dict] | None = None
     start = last_val = time.monotonic()
     step = 0
@@ -244,7 +250,7 @@ def train_decoder(
         try:
             lr = cfg.lr * (min(1.0, done / 0.03) if done < 0.03 else 0.5 * (1 + math.cos(math.pi * done)))
             for group in opt.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr * group["scale"]
             idx = torch.randint(0, len(cache), (cfg.batch,), generator=gen)
             taps, ab = cache.batch(idx, cfg.window, gen)
             if cfg.hue_degrees > 0:

@@ -155,4 +155,7 @@ def copy_onnx_convs(path: str | Path, targets: list[nn.Conv2d]) -> None:
             if weight.shape != conv.weight.shape:
                 raise ValueError(f"{path}: weight shape {tuple(weight.shape)} != {tuple(conv.weight.shape)}")
             conv.weight.copy_(weight)
-            conv_bias(conv).copy_(torch.from_numpy(inits[node.input[2]].copy()))
+            if len(node.input) > 2 and node.input[2]:
+                conv_bias(conv).copy_(torch.from_numpy(inits[node.input[2]].copy()))
+            elif conv.bias is not None:
+                conv.bias.zero_()

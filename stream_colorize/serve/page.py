@@ -117,7 +117,13 @@ async function playWebRtc() {
   const lost = (why) => { if (pc === mine) playMjpeg(why); };
   try {
     mine.addTransceiver("video", {direction: "recvonly"});
-    mine.ontrack = (e) => { video.srcObject = new MediaStream([e.track]); video.play().catch(() => {}); };
+    mine.ontrack = (e) => {
+      // a live view: play each frame as soon as it is decoded, no jitter buffer to smooth the pace
+      if ("jitterBufferTarget" in e.receiver) e.receiver.jitterBufferTarget = 0;
+      if ("playoutDelayHint" in e.receiver) e.receiver.playoutDelayHint = 0;
+      video.srcObject = new MediaStream([e.track]);
+      video.play().catch(() => {});
+    };
     mine.onconnectionstatechange = () => {
       if (mine.connectionState === "failed") lost("the WebRTC connection failed");
     };

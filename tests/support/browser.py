@@ -61,6 +61,7 @@ class Chromium:
         self.proc = subprocess.Popen(
             ["bash", "-c", f'exec "$0" "$@" 3<&{to_chrome} 4>&{from_chrome}', path, *args],
             pass_fds=(to_chrome, from_chrome), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group: its CPU can be summed, a ^C does not reach it
         )  # fmt: skip
         os.close(to_chrome)
         os.close(from_chrome)

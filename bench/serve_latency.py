@@ -16,7 +16,9 @@ canvas at every animation frame and notes when a new code first shows up there (
 capture time (both converted to the wall clock of this machine).  Phases, one session: no
 viewer, then 1 and 5 viewers of each kind; for each the server's CPU (this process: the live
 pipeline, the encoders, the web server) and the browser's CPU, in cores (CPU seconds per wall
-second), and the frames each viewer saw per second.  Figures only; no assertions.
+second), and the frames each viewer saw per second.  The machine's other load moves the cores this process
+gets, so CPU is also given per frame: ms a shown frame, and what serving adds (the CPU above the
+no-viewer phase's per-frame cost) per frame a viewer received.  Figures only; no assertions.
 """
 
 from __future__ import annotations
@@ -212,13 +214,24 @@ def main() -> None:
             pipeline = recorder.status.latency_s * 1000
             print(f"no viewer: server {idle:.2f} cores, {fps:.1f} fps shown, "
                   f"pipeline latency (capture to shown) {pipeline:.0f} ms", flush=True)  # fmt: skip
+            idle_ms = idle / fps * 1000  # server CPU ms a shown frame without viewers
             for viewers in counts:
                 for mode in ("webrtc", "mjpeg"):
                     got = phase(browser, url, mode, viewers, args.seconds, recorder, offset)
+                    # On a shared machine the cores this process gets move with the others' load: CPU per
+                    # frame moves far less.  What serving adds: above idle's per-frame cost, per frame a
+                    # viewer received.
+                    got["cpu_ms_per_shown"] = got["server_cores"] / max(got["shown_fps"], 1e-3) * 1000
+                    delivered = viewers * got["viewer_fps"]
+                    got["serve_cpu_ms_per_delivered"] = (
+                        (got["server_cores"] - idle_ms / 1000 * got["shown_fps"]) / max(delivered, 1e-3) * 1000
+                    )
                     results.append(got)
                     print(f"{mode:6} x{viewers}: glass-to-glass p50 {got['p50']:.0f} ms, p95 {got['p95']:.0f} ms "
                           f"({got['frames']} frames; pipeline {got['pipeline_ms']:.0f} ms) | server "
-                          f"{got['server_cores']:.2f} cores (+{got['server_cores'] - idle:.2f} for the viewers), "
+                          f"{got['server_cores']:.2f} cores, {got['cpu_ms_per_shown']:.1f} CPU ms a shown frame "
+                          f"(idle {idle_ms:.1f}), serving {got['serve_cpu_ms_per_delivered']:.1f} CPU ms a frame "
+                          f"delivered, "
                           f"browser {got['browser_cores']:.2f} | {got['shown_fps']:.1f} fps shown, each viewer "
                           f"{got['viewer_fps']:.1f} fps | misread {got['misread']}, unknown {got['unknown']}",
                           flush=True)  # fmt: skip
@@ -231,8 +244,9 @@ def main() -> None:
         rtc, mjpeg = by.get(("webrtc", viewers)), by.get(("mjpeg", viewers))
         if rtc and mjpeg:
             print(f"x{viewers}: WebRTC/MJPEG latency p50 {rtc['p50'] / mjpeg['p50']:.2f}, "
-                  f"p95 {rtc['p95'] / mjpeg['p95']:.2f}; server cores over idle: "
-                  f"WebRTC {rtc['server_cores'] - idle:+.2f}, MJPEG {mjpeg['server_cores'] - idle:+.2f}")  # fmt: skip
+                  f"p95 {rtc['p95'] / mjpeg['p95']:.2f}; serving CPU ms a frame delivered: "
+                  f"WebRTC {rtc['serve_cpu_ms_per_delivered']:.1f}, "
+                  f"MJPEG {mjpeg['serve_cpu_ms_per_delivered']:.1f}")  # fmt: skip
     print(json.dumps({"idle_server_cores": idle, "phases": results}))
 
 

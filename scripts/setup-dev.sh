@@ -30,7 +30,7 @@ fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 # The CPU build of torch that lies on this platform's disk; a bare "torch" would pull a CUDA build of several GB.
 .venv/bin/pip install -q "torch==2.13.0"
-.venv/bin/pip install -q -e ".[test,train,convert,cluster,serve]"  # cluster: Ray, for the two-node tests; serve: aiohttp
+.venv/bin/pip install -q -e ".[test,train,convert,cluster,serve]"  # cluster: Ray, for the two-node tests; serve: aiohttp, aiortc
 # A venv kept from an earlier run must still test what pip resolves today.
 .venv/bin/pip install -q --upgrade opencv-python av numpy typer onnxruntime
 

@@ -305,7 +305,7 @@ def test_headless_chromium_shows_the_page_in_color(tiny_spec: ModelSpec, tmp_pat
         command = [
             str(chromium()), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
             f"--user-data-dir={tmp_path / 'profile'}", "--window-size=390,844",  # a phone's screen
-            "--timeout=4000", f"--screenshot={shot}", f"http://127.0.0.1:{session.port}/?token={TOKEN}",
+            "--timeout=4000", f"--screenshot={shot}", f"http://127.0.0.1:{session.port}/?token={TOKEN}&mode=mjpeg",
         ]  # fmt: skip
         subprocess.run(command, capture_output=True, timeout=60, check=False)
         assert shot.exists(), "chromium wrote no screenshot"

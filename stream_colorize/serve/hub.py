@@ -59,6 +59,7 @@ class FrameHub:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._notify: Callable[[], None] = lambda: None
+        self.on_put: Callable[[], None] = lambda: None  # called by put (the live loop's thread): WebRTC's wake-up
         self._thread: threading.Thread | None = None
 
     def start(self, notify: Callable[[], None]) -> None:
@@ -72,6 +73,7 @@ class FrameHub:
         with self._lock:
             self._newest = self._pending = shown
         self._wake.set()
+        self.on_put()
 
     def poke(self) -> None:
         """A viewer arrived: encode the newest frame now even if it came while nobody watched."""

@@ -14,7 +14,9 @@ from ..io.live_outputs import LiveStatus
 class ServeCounters:
     """What the web side counts (written from its event loop, read from anywhere)."""
 
-    viewers: int = 0
+    viewers: int = 0  # MJPEG viewers and WebRTC peers
+    peers: int = 0  # of which WebRTC peers
+    peers_total: int = 0  # WebRTC peers let in so far
     max_viewers: int = 10
     viewers_total: int = 0  # viewers let in so far
     refused: int = 0  # 503s for the viewer cap
@@ -45,6 +47,8 @@ def status_json(status: LiveStatus | None, counters: ServeCounters, encode_s: Se
         "viewers": counters.viewers,
         "max_viewers": counters.max_viewers,
         "viewers_total": counters.viewers_total,
+        "webrtc_peers": counters.peers,
+        "webrtc_peers_total": counters.peers_total,
         "viewers_refused": counters.refused,
         "served_frames": counters.served,
         "serve_latency_ms": {k: round(v * 1000, 1) for k, v in served.items()},
@@ -89,7 +93,8 @@ def prometheus_text(status: LiveStatus | None, counters: ServeCounters) -> str:
         _metric(lines, "paused", "gauge", "1 while paused.", status.paused)
         _metric(lines, "smoothing", "gauge", "The ab smoother's strength (0: off).", status.smoothing)
         _metric(lines, "temperature", "gauge", "The model's annealing temperature.", status.temperature)
-    _metric(lines, "viewers", "gauge", "Viewers of /stream.mjpg now.", counters.viewers)
+    _metric(lines, "viewers", "gauge", "Viewers now (/stream.mjpg and WebRTC).", counters.viewers)
+    _metric(lines, "webrtc_peers", "gauge", "WebRTC viewers now.", counters.peers)
     _metric(lines, "viewers_max", "gauge", "The viewer cap.", counters.max_viewers)
     _metric(lines, "viewers_total", "counter", "Viewers let in since the start.", counters.viewers_total)
     _metric(lines, "viewers_refused_total", "counter", "Viewers refused at the cap (503).", counters.refused)

@@ -43,7 +43,7 @@ class ServeOutput:
         check_exposure(listen, token)
         self.token_required = token is not None
         self.counters = ServeCounters(max_viewers=max(1, int(max_viewers)))
-        self.hub = FrameHub(quality, wanted=lambda: self.counters.viewers > 0)
+        self.hub = FrameHub(quality, wanted=lambda: self.counters.viewers > self.counters.peers)  # MJPEG
         self._status: LiveStatus | None = None
         self._controls: deque[Control] = deque(maxlen=64)
         self.server = WebServer(listen, self.hub, self.counters, lambda: self._status, self._controls.append, token,

@@ -6,7 +6,8 @@
 
 Routes: ``/`` (the page), ``/stream.mjpg`` (multipart JPEG, newest frame per viewer),
 ``/snapshot.jpg``, ``/api/status`` (JSON), ``/api/control`` (POST JSON, see ``controls``) and
-``/metrics`` (Prometheus).  With a token every route wants it, as ``Authorization: Bearer`` or
+``/metrics`` (Prometheus) and ``/webrtc/offer`` (POST JSON offer -> answer, see ``webrtc``; 501 without
+aiortc).  With a token every route wants it, as ``Authorization: Bearer`` or
 ``?token=``; without one (loopback only) the Host header must name this machine, so a web page
 elsewhere cannot reach the server through a DNS name that points at 127.0.0.1.  The access log
 is off: a token in a query string never reaches a log.
@@ -87,6 +88,7 @@ class WebServer:
         self._new_frame: asyncio.Event | None = None
         self._cap_said = False
         self._closing = False
+        self.webrtc: Any = None  # webrtc.WebRtcPeers once started, when aiortc is installed
 
     # -- life --------------------------------------------------------------------------------
     def start(self, timeout: float = 10.0) -> None:
@@ -117,6 +119,14 @@ class WebServer:
         app.router.add_get("/api/status", self._status)
         app.router.add_post("/api/control", self._control)
         app.router.add_get("/metrics", self._metrics)
+        app.router.add_post("/webrtc/offer", self._offer)
+        try:
+            from .webrtc import WebRtcPeers
+        except ImportError:  # the extra without aiortc: the page plays MJPEG
+            pass
+        else:
+            self.webrtc = WebRtcPeers(self.hub, self.counters, self._admit, self._leave)
+            self.hub.on_put = self.webrtc.frame_shown
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await runner.setup()
         site = web.TCPSite(runner, self.listen.host, self.listen.port, reuse_address=True)
@@ -135,6 +145,12 @@ class WebServer:
         if not self._thread.is_alive():
             return
         self._closing = True
+        if self.webrtc is not None:
+            future = asyncio.run_coroutine_threadsafe(self.webrtc.close_all(), self._loop)
+            try:
+                future.result(5.0)
+            except Exception as exc:  # noqa: BLE001 - closing: nothing left to save
+                log.debug("web view: closing the WebRTC peers: %s", exc)
         if self._runner is not None:
             future = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop)
             try:
@@ -220,7 +236,8 @@ class WebServer:
         self.on_control(control)
         return web.json_response({"ok": True})
 
-    async def _stream(self, request: web.Request) -> web.StreamResponse:
+    def _admit(self) -> web.Response | None:
+        """Count a viewer in (MJPEG or WebRTC), or the 503 for the viewer cap (said once in the log)."""
         counters = self.counters
         if counters.viewers >= counters.max_viewers:
             counters.refused += 1
@@ -233,12 +250,28 @@ class WebServer:
             return response
         counters.viewers += 1
         counters.viewers_total += 1
+        return None
+
+    def _leave(self) -> None:
+        counters = self.counters
+        counters.viewers -= 1
+        if counters.viewers < counters.max_viewers:
+            self._cap_said = False
+
+    async def _offer(self, request: web.Request) -> web.StreamResponse:
+        if self.webrtc is None:
+            return _error(501, "WebRTC needs aiortc on the server (pip install \"stream-colorize[serve]\"); "
+                          "use /stream.mjpg")  # fmt: skip
+        return await self.webrtc.answer(request)
+
+    async def _stream(self, request: web.Request) -> web.StreamResponse:
+        refused = self._admit()
+        if refused is not None:
+            return refused
         try:
             return await self._send_frames(request)
         finally:
-            counters.viewers -= 1
-            if counters.viewers < counters.max_viewers:
-                self._cap_said = False
+            self._leave()
 
     async def _send_frames(self, request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={

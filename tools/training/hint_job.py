@@ -53,7 +53,7 @@ def guided_report(colorizer: Colorizer, photos: list[np.ndarray], points: int, s
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, run, print the figures; returns the exit status."""
     p = argparse.ArgumentParser(prog="python3 -m tools.training.hint_job")
-    p.add_argument("--init", type=Path, required=True, help="trained hintless Lite0 model (.onnx with sidecar)")
+    p.add_argument("--init", type=Path, required=True, help="trained Lite0 model (.onnx + sidecar), hints or not")
     p.add_argument("--data", type=Path, required=True)
     p.add_argument("--eval", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True)
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     old = json.loads(args.init.with_suffix(".json").read_text())
     base = LiteColorNet.from_onnx(args.init, LiteArch.from_dict(old["arch"]))
-    net = base.with_hints(dropout=0.1)
+    net = base if base.arch.hints else base.with_hints(dropout=0.1)  # a hint model trains on
     net.freeze_encoder()
     cfg = DecoderConfig(
         views=4, minutes=args.minutes, steps=args.steps, lr=args.lr, rebalance_lambda=args.rebalance,

@@ -105,7 +105,8 @@ class Camera:
     def stop(self, timeout: float = 10.0) -> None:
         """End the session (its source, stage and outputs); returns within about ``timeout``."""
         self.request_stop()
-        self._thread.join(timeout)
+        if self._thread.ident is not None:  # started
+            self._thread.join(timeout)
         for output in self._outputs:
             output.close(True)
 

@@ -169,12 +169,13 @@ class Camera:
         self._state = "stopped"
 
     def _down(self, reason: str) -> None:
-        first = self.down_since is None
+        first, again = self.down_since is None, reason != self.error
         self._state, self.error = "down", reason
         if first:
             self.down_since = time.monotonic()
-        self.on_note(f"camera {self.name} is down: {reason}; trying again every {self.config.restart_after:g} s"
-                     if first else f"camera {self.name} is still down: {reason}")  # fmt: skip
+            self.on_note(f"camera {self.name} is down: {reason}; trying again every {self.config.restart_after:g} s")
+        elif again:  # the same reason each try would fill a journal over days
+            self.on_note(f"camera {self.name} is still down: {reason}")
 
     def _play(self) -> None:
         """One session: open the source, run turns until it is lost or the camera stops."""

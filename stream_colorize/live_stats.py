@@ -17,6 +17,7 @@ import numpy as np
 from .frames import Frame
 
 MAX_SKIP = 120
+MAX_LATENCIES = 108_000  # kept for the percentiles: an hour at 30 fps (a session may run for days)
 
 
 class AutoSkip:
@@ -73,7 +74,7 @@ class AutoSkip:
 class LiveStats:
     """What the user sees in the overlay, and what bench/live.py reports."""
 
-    latencies: list[float] = field(default_factory=list)  # capture -> display, seconds, every shown frame
+    latencies: list[float] = field(default_factory=list)  # capture -> display, seconds, the last shown frames
     model_s: float = 0.0  # moving average of one model forward
     model_runs: int = 0
     shown: int = 0
@@ -84,6 +85,8 @@ class LiveStats:
         now = time.monotonic() if now is None else now
         latency = now - frame.captured
         self.latencies.append(latency)
+        if len(self.latencies) > MAX_LATENCIES:
+            del self.latencies[: MAX_LATENCIES // 2]
         self._times.append(now)
         self.shown += 1
         return latency

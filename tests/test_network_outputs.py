@@ -98,7 +98,7 @@ def test_stream_names_and_what_ffmpeg_can_write() -> None:
     assert stream_target("-").url == "pipe:1" and stream_target("-").format == "mpegts"
     assert stream_target("udp://127.0.0.1:5000").url == "udp://127.0.0.1:5000?pkt_size=1316"
     assert stream_target("rtmp://h/live/key").format == "flv"
-    assert stream_target("rtsp://h:8554/x").options == {"rtsp_transport": "tcp"}
+    assert stream_target("rtsp://h:8554/x").options == {"rtsp_transport": "tcp", "timeout": "5000000"}
     # credentials and stream keys never reach a message
     assert redact("rtsp://admin:hunter2@cam:554/live?auth=abc") == "rtsp://cam:554/live"
     assert redact("rtmp://a.rtmp.example/live2/sk_live_123") == "rtmp://a.rtmp.example/live2/..."
@@ -180,6 +180,24 @@ def test_video_to_an_unreachable_server_fails_in_one_line(clip: Path, url: str, 
     assert code == 1 and len(lines) == 1, err
     assert lines[0].startswith(f"stream-colorize: error: cannot send to {redact(target)}: ")
     assert "refused" in lines[0].lower() and "secret-key" not in err
+
+
+@pytest.mark.parametrize("scheme", ["rtsp", "rtmp"])
+def test_a_server_that_accepts_and_never_answers_times_out(clip: Path, scheme: str) -> None:
+    import socket
+
+    with socket.socket() as listener:  # accepts (the kernel does), never reads nor answers
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(4)
+        target = f"{scheme}://127.0.0.1:{listener.getsockname()[1]}/live/" + ("secret-key" if scheme == "rtmp" else "x")
+        began = time.monotonic()
+        done = subprocess.run(cli("video", str(clip), target, "-m", "standin-tiny", "-q"),
+                              capture_output=True, text=True, env=env(), timeout=60)  # fmt: skip
+        took = time.monotonic() - began
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 1 and len(lines) == 1, done.stderr
+    assert lines[0].startswith(f"stream-colorize: error: cannot send to {redact(target)}: no answer within 5 s")
+    assert took < 40 and "secret-key" not in done.stderr  # a hang would run into the 60 s above
 
 
 def test_video_stream_output_mistakes_are_one_line(clip: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -218,8 +218,8 @@ def test_a_viewer_that_never_reads_does_not_hold_the_pipeline(tiny_spec: ModelSp
             shown = session.shown()
             with MjpegReader(port) as reader:  # a second viewer keeps getting new frames meanwhile
                 indexes = [int(h["x-frame-index"]) for h, _, _ in reader.parts(20)]
-            # in order (a new viewer may get its first frame twice)
-            assert indexes == sorted(indexes) and len(set(indexes)) >= len(indexes) - 1
+            # in order, each frame once (the first too: see test_serve_cameras's hub test)
+            assert indexes == sorted(set(indexes))
             # The stalled viewer's buffers fill and its write waits past the timeout: it is let go,
             # while the session went on showing frames at the source's pace.
             deadline = time.monotonic() + 20

@@ -55,9 +55,9 @@ def _root(
     """Colorize black-and-white images and video, from files, cameras and network streams."""
 
 
-from . import image, info, live, models_cmd, train_cmd, video  # noqa: E402  (they register on app)
+from . import image, info, live, models_cmd, serve_cmd, train_cmd, video  # noqa: E402  (they register on app)
 
-for _module in (info, image, video, live, models_cmd, train_cmd):
+for _module in (info, image, video, live, serve_cmd, models_cmd, train_cmd):
     _module.register(app)
 
 EXIT_ERROR = 1

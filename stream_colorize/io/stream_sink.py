@@ -14,8 +14,13 @@ a MediaError naming the output by ``StreamTarget.label`` (no credentials, no str
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
+import socket
+import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import av
 
@@ -25,18 +30,40 @@ from ..frames import Frame
 from .commit import Outcome
 from .copies import CopiedStreams, plan_copies
 from .info import VideoInfo
-from .stream_targets import StreamTarget
+from .stream_targets import RW_TIMEOUT_US, StreamTarget
 from .video_encoder import VideoEncoder
 
 log = logging.getLogger("stream_colorize")
 
 OPEN_TIMEOUT = 10.0  # seconds to connect (RTSP's ANNOUNCE, RTMP's handshake)
+ANSWER_TIMEOUT = RW_TIMEOUT_US / 1e6  # seconds a server may stay silent (FFmpeg's socket timeout)
+RTMP_PORT = 1935
 SUFFIX = {"mpegts": ".ts", "flv": ".flv", "rtsp": ".rtsp"}  # what the encoder checks see as the "file"
 
 
 def _why(exc: BaseException) -> str:
     text = getattr(exc, "strerror", None) or str(exc)
     return " ".join(str(text).split()) or type(exc).__name__
+
+
+def probe_rtmp(target: StreamTarget, timeout: float = ANSWER_TIMEOUT) -> None:
+    """MediaError unless an RTMP server at ``target`` answers the first handshake step in time.
+
+    FFmpeg's RTMP protocol has no I/O timeout that PyAV can set (it opens the output with
+    ``avio_open``, holding the GIL): a server that accepts and never answers would hang the whole
+    process, Ctrl-C included.  C0+C1 must get at least S0 back; FFmpeg then connects afresh."""
+    parts = urlsplit(target.url)
+    address = (parts.hostname or "", parts.port or RTMP_PORT)
+    try:
+        with socket.create_connection(address, timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            sock.sendall(b"\x03" + bytes(8) + os.urandom(1528))
+            if not sock.recv(1):
+                raise MediaError(f"cannot send to {target.label}: the server closed the connection")
+    except TimeoutError:
+        raise MediaError(f"cannot send to {target.label}: no answer within {timeout:g} s") from None
+    except OSError as exc:
+        raise MediaError(f"cannot send to {target.label}: {_why(exc)}") from None
 
 
 class StreamSink:
@@ -58,6 +85,9 @@ class StreamSink:
         self.sent_bytes = 0
         self.connected = False  # the first packet went out (RTSP and RTMP connect then)
         self._closed = False
+        self._began = 0.0  # when the first frame went to the muxer (RTSP and RTMP connect then)
+        if target.scheme == "rtmp":
+            probe_rtmp(target)
         try:
             self.container = av.open(
                 target.url, "w", format=target.format, options=dict(target.options), timeout=OPEN_TIMEOUT
@@ -94,13 +124,22 @@ class StreamSink:
             else:
                 self.copies.write(item)
         except (av.error.FFmpegError, OSError) as exc:
-            raise MediaError(f"{self._failed()} {self.target.label}: {_why(exc)}") from exc
+            raise MediaError(f"{self._failed()} {self.target.label}: {self._reason(exc)}") from exc
 
     def _failed(self) -> str:
         return "lost" if self.connected else "cannot send to"
 
+    def _reason(self, exc: BaseException) -> str:
+        """Why a send failed: FFmpeg's RTSP muxer reports its own timeout as invalid data or ETIMEDOUT."""
+        waited = time.monotonic() - self._began if self._began else 0.0
+        timed_out = isinstance(exc, av.error.InvalidDataError) or getattr(exc, "errno", None) == errno.ETIMEDOUT
+        if timed_out and not self.connected and waited >= 0.9 * ANSWER_TIMEOUT:
+            return f"no answer within {ANSWER_TIMEOUT:g} s"
+        return _why(exc)
+
     def _write_frame(self, frame: Frame) -> None:
         if self.video.stream is None:
+            self._began = time.monotonic()
             stream = self.video.open(frame)
             if self.live:
                 self._tune_for_latency(stream)

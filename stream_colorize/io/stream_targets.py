@@ -141,6 +141,9 @@ def stream_target(name: str, protocols: frozenset[str] | None = None) -> StreamT
         url += ("&" if parts.query else "?") + "pkt_size=1316"  # whole TS packets per datagram
     if scheme == "rtsp":
         options["rtsp_transport"] = "tcp"
+        # The muxer passes it to its TCP connection: connect, each answer and each send time out
+        # instead of hanging (with PyAV holding the GIL while the header is written).
+        options["timeout"] = str(RW_TIMEOUT_US)
     if scheme == "tcp" and "timeout" not in parts.query:
         # PyAV opens outputs without FFmpeg's I/O timeout; tcp:// reads its own from the URL
         url += ("&" if parts.query else "?") + f"timeout={RW_TIMEOUT_US}"

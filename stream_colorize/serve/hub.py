@@ -55,6 +55,7 @@ class FrameHub:
         self.encode_s: deque[float] = deque(maxlen=60)  # the last encodes' times
         self._pending: Shown | None = None
         self._newest: Shown | None = None  # kept for a snapshot while nobody watches
+        self._taken: Shown | None = None  # the frame the encoder took last (being encoded, or encoded)
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -76,10 +77,14 @@ class FrameHub:
         self.on_put()
 
     def poke(self) -> None:
-        """A viewer arrived: encode the newest frame now even if it came while nobody watched."""
+        """A viewer arrived: encode the newest frame now even if it came while nobody watched.
+
+        Not when the encoder has already taken it: while it encodes, ``latest`` still holds the
+        previous frame, and asking again would encode the same frame twice (a new viewer got its
+        first frame twice under load)."""
         with self._lock:
-            newest, latest = self._newest, self.latest
-            if newest is not None and (latest is None or latest.index != newest.frame.index):
+            newest = self._newest
+            if newest is not None and newest is not self._taken:
                 self._pending = newest
         self._wake.set()
 
@@ -110,8 +115,9 @@ class FrameHub:
             self._wake.clear()
             with self._lock:
                 shown, self._pending = self._pending, None
-            if shown is None or not self.wanted():
-                continue
+                if shown is None or shown is self._taken or not self.wanted():
+                    continue  # a frame nobody watches is left for poke() or a snapshot
+                self._taken = shown
             began = time.monotonic()
             data = encode_jpeg(shown.image, self.quality)
             now = time.monotonic()

@@ -74,36 +74,68 @@ def status_json(status: LiveStatus | None, counters: ServeCounters, encode_s: Se
     }
 
 
-def _metric(lines: list[str], name: str, kind: str, help_text: str, value: float, labels: str = "") -> None:
-    lines.append(f"# HELP stream_colorize_{name} {help_text}")
-    lines.append(f"# TYPE stream_colorize_{name} {kind}")
-    lines.append(f"stream_colorize_{name}{labels} {value:.6g}")
+Sample = tuple[str, str, str, float]  # name (after stream_colorize_), type, help, value
+
+
+def metric_samples(status: LiveStatus | None, counters: ServeCounters) -> list[Sample]:
+    """Every figure of one session (or camera) as ``(name, type, help, value)``."""
+    samples: list[Sample] = []
+    if status is not None:
+        samples += [
+            ("fps", "gauge", "Frames shown per second over the last seconds.", status.fps),
+            ("model_seconds", "gauge", "One model forward (moving average).", status.model_s),
+            ("latency_seconds", "gauge", "Capture to display, mean of the last frames.", status.latency_s),
+            ("frames_shown_total", "counter", "Frames shown since the start.", status.shown),
+            ("frames_dropped_total", "counter", "Frames the colour stage dropped.", status.dropped),
+            ("source_up", "gauge", "1 while the source plays.", status.source == "playing"),
+            ("paused", "gauge", "1 while paused.", status.paused),
+            ("smoothing", "gauge", "The ab smoother's strength (0: off).", status.smoothing),
+            ("temperature", "gauge", "The model's annealing temperature.", status.temperature),
+        ]
+    samples += [
+        ("viewers", "gauge", "Viewers now (/stream.mjpg and WebRTC).", counters.viewers),
+        ("webrtc_peers", "gauge", "WebRTC viewers now.", counters.peers),
+        ("viewers_max", "gauge", "The viewer cap.", counters.max_viewers),
+        ("viewers_total", "counter", "Viewers let in since the start.", counters.viewers_total),
+        ("viewers_refused_total", "counter", "Viewers refused at the cap (503).", counters.refused),
+        ("unauthorized_total", "counter", "Requests refused for a missing or wrong token.", counters.unauthorized),
+        ("served_frames_total", "counter", "JPEG frames written to viewers.", counters.served),
+    ]
+    return samples
+
+
+def _labels(labels: dict[str, str], **more: str) -> str:
+    """``{name="value",...}`` (empty without labels), the values escaped as the format asks."""
+    every = {**labels, **more}
+    if not every:
+        return ""
+    escaped = {k: v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") for k, v in every.items()}
+    return "{" + ",".join(f'{k}="{v}"' for k, v in escaped.items()) + "}"
+
+
+def render_metrics(rows: Sequence[tuple[dict[str, str], list[Sample], Sequence[float]]]) -> str:
+    """Prometheus text for one or more labelled sets of samples and their serve latencies: each
+    metric's HELP and TYPE once, then a line per set."""
+    lines: list[str] = []
+    names: dict[str, tuple[str, str]] = {}
+    values: dict[str, list[str]] = {}
+    for labels, samples, _ in rows:
+        for name, kind, help_text, value in samples:
+            names.setdefault(name, (kind, help_text))
+            values.setdefault(name, []).append(f"stream_colorize_{name}{_labels(labels)} {value:.6g}")
+    for name, (kind, help_text) in names.items():
+        lines.append(f"# HELP stream_colorize_{name} {help_text}")
+        lines.append(f"# TYPE stream_colorize_{name} {kind}")
+        lines += values[name]
+    lines.append("# HELP stream_colorize_serve_latency_seconds Capture to frame written to a viewer (last 600).")
+    lines.append("# TYPE stream_colorize_serve_latency_seconds gauge")
+    for labels, _, latencies in rows:
+        served = percentiles(latencies)
+        for quantile, key in (("0.5", "p50"), ("0.95", "p95")):
+            lines.append(f"stream_colorize_serve_latency_seconds{_labels(labels, quantile=quantile)} {served[key]:.6g}")
+    return "\n".join(lines) + "\n"
 
 
 def prometheus_text(status: LiveStatus | None, counters: ServeCounters) -> str:
     """The body of ``/metrics``."""
-    lines: list[str] = []
-    if status is not None:
-        _metric(lines, "fps", "gauge", "Frames shown per second over the last seconds.", status.fps)
-        _metric(lines, "model_seconds", "gauge", "One model forward (moving average).", status.model_s)
-        _metric(lines, "latency_seconds", "gauge", "Capture to display, mean of the last frames.", status.latency_s)
-        _metric(lines, "frames_shown_total", "counter", "Frames shown since the start.", status.shown)
-        _metric(lines, "frames_dropped_total", "counter", "Frames the colour stage dropped.", status.dropped)
-        _metric(lines, "source_up", "gauge", "1 while the source plays.", status.source == "playing")
-        _metric(lines, "paused", "gauge", "1 while paused.", status.paused)
-        _metric(lines, "smoothing", "gauge", "The ab smoother's strength (0: off).", status.smoothing)
-        _metric(lines, "temperature", "gauge", "The model's annealing temperature.", status.temperature)
-    _metric(lines, "viewers", "gauge", "Viewers now (/stream.mjpg and WebRTC).", counters.viewers)
-    _metric(lines, "webrtc_peers", "gauge", "WebRTC viewers now.", counters.peers)
-    _metric(lines, "viewers_max", "gauge", "The viewer cap.", counters.max_viewers)
-    _metric(lines, "viewers_total", "counter", "Viewers let in since the start.", counters.viewers_total)
-    _metric(lines, "viewers_refused_total", "counter", "Viewers refused at the cap (503).", counters.refused)
-    _metric(lines, "unauthorized_total", "counter", "Requests refused for a missing or wrong token.",
-            counters.unauthorized)  # fmt: skip
-    _metric(lines, "served_frames_total", "counter", "JPEG frames written to viewers.", counters.served)
-    served = percentiles(counters.served_latency)
-    lines.append("# HELP stream_colorize_serve_latency_seconds Capture to frame written to a viewer (last 600).")
-    lines.append("# TYPE stream_colorize_serve_latency_seconds gauge")
-    for quantile, key in (("0.5", "p50"), ("0.95", "p95")):
-        lines.append(f'stream_colorize_serve_latency_seconds{{quantile="{quantile}"}} {served[key]:.6g}')
-    return "\n".join(lines) + "\n"
+    return render_metrics([({}, metric_samples(status, counters), counters.served_latency)])

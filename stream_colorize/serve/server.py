@@ -21,7 +21,6 @@ import hmac
 import json
 import logging
 import threading
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -30,6 +29,7 @@ from aiohttp import web
 from ..errors import UsageError
 from ..io.live_outputs import Control, LiveStatus
 from .address import Listen
+from .channel import Channel
 from .controls import MAX_BODY, BadControl, parse_control
 from .hub import FrameHub
 from .metrics import ServeCounters, prometheus_text, status_json
@@ -40,7 +40,6 @@ log = logging.getLogger("stream_colorize")
 # on the session's terminal, where Python's last-resort handler would print them with the request line.
 logging.getLogger("aiohttp").addHandler(logging.NullHandler())
 
-BOUNDARY = "frame"
 WRITE_TIMEOUT = 10.0  # seconds a viewer may take to accept one frame before it is let go
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -85,8 +84,7 @@ class WebServer:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="serve-http", daemon=True)
         self._runner: web.AppRunner | None = None
-        self._new_frame: asyncio.Event | None = None
-        self._cap_said = False
+        self.channel = Channel(hub, counters, self._loop)  # the MJPEG viewers (serve/channel.py)
         self._closing = False
         self.webrtc: Any = None  # webrtc.WebRtcPeers once started, when aiortc is installed
 
@@ -108,10 +106,14 @@ class WebServer:
         except BaseException:
             self._stop_loop()
             raise
-        self.hub.start(self._frame_ready)
+        self._started()
 
-    async def _start(self) -> None:
-        self._new_frame = asyncio.Event()
+    def _started(self) -> None:
+        """Bound: start encoding frames for the viewers."""
+        self.hub.start(self.channel.frame_ready)
+
+    def _app(self) -> web.Application:
+        """The application with its routes (``serve`` with several cameras builds its own)."""
         app = web.Application(middlewares=[self._guard], client_max_size=MAX_BODY)
         app.router.add_get("/", self._page)
         app.router.add_get("/stream.mjpg", self._stream)
@@ -125,9 +127,12 @@ class WebServer:
         except ImportError:  # the extra without aiortc: the page plays MJPEG
             pass
         else:
-            self.webrtc = WebRtcPeers(self.hub, self.counters, self._admit, self._leave)
+            self.webrtc = WebRtcPeers(self.hub, self.counters, self._admit, self.channel.leave)
             self.hub.on_put = self.webrtc.frame_shown
-        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        return app
+
+    async def _start(self) -> None:
+        runner = web.AppRunner(self._app(), access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await runner.setup()
         site = web.TCPSite(runner, self.listen.host, self.listen.port, reuse_address=True)
         try:
@@ -141,7 +146,7 @@ class WebServer:
 
     def stop(self) -> None:
         """Close every connection and stop the loop thread."""
-        self.hub.stop()
+        self._stopping()
         if not self._thread.is_alive():
             return
         self._closing = True
@@ -159,24 +164,15 @@ class WebServer:
                 log.debug("web view: closing: %s", exc)
         self._stop_loop()
 
+    def _stopping(self) -> None:
+        """Stop encoding frames for the viewers."""
+        self.hub.stop()
+
     def _stop_loop(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5.0)
         if not self._thread.is_alive():
             self._loop.close()
-
-    def _frame_ready(self) -> None:
-        """From the encoder thread: wake the viewers waiting for a frame."""
-        if not self._loop.is_closed():
-            try:
-                self._loop.call_soon_threadsafe(self._wake_viewers)
-            except RuntimeError:  # the loop closed meanwhile
-                pass
-
-    def _wake_viewers(self) -> None:
-        event, self._new_frame = self._new_frame, asyncio.Event()
-        if event is not None:
-            event.set()
 
     # -- access ------------------------------------------------------------------------------
     def _authorized(self, request: web.Request) -> bool:
@@ -225,38 +221,15 @@ class WebServer:
         return web.Response(body=data, content_type="image/jpeg")
 
     async def _control(self, request: web.Request) -> web.StreamResponse:
-        if request.content_type != "application/json":  # a form on another site cannot post JSON unasked
-            return _error(415, "send the control as application/json")
-        try:
-            control = parse_control(json.loads(await request.read()))
-        except web.HTTPRequestEntityTooLarge:
-            return _error(413, "a control is a small JSON object")
-        except (BadControl, ValueError, UnicodeDecodeError) as exc:
-            return _error(400, str(exc) if isinstance(exc, BadControl) else "the body is not JSON")
+        control = await read_control(request)
+        if isinstance(control, web.Response):
+            return control
         self.on_control(control)
         return web.json_response({"ok": True})
 
-    def _admit(self) -> web.Response | None:
-        """Count a viewer in (MJPEG or WebRTC), or the 503 for the viewer cap (said once in the log)."""
-        counters = self.counters
-        if counters.viewers >= counters.max_viewers:
-            counters.refused += 1
-            if not self._cap_said:
-                self._cap_said = True
-                log.warning("web view: %d viewers watching, the most allowed (--max-viewers); "
-                            "more are refused with 503", counters.max_viewers)  # fmt: skip
-            response = _error(503, f"viewer limit reached ({counters.max_viewers} watching); try again later")
-            response.headers["Retry-After"] = "5"
-            return response
-        counters.viewers += 1
-        counters.viewers_total += 1
-        return None
-
-    def _leave(self) -> None:
-        counters = self.counters
-        counters.viewers -= 1
-        if counters.viewers < counters.max_viewers:
-            self._cap_said = False
+    def _admit(self) -> web.StreamResponse | None:
+        """Count a WebRTC peer in as a viewer, or the 503 of the viewer cap (with our headers)."""
+        return self.channel.admit(SECURITY_HEADERS)
 
     async def _offer(self, request: web.Request) -> web.StreamResponse:
         if self.webrtc is None:
@@ -265,50 +238,19 @@ class WebServer:
         return await self.webrtc.answer(request)
 
     async def _stream(self, request: web.Request) -> web.StreamResponse:
-        refused = self._admit()
-        if refused is not None:
-            return refused
-        try:
-            return await self._send_frames(request)
-        finally:
-            self._leave()
+        return await self.channel.stream(request, SECURITY_HEADERS, lambda: self._closing, self.write_timeout)
 
-    async def _send_frames(self, request: web.Request) -> web.StreamResponse:
-        response = web.StreamResponse(headers={
-            "Content-Type": f"multipart/x-mixed-replace; boundary={BOUNDARY}", **SECURITY_HEADERS,
-        })  # fmt: skip
-        await response.prepare(request)
-        self.hub.poke()
-        last = 0
-        while not self._closing:
-            if request.transport is None or request.transport.is_closing():
-                break  # the viewer left
-            jpeg = self.hub.latest
-            if jpeg is None or jpeg.seq == last:
-                event = self._new_frame
-                assert event is not None  # made in _start
-                try:
-                    await asyncio.wait_for(event.wait(), 1.0)
-                except TimeoutError:
-                    pass
-                continue
-            head = (
-                f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg.data)}\r\n"
-                f"X-Frame-Index: {jpeg.index}\r\nX-Frame-Captured: {jpeg.captured:.6f}\r\n\r\n"
-            ).encode()
-            try:
-                await asyncio.wait_for(response.write(head + jpeg.data + b"\r\n"), self.write_timeout)
-            except TimeoutError:
-                log.info("web view: a viewer took over %g s to take a frame; let go", self.write_timeout)
-                if request.transport is not None:
-                    request.transport.abort()
-                break
-            except (ConnectionError, RuntimeError):  # the viewer left
-                break
-            last = jpeg.seq
-            counters = self.counters
-            counters.served_one(time.monotonic() - jpeg.captured)
-        return response
+
+async def read_control(request: web.Request) -> Control | web.Response:
+    """The control a POST carries, or the error response to send back."""
+    if request.content_type != "application/json":  # a form on another site cannot post JSON unasked
+        return _error(415, "send the control as application/json")
+    try:
+        return parse_control(json.loads(await request.read()))
+    except web.HTTPRequestEntityTooLarge:
+        return _error(413, "a control is a small JSON object")
+    except (BadControl, ValueError, UnicodeDecodeError) as exc:
+        return _error(400, str(exc) if isinstance(exc, BadControl) else "the body is not JSON")
 
 
 def _error(status: int, message: str) -> web.Response:

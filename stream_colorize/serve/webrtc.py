@@ -99,7 +99,7 @@ class WebRtcPeers:
         self,
         hub: FrameHub,
         counters: ServeCounters,
-        admit: Callable[[], web.Response | None],
+        admit: Callable[[], web.StreamResponse | None],
         leave: Callable[[], None],
         connect_timeout: float = CONNECT_TIMEOUT,
     ) -> None:
@@ -124,7 +124,7 @@ class WebRtcPeers:
         event, self._new_frame = self._new_frame, asyncio.Event()
         event.set()
 
-    async def answer(self, request: web.Request) -> web.Response:
+    async def answer(self, request: web.Request) -> web.StreamResponse:
         """``POST /webrtc/offer``: the answer as JSON, or a one-line JSON error (400, 413, 415, 503)."""
         if request.content_type != "application/json":
             return _error(415, "send the offer as application/json")

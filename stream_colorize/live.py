@@ -138,7 +138,9 @@ class LiveStage:
                 self.colorizer.set_temperature(wanted)
             began = time.perf_counter()
             given = self.temporal.hints(frame.index, frame.image) if self.temporal.hints is not None else None
-            ab = self.colorizer.predict_ab([frame.image], hints=[given] if given else None)[0]
+            # without hints, the plain call: a stand-in engine (serve's shared model) takes no hints
+            ab = (self.colorizer.predict_ab([frame.image], hints=[given]) if given
+                  else self.colorizer.predict_ab([frame.image]))[0]  # fmt: skip
             elapsed = time.perf_counter() - began
             stats = self.stats
             stats.model_s = elapsed if stats.model_runs == 0 else 0.8 * stats.model_s + 0.2 * elapsed

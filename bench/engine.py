@@ -3,13 +3,15 @@
     $ python bench/engine.py --quick        # about a minute on 2 cores
     $ python bench/engine.py                # more repetitions, steadier medians
     $ python bench/engine.py --backends     # only ONNX Runtime against cv2.dnn
+    $ python bench/engine.py --bundled      # only default against default-v1, both backends
 
 Backends: ``Colorizer.forward`` (network plus annealed-mean decode) in cv2.dnn and in ONNX
 Runtime's CPU provider, timed in alternation, for the bundled model and the Zhang-size
 stand-in, batch 1, 2 threads; the ratio is cv2.dnn time / ORT time (above 1: ORT is faster).
 
-Bundled models: ``default`` (Lite0 encoder) against ``compact`` (the earlier model) on one 224x224
-frame through ``Colorizer.predict_ab``, timed in alternation, with frames per second and the ratio.
+Bundled models: ``default`` (v2, with a hint input) against ``default-v1`` on one 224x224 frame
+through ``Colorizer.predict_ab`` on both backends, timed in alternation, with frames per second
+and the ratio.
 Forward: the Zhang-size stand-in and the tiny one, batch 1 and 4, 1 and 2 threads, median ms per
 frame after a warm-up (``Colorizer.forward``: cv2.dnn forward plus the annealed-mean decode).  On
 OpenCV 5 also the classic DNN engine against the default one.  Output side: ``lab.merge_ab`` at
@@ -129,17 +131,23 @@ def bench_forward(quick: bool) -> None:
 
 
 def bench_bundled(quick: bool) -> None:
-    """The bundled models, paired in one run: default (Lite0) against compact, 1 and 2 threads."""
+    """The bundled models, paired in one run: default (v2, with its hint input) against default-v1,
+    on both backends, 1 and 2 threads (fp32: the int8 copies are judged by tools/quantize.py)."""
+    from stream_colorize.backends import ort_installed
+
     print("\n== bundled models: predict_ab on a 224x224 gray frame (forward + annealed mean + gamut limit) ==")
-    print(f"{'threads':>7}{'default ms':>12}{'fps':>7}{'compact ms':>12}{'fps':>7}{'default/compact':>17}")
+    print(f"{'backend':<12}{'threads':>7}{'default ms':>12}{'fps':>7}{'v1 ms':>9}{'fps':>7}{'default/v1':>12}")
     frame = cv2.resize(scene(640, 480), (224, 224), interpolation=cv2.INTER_AREA)
-    new, old = (Colorizer(resolve_model(name), device="cpu") for name in ("default", "compact"))
-    for threads in (1, 2):
-        cv2.setNumThreads(threads)
-        t_new, t_old = paired_median_ms(partial(new.predict_ab, [frame]), partial(old.predict_ab, [frame]),
-                                        15 if quick else 45)  # fmt: skip
-        print(f"{threads:>7}{t_new:12.1f}{1000 / t_new:7.1f}{t_old:12.1f}{1000 / t_old:7.1f}{t_new / t_old:17.2f}",
-              flush=True)  # fmt: skip
+    backends = ("opencv", "onnxruntime") if ort_installed() else ("opencv",)
+    for backend in backends:
+        for threads in (1, 2):
+            new, old = (Colorizer(resolve_model(name), device="cpu", backend=backend, threads=threads,
+                                  precision="fp32") for name in ("default", "default-v1"))  # fmt: skip
+            cv2.setNumThreads(threads)
+            t_new, t_old = paired_median_ms(partial(new.predict_ab, [frame]), partial(old.predict_ab, [frame]),
+                                            15 if quick else 45)  # fmt: skip
+            print(f"{backend:<12}{threads:>7}{t_new:12.1f}{1000 / t_new:7.1f}{t_old:9.1f}{1000 / t_old:7.1f}"
+                  f"{t_new / t_old:12.2f}", flush=True)  # fmt: skip
 
 
 def bench_backends(quick: bool) -> None:
@@ -252,13 +260,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (about a minute on 2 cores)")
     parser.add_argument("--skip-forward", action="store_true", help="only the output side")
     parser.add_argument("--backends", action="store_true", help="only ONNX Runtime against cv2.dnn")
+    parser.add_argument("--bundled", action="store_true", help="only default against default-v1")
     args = parser.parse_args(argv)
     default_threads = cv2.getNumThreads()
     print(f"OpenCV {cv2.__version__}, numpy {np.__version__}, Python {sys.version.split()[0]}")
     print(f"CPU cores: {os.cpu_count()}, cv2 threads by default: {default_threads}")
     start = time.perf_counter()
-    if args.backends:
-        bench_backends(args.quick)
+    if args.backends or args.bundled:
+        (bench_backends if args.backends else bench_bundled)(args.quick)
         print(f"\ntotal {time.perf_counter() - start:.0f} s")
         return 0
     if not args.skip_forward:

@@ -47,7 +47,7 @@ from .backends.opencv_dnn import (
 )
 from .backends.precision import choose as choose_precision
 from .errors import ColorizeError, UsageError
-from .hints import HINT_ROLE, Hints, hint_batch
+from .hints import HINT_ROLE, Hints, Spread, hint_batch
 from .lab import MergeMethod, limit_to_gamut, merge_ab, network_input
 from .models.resolve import resolve_model
 from .models.spec import L_ROLE, InputSpec, ModelSpec
@@ -100,6 +100,8 @@ class Colorizer:
         self.merge: MergeMethod = merge
         self.batch_size = max(1, int(batch_size))
         self.gamut_limit = gamut_limit
+        # how the model's sidecar lets point hints reach past their cells (None: as the network gives)
+        self.spread = Spread.from_sidecar(spec.extra.get("hint_spread")) if spec.format == "onnx" else None
         self.input_size = spec.input_size
         loaded, self.precision, self.precision_reason = choose_precision(spec, precision, backend, device)
         try:
@@ -264,11 +266,16 @@ class Colorizer:
         feeds = self.feeds(blob, extra)
         step = self.batch_size  # fixed for this call: forward() may lower batch_size for the next
         ab = np.concatenate([self.forward(feeds_slice(feeds, i, i + step)) for i in range(0, len(batch), step)])
-        if self.gamut_limit:
+        given = extra.get(HINT_ROLE) if extra else None
+        spread = self.spread if given is not None else None
+        if self.gamut_limit or spread is not None:
             height, width = ab.shape[2:]
             for i in range(ab.shape[0]):
                 light = cv2.resize(blob[i, 0], (width, height), interpolation=cv2.INTER_AREA) + np.float32(50)
-                ab[i] = limit_to_gamut(ab[i], light)
+                if spread is not None and given is not None and given.shape[2:] == ab.shape[2:]:
+                    ab[i] = spread.apply(ab[i], np.asarray(given[i], np.float32), light)
+                if self.gamut_limit:
+                    ab[i] = limit_to_gamut(ab[i], light)
         return ab[0] if single else ab
 
     @overload

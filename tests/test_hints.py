@@ -372,3 +372,45 @@ def test_image_refuses_bad_hints(case: str, picture: Path, hint_model: Path, tin
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("stream-colorize: error: ") and needle in lines[0], run.stderr
     assert not out.exists() and run.stdout == ""
+
+
+# -- spreading point hints (the sidecar's hint_spread) -----------------------------------------
+
+
+def test_spread_carries_a_hint_over_its_lightness_not_across_an_edge() -> None:
+    from stream_colorize.hints import Spread
+
+    light = np.full((56, 56), 40.0, np.float32)
+    light[:, 28:] = 80.0  # a lightness edge down the middle
+    ab = np.zeros((2, 56, 56), np.float32)
+    planes = np.zeros((3, 56, 56), np.float32)
+    planes[:, 20, 10] = (50.0, 30.0, 1.0)
+    out = Spread().apply(ab, planes, light)
+    assert np.allclose(out[:, 20, 10], (50.0 * 1 / 1.3, 30.0 * 1 / 1.3), atol=1.0)  # W = 1 at the hint itself
+    assert out[0, 25, 15] > 20.0  # a near cell of the same lightness takes much of it
+    assert abs(out[0, 20, 30]) < 0.5  # across the edge, as near: nearly nothing
+    assert out[0, 20, 10] > out[0, 20, 20] > 0  # fading with distance
+    assert np.array_equal(Spread().apply(ab, np.zeros_like(planes), light), ab)  # no hints: untouched
+    dense = planes.copy()
+    dense[2] = 1.0  # a whole map (a reference) is left to the network
+    assert np.array_equal(Spread().apply(ab, dense, light), ab)
+
+
+def test_a_model_whose_sidecar_asks_spreads_point_hints(hint_model: Path, tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    spreading = tmp_path / "spreading.onnx"
+    shutil.copyfile(hint_model, spreading)
+    sidecar = json.loads(hint_model.with_suffix(".json").read_text())
+    spreading.with_suffix(".json").write_text(json.dumps({**sidecar, "hint_spread": {"reach": 0.65}}))
+    plain_engine = Colorizer(spec_from_path(hint_model), device="cpu", precision="fp32")
+    spread_engine = Colorizer(spec_from_path(spreading), device="cpu", precision="fp32")
+    assert plain_engine.spread is None and spread_engine.spread is not None
+    frame = gray_picture(gray_at(SIENNA))
+    hint = Hints.of([HintPoint.from_color(40, 30, SIENNA)])
+    plain, spread = plain_engine.predict_ab(frame, hints=hint), spread_engine.predict_ab(frame, hints=hint)
+    target = np.array(color_to_ab(SIENNA))
+    near = (slice(None), slice(19, 23), slice(19, 23))  # a few cells off the hinted one, same lightness
+    assert np.hypot(*(spread[near].mean((1, 2)) - target)) < np.hypot(*(plain[near].mean((1, 2)) - target)) - 5
+    assert np.array_equal(spread_engine.predict_ab(frame), plain_engine.predict_ab(frame))  # no hints: the same

@@ -233,8 +233,9 @@ class Spread:
     ``max_cells``, cut at 3σ; λ = ``lightness``.  Cell p takes the weighted mean colour with
     confidence W / (W + ``half``) (W the summed weight) over the network's own.  A network trained
     with few steps follows a hint mostly in its own cell; this carries it over its surroundings of
-    the same lightness, as the user meant it.  Not for dense maps (more than ``most`` hinted cells):
-    those cover the picture already.
+    the same lightness, as the user meant it.  A dense map (more than ``most`` hinted cells: a
+    reference carried along the motion) is taken as it is where it hints, the network's colours
+    filling the rest (the cells a moving thing or an occlusion left unhinted).
     """
 
     reach: float = 0.65
@@ -254,7 +255,9 @@ class Spread:
     def apply(self, ab: np.ndarray, planes: np.ndarray, light: np.ndarray) -> np.ndarray:
         """``ab`` (2, h, w) with the hints of ``planes`` (3, h, w) spread over ``light`` (h, w, Lab L)."""
         ys, xs = np.nonzero(planes[2] > 0)
-        if not 0 < len(ys) <= self.most:
+        if len(ys) > self.most:
+            return np.where(planes[2:3] > 0, planes[:2], ab).astype(np.float32)
+        if not len(ys):
             return ab
         height, width = ab.shape[1:]
         sigma = min(self.max_cells, self.reach * float(np.sqrt(height * width / len(ys))))

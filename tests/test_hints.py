@@ -391,9 +391,11 @@ def test_spread_carries_a_hint_over_its_lightness_not_across_an_edge() -> None:
     assert abs(out[0, 20, 30]) < 0.5  # across the edge, as near: nearly nothing
     assert out[0, 20, 10] > out[0, 20, 20] > 0  # fading with distance
     assert np.array_equal(Spread().apply(ab, np.zeros_like(planes), light), ab)  # no hints: untouched
-    dense = planes.copy()
-    dense[2] = 1.0  # a whole map (a reference) is left to the network
-    assert np.array_equal(Spread().apply(ab, dense, light), ab)
+    dense = np.zeros_like(planes)
+    dense[:, :, :40] = np.array([20.0, -10.0, 1.0], np.float32)[:, None, None]  # a reference's map, a hole at the right
+    taken = Spread().apply(ab + 5.0, dense, light)
+    assert np.array_equal(taken[:, :, :40], dense[:2, :, :40])  # taken as it is where it hints
+    assert np.array_equal(taken[:, :, 40:], ab[:, :, 40:] + 5.0)  # the network's own in the hole
 
 
 def test_a_model_whose_sidecar_asks_spreads_point_hints(hint_model: Path, tmp_path: Path) -> None:

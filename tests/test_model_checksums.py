@@ -61,7 +61,7 @@ def test_bundled_model_checksum_is_recorded_and_checked(tmp_path: Path, monkeypa
 
 
 def test_every_bundled_model_records_its_checksum(capsys) -> None:
-    for name in ("default", "compact"):
+    for name in ("default", "default-v1", "compact"):
         code, out, err = run_main(["models", "verify", name], capsys)
         assert code == 0 and out.startswith("ok"), err
 

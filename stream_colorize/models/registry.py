@@ -30,7 +30,7 @@ BUNDLED_DIR = next(
     _PACKAGE / "_bundled",
 )
 DEFAULT_MODEL_FILE = BUNDLED_DIR / "default.onnx"
-BUNDLED = ("default", "compact")
+BUNDLED = ("default", "default-v1", "compact")
 STANDINS = {"standin": "zhang", "standin-tiny": "tiny", "standin-hints": "tiny-hints"}
 
 
@@ -112,6 +112,13 @@ REGISTRY: dict[str, RegistryEntry] = {
         RegistryEntry(
             "default",
             "bundled: ImageNet-pretrained EfficientNet-Lite0 encoder + 313-bin decoder (knows faces, sky, skin)",
+            "bundled",
+            "onnx",
+            approx_size=0,
+        ),
+        RegistryEntry(
+            "default-v1",
+            "bundled: the first pretrained-encoder model (no hint input, warmer guesses on dull scenes)",
             "bundled",
             "onnx",
             approx_size=0,

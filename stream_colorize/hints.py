@@ -195,6 +195,28 @@ def _draw_dense(out: np.ndarray, ab: np.ndarray, weight: np.ndarray | None, side
     out[2][keep] = 1.0
 
 
+def overlay(ab: np.ndarray, hints: Hints | None, low: float = 0.25, high: float = 0.75) -> np.ndarray:
+    """The model's ``ab`` (2, h, w) with a dense hint map's colours laid over it, at the map's
+    resolution when that is finer (a carried reference keeps the detail the model's grid loses).
+
+    Where the map's weight is ``high`` or more its own colour is taken, below ``low`` the model's,
+    between them a linear blend.  Without a dense map (no hints, points only) ``ab`` as it is."""
+    if hints is None or hints.ab is None:
+        return ab
+    colour = np.asarray(hints.ab, np.float32)
+    side = colour.shape[1:]
+    weight = np.ones(side, np.float32) if hints.weight is None else np.asarray(hints.weight, np.float32)
+    if weight.shape != side:
+        weight = cv2.resize(weight, (side[1], side[0]), interpolation=cv2.INTER_LINEAR)
+    if ab.shape[1] > side[0]:  # the model's own ab is the finer: the map comes up to it
+        colour = np.stack([cv2.resize(c, (ab.shape[2], ab.shape[1]), interpolation=cv2.INTER_LINEAR) for c in colour])
+        weight = cv2.resize(weight, (ab.shape[2], ab.shape[1]), interpolation=cv2.INTER_LINEAR)
+    elif ab.shape[1:] != side:
+        ab = np.stack([cv2.resize(c, (side[1], side[0]), interpolation=cv2.INTER_LINEAR) for c in ab])
+    taken = np.clip((weight - np.float32(low)) * np.float32(1 / (high - low)), 0.0, 1.0)
+    return (ab + taken * (colour - ab)).astype(np.float32)
+
+
 def hint_batch(hints: Sequence[Hints | None], sizes: Sequence[tuple[int, int]], side: int) -> np.ndarray:
     """(N, 3, side, side) hint planes for N pictures of the given (height, width) sizes."""
     if not hints:

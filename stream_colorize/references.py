@@ -46,8 +46,7 @@ from .hints import HINT_ROLE, Hints
 from .temporal import DEFAULT_CUT_THRESHOLD, REDUCED_SIZE, SceneCutDetector, reduce_frame
 from .timespec import parse_time
 
-MAP_SIDE = 56  # the hint grid of a 224 model with stride 4: kept maps need no finer detail
-MAP_BUDGET = 256 << 20  # bytes of carried maps kept for a film (about 13 000 frames)
+MAP_BUDGET = 256 << 20  # bytes of carried maps kept for a film (about 1 700 frames at 224x224)
 REACH_FRAMES = 400  # a carried hint's weight halves over this many frames (then the grid drops it)
 DECAY = 0.5 ** (1 / REACH_FRAMES)
 ASPECT_TOLERANCE = 0.03  # relative difference of width/height between photo and video
@@ -166,11 +165,12 @@ def check_model_takes_hints(spec: object) -> None:
 class FixedCamera:
     """Hints from a fixed camera's colour snapshot wherever a frame's local structure matches it."""
 
-    def __init__(self, reference: Reference, size: int = FLOW_SIZE) -> None:
+    def __init__(self, reference: Reference, size: int = FLOW_SIZE, detail: int | None = None) -> None:
         self.size = size
         self.reference = reference
         self._checked: tuple[int, int] | None = None  # the frame size whose aspect ratio was checked
-        self.ab = reference.ab_at(size)
+        self.detail = CARRY_SIZE if detail is None else detail
+        self.ab = reference.ab_at(self.detail)
         gray = working_gray(reference.photo, size).astype(np.float32)
         self._mean, self._std, self._centred = _local_stats(gray)
 
@@ -194,7 +194,10 @@ class FixedCamera:
         if height != width and self._checked != (height, width):
             check_aspect([self.reference], width, height)
             self._checked = (height, width)
-        return Hints(ab=self.ab, weight=self.weight(image))
+        weight = self.weight(image)
+        if weight.shape != self.ab.shape[1:]:
+            weight = cv2.resize(weight, self.ab.shape[:0:-1], interpolation=cv2.INTER_LINEAR)
+        return Hints(ab=self.ab, weight=weight)
 
 
 def _local_stats(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -222,10 +225,11 @@ class CarriedHints:
         held = self.maps.get(index)
         if held is not None and held[0] <= distance:
             return
-        small_ab = np.stack([cv2.resize(c, (MAP_SIDE, MAP_SIDE), interpolation=cv2.INTER_AREA) for c in ab])
-        small_w = cv2.resize(weight, (MAP_SIDE, MAP_SIDE), interpolation=cv2.INTER_AREA)
-        entry = (distance, small_ab.astype(np.float16), small_w.astype(np.float16))
-        size = entry[1].nbytes + entry[2].nbytes
+        # uint8 as the merge rounds ab anyway (lab.merge_ab): a third of float16's bytes
+        packed_ab = np.clip(ab + np.float32(128.5), 0, 255).astype(np.uint8)
+        packed_w = np.clip(weight * np.float32(255) + np.float32(0.5), 0, 255).astype(np.uint8)
+        entry = (distance, packed_ab, packed_w)
+        size = packed_ab.nbytes + packed_w.nbytes
         if held is None and self.bytes + size > MAP_BUDGET:
             self.full = True
             return
@@ -236,7 +240,8 @@ class CarriedHints:
         held = self.maps.get(index)
         if held is None:
             return None
-        return Hints(ab=held[1].astype(np.float32), weight=held[2].astype(np.float32))
+        ab = held[1].astype(np.float32) - np.float32(128)
+        return Hints(ab=ab, weight=held[2].astype(np.float32) * np.float32(1 / 255))
 
     def __len__(self) -> int:
         return len(self.maps)

@@ -7,23 +7,30 @@
     >>> camera(index, image)                                         # Hints where the frame matches it
 
 Two kinds, one interface (``HintSource``: ``(frame index, image) -> Hints | None``), which
-``Temporal`` consults for each frame the model runs on (``Temporal.hints``):
+``Temporal`` consults for each frame (``Temporal.hints``): the model runs with the hints on its
+grid, and the map's own colours are then laid over the model's by the map's weight at the map's
+resolution (``hints.overlay``; ``CARRY_SIZE``, finer than the model's 56x56 ab).
 
 * **Keyframe** (``time`` set): the photo is the frame at ``time`` in colour.  A first pass over
-  the video (``carry_references``) decodes gray frames squashed to the flow's working size
-  (``flow.FLOW_SIZE``), finds the scene cuts as ``Temporal`` does, and carries the photo's ab
-  from its frame forward and backward through its shot along the gray frames' DIS flow, frame
-  to frame.  The weight (0..1) is carried too: it drops to 0 where the flow's forward-backward
-  check fails (occlusions, disocclusions, edges a pan reveals) and falls by ``DECAY`` a frame,
-  so the hint grid (weight >= 0.5, ``hints.hint_tensor``) stops taking the carried colour after
-  about ``REACH_FRAMES`` frames.  Where the weight is gone the model colours on its own.  The
-  maps are kept at ``MAP_SIDE`` (the model's hint grid) in float16, 19 kB a frame, at most
-  ``MAP_BUDGET`` bytes; two references in one shot: each frame takes the nearer one's map.
+  the video (``carry_references``) decodes gray frames squashed to ``CARRY_SIZE``, finds the
+  scene cuts as ``Temporal`` does, and carries the photo's ab from its frame forward and backward
+  through its shot along the gray frames' DIS flow, frame to frame.  The weight (0..1) is carried
+  too: it drops to 0 where the flow's forward-backward check fails (occlusions, disocclusions,
+  edges a pan reveals) and falls by ``DECAY`` a frame, so the hint grid (weight >= 0.5,
+  ``hints.hint_tensor``) stops taking the carried colour after about ``REACH_FRAMES`` frames.
+  The chain of flows drifts: each frame the flow straight from the key frame is tried too, and
+  wherever it explains the frame better (the key frame's gray brought along it matches this
+  frame's, ``_lightness_match``) the chain starts again from it.  The weight a frame is given is
+  the carried weight times that match, so colours that arrived at the wrong place (a head that
+  turned, scenery passing a window) are left to the model.  The maps are kept at ``CARRY_SIZE``
+  in uint8 (ab as the merge rounds it, and the weight), 147 kB a frame, at most ``MAP_BUDGET``
+  bytes (about 1 700 frames; later frames are automatic, with a note); two references in one
+  shot: each frame takes the nearer one's map.
 * **Fixed camera** (``time`` None): the photo is a colour snapshot of the same view.  Each frame
   is compared with the photo's gray by local normalized correlation over ``NCC_WINDOW`` pixels
-  at the flow's working size (insensitive to an infrared camera's different brightness and
-  contrast); where the structure matches (or both are flat) the photo's ab is a hint, where it
-  differs (a person, a car) the model colours.
+  at ``CARRY_SIZE`` (insensitive to an infrared camera's different brightness and contrast);
+  where the structure matches (or both are flat) the photo's ab is a hint and its colour, where
+  it differs (a person, a car) the model colours.
 
 Shots without a reference stay automatic.  The photo may have any size: it is resized to the
 frame, so its aspect ratio must be the video's (within ``ASPECT_TOLERANCE``).
@@ -41,13 +48,12 @@ import cv2
 import numpy as np
 
 from .errors import MediaError, UsageError
-from .flow import FLOW_SIZE, FlowEstimator, consistent, valid_share, warp, working_gray
+from .flow import FlowEstimator, consistent, valid_share, warp, working_gray
 from .hints import HINT_ROLE, Hints
 from .temporal import DEFAULT_CUT_THRESHOLD, REDUCED_SIZE, SceneCutDetector, reduce_frame
 from .timespec import parse_time
 
-MAP_SIDE = 56  # the hint grid of a 224 model with stride 4: kept maps need no finer detail
-MAP_BUDGET = 256 << 20  # bytes of carried maps kept for a film (about 13 000 frames)
+MAP_BUDGET = 256 << 20  # bytes of carried maps kept for a film (about 1 700 frames at 224x224)
 REACH_FRAMES = 400  # a carried hint's weight halves over this many frames (then the grid drops it)
 DECAY = 0.5 ** (1 / REACH_FRAMES)
 ASPECT_TOLERANCE = 0.03  # relative difference of width/height between photo and video
@@ -65,7 +71,13 @@ CARRY_PRESET = "medium"
 CARRY_BETA = 4.0
 CARRY_BOUNDARY = 0.2
 GRAY_BUDGET = 512 << 20  # bytes of working grays the first pass keeps (about 10 000 frames)
-ERODE = 5  # working pixels: a mismatch spreads this far, so a moving thing's edge is not hinted
+# Carried colour is trusted where the key frame's gray brought along the flow matches the frame's
+# (mean |difference| over PHOTO_WINDOW working pixels): fully up to PHOTO_LOW gray levels, not at
+# all from PHOTO_HIGH.  On carphone (120 frames, v2 candidate) 6/20 gave +8.2 dB, 10/30 +8.5,
+# 16/48 +8.5 (before the straight flow from the key frame, which took it to +8.9).
+PHOTO_WINDOW = 5
+PHOTO_LOW, PHOTO_HIGH = 10.0, 30.0
+ERODE = 3  # working pixels: a mismatch spreads this far, so a moving thing's edge is not hinted
 
 Photo = np.ndarray | str | os.PathLike[str]
 ReferenceArg = tuple[float | None, Photo]
@@ -166,11 +178,13 @@ def check_model_takes_hints(spec: object) -> None:
 class FixedCamera:
     """Hints from a fixed camera's colour snapshot wherever a frame's local structure matches it."""
 
-    def __init__(self, reference: Reference, size: int = FLOW_SIZE) -> None:
+    def __init__(self, reference: Reference, size: int | None = None, detail: int | None = None) -> None:
+        size = CARRY_SIZE if size is None else size
         self.size = size
         self.reference = reference
         self._checked: tuple[int, int] | None = None  # the frame size whose aspect ratio was checked
-        self.ab = reference.ab_at(size)
+        self.detail = CARRY_SIZE if detail is None else detail
+        self.ab = reference.ab_at(self.detail)
         gray = working_gray(reference.photo, size).astype(np.float32)
         self._mean, self._std, self._centred = _local_stats(gray)
 
@@ -194,7 +208,10 @@ class FixedCamera:
         if height != width and self._checked != (height, width):
             check_aspect([self.reference], width, height)
             self._checked = (height, width)
-        return Hints(ab=self.ab, weight=self.weight(image))
+        weight = self.weight(image)
+        if weight.shape != self.ab.shape[1:]:
+            weight = cv2.resize(weight, self.ab.shape[:0:-1], interpolation=cv2.INTER_LINEAR)
+        return Hints(ab=self.ab, weight=weight)
 
 
 def _local_stats(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -222,10 +239,11 @@ class CarriedHints:
         held = self.maps.get(index)
         if held is not None and held[0] <= distance:
             return
-        small_ab = np.stack([cv2.resize(c, (MAP_SIDE, MAP_SIDE), interpolation=cv2.INTER_AREA) for c in ab])
-        small_w = cv2.resize(weight, (MAP_SIDE, MAP_SIDE), interpolation=cv2.INTER_AREA)
-        entry = (distance, small_ab.astype(np.float16), small_w.astype(np.float16))
-        size = entry[1].nbytes + entry[2].nbytes
+        # uint8 as the merge rounds ab anyway (lab.merge_ab): a third of float16's bytes
+        packed_ab = np.clip(ab + np.float32(128.5), 0, 255).astype(np.uint8)
+        packed_w = np.clip(weight * np.float32(255) + np.float32(0.5), 0, 255).astype(np.uint8)
+        entry = (distance, packed_ab, packed_w)
+        size = packed_ab.nbytes + packed_w.nbytes
         if held is None and self.bytes + size > MAP_BUDGET:
             self.full = True
             return
@@ -236,7 +254,8 @@ class CarriedHints:
         held = self.maps.get(index)
         if held is None:
             return None
-        return Hints(ab=held[1].astype(np.float32), weight=held[2].astype(np.float32))
+        ab = held[1].astype(np.float32) - np.float32(128)
+        return Hints(ab=ab, weight=held[2].astype(np.float32) * np.float32(1 / 255))
 
     def __len__(self) -> int:
         return len(self.maps)
@@ -316,6 +335,8 @@ def _carry_one_way(
     position = identity.copy()
     matcher = FixedCamera(Reference(0.0, cv2.cvtColor(seen.grays[key], cv2.COLOR_GRAY2BGR), "key frame"), side)
     source = np.ascontiguousarray(ab.transpose(1, 2, 0))
+    key_gray = seen.grays[key].astype(np.float32)
+    key_prepared = flow.prepare(seen.grays[key])
     here = key
     while True:
         there = here + direction
@@ -333,11 +354,31 @@ def _carry_one_way(
         back = still > weight
         position[:, back] = identity[:, back]
         weight[back] = still[back]
+        # the flow straight from the key frame, where it explains this frame better than the chain
+        # of frame-to-frame flows (which drifts): the chain starts again from there
+        gray = seen.grays[there]
+        direct = flow.between(key_prepared, flow.prepare(gray))
+        ok = consistent(direct.forward, direct.backward, beta=CARRY_BETA, boundary=CARRY_BOUNDARY)
+        straight = identity + direct.backward.transpose(2, 0, 1)
+        match = _lightness_match(key_gray, position, gray)
+        straight_match = _lightness_match(key_gray, straight, gray) * ok
+        better = straight_match > match + np.float32(0.05)
+        position[:, better] = straight[:, better]
+        match[better] = straight_match[better]
+        weight[better] = np.maximum(weight[better], np.float32(DECAY ** abs(there - key)))
         if float(weight.max()) < 0.5:
             return
         carried = cv2.remap(source, position[0], position[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        out.offer(there, abs(there - key), carried.transpose(2, 0, 1), weight)
+        # offered with the weight times the match: colour that reached the wrong place is the model's
+        out.offer(there, abs(there - key), carried.transpose(2, 0, 1), weight * match)
         here = there
+
+
+def _lightness_match(key_gray: np.ndarray, position: np.ndarray, gray: np.ndarray) -> np.ndarray:
+    """0..1: how well the key frame's gray at the carried positions matches this frame's gray."""
+    brought = cv2.remap(key_gray, position[0], position[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    diff = cv2.boxFilter(np.abs(brought - gray.astype(np.float32)), -1, (PHOTO_WINDOW, PHOTO_WINDOW))
+    return np.clip((PHOTO_HIGH - diff) * np.float32(1 / (PHOTO_HIGH - PHOTO_LOW)), 0.0, 1.0)
 
 
 def carry_references(

@@ -48,7 +48,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from .hints import Hints
+from .hints import Hints, overlay
 from .smoothers import DEFAULT_MOTION_SCALE, DEFAULT_SMOOTH, FlowSmoother, FrameSmoother, Smoother
 
 DEFAULT_CUT_THRESHOLD = 12.0  # mean |Δ gray| (0..255) between 32x32 thumbnails
@@ -225,26 +225,31 @@ class Temporal:
 
         With ``model_size`` set, ``predict`` gets the frames reduced to that size (the same network
         input as the full frames); otherwise the full frames.  With ``hints`` set (a reference's
-        ``HintSource``), ``predict`` also gets ``hints=``, one per frame it runs on.
+        ``HintSource``), ``predict`` also gets ``hints=``, one per frame it runs on, and a frame with
+        a dense hint map (a reference) takes the map's colours over the smoothed ab where its weight
+        holds (``hints.overlay``): ``frame.ab`` then has the map's resolution, finer than the model's.
         """
         reduced = [reduce_frame(f.image, self.model_size or REDUCED_SIZE) for f in frames]
         plan = [self.decide(image) for image in reduced]
         source = reduced if self.model_size else [f.image for f in frames]
         wanted = [image for image, (_, due) in zip(source, plan) if due]
-        given: list[Hints | None] = []
-        if wanted and self.hints is not None:
-            given = [self.hints(getattr(f, "index", i), image)
-                     for i, (f, image, (_, due)) in enumerate(zip(frames, source, plan)) if due]  # fmt: skip
-            predicted = iter(predict(wanted, hints=given) if any(given) else predict(wanted))  # type: ignore[call-arg]
+        given: list[Hints | None] = [None] * len(frames)
+        if self.hints is not None:
+            given = [self.hints(getattr(f, "index", i), image) for i, (f, image) in enumerate(zip(frames, source))]
+        guided = [h for h, (_, due) in zip(given, plan) if due]
+        if wanted and any(guided):
+            predicted = iter(predict(wanted, hints=guided))  # type: ignore[call-arg]
         else:
             predicted = iter(predict(wanted) if wanted else ())
-        guided = iter(given)
-        for frame, image, (cut, due) in zip(frames, reduced, plan):
+        for frame, image, (cut, due), hints in zip(frames, reduced, plan, given):
             frame.model_ran = due
-            if due and next(guided, None):
+            if due and hints:
                 frame.ab = self._step_guided(image, next(predicted), cut)
             else:
                 frame.ab = self.step(image, next(predicted) if due else None, cut)
+            if hints and frame.ab is not None:
+                # the reference's own colours at their own resolution where they hold (hints.overlay)
+                frame.ab = overlay(frame.ab, hints)
 
     def _step_guided(self, image: np.ndarray, predicted: np.ndarray, cut: bool) -> np.ndarray | None:
         """``step`` for a prediction made with reference hints: the past weighs at most

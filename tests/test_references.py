@@ -210,3 +210,33 @@ def test_library_refusals(clip, tmp_path: Path, model_home: Path) -> None:
     with pytest.raises(UsageError):
         load_references([(-1.0, truth[0])])
     assert parse_reference("1:02.5=a.png") == (62.5, "a.png") and parse_reference("a.png") == (None, "a.png")
+
+
+def test_reference_detail_finer_than_the_hint_grid(tmp_path: Path, model_home: Path) -> None:
+    """Colour stripes 3 pixels wide on a 160 wide frame (a period is about two cells of the model's
+    56 grid, which averages them away) come through from a carried reference at the carry's
+    resolution: the output's ab is much nearer the truth than the truth's own ab through the grid."""
+    rng = np.random.default_rng(7)
+    width, height = 480, 360
+    light = 55 + cv2.resize(rng.normal(0, 12, (height // 6, width // 6)).astype(np.float32), (width, height),
+                            interpolation=cv2.INTER_CUBIC)  # fmt: skip
+    stripes = np.where((np.arange(width) // 6) % 2 == 0, 35.0, -35.0).astype(np.float32)
+    lab = np.dstack([light, np.broadcast_to(stripes, (height, width)), np.full((height, width), 20.0)])
+    still = (np.clip(cv2.cvtColor(lab.astype(np.float32), cv2.COLOR_Lab2BGR), 0, 1) * 255 + 0.5).astype(np.uint8)
+    # the stripes only in chroma: in the gray they would alias (the flow, the cut detector's thumbnails)
+    ycc = cv2.cvtColor(still, cv2.COLOR_BGR2YCrCb)
+    ycc[:, :, 0] = np.clip(light * 2.2, 0, 255).astype(np.uint8)
+    still = cv2.cvtColor(ycc, cv2.COLOR_YCrCb2BGR)
+    truth = pan(still, 12)
+    gray = write(truth, tmp_path / "stripes.mkv", gray=True)
+    out = tmp_path / "out.mkv"
+    lossless = HINTED.override(smooth=0.0, crf=0, pix_fmt="yuv444p")  # 4:2:0 would halve the stripes' chroma
+    colorize_file(gray, out, lossless, references=[(0.0, truth[0])])
+    frames = video_frames(out)
+    inner = (slice(8, SIZE[1] - 8), slice(8, SIZE[0] - 8))  # the edges a pan reveals are the model's
+    for i in (0, 6, 11):
+        want = ab(truth[i])
+        grid = cv2.resize(cv2.resize(want, (56, 56), interpolation=cv2.INTER_AREA), SIZE)  # bilinear back up
+        through_grid = np.abs(grid - want)[inner].mean()
+        ours = np.abs(ab(frames[i]) - want)[inner].mean()
+        assert ours < 0.6 * through_grid, (i, ours, through_grid)

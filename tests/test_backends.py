@@ -65,8 +65,9 @@ def test_in_graph_annealed_mean_is_the_numpy_decode() -> None:
     blob = network_input(scenes(), spec.input_size)
     raw = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     ab = ort.InferenceSession(decoding.SerializeToString(), providers=["CPUExecutionProvider"])
-    decoded = annealed_mean(raw.run(None, {"data_l": blob})[0], load_bins(), spec.temperature)
-    out = ab.run(None, {"data_l": blob})
+    feeds = {i.name: (blob if i.role == "l" else i.default(len(blob), spec.input_size)) for i in spec.inputs}
+    decoded = annealed_mean(raw.run(None, feeds)[0], load_bins(), spec.temperature)
+    out = ab.run(None, feeds)
     assert ab.get_outputs()[0].name == graph.AB_OUTPUT and out[0].shape == (3, 2, 56, 56)
     assert float(np.abs(out[0] - decoded).max()) <= 1e-3
 
@@ -180,8 +181,11 @@ def test_fp16_graph_stays_close_to_fp32() -> None:
     inits = {i.name: i.data_type for i in half.graph.initializer}
     assert sum(t == onnx.TensorProto.FLOAT16 for t in inits.values()) > 10
     blob = network_input(scenes(), spec.input_size)
+    feeds = {i.name: (blob if i.role == "l" else i.default(len(blob), spec.input_size)) for i in spec.inputs}
+    if len(spec.inputs) > 1:  # a hint model: some hints too, through the fp16 hint path
+        feeds["hints"][:, :, 10:14, 20:24] = np.array([40.0, -20.0, 1.0], np.float32)[None, :, None, None]
     run = [
-        ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"data_l": blob})[0]
+        ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
         for m in (full, half)
     ]
     assert run[0].shape == run[1].shape == (3, 2, 56, 56)

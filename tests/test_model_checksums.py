@@ -64,4 +64,3 @@ def test_every_bundled_model_records_its_checksum(capsys) -> None:
     for name in ("default", "default-v1", "compact"):
         code, out, err = run_main(["models", "verify", name], capsys)
         assert code == 0 and out.startswith("ok"), err
-

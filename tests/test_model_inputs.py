@@ -226,9 +226,9 @@ def _plain_expectation(spec, frames: list[np.ndarray], backend: str) -> np.ndarr
 
 
 @pytest.mark.parametrize("backend", ["opencv", "onnxruntime"])
-@pytest.mark.parametrize("which", ["tiny", "default"])
+@pytest.mark.parametrize("which", ["tiny", "default-v1"])
 def test_single_input_models_are_unchanged(tiny_onnx: Path, which: str, backend: str) -> None:
-    spec = spec_from_path(tiny_onnx) if which == "tiny" else resolve_model("default")
+    spec = spec_from_path(tiny_onnx) if which == "tiny" else resolve_model(which)
     assert spec.inputs == (InputSpec("data_l"),)  # one L input, named after the graph's
     frames = gray_frames()
     ab = Colorizer(spec, device="cpu", backend=backend, precision="fp32").predict_ab(frames)  # the file itself

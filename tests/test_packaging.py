@@ -13,9 +13,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 def test_every_subpackage_is_listed_for_the_wheel() -> None:
     listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
-    found = {
-        ".".join(init.parent.relative_to(REPO).parts) for init in (REPO / "stream_colorize").rglob("__init__.py")
-    }
+    found = {".".join(init.parent.relative_to(REPO).parts) for init in (REPO / "stream_colorize").rglob("__init__.py")}
     assert found <= listed, f"missing from [tool.setuptools] packages: {sorted(found - listed)}"
 
 

@@ -34,6 +34,7 @@ from .config import TEMPERATURE_RANGE, TemporalSettings
 from .engine import Colorizer
 from .errors import ColorizeError
 from .frames import Frame
+from .hints import overlay
 from .io.devices import SourceSpec
 from .io.live_outputs import Action, Control, LiveOutput, LiveStatus, Recorder, Shown, StatusLines, TakesAudio
 from .io.live_source import LiveSource
@@ -164,6 +165,9 @@ class LiveStage:
                 ab, fresh, was_cut = self._ab, self._ab_fresh, self._ab_cut
                 self._ab_fresh = self._ab_cut = False
             ab = self.temporal.step(frame.image, ab if fresh else None, fresh and was_cut)
+            if ab is not None and self.temporal.hints is not None:
+                # a fixed camera's snapshot laid over at its own resolution, as the file pipeline does
+                ab = overlay(ab, self.temporal.hints(frame.index, frame.image))
             if ab is None:  # no prediction yet: gray
                 if zero is None:
                     zero = np.zeros((2, 8, 8), np.float32)

@@ -171,6 +171,40 @@ def test_fixed_camera_reference(tmp_path: Path, model_home: Path) -> None:
         assert square > 2 * background + 5, (i, square, background)
 
 
+def test_live_fixed_camera_reference(tmp_path: Path, model_home: Path) -> None:
+    """``live --reference PHOTO``: the recording's still background takes the snapshot's colours,
+    the striped square crossing it does not take the snapshot's colour at its place."""
+    view = cv2.resize(picture(seed=3), SIZE, interpolation=cv2.INTER_AREA)
+    frames, boxes = [], []
+    for i in range(FRAMES):
+        frame = view.copy()
+        x = 10 + 4 * i
+        frame[40:80, x : x + 40] = 40
+        frame[40:80:8, x : x + 40] = 230
+        frames.append(frame)
+        boxes.append((slice(44, 76), slice(x + 4, x + 36)))
+    gray = write(frames, tmp_path / "camera.mkv", gray=True)
+    snapshot = tmp_path / "day.png"
+    cv2.imwrite(str(snapshot), view)
+    out = tmp_path / "live.mkv"
+    done = run_cli("live", gray, "-m", "standin-hints", "--headless", "--smooth", "0", "--skip", "1",
+                   "--reference", snapshot, "--record", out, home=model_home)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = video_frames(out)
+    assert len(result) >= FRAMES // 2
+    checked = 0
+    for i in range(len(result) - 5, len(result)):  # the last frames: the model has caught up by then
+        mask = np.ones(SIZE[::-1], bool)
+        rows, cols = boxes[i]
+        mask[rows.start - 12 : rows.stop + 12, max(0, cols.start - 16) : cols.stop + 16] = False
+        background = np.abs(ab(result[i]) - ab(view))[mask].mean()
+        square = np.abs(ab(result[i]) - ab(view))[boxes[i]].mean()
+        assert background < 8, (i, background)
+        assert square > background + 3, (i, square, background)
+        checked += 1
+    assert checked == 5
+
+
 # -- bad input ----------------------------------------------------------------------------------
 
 

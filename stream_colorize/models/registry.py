@@ -111,7 +111,7 @@ REGISTRY: dict[str, RegistryEntry] = {
     for entry in (
         RegistryEntry(
             "default",
-            "bundled: ImageNet-pretrained EfficientNet-Lite0 encoder + 313-bin decoder (knows faces, sky, skin)",
+            "bundled: v2, EfficientNet-Lite0 encoder + 313-bin decoder, takes colour hints, less false colour",
             "bundled",
             "onnx",
             approx_size=0,

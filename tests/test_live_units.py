@@ -181,3 +181,18 @@ def test_display_problem() -> None:
 def test_keys_map_to_actions() -> None:
     assert {KEY_ACTIONS[k] for k in (ord("q"), 27)} == {"quit"}
     assert [KEY_ACTIONS[ord(c)] for c in " st+-p"] == ["pause", "side", "smooth", "skip+", "skip-", "snapshot"]
+
+
+def test_an_open_error_is_read_from_its_words_not_the_url_it_names() -> None:
+    """A port such as 40131 holds "401": a 404 there must not read as a refused login (seen in CI)."""
+    import av
+
+    from stream_colorize.io.live_source import describe_open_error
+
+    spec = parse_source("rtsp://127.0.0.1:40131/nothere")
+    missing = av.error.HTTPNotFoundError(-1, "Server returned 404 Not Found", "rtsp://127.0.0.1:40131/nothere")
+    assert "404 Not Found" in describe_open_error(missing, spec, 5.0)
+    generic = OSError(5, "Input/output error", "rtsp://127.0.0.1:40131/nothere")
+    assert "Unauthorized" not in describe_open_error(generic, spec, 5.0)
+    refused = OSError(5, "Server returned 401 Unauthorized (authorization failed)", "rtsp://127.0.0.1:8554/x")
+    assert "401 Unauthorized" in describe_open_error(refused, parse_source("rtsp://127.0.0.1:8554/x"), 5.0)

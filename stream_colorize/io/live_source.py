@@ -15,6 +15,7 @@ Every network wait has a timeout (PyAV's ``timeout=(open, read)``).
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -44,7 +45,9 @@ def describe_open_error(exc: BaseException, spec: SourceSpec, open_timeout: floa
     (timed-out) open as invalid data, so running into the timeout counts as "no answer".
     """
     name = spec.display_name
-    if isinstance(exc, av.error.HTTPUnauthorizedError) or "401" in str(exc):
+    # the error's own words, not str(exc): that holds the URL, whose port may read "40131"
+    said = str(getattr(exc, "strerror", "") or "")
+    if isinstance(exc, av.error.HTTPUnauthorizedError) or re.search(r"\b401\b", said):
         return f"{name}: the server refused access (401 Unauthorized); put user:password@ in the URL"
     if isinstance(exc, av.error.HTTPForbiddenError):
         return f"{name}: the server forbids this stream (403 Forbidden)"

@@ -34,7 +34,7 @@ from .config import TEMPERATURE_RANGE, TemporalSettings
 from .engine import Colorizer
 from .errors import ColorizeError
 from .frames import Frame
-from .hints import overlay
+from .hints import Hints, overlay
 from .io.devices import SourceSpec
 from .io.live_outputs import Action, Control, LiveOutput, LiveStatus, Recorder, Shown, StatusLines, TakesAudio
 from .io.live_source import LiveSource
@@ -82,7 +82,7 @@ class LiveStage:
         self.temporal = build_temporal(options.temporal, options.smoother)
         self.temporal.hints = options.references
         self.side_by_side = options.side_by_side
-        self._model_inbox: LeakyQueue[tuple[Frame, bool]] = LeakyQueue(1)
+        self._model_inbox: LeakyQueue[tuple[Frame, bool, Hints | None]] = LeakyQueue(1)
         self._lock = threading.Lock()
         self._ab: np.ndarray | None = None
         self._ab_cut = False
@@ -133,12 +133,11 @@ class LiveStage:
             item = self._model_inbox.get(timeout=0.1)
             if item is None:
                 continue
-            frame, cut = item
+            frame, cut, given = item
             wanted, self._temperature = self._temperature, None
             if wanted is not None and wanted != self.colorizer.temperature:
                 self.colorizer.set_temperature(wanted)
             began = time.perf_counter()
-            given = self.temporal.hints(frame.index, frame.image) if self.temporal.hints is not None else None
             # without hints, the plain call: a stand-in engine (serve's shared model) takes no hints
             ab = (self.colorizer.predict_ab([frame.image], hints=[given]) if given
                   else self.colorizer.predict_ab([frame.image]))[0]  # fmt: skip
@@ -159,15 +158,17 @@ class LiveStage:
             fps = self.fps or 30.0
             self.temporal.skipper.every = self.skip.update(self.stats.model_s, fps, self.inbox.dropped)
             cut, due = self.temporal.decide(frame.image)
+            # a reference's hints, once a frame: the model gets them with the frame, the overlay below uses them
+            given = self.temporal.hints(frame.index, frame.image) if self.temporal.hints is not None else None
             if due:
-                self._model_inbox.put((frame, cut))
+                self._model_inbox.put((frame, cut, given))
             with self._lock:
                 ab, fresh, was_cut = self._ab, self._ab_fresh, self._ab_cut
                 self._ab_fresh = self._ab_cut = False
             ab = self.temporal.step(frame.image, ab if fresh else None, fresh and was_cut)
-            if ab is not None and self.temporal.hints is not None:
+            if ab is not None and given is not None:
                 # a fixed camera's snapshot laid over at its own resolution, as the file pipeline does
-                ab = overlay(ab, self.temporal.hints(frame.index, frame.image))
+                ab = overlay(ab, given)
             if ab is None:  # no prediction yet: gray
                 if zero is None:
                     zero = np.zeros((2, 8, 8), np.float32)

@@ -26,6 +26,36 @@ log = logging.getLogger("stream_colorize")
 BOUNDARY = "frame"
 
 
+class FrameSignal:
+    """Wakes the coroutines of one event loop that wait for a new frame, from any thread."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._event: asyncio.Event | None = None  # made on the loop (an Event binds to it)
+
+    def notify(self) -> None:
+        """From any thread: a new frame is there."""
+        if not self._loop.is_closed():
+            try:
+                self._loop.call_soon_threadsafe(self._wake)
+            except RuntimeError:  # the loop closed meanwhile
+                pass
+
+    def _wake(self) -> None:
+        event, self._event = self._event, asyncio.Event()
+        if event is not None:
+            event.set()
+
+    async def wait(self, timeout: float) -> None:
+        """On the loop: until the next ``notify`` or ``timeout`` seconds."""
+        if self._event is None:
+            self._event = asyncio.Event()
+        try:
+            await asyncio.wait_for(self._event.wait(), timeout)
+        except TimeoutError:
+            pass
+
+
 class Channel:
     """The viewers of one hub: counted against ``counters.max_viewers``, woken per new JPEG."""
 
@@ -34,30 +64,15 @@ class Channel:
         self.hub = hub
         self.counters = counters
         self.name = name  # said in the viewer-cap note when there are several
-        self._loop = loop
-        self._new_frame: asyncio.Event | None = None  # made on the loop (an Event binds to it)
+        self._new_frame = FrameSignal(loop)
         self._cap_said = False
 
     def frame_ready(self) -> None:
         """From the encoder thread: wake the viewers waiting for a frame."""
-        if not self._loop.is_closed():
-            try:
-                self._loop.call_soon_threadsafe(self._wake)
-            except RuntimeError:  # the loop closed meanwhile
-                pass
-
-    def _wake(self) -> None:
-        event, self._new_frame = self._new_frame, asyncio.Event()
-        if event is not None:
-            event.set()
+        self._new_frame.notify()
 
     async def _next_frame(self, timeout: float) -> None:
-        if self._new_frame is None:
-            self._new_frame = asyncio.Event()
-        try:
-            await asyncio.wait_for(self._new_frame.wait(), timeout)
-        except TimeoutError:
-            pass
+        await self._new_frame.wait(timeout)
 
     def refuse(self) -> web.StreamResponse | None:
         """A 503 when the viewer cap is reached (said once in the log until there is room again)."""

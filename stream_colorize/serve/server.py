@@ -21,7 +21,7 @@ import hmac
 import json
 import logging
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from aiohttp import web
@@ -151,18 +151,18 @@ class WebServer:
             return
         self._closing = True
         if self.webrtc is not None:
-            future = asyncio.run_coroutine_threadsafe(self.webrtc.close_all(), self._loop)
-            try:
-                future.result(5.0)
-            except Exception as exc:  # noqa: BLE001 - closing: nothing left to save
-                log.debug("web view: closing the WebRTC peers: %s", exc)
+            self._close_on_loop(self.webrtc.close_all(), "the WebRTC peers")
         if self._runner is not None:
-            future = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop)
-            try:
-                future.result(5.0)
-            except Exception as exc:  # noqa: BLE001 - closing: nothing left to save
-                log.debug("web view: closing: %s", exc)
+            self._close_on_loop(self._runner.cleanup(), "the server")
         self._stop_loop()
+
+    def _close_on_loop(self, closing: Coroutine[Any, Any, None], what: str) -> None:
+        """Run ``closing`` on the server's loop, waiting up to 5 s; a failure is only logged."""
+        future = asyncio.run_coroutine_threadsafe(closing, self._loop)
+        try:
+            future.result(5.0)
+        except Exception as exc:  # noqa: BLE001 - closing: nothing left to save
+            log.debug("web view: closing %s: %s", what, exc)
 
     def _stopping(self) -> None:
         """Stop encoding frames for the viewers."""

@@ -28,6 +28,7 @@ from aiortc.mediastreams import MediaStreamError
 from av import VideoFrame
 
 from ..io.live_outputs import Shown
+from .channel import FrameSignal
 from .hub import FrameHub
 from .metrics import ServeCounters
 
@@ -62,7 +63,7 @@ class NewestFrameTrack(MediaStreamTrack):
 
     kind = "video"
 
-    def __init__(self, hub: FrameHub, new_frame: Callable[[], asyncio.Event]) -> None:
+    def __init__(self, hub: FrameHub, new_frame: FrameSignal) -> None:
         super().__init__()
         self.hub = hub
         self._new_frame = new_frame
@@ -78,11 +79,7 @@ class NewestFrameTrack(MediaStreamTrack):
             shown = self.hub.newest
             if shown is not None and shown is not self._last:
                 break
-            event = self._new_frame()
-            try:
-                await asyncio.wait_for(event.wait(), 1.0)
-            except TimeoutError:
-                pass
+            await self._new_frame.wait(1.0)
         self._last = shown
         frame = VideoFrame.from_ndarray(shown.image, format="bgr24")
         # The capture clock paces the frames: the browser plays them as they were taken.
@@ -108,21 +105,14 @@ class WebRtcPeers:
         self._admit, self._leave = admit, leave
         self.connect_timeout = connect_timeout
         self._peers: set[RTCPeerConnection] = set()
-        self._new_frame = asyncio.Event()
         self._loop = asyncio.get_running_loop()
+        self._new_frame = FrameSignal(self._loop)
         self._closing = False
 
     def frame_shown(self) -> None:
         """From the live loop's thread: a new frame is in the hub (wakes the tracks, if any)."""
-        if self._peers and not self._loop.is_closed():
-            try:
-                self._loop.call_soon_threadsafe(self._wake)
-            except RuntimeError:  # the loop closed meanwhile
-                pass
-
-    def _wake(self) -> None:
-        event, self._new_frame = self._new_frame, asyncio.Event()
-        event.set()
+        if self._peers:
+            self._new_frame.notify()
 
     async def answer(self, request: web.Request) -> web.StreamResponse:
         """``POST /webrtc/offer``: the answer as JSON, or a one-line JSON error (400, 413, 415, 503)."""
@@ -141,7 +131,7 @@ class WebRtcPeers:
             return _error(400, str(exc))
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         try:
-            pc.addTrack(NewestFrameTrack(self.hub, lambda: self._new_frame))
+            pc.addTrack(NewestFrameTrack(self.hub, self._new_frame))
             await pc.setRemoteDescription(offer)  # parses and checks the offer: nothing is gathered yet
         except Exception as exc:  # noqa: BLE001 - aiortc says a bad SDP in many ways
             await pc.close()

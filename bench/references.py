@@ -31,10 +31,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from stream_colorize import Settings, colorize_file  # noqa: E402
-from stream_colorize.evaluate import evaluate_pairs, read_video_frames  # noqa: E402
+from stream_colorize.carry import CARRY_PRESET  # noqa: E402
+from stream_colorize.evaluate import evaluate_pairs  # noqa: E402
 from stream_colorize.flow import FlowEstimator, warp  # noqa: E402
 from stream_colorize.lab import merge_ab  # noqa: E402
-from stream_colorize.references import CARRY_PRESET, CARRY_SIZE, Reference  # noqa: E402
+from stream_colorize.references import CARRY_SIZE, Reference  # noqa: E402
+from stream_colorize.video_metrics import read_video_frames  # noqa: E402
 
 DATA = Path("/work/data")
 CLIPS = [

@@ -25,9 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from stream_colorize.build import build_engine, build_temporal  # noqa: E402
 from stream_colorize.config import Settings  # noqa: E402
-from stream_colorize.evaluate import read_video_frames, to_gray  # noqa: E402
+from stream_colorize.evaluate import to_gray  # noqa: E402
 from stream_colorize.frames import Frame  # noqa: E402
 from stream_colorize.lab import merge_ab  # noqa: E402
+from stream_colorize.video_metrics import read_video_frames  # noqa: E402
 
 ROWS = {"off": ("smooth 0", {"smooth": 0.0}), "motion": ("motion", {"smoother": "motion"}), "flow": ("flow", {})}
 

@@ -2,7 +2,6 @@
 
     >>> report = evaluate_images(colorizer, photos)      # photos: BGR uint8 colour images
     >>> report["psnr"], report["psnr_gray"], report["colourfulness_ratio"]
-    >>> report = evaluate_video(colorizer, "clip.mp4")    # also 'flicker', 'warp_error' and the footage's own
 
 Each photo is turned gray, colorized, and compared with the original.  The gray baseline is the
 same gray photo with ab = 0.  Numpy and OpenCV only: no torch needed.
@@ -12,35 +11,22 @@ chroma below ``NEUTRAL_CHROMA``) that the result paints with a chroma above
 ``FALSE_COLOUR_CHROMA``, pooled over all pixels of all images: a model that prefers gray to a
 wrong colour keeps it low.  ``evaluate_guided`` measures a model with a hint input given
 ``points`` random truth hints a photo (``hints.truth_hints``) against its own automatic result.
-
-Two measures of colour over time: ``flicker`` (mean |Δab| between consecutive frames, which
-also counts colour that moves with the picture) and ``warp_error``, the measure of video
-colourization papers: mean |Δab| between a frame and the previous frame warped along the optical
-flow, the flow computed on the gray frames (OpenCV DIS "medium" at ``WARP_SIZE``, slower and
-finer than the smoother's), counted only where the forward and backward flows agree.  Both are
-reported for the output and for the colour footage itself; the footage's own warp error is the
-floor (interpolation, lighting, flow errors).
+Flicker and warp error of video live in ``video_metrics.py``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
 from .errors import MediaError, UsageError
-from .flow import FlowEstimator, warp, working_gray
-from .frames import Frame
 from .hints import HINT_ROLE, hint_tensor, truth_hints
 from .imagestats import colorfulness
-from .lab import MergeMethod, frame_ab, merge_ab
+from .lab import MergeMethod, merge_ab
 
-FLICKER_SIZE = 64
-WARP_SIZE = 128  # the warp error's grid: flow and ab at 128x128
-WARP_PRESET = "medium"
 HUE_SIDE = 256  # hue agreement is counted on images scaled to this longest side
 HUE_MIN_CHROMA = 10.0  # a truth pixel "has colour" from this Lab chroma on
 HUE_PAINTED_CHROMA = 3.0  # a result pixel is "painted" from this chroma on (below it has no hue)
@@ -246,84 +232,6 @@ def evaluate_guided(
         "ssim_gain_over_automatic": guided_report["ssim"] - auto_report["ssim"],
         "false_colour_change": guided_report["false_colour_rate"] - auto_report["false_colour_rate"],
     }
-
-
-def flicker(frames: Iterable[np.ndarray]) -> float:
-    """Mean |delta ab| between consecutive frames (ab at 64x64), in Lab units."""
-    prev = None
-    total, count = 0.0, 0
-    for frame in frames:
-        ab = frame_ab(frame, FLICKER_SIZE)
-        if prev is not None:
-            total += float(np.abs(ab - prev).mean())
-            count += 1
-        prev = ab
-    return total / count if count else float("nan")
-
-
-def warp_errors(grays: Iterable[np.ndarray], *videos: Iterable[np.ndarray]) -> list[float]:
-    """The warp error of each of ``videos`` (BGR frames), all along the flow of ``grays``.
-
-    For each pair of consecutive frames: the previous frame's ab (at ``WARP_SIZE``) warped along
-    the backward flow of the gray frames, its mean |Δab| from the frame's own, over the pixels
-    where forward and backward flow agree; pooled over the whole clip, in Lab units.  NaN for a
-    video of fewer than two frames.
-    """
-    flow = FlowEstimator(WARP_SIZE, WARP_PRESET)
-    totals, counts = np.zeros(len(videos)), 0
-    previous: tuple[np.ndarray, list[np.ndarray]] | None = None
-    for gray, *frames in zip(grays, *videos):
-        current = (working_gray(gray, WARP_SIZE, fast=False), [frame_ab(f, WARP_SIZE) for f in frames])
-        if previous is not None:
-            motion = flow.between(previous[0], current[0])
-            for i, (before, now) in enumerate(zip(previous[1], current[1])):
-                totals[i] += float(np.abs(now - warp(before, motion.backward)).mean(axis=0)[motion.valid].sum())
-            counts += int(motion.valid.sum())
-        previous = current
-    return [float(t / counts) if counts else float("nan") for t in totals]
-
-
-def read_video_frames(path: str | Path, max_frames: int = 300, spread: bool = False) -> list[np.ndarray]:
-    """Up to ``max_frames`` decoded BGR frames of a video (the pipeline's source): the first ones,
-    or with ``spread`` every Nth so they cover the whole video.  MediaError when none decode."""
-    from .io.stream import open_video
-
-    with open_video(path, color=True, copy_kinds=()) as source:
-        total = source.info.frames or 0
-        step = (max(1, total // max_frames) if total else 5) if spread else 1
-        frames: list[np.ndarray] = []
-        for frame in source.frames():
-            if frame.index % step == 0:
-                frames.append(frame.image)
-                if len(frames) >= max_frames:
-                    source.stop()
-                    break
-    if not frames:
-        raise MediaError(f"video {path} has no frames")
-    return frames
-
-
-def evaluate_video(colorizer, path: str | Path, max_frames: int = 300, temporal=None) -> dict[str, float]:
-    """Flicker and warp error of the colorized gray footage vs the footage's own, plus the image metrics.
-
-    ``temporal``: an optional ``stream_colorize.temporal.Temporal`` (the pipeline's smoothing and
-    scene cuts); without it, each frame is colorized on its own.
-    """
-    frames = read_video_frames(path, max_frames)
-    grays = [to_gray(f) for f in frames]
-    if temporal is not None:
-        items = [Frame(i, g) for i, g in enumerate(grays)]
-        temporal.assign(items, colorizer.predict_ab)
-        ab = [item.ab for item in items if item.ab is not None]
-    else:
-        ab = [colorizer.predict_ab([g])[0] for g in grays]
-    results = [merge_ab(g, a) for g, a in zip(grays, ab)]
-    report = evaluate_pairs(results, frames)
-    report["frames"] = float(len(frames))
-    report["flicker"] = flicker(results)
-    report["flicker_truth"] = flicker(frames)
-    report["warp_error"], report["warp_error_truth"] = warp_errors(grays, results, frames)
-    return report
 
 
 def format_report(report: dict[str, Any]) -> str:

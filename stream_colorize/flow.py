@@ -19,7 +19,7 @@ and nearly everywhere at a cut.
 backward flow that carries the previous frame's values onto the current frame's grid.  The flow
 is rescaled to the values' own resolution, so ab at 56x56 follows a flow computed at 112x112.
 Nothing here starts threads (OpenCV parallelises DIS with its own pool) or keeps a frame beyond
-the call; ``temporal.FlowSmoother`` and ``evaluate.warp_errors`` hold the previous frame.
+the call; ``temporal.FlowSmoother`` and ``video_metrics.warp_errors`` hold the previous frame.
 """
 
 from __future__ import annotations

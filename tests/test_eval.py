@@ -10,8 +10,9 @@ import cv2
 import numpy as np
 import pytest
 
-from stream_colorize.evaluate import evaluate_pairs, flicker, psnr, ssim, to_gray
+from stream_colorize.evaluate import evaluate_pairs, psnr, ssim, to_gray
 from stream_colorize.imagestats import colorfulness
+from stream_colorize.video_metrics import flicker
 from tests.support.cli import run_main
 
 

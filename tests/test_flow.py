@@ -21,11 +21,12 @@ import pytest
 from stream_colorize.build import build_temporal
 from stream_colorize.config import Settings, TemporalSettings
 from stream_colorize.errors import UsageError
-from stream_colorize.evaluate import to_gray, warp_errors
+from stream_colorize.evaluate import to_gray
 from stream_colorize.flow import FlowEstimator, consistent, valid_share, warp
 from stream_colorize.lab import frame_ab, merge_ab
 from stream_colorize.smoothers import AbSmoother, FlowSmoother, Smoother
 from stream_colorize.temporal import Temporal, reduce_frame
+from stream_colorize.video_metrics import warp_errors
 from tests.support.cli import run_main
 from tests.support.media import chroma, make_clip, video_frames
 

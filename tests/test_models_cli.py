@@ -8,6 +8,7 @@ $STREAM_COLORIZE_MIRROR with $STREAM_COLORIZE_MIRROR_ONLY=1, so nothing leaves t
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shutil
@@ -213,8 +214,8 @@ def test_opencv5_uses_the_converted_onnx_in_the_cache(home: Path, tiny_onnx: Pat
 @pytest.mark.skipif(store.OPENCV_MAJOR < 5, reason="OpenCV 4 reads the Caffe files directly")
 def test_opencv5_without_onnx_package_says_what_to_install(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _fake_caffe_files(home)
-    real = store.importlib.util.find_spec
-    monkeypatch.setattr(store.importlib.util, "find_spec", lambda n, *a: None if n == "onnx" else real(n, *a))
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "onnx" else real(n, *a))
     with pytest.raises(ModelError, match=r"pip install onnx.*stream-colorize models convert zhang2016"):
         resolve_model("zhang2016")
 

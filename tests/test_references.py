@@ -20,8 +20,9 @@ import numpy as np
 import pytest
 
 from stream_colorize import Settings, colorize_file
+from stream_colorize.carry import CarriedHints
 from stream_colorize.errors import UsageError
-from stream_colorize.references import CarriedHints, load_references, parse_reference
+from stream_colorize.references import load_references, parse_reference
 from tests.support.media import video_frames
 
 pytest.importorskip("onnxruntime")
@@ -129,7 +130,7 @@ def test_carried_hints_follow_the_pan(clip, tmp_path: Path, model_home: Path) ->
 def test_two_references_in_one_shot_nearest_wins(clip, tmp_path: Path, model_home: Path) -> None:
     gray, truth, _ = clip
     refs = load_references([(0.0, truth[0]), ((FRAMES - 1) / 25, truth[-1])])
-    from stream_colorize.references import carry_references
+    from stream_colorize.carry import carry_references
 
     maps = carry_references(str(gray), refs)
     assert isinstance(maps, CarriedHints)

@@ -20,8 +20,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tools.training
 
 from stream_colorize.engine import Colorizer  # noqa: E402
-from stream_colorize.evaluate import read_video_frames, to_gray  # noqa: E402
+from stream_colorize.evaluate import to_gray  # noqa: E402
 from stream_colorize.models import resolve_model  # noqa: E402
+from stream_colorize.video_metrics import read_video_frames  # noqa: E402
 from tools.training.dataset import load_folder  # noqa: E402
 
 

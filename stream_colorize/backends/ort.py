@@ -142,7 +142,7 @@ class OrtBackend:
 
         self._ort = onnxruntime
         if spec.format == "caffe":
-            from ..models.store import onnx_for_caffe
+            from ..models.conversions import onnx_for_caffe
 
             spec = onnx_for_caffe(spec)
         self.spec = spec

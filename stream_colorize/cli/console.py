@@ -1,10 +1,16 @@
-"""Lines on stderr that survive a terminal that went away (SIGHUP, a closed pipe); download bars."""
+"""Lines on stderr that survive a terminal that went away (SIGHUP, a closed pipe); the progress bars."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+    from ..pipeline import Progress as FilmProgress
 
 
 def say(text: str) -> None:
@@ -72,3 +78,53 @@ def download_bar(quiet: bool) -> Iterator[_Bar | None]:
     )
     with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
         yield _Bar(progress)
+
+
+class FilmBar:
+    """A film's progress bar on stderr (frames, fps, elapsed, ETA), fed from the pipeline's counters;
+    drawn only on a terminal."""
+
+    def __init__(self, enabled: bool) -> None:
+        from rich.console import Console
+
+        self.console = Console(stderr=True)
+        self.enabled = enabled and self.console.is_terminal
+        self.progress: Progress | None = None
+        self.task: TaskID | None = None
+
+    def start(self, label: str, total: int | None) -> None:
+        """Show a bar for one film (``total`` frames, None when unknown)."""
+        if not self.enabled:
+            return
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[fps]:.1f} fps"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=True,
+        )
+        self.progress.start()
+        self.task = self.progress.add_task(label, total=total or None, fps=0.0)
+
+    def tick(self, counters: FilmProgress) -> None:
+        """Move the bar to the frames written so far."""
+        if self.progress is not None and self.task is not None:
+            self.progress.update(self.task, completed=counters.written, fps=counters.fps)
+
+    def stop(self) -> None:
+        """Take the bar off the screen."""
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None

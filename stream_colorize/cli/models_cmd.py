@@ -13,7 +13,7 @@ from pathlib import Path
 import typer
 
 from ..errors import ModelError
-from ..models import store
+from ..models import conversions, store
 from ..models.registry import REGISTRY, cache_dir, get_entry
 from .console import download_bar
 
@@ -113,7 +113,7 @@ def convert(
     overwrite: bool = typer.Option(False, "--overwrite", "-y", help="Replace an existing output."),
 ) -> None:
     """Convert a downloaded Caffe model to ONNX (what OpenCV 5 needs)."""
-    out = store.convert_model(name, output, overwrite=overwrite)
+    out = conversions.convert_model(name, output, overwrite=overwrite)
     typer.echo(f"{name} -> {out}")
 
 

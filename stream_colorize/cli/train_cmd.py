@@ -24,16 +24,15 @@ from ..errors import InputNotFoundError, MediaError, ModelError, UsageError
 from ..evaluate import (
     evaluate_guided,
     evaluate_images,
-    evaluate_video,
     format_guided,
     format_report,
     hint_side,
-    read_video_frames,
 )
 from ..hints import HINT_ROLE, MAX_POINTS
 from ..imagestats import colorfulness
 from ..io.kinds import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from ..photo import read_image
+from ..video_metrics import evaluate_video, read_video_frames
 from .common import (
     BackendOption,
     ConfigOption,

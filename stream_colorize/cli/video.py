@@ -14,16 +14,6 @@ import sys
 from pathlib import Path
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from ..config import Settings
 from ..errors import ColorizeError, InputNotFoundError, MediaError, UsageError
@@ -34,7 +24,6 @@ from ..io.kinds import VIDEO_SUFFIXES
 from ..io.sink import partial_path
 from ..io.stream_targets import is_stream_output, stream_target
 from ..models.resolve import resolve_model
-from ..pipeline import Progress as FilmProgress
 from ..presets import load_settings
 from ..references import check_model_takes_hints, parse_reference
 from ..signals import exit_code
@@ -56,7 +45,7 @@ from .common import (
     same_file,
     smoothing,
 )
-from .console import Reported, out_of_memory, say
+from .console import FilmBar, Reported, out_of_memory, say
 from .segmented import ClusterOptions, RayOption, SegmentOption, WorkersOption, note
 
 
@@ -136,41 +125,6 @@ def output_taken(path: Path) -> bool:
     return path.exists()
 
 
-class _Bar:
-    """A rich progress bar on stderr, fed from the pipeline's counters."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.console = Console(stderr=True)
-        self.enabled = enabled and self.console.is_terminal
-        self.progress: Progress | None = None
-        self.task: TaskID | None = None
-
-    def start(self, label: str, total: int | None) -> None:
-        if not self.enabled:
-            return
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[fps]:.1f} fps"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=self.console,
-            transient=True,
-        )
-        self.progress.start()
-        self.task = self.progress.add_task(label, total=total or None, fps=0.0)
-
-    def tick(self, counters: FilmProgress) -> None:
-        if self.progress is not None and self.task is not None:
-            self.progress.update(self.task, completed=counters.written, fps=counters.fps)
-
-    def stop(self) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-            self.progress = None
-
-
 def _settings(config: str | None, **flags: object) -> Settings:
     return load_settings(config).override(**flags)
 
@@ -227,7 +181,9 @@ def register(app: typer.Typer) -> None:
         ray: str | None = RayOption,
         segment_seconds: float | None = SegmentOption,
         reference: list[str] = typer.Option(
-            [], "--reference", metavar="[TIME=]PHOTO",
+            [],
+            "--reference",
+            metavar="[TIME=]PHOTO",
             help="TIME=PHOTO: the frame at TIME in colour, carried through its shot (repeatable); PHOTO alone: "
             "a fixed camera's colour view of the same place.  Needs a model with a hint input.",
         ),
@@ -277,7 +233,7 @@ def register(app: typer.Typer) -> None:
                 loaded.append(file_engine(settings))
             return loaded[0]
 
-        bar = _Bar(enabled=not quiet)
+        bar = FilmBar(enabled=not quiet)
         failures = 0
         for job_in, job_out in jobs:
             try:
@@ -330,7 +286,7 @@ def _run_one(
     job_out: Path | str,
     settings: Settings,
     engine,
-    bar: _Bar,
+    bar: FilmBar,
     overwrite: bool,
     cluster: ClusterOptions,
     references: list[tuple[float | None, str]] | None = None,

@@ -30,7 +30,7 @@ def resolve_model(name_or_path: str | Path) -> ModelSpec:
         return spec_from_path(standin_path(text), name=text)
     entry = REGISTRY.get(text)
     if entry is not None and entry.source == "download":
-        from .store import downloaded_spec
+        from .conversions import downloaded_spec
 
         return downloaded_spec(entry)
     path = Path(text).expanduser()

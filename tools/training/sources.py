@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from stream_colorize.errors import MediaError
-from stream_colorize.evaluate import read_video_frames
+from stream_colorize.video_metrics import read_video_frames
 
 TRAIN_PACKAGES = (
     "gcompris-qt-data",

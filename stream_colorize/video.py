@@ -64,8 +64,18 @@ class Result:
 
     @property
     def size(self) -> int:
-        """Output size in bytes (0 when nothing was written)."""
-        return self.output.stat().st_size if self.output is not None and self.output.exists() else 0
+        """Output size in bytes (0 when nothing was written); an image sequence's pictures added up."""
+        if self.output is None:
+            return 0
+        if is_image_sequence(self.output):
+            total = 0
+            for number in range(1, self.frames + 1):
+                try:
+                    total += Path(str(self.output) % number).stat().st_size
+                except (OSError, TypeError, ValueError):
+                    break
+            return total
+        return self.output.stat().st_size if self.output.exists() else 0
 
     def summary(self) -> str:
         """One line: frames, fps, model runs, skipped/corrupt counts, output and its size."""
@@ -82,7 +92,9 @@ class Result:
         if self.source.truncated:
             parts.append(self.source.note or "input ended early")
         size = self.size
-        if self.output is not None:
+        if self.output is not None and is_image_sequence(self.output):
+            parts.append(f"-> {self.output} ({self.frames} pictures, {_human(size)})")
+        elif self.output is not None:
             parts.append(f"-> {self.output} ({_human(size)})")
         elif self.sent_to is not None:
             parts.append(f"-> {self.sent_to}")

@@ -102,6 +102,10 @@ def test_gif_and_image_sequence_drop_audio(film: Path, tmp_path: Path, tiny_onnx
     assert picture.shape == (120, 160, 3) and chroma(picture) > 3.0
     code, err = video(capsys, str(film), str(pattern), "-m", str(tiny_onnx), "-d", "cpu", "-q", "-t", "0.4")
     assert code != 0 and "-y" in err  # pictures there: refused without -y
+    again = folder / "g_%03d.png"
+    code, err = video(capsys, str(film), str(again), "-m", str(tiny_onnx), "-d", "cpu", "-t", "0.4")
+    total = sum(p.stat().st_size for p in folder.glob("g_*.png"))
+    assert code == 0 and f"(10 pictures, {total / 1000:.1f} kB)" in err, err  # the pictures' size, not 0 B
 
 
 def test_n_skips_outputs_that_exist(film: Path, tmp_path: Path, tiny_onnx: Path, capsys) -> None:

@@ -373,19 +373,23 @@ def test_a_failed_run_leaves_no_scratch_folders(film: Path, tmp_path: Path, tiny
 
 
 def test_scratch_folders_of_dead_processes_are_swept(film: Path, tmp_path: Path, tiny_onnx: Path) -> None:
-    """Folders of workers killed in an earlier run go; a live process's and other names stay."""
+    """Folders of workers killed in an earlier run go, and an earlier version's (no pid in the name)
+    once an hour old; a live process's, a fresh old-style one and other names stay."""
     scratch = tmp_path / "tmp"
     stale = scratch / f"sc-segment-{dead_pid()}-a1b2c3"
     live = scratch / f"sc-segment-{os.getpid()}-d4e5f6"
     other = scratch / "sc-segment-unknown"
-    for folder in (stale, live, other):
+    old_style, fresh_old_style = scratch / "sc-segment-k2j4h6g8", scratch / "sc-segment-q1w2e3r4"
+    for folder in (stale, live, other, old_style, fresh_old_style):
         folder.mkdir(parents=True)
         (folder / "segment.mkv").write_bytes(b"half a segment")
+    two_hours_ago = time.time() - 7200
+    os.utime(old_style, (two_hours_ago, two_hours_ago))
     done = run(argv(film, tmp_path / "out.mkv", tiny_onnx, "--workers", "2", "--segment-seconds", "1"),
                TMPDIR=str(scratch))  # fmt: skip
     assert done.returncode == 0, done.stderr
     # (ONNX Runtime, which the workers use, keeps a session file of its own there: not ours to judge)
-    assert sorted(p.name for p in scratch.glob("sc-segment-*")) == sorted([live.name, other.name])
+    assert sorted(p.name for p in scratch.glob("sc-segment-*")) == sorted([live.name, other.name, fresh_old_style.name])
 
 
 # -- an old partial film ---------------------------------------------------------------------------

@@ -8,6 +8,8 @@ A worker process that is ended from outside (the driver stops its pool, a Ray no
 SIGKILL) never runs its clean-up, so its folder stays in the temporary directory.  The folder's
 name holds the process id: a later worker, or the driver once its pool is closed, removes the
 folders whose process no longer runs (as ``io.outputs.remove_stale_temps`` does for files).
+Folders of versions before the process id was in the name (``sc-segment-x1y2z3``) are removed
+once untouched for ``LEGACY_AGE`` seconds: one segment's encode never takes that long.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from pathlib import Path
 
 PREFIX = "sc-segment-"
 _NAME = re.compile(rf"^{PREFIX}(?P<pid>\d+)-[A-Za-z0-9_]+$")
+_LEGACY = re.compile(rf"^{PREFIX}[A-Za-z0-9_]{{8}}$")  # tempfile's 8 random characters, no pid
+LEGACY_AGE = 3600.0
 
 
 def segment_scratch() -> tempfile.TemporaryDirectory:
@@ -55,11 +59,12 @@ def sweep_scratch(folder: Path | None = None, wait: float = 0.0) -> list[Path]:
     """
     folder = Path(folder or tempfile.gettempdir())
     try:
-        entries = [(e, int(m["pid"])) for e in folder.iterdir() if (m := _NAME.match(e.name))]
+        names = list(folder.iterdir())
     except OSError:
         return []
+    entries = [(e, int(m["pid"])) for e in names if (m := _NAME.match(e.name))]
+    removed = [e for e in names if _LEGACY.match(e.name) and _remove_if_old(e)]
     deadline = time.monotonic() + wait
-    removed = []
     for entry, pid in entries:
         if pid == os.getpid():
             continue
@@ -73,3 +78,17 @@ def sweep_scratch(folder: Path | None = None, wait: float = 0.0) -> list[Path]:
         if not entry.exists():
             removed.append(entry)
     return removed
+
+
+def _remove_if_old(entry: Path) -> bool:
+    """Remove an earlier version's scratch folder of ours untouched for ``LEGACY_AGE``; True if removed."""
+    try:
+        stat = entry.lstat()
+    except OSError:
+        return False
+    if not entry.is_dir() or entry.is_symlink() or stat.st_uid != os.getuid():
+        return False
+    if time.time() - stat.st_mtime < LEGACY_AGE:
+        return False
+    shutil.rmtree(entry, ignore_errors=True)
+    return not entry.exists()

@@ -53,6 +53,18 @@ EXCLUDES = {
     "head": ["/decoder/head/Conv"],  # the 313-bin logits
     "hints": ["/decoder/hint_embed/Conv"],  # a hint model's embedding of the a, b, mask planes
 }
+PREFIXES = {"decoder": "/decoder/"}  # groups of every node under a module: the decoder we trained
+
+
+def excluded_nodes(model: Path, groups: list[str]) -> list[str]:
+    """The graph's node names that ``groups`` (keys of ``EXCLUDES`` or ``PREFIXES``) keep in float."""
+    names = [n for group in groups if group in EXCLUDES for n in EXCLUDES[group]]
+    prefixes = tuple(PREFIXES[g] for g in groups if g in PREFIXES)
+    if prefixes:
+        import onnx
+
+        names += [node.name for node in onnx.load(str(model)).graph.node if node.name.startswith(prefixes)]
+    return names
 
 
 def reserved_photos(ext: Path, wheels: list[Path]) -> list[np.ndarray]:
@@ -122,7 +134,7 @@ def quantize(model: Path, out: Path, crops: list[np.ndarray], exclude: list[str]
             per_channel=True,
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
-            nodes_to_exclude=[n for group in exclude for n in EXCLUDES[group]],
+            nodes_to_exclude=excluded_nodes(model, exclude),
             calibrate_method={"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
                               "entropy": CalibrationMethod.Entropy}[method],  # fmt: skip
             extra_options={"CalibMovingAverage": method == "minmax"},
@@ -188,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--eval-ext", type=Path, required=True, help="folder holding the unpacked opencv-doc")
     p.add_argument("--wheels", type=Path, nargs="*", default=[], help="scikit-image, scikit-learn, matplotlib wheels")
     p.add_argument("--crops", type=int, default=160)
-    p.add_argument("--exclude", default="stem,head", help=f"node groups kept in float: {', '.join(EXCLUDES)}")
+    p.add_argument("--exclude", default="stem,head", help=f"node groups kept in float: {', '.join([*EXCLUDES, *PREFIXES])}")
     p.add_argument("--method", default="minmax", choices=("minmax", "percentile", "entropy"))
     p.add_argument("--out", type=Path, help="where the int8 model goes (default: MODEL-int8.onnx, with --write)")
     p.add_argument("--write", action="store_true", help="keep the int8 model and record it in the sidecar")

@@ -59,7 +59,7 @@ from stream_colorize.build import build_temporal  # noqa: E402
 from stream_colorize.config import EncodeSettings, Settings, TemporalSettings  # noqa: E402
 from stream_colorize.engine import Colorizer  # noqa: E402
 from stream_colorize.errors import ModelError  # noqa: E402
-from stream_colorize.evaluate import warp_errors  # noqa: E402
+from stream_colorize.video_metrics import warp_errors  # noqa: E402
 from stream_colorize.frames import Frame  # noqa: E402
 from stream_colorize.io.sink import FileSink  # noqa: E402
 from stream_colorize.io.source import MediaSource  # noqa: E402
@@ -238,7 +238,7 @@ def startup(tmp: Path, runs: list[tuple[str, Path, list[str]]], repeat: int) -> 
 
 def temporal_table(clip: Path, model: str, limit: int) -> None:
     """Flicker (mean |Δab| between consecutive frames), warp error (the same along the gray
-    frames' optical flow, see ``evaluate.warp_errors``), distance from the per-frame model's ab,
+    frames' optical flow, see ``video_metrics.warp_errors``), distance from the per-frame model's ab,
     and the smoother's step response (frames until 90% of a change shows)."""
     engine = Colorizer(resolve_model(model), device="cpu")
     frames, _ = decode(clip, limit)

@@ -33,3 +33,20 @@ def test_the_wheel_ships_the_library_not_the_maintainers_tools(tmp_path: Path) -
     assert "stream_colorize/evaluate.py" in names and "stream_colorize/train/loop.py" in names
     assert not [n for n in names if n.startswith("tools/") or n.endswith((".sh", "sources.py", "dataset.py"))]
     assert "apt-get" not in code
+
+
+def test_bench_and_tool_scripts_import() -> None:
+    """Every bench and tool script's imports resolve (a module split once broke bench/pipeline.py
+    without any test noticing): each is loaded as a module, its ``main`` not run."""
+    import runpy
+
+    repo = Path(__file__).resolve().parent.parent
+    scripts = sorted([*repo.glob("bench/*.py"), *repo.glob("tools/*.py"), *repo.glob("tools/training/*.py")])
+    assert len(scripts) > 10
+    sys.path.insert(0, str(repo))
+    try:
+        for script in scripts:
+            if script.name != "__init__.py":
+                runpy.run_path(str(script), run_name="imported_by_test")
+    finally:
+        sys.path.remove(str(repo))

@@ -59,11 +59,11 @@ from stream_colorize.build import build_temporal  # noqa: E402
 from stream_colorize.config import EncodeSettings, Settings, TemporalSettings  # noqa: E402
 from stream_colorize.engine import Colorizer  # noqa: E402
 from stream_colorize.errors import ModelError  # noqa: E402
-from stream_colorize.video_metrics import warp_errors  # noqa: E402
 from stream_colorize.frames import Frame  # noqa: E402
 from stream_colorize.io.sink import FileSink  # noqa: E402
 from stream_colorize.io.source import MediaSource  # noqa: E402
 from stream_colorize.lab import merge_ab  # noqa: E402
+from stream_colorize.video_metrics import warp_errors  # noqa: E402
 
 try:  # the merge into yuv420p planes (issue 25); absent from older trees measured with --tree
     from stream_colorize.lab import merge_ab_i420  # noqa: E402

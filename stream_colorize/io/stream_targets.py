@@ -26,11 +26,15 @@ import glob
 import os
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import av
 
 from ..errors import UsageError
+
+if TYPE_CHECKING:
+    from .hls import HlsPlan
 
 # scheme -> (muxer, the FFmpeg protocol it needs)
 SCHEMES: dict[str, tuple[str, str]] = {
@@ -54,10 +58,13 @@ class StreamTarget:
     format: str
     label: str
     options: dict[str, str] = field(default_factory=dict)
+    hls: HlsPlan | None = None  # a playlist in a folder (io/hls.py)
 
     @property
     def scheme(self) -> str:
-        """``pipe``, ``udp``, ``rtsp``..."""
+        """``pipe``, ``udp``, ``rtsp``, ``hls``..."""
+        if self.hls is not None:
+            return "hls"
         return "pipe" if self.url.startswith("pipe:") else self.url.split("://", 1)[0].lower()
 
 

@@ -6,9 +6,10 @@ reconnect time after the receiving server restarts.
 
 The receiving server is FFmpeg's RTSP listen mode (``ffmpeg -rtsp_flags listen -i rtsp://...``),
 started by this script, copying the stream (no decode) into ``framecrc`` lines on its stdout,
-one a frame, each stamped by this script when it arrives.  The sender is ``stream-colorize live``
-on a gray lavfi source (640x360, 25 fps) with ``--serve`` beside it, whose ``/api/status`` gives
-the frames shown (produced).
+one a frame, each stamped by this script when it arrives (no probing: ``-analyzeduration 0``, or
+FFmpeg would hold the first second of a new connection back and add it to the reconnect time).
+The sender is ``stream-colorize live`` on a gray lavfi source (640x360, 25 fps) with ``--serve``
+beside it, whose ``/api/status`` gives the frames shown (produced).
 
 1. Steady: from the first frame received, for ``--seconds``: frames received / frames shown.
 2. Restarts: the server is killed (SIGKILL), stays down ``--down`` seconds, and a new one listens;
@@ -66,8 +67,8 @@ class Receiver:
     def __init__(self, ffmpeg: str, url: str, port: int) -> None:
         self.arrivals: list[float] = []
         self.process = subprocess.Popen(
-            [ffmpeg, "-v", "error", "-rtsp_flags", "listen", "-i", url, "-map", "0:v", "-c", "copy",
-             "-f", "framecrc", "-flush_packets", "1", "-"],
+            [ffmpeg, "-v", "error", "-rtsp_flags", "listen", "-analyzeduration", "0", "-probesize", "32",
+             "-i", url, "-map", "0:v", "-c", "copy", "-f", "framecrc", "-flush_packets", "1", "-"],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         )  # fmt: skip
         self.started = time.monotonic()

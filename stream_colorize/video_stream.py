@@ -70,8 +70,9 @@ def colorize_to_stream(
                     except ColorizeError:
                         pass
                 elapsed = time.perf_counter() - started
+                kept = str(target.hls.partial) if target.hls is not None and sink.frames else target.label
                 result = Result(name, None, sink.frames, elapsed, temporal.model_runs, source.stats, True,
-                                sent_to=target.label)  # fmt: skip
+                                sent_to=kept)  # fmt: skip
                 raise PipelineInterrupted(result, signal_of(exc)) from None
             with deferred_signals():
                 sink.commit()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -128,6 +129,27 @@ def test_hls_output_rules(clip: Path, tiny_onnx: Path, tmp_path: Path, capsys: p
     ]
     code, _, err = run_main(["video", str(tmp_path), str(web / "all.m3u8"), *model], capsys)
     assert code != 0 and "a folder of videos cannot go to one playlist" in err and len(err.strip().splitlines()) == 1
+
+
+def test_ctrl_c_keeps_a_partial_playlist(tiny_onnx: Path, tmp_path: Path) -> None:
+    film = make_clip(tmp_path / "long.mp4", seconds=40.0, size=(160, 120), audio=0)
+    web = tmp_path / "web"
+    web.mkdir()
+    process = subprocess.Popen(cli("video", str(film), str(web / "index.m3u8"), "-m", str(tiny_onnx), "-q"),
+                               stderr=subprocess.PIPE, text=True, env=env())  # fmt: skip
+    ends = time.monotonic() + 60
+    while not any(SEGMENT.fullmatch(p.name) for p in web.iterdir()) and time.monotonic() < ends:
+        time.sleep(0.05)  # a first segment is out: the run is under way
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    done = int(re.search(r"sent (\d+) frames to (\S+)", err).group(1))  # type: ignore[union-attr]
+    assert f"to {web / 'index.partial.m3u8'}" in err and 0 < done < 1000
+    assert not (web / "index.m3u8").exists()
+    text = (web / "index.partial.m3u8").read_text()
+    assert text.rstrip().endswith("#EXT-X-ENDLIST")
+    assert sorted(p.name for p in web.iterdir()) == sorted(["index.partial.m3u8", *listed(text)])
+    assert len(decode(web / "index.partial.m3u8")[0]) == done
 
 
 def test_a_failed_run_removes_its_segments_and_keeps_the_old_playlist(tmp_path: Path) -> None:

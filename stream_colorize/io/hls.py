@@ -70,6 +70,11 @@ class HlsPlan:
         """The playlist's name without ``.m3u8``."""
         return self.playlist.name[: -len(SUFFIX)]
 
+    @property
+    def partial(self) -> Path:
+        """Where an interrupted film's playlist goes: ``index.partial.m3u8``."""
+        return self.folder / f"{self.stem}.partial{SUFFIX}"
+
     def serves(self, name: str) -> bool:
         """True for the playlist's own name and names of its segments: the only files to hand out."""
         return name == self.playlist.name or segment_pattern(self.stem).fullmatch(name) is not None
@@ -152,7 +157,7 @@ class HlsRun:
                     (plan.folder / name).unlink(missing_ok=True)
             written.unlink(missing_ok=True)
             return
-        final = plan.playlist if outcome == Outcome.DONE else plan.folder / f"{plan.stem}.partial{SUFFIX}"
+        final = plan.playlist if outcome == Outcome.DONE else plan.partial
         try:
             if final.exists():
                 self.remove_segments_of(final)

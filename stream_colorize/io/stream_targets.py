@@ -13,6 +13,7 @@
 | ``srt://host:port`` | MPEG-TS, where FFmpeg was built with libsrt |
 | ``rtsp://host:port/path`` | RTSP ANNOUNCE/RECORD (push), over TCP |
 | ``rtmp://``, ``rtmps://`` | FLV |
+| ``FOLDER/NAME.m3u8`` (a file name) | HLS: a playlist and MPEG-TS segments (``io/hls.py``, ``HlsPlan.target``) |
 
 A stream has no temporary file and no rename: it is written as it is made (``io/stream_sink.py``).
 Credentials and keys in a URL never reach a message: ``redact`` shows scheme, host and port.

@@ -18,8 +18,10 @@ import av
 import numpy as np
 import pytest
 
+from stream_colorize.errors import UsageError
 from stream_colorize.io.commit import Outcome
 from stream_colorize.io.hls import is_hls_output, plan_hls, segment_pattern
+from stream_colorize.io.stream_targets import stream_target
 from tests.support.cli import run_main
 from tests.support.live import free_port
 from tests.support.media import chroma, make_clip
@@ -69,6 +71,8 @@ def listed(playlist: str) -> list[str]:
 def test_hls_names() -> None:
     assert is_hls_output("web/index.m3u8") and is_hls_output(Path("a/B.M3U8")) and is_hls_output(b"x.m3u8")
     assert not any(map(is_hls_output, ["out.mp4", "http://host/live.m3u8", "m3u8", None]))
+    with pytest.raises(UsageError, match="an HLS playlist is written by live --output and video's OUT, not here"):
+        stream_target("web/index.m3u8")  # e.g. a camera's outputs in serve's config
     pattern = segment_pattern("index")
     assert pattern.fullmatch("index-0a1b2c-00012.ts")
     assert not any(map(pattern.fullmatch, ["index.m3u8", "../index-0a1b2c-00012.ts", "index-0a1b2c-00012.ts.tmp",
@@ -238,3 +242,7 @@ def test_live_hls_output_refuses_an_existing_playlist(tmp_path: Path, capsys: py
         f"stream-colorize: error: output {playlist} already exists; pass -y/--overwrite to replace it"
     ]
     assert playlist.read_text() == "#EXTM3U\n"
+    other = tmp_path / "other.m3u8"
+    code, _, err = run_main(["live", GRAY, "--headless", "--duration", "1", "-m", "standin-tiny",
+                             "--output", str(other), "--output", str(other)], capsys)  # fmt: skip
+    assert code != 0 and err.strip() == f"stream-colorize: error: --output {other} is given twice"

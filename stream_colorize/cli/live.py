@@ -85,10 +85,14 @@ def _web_view(listen: str | None, token: str | None, token_file: Path | None, ma
 def _stream_targets(urls: list[str], inputs: list[Path], overwrite: bool) -> list[StreamTarget]:
     """The --output targets, checked: UsageError for what FFmpeg cannot write, or an HLS playlist
     (``NAME.m3u8``) whose folder is missing or that exists without -y."""
-    targets = []
+    targets, playlists = [], set()
     for url in urls:
         if is_hls_output(url):
-            targets.append(plan_hls(url, True, overwrite, inputs, allow="pass -y/--overwrite to replace it").target())
+            plan = plan_hls(url, True, overwrite, inputs, allow="pass -y/--overwrite to replace it")
+            if plan.playlist.resolve() in playlists:
+                raise UsageError(f"--output {url} is given twice")
+            playlists.add(plan.playlist.resolve())
+            targets.append(plan.target())
         else:
             targets.append(stream_target(url))
     return targets

@@ -131,6 +131,8 @@ def stream_target(name: str, protocols: frozenset[str] | None = None) -> StreamT
         if name not in PIPE_NAMES:
             raise UsageError(f"cannot write to {name}: the pipe output is - (stdout), pipe: or pipe:1")
         return StreamTarget("pipe:1", "mpegts", "stdout")
+    if "://" not in name and name.lower().endswith(".m3u8"):  # checked and planned by io/hls.py instead
+        raise UsageError(f"{name}: an HLS playlist is written by live --output and video's OUT, not here")
     parts = urlsplit(name)
     scheme = parts.scheme.lower()
     protocols = ffmpeg_protocols() if protocols is None else protocols

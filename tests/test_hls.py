@@ -22,6 +22,7 @@ from stream_colorize.errors import UsageError
 from stream_colorize.io.commit import Outcome
 from stream_colorize.io.hls import is_hls_output, plan_hls, segment_pattern
 from stream_colorize.io.stream_targets import stream_target
+from tests.support.browser import Chromium, chromium_path
 from tests.support.cli import run_main
 from tests.support.live import free_port
 from tests.support.media import chroma, make_clip
@@ -246,3 +247,27 @@ def test_live_hls_output_refuses_an_existing_playlist(tmp_path: Path, capsys: py
     code, _, err = run_main(["live", GRAY, "--headless", "--duration", "1", "-m", "standin-tiny",
                              "--output", str(other), "--output", str(other)], capsys)  # fmt: skip
     assert code != 0 and err.strip() == f"stream-colorize: error: --output {other} is given twice"
+
+
+@pytest.mark.skipif(chromium_path() is None, reason="Debian's chromium is not installed")
+def test_the_page_plays_hls_in_chromium(tiny_onnx: Path, tmp_path: Path) -> None:
+    web, port = tmp_path / "web", free_port()
+    web.mkdir()
+    process = subprocess.Popen(cli("live", GRAY, "--headless", "--duration", "40", "-m", str(tiny_onnx),
+                                   "--serve", f"127.0.0.1:{port}", "--token", TOKEN,
+                                   "--output", str(web / "index.m3u8")),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env())  # fmt: skip
+    try:
+        wait_for_segments(port, 2)
+        with Chromium(tmp_path / "profile") as browser:
+            tab = browser.open(f"http://127.0.0.1:{port}/?token={TOKEN}&mode=hls")
+            browser.wait(tab, "!document.getElementById('hls').hidden")  # the server said it has HLS
+            assert browser.evaluate(tab, "document.body.dataset.mode") == "hls"
+            assert browser.evaluate(tab, "document.getElementById('rtc').canPlayType('application/vnd.apple.mpegurl')")
+            browser.wait(tab, "document.getElementById('rtc').currentTime > 1", timeout=30)  # playing, not stuck
+            shown = browser.canvas_of(tab, "#rtc")
+            assert shown.shape == (240, 320, 3) and chroma(shown) > 5
+            assert browser.evaluate(tab, "location.search") == ""  # the token left the address bar
+    finally:
+        process.terminate()
+        process.wait(30)

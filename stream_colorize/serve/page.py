@@ -4,11 +4,11 @@ It plays the stream over WebRTC in a ``<video>`` (its offer to ``/webrtc/offer``
 no STUN), and falls back to ``/stream.mjpg`` in an ``<img>`` when WebRTC fails (no aiortc on the
 server, no RTCPeerConnection in the browser, a connection that fails or shows no picture within
 10 s); a button (or ``/?mode=mjpeg``) switches between the two and the tab remembers the choice.  When
-the session writes HLS (``--output NAME.m3u8``, served under ``/hls/``) an HLS button (or ``/?mode=hls``)
-plays it in the ``<video>`` where the browser plays HLS itself (Safari, iOS), a few seconds behind;
-elsewhere it says so and names the playlist's address for a player such as VLC.  ``body[data-mode]``
-says which one plays.  It polls ``/api/status`` once a second for the figures and
-the controls' state, and posts each change to ``/api/control`` as JSON.  A token given in the
+the session writes HLS (``--output NAME.m3u8``, served under ``/hls/``) an HLS button (or
+``/?mode=hls``) plays it in the ``<video>`` where the browser plays HLS itself (Safari, iOS, recent
+Chromium), a few seconds behind; elsewhere it says so and names the playlist's address for a
+player such as VLC.  ``body[data-mode]`` says which one plays.  It polls ``/api/status`` once a
+second for the figures and the controls' state, and posts each change to ``/api/control`` as JSON.  A token given in the
 address (``/?token=...``) is moved out of it at once (kept in the tab's sessionStorage) and sent
 with every request: in the Authorization header, or in the query for the stream (an ``<img>``
 cannot send headers).
@@ -44,7 +44,7 @@ PAGE = """<!doctype html>
  <button id="pause" aria-pressed="false">pause</button>
  <button id="snapshot">snapshot</button>
  <button id="mode" aria-pressed="false" title="play the MJPEG stream instead of WebRTC">MJPEG</button>
- <button id="hls" aria-pressed="false" title="play the HLS output (Safari, iOS)" hidden>HLS</button>
+ <button id="hls" aria-pressed="false" title="play the HLS output (a few seconds behind)" hidden>HLS</button>
  <label>colour <input id="temperature" type="range" min="0.05" max="1.5" step="0.01">
   <span id="temperature_v"></span></label>
  <label>smoothing <input id="smooth" type="range" min="0" max="0.99" step="0.01"> <span id="smooth_v"></span></label>
@@ -94,7 +94,7 @@ async function playHls() {
   if (!url) { playMjpeg("no HLS output on this server"); return; }
   const address = location.origin + url;
   if (!video.canPlayType("application/vnd.apple.mpegurl")) {
-    $("error").textContent = "this browser does not play HLS itself (Safari and iOS do); " +
+    $("error").textContent = "this browser does not play HLS itself (Safari, iOS and recent Chromium do); " +
       "open " + address + (token ? "?token=..." : "") + " in a player such as VLC, or choose WebRTC or MJPEG";
     return;
   }

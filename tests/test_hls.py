@@ -170,6 +170,22 @@ def test_a_failed_run_removes_its_segments_and_keeps_the_old_playlist(tmp_path: 
     assert playlist.read_text() == "#EXTM3U\nindex-aaaaaa-00000.ts\n"
 
 
+def test_a_finished_run_replaces_the_old_playlist_then_removes_what_it_listed(tmp_path: Path) -> None:
+    (tmp_path / "index.m3u8").write_text("#EXTM3U\nindex-aaaaaa-00000.ts\n")
+    (tmp_path / "index.partial.m3u8").write_text("#EXTM3U\nindex-bbbbbb-00000.ts\n")  # an earlier Ctrl-C's
+    for name in ["index-aaaaaa-00000.ts", "index-bbbbbb-00000.ts", "index-cccccc-00000.ts", "notes.txt"]:
+        (tmp_path / name).write_bytes(b"x")
+    run = plan_hls(tmp_path / "index.m3u8", live=False, overwrite=True).begin()
+    mine = f"index-{run.run}-00000.ts"
+    (tmp_path / mine).write_bytes(b"new")
+    Path(run.url).write_text(f"#EXTM3U\n{mine}\n#EXT-X-ENDLIST\n")
+    run.finish(Outcome.DONE)
+    # the unlisted index-cccccc and notes.txt are not ours to remove: only what the old lists named
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["index.m3u8", mine, "index-cccccc-00000.ts",
+                                                                 "notes.txt"])  # fmt: skip
+    assert listed((tmp_path / "index.m3u8").read_text()) == [mine]
+
+
 # -- live: written while it runs, served by --serve -----------------------------------------
 
 

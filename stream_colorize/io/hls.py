@@ -128,20 +128,19 @@ class HlsRun:
     def _mine(self, name: str) -> bool:
         return name.startswith(f"{self.plan.stem}-{self.run}-")
 
-    def remove_segments_of(self, playlist: Path, keep_mine: bool = True) -> None:
-        """Remove the segments ``playlist`` lists that have our names (other files are never touched)."""
+    def _listed(self, playlist: Path, keep_mine: bool = True) -> list[Path]:
+        """The segments ``playlist`` lists that have our names (other files are never touched)."""
         try:
             lines = playlist.read_text(encoding="utf-8", errors="replace").splitlines()
         except OSError:
-            return
+            return []
         pattern = segment_pattern(self.plan.stem)
-        for line in lines:
-            name = line.strip()
-            if pattern.fullmatch(name) and not (keep_mine and self._mine(name)):
-                try:
-                    (self.plan.folder / name).unlink()
-                except OSError:
-                    pass
+        names = [line.strip() for line in lines if pattern.fullmatch(line.strip())]
+        return [self.plan.folder / n for n in names if not (keep_mine and self._mine(n))]
+
+    def remove_segments_of(self, playlist: Path) -> None:
+        """Remove the segments of another run that ``playlist`` lists."""
+        _remove(self._listed(playlist))
 
     def finish(self, outcome: Outcome) -> None:
         """The end of the muxer: name the playlist (DONE, or ``.partial.m3u8`` for PARTIAL) or remove
@@ -151,19 +150,29 @@ class HlsRun:
             return
         written = Path(self.url)
         if outcome == Outcome.FAILED:
-            self.remove_segments_of(written, keep_mine=False)
-            for name in os.listdir(plan.folder):  # a segment not listed yet (the list is written at the end)
-                if self._mine(name):
-                    (plan.folder / name).unlink(missing_ok=True)
-            written.unlink(missing_ok=True)
+            try:
+                names = os.listdir(plan.folder)  # its segments: the list is written only at the end
+            except OSError:
+                names = []
+            _remove([plan.folder / n for n in names if self._mine(n)] + [written])
             return
         final = plan.playlist if outcome == Outcome.DONE else plan.partial
+        old = self._listed(final)
+        if outcome == Outcome.DONE and plan.partial.exists():  # an earlier interrupted run's: out of date now
+            old += [*self._listed(plan.partial), plan.partial]
         try:
-            if final.exists():
-                self.remove_segments_of(final)
             os.replace(written, final)
         except OSError as exc:
             raise MediaError(f"cannot name the playlist {final}: {exc.strerror or exc}") from None
+        _remove(old)  # after the new list is in place: the old one stays whole until then
+
+
+def _remove(paths: list[Path]) -> None:
+    for path in paths:
+        try:
+            path.unlink()
+        except OSError:
+            pass
 
 
 def plan_hls(name: str | os.PathLike[str], live: bool, overwrite: bool, inputs: list[Path] | None = None,

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install everything the tests need on Debian 12 (run as root or with sudo available):
-# system packages (ffprobe, Xvfb, PoCL OpenCL, the GStreamer RTSP server, headless Chromium for the web view), then three venvs:
+# system packages (ffprobe, Xvfb, PoCL OpenCL, the GStreamer RTSP server, headless Chromium for the web view,
+# nginx with its RTMP module for the RTMP tests), then three venvs:
 # .venv (whatever a fresh `pip install .` resolves today, upgraded on every run), .venv-cv50
 # (opencv-python 5.0, the last 5.x with the classic engine that honours targets) and .venv-cv4
 # (opencv-python 4.14, which still reads Caffe).  Every venv gets ONNX Runtime's CPU build (a
@@ -17,6 +18,7 @@ APT_PACKAGES=(
   gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly python3-gi
   chromium
+  nginx libnginx-mod-rtmp
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -22,6 +22,7 @@ from .engine import Colorizer
 from .errors import ColorizeError, InputNotFoundError, UsageError
 from .io.encoders import is_image_sequence
 from .io.guard import as_path, check_output, path_text
+from .io.hls import is_hls_output, plan_hls
 from .io.info import is_url
 from .io.inputs import is_stdin
 from .io.packets import count_video_packets
@@ -171,7 +172,8 @@ def colorize_file(
 
     ``output`` may also be a stream: ``udp://``, ``tcp://``, ``rtsp://`` (push), ``rtmp://``,
     ``srt://`` where FFmpeg has it, or ``-`` for MPEG-TS on stdout (``io/stream_targets.py``);
-    ``Result.sent_to`` names it, and a broken connection is a MediaError.
+    ``Result.sent_to`` names it, and a broken connection is a MediaError.  A name ending in
+    ``.m3u8`` writes HLS: a VOD playlist with 2 s MPEG-TS segments beside it (``io/hls.py``).
 
     An existing ``output`` is refused (UsageError, before any work) unless ``overwrite=True``, as
     the command line refuses it without -y; an ``output`` that is the input itself (also through
@@ -185,14 +187,19 @@ def colorize_file(
     if engine is not None and not (isinstance(engine, Colorizer) or callable(engine)):
         raise UsageError(f"engine must be a Colorizer or a function that returns one, not {type(engine).__name__}")
     name = _input_name(input)
-    if references and is_stream_output(output):
-        raise UsageError("--reference writes files: give an output file, not a stream")
+    if references and (is_stream_output(output) or is_hls_output(output)):
+        raise UsageError("--reference writes one file: give an output file, not a stream or a playlist")
     if references and (is_url(name) or is_stdin(name)) and any(t is not None for t, _ in references):
         raise UsageError("TIME=PHOTO references need a video file (read twice); a stream takes a fixed-camera PHOTO")
     if is_stream_output(output):  # udp://, rtsp://, rtmp://, srt://, - : no file, no rename, no segments
         from .video_stream import colorize_to_stream
 
         return colorize_to_stream(name, str(output), settings, engine, on_tick, on_start, cluster)
+    if is_hls_output(output):  # a VOD playlist and its segments, named at the end (io/hls.py)
+        from .video_stream import colorize_to_stream
+
+        plan = plan_hls(as_path(output, "output"), False, overwrite, [] if is_url(name) else [Path(name)])
+        return colorize_to_stream(name, plan.target(), settings, engine, on_tick, on_start, cluster)
     target = as_path(output, "output")
     check_output(target, [] if is_url(name) else [Path(name)], overwrite)
     if not overwrite and _sequence_taken(target):

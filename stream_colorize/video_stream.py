@@ -23,7 +23,7 @@ from .io.sink import Outcome
 from .io.source import MediaSource
 from .io.stream import open_video
 from .io.stream_sink import StreamSink
-from .io.stream_targets import stream_target
+from .io.stream_targets import StreamTarget, stream_target
 from .io.trim import Trim
 from .pipeline import Pipeline, Progress
 from .signals import deferred_signals, signal_of
@@ -35,17 +35,18 @@ if TYPE_CHECKING:
 
 def colorize_to_stream(
     name: str,
-    output: str,
+    output: str | StreamTarget,
     settings: Settings,
     engine: Colorizer | Callable[[], Colorizer] | None,
     on_tick: Callable[[Progress], None] | None = None,
     on_start: Callable[[MediaSource], None] | None = None,
     cluster: ClusterOptions | None = None,
 ) -> Result:
-    """``colorize_file`` for a stream output (see ``io/stream_targets.py`` for the names)."""
+    """``colorize_file`` for a stream output (see ``io/stream_targets.py`` for the names), or a
+    checked target such as an HLS playlist's (``io/hls.py``)."""
     from .video import PipelineInterrupted, Result, file_engine, film_pipeline
 
-    target = stream_target(output)
+    target = output if isinstance(output, StreamTarget) else stream_target(output)
     if cluster is not None and (cluster.workers or cluster.ray or cluster.segment_seconds):
         raise UsageError(f"a stream ({target.label}) is written in order: segments and workers need a file output")
     trim = settings.input
@@ -69,8 +70,9 @@ def colorize_to_stream(
                     except ColorizeError:
                         pass
                 elapsed = time.perf_counter() - started
+                kept = str(target.hls.partial) if target.hls is not None and sink.frames else target.label
                 result = Result(name, None, sink.frames, elapsed, temporal.model_runs, source.stats, True,
-                                sent_to=target.label)  # fmt: skip
+                                sent_to=kept)  # fmt: skip
                 raise PipelineInterrupted(result, signal_of(exc)) from None
             with deferred_signals():
                 sink.commit()

@@ -17,11 +17,12 @@ from ..build import build_engine
 from ..config import MODEL_KEYS, TEMPORAL_KEYS
 from ..errors import UsageError
 from ..io.devices import parse_source
+from ..io.hls import is_hls_output, plan_hls
 from ..io.inputs import is_stdin
 from ..io.live_outputs import LiveOutput
 from ..io.live_source import LiveSource
 from ..io.stream_output import StreamOutput
-from ..io.stream_targets import stream_target
+from ..io.stream_targets import StreamTarget, stream_target
 from ..io.window import require_display
 from ..live import LiveOptions, close_outputs, run_live
 from ..models.resolve import resolve_model
@@ -44,7 +45,7 @@ from .common import (
     smoothing,
 )
 from .console import say
-from .video import stdin_ready
+from .stream_jobs import stdin_ready
 
 if TYPE_CHECKING:
     from ..serve.output import ServeOutput
@@ -79,6 +80,22 @@ def _web_view(listen: str | None, token: str | None, token_file: Path | None, ma
     address = parse_listen(listen)
     secret = read_token_file(token_file) if token_file is not None else token
     return load_serve_output()(address, secret, max_viewers)
+
+
+def _stream_targets(urls: list[str], inputs: list[Path], overwrite: bool) -> list[StreamTarget]:
+    """The --output targets, checked: UsageError for what FFmpeg cannot write, or an HLS playlist
+    (``NAME.m3u8``) whose folder is missing or that exists without -y."""
+    targets, playlists = [], set()
+    for url in urls:
+        if is_hls_output(url):
+            plan = plan_hls(url, True, overwrite, inputs, allow="pass -y/--overwrite to replace it")
+            if plan.playlist.resolve() in playlists:
+                raise UsageError(f"--output {url} is given twice")
+            playlists.add(plan.playlist.resolve())
+            targets.append(plan.target())
+        else:
+            targets.append(stream_target(url))
+    return targets
 
 
 def register(app: typer.Typer) -> None:
@@ -130,7 +147,8 @@ def register(app: typer.Typer) -> None:
         stream_out: list[str] = typer.Option(
             [], "--output", metavar="URL",
             help="Also send what is shown to udp://, tcp://, rtsp:// (push), rtmp://, srt:// or - (MPEG-TS on "
-            "stdout); reconnects when it drops.  Repeatable.",
+            "stdout), or write HLS to FOLDER/NAME.m3u8 (served under /hls/ by --serve); reconnects when it "
+            "drops.  Repeatable.",
         ),
         reference: Path | None = typer.Option(
             None, "--reference", metavar="PHOTO",
@@ -158,7 +176,10 @@ def register(app: typer.Typer) -> None:
         if record is not None and spec.kind == "file":
             check_output(record, [Path(spec.call.file)], overwrite)
         view = _web_view(serve, token, token_file, max_viewers)
-        targets = [stream_target(url) for url in stream_out]  # UsageError for what FFmpeg cannot write
+        targets = _stream_targets(stream_out, [Path(spec.call.file)] if spec.kind == "file" else [], overwrite)
+        hls = [t.hls for t in targets if t.hls is not None]
+        if view is not None and hls:
+            view.share_hls(hls[0])
         refs = load_references([(None, reference)]) if reference is not None else []
         if refs:
             check_model_takes_hints(resolve_model(settings.model.name))

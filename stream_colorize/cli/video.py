@@ -10,7 +10,6 @@ A thin layer: options become a ``Settings`` (preset file first, flags on top), t
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import typer
@@ -18,11 +17,12 @@ import typer
 from ..config import Settings
 from ..errors import ColorizeError, InputNotFoundError, MediaError, UsageError
 from ..io.encoders import is_image_sequence
+from ..io.hls import is_hls_output
 from ..io.info import is_url
 from ..io.inputs import is_stdin
 from ..io.kinds import VIDEO_SUFFIXES
 from ..io.sink import partial_path
-from ..io.stream_targets import is_stream_output, stream_target
+from ..io.stream_targets import is_stream_output
 from ..models.resolve import resolve_model
 from ..presets import load_settings
 from ..references import check_model_takes_hints, parse_reference
@@ -47,6 +47,7 @@ from .common import (
 )
 from .console import FilmBar, Reported, out_of_memory, say
 from .segmented import ClusterOptions, RayOption, SegmentOption, WorkersOption, note
+from .stream_jobs import collect_hls_job, collect_stream_job, stdin_ready
 
 
 def collect_jobs(input: str, output: Path, overwrite: bool, skip_existing: bool = False) -> list[tuple[str, Path]]:
@@ -89,30 +90,6 @@ def collect_jobs(input: str, output: Path, overwrite: bool, skip_existing: bool 
         if is_image_sequence(job_out) and output_taken(job_out) and not overwrite:
             raise UsageError(f"output {job_out} already has pictures; pass -y to replace them or -n to skip")
     return jobs
-
-
-def stdin_ready() -> None:
-    """Refuse ``-`` as the input when standard input is a terminal (the run would wait for typing)."""
-    try:
-        interactive = sys.stdin is not None and sys.stdin.isatty()
-    except (OSError, ValueError):
-        interactive = False
-    if interactive:
-        raise UsageError("input - reads standard input, which is a terminal here; pipe a stream in "
-                         "(e.g. ffmpeg ... -f mpegts - | stream-colorize video - out.mp4)")  # fmt: skip
-
-
-def collect_stream_job(input: str, output: str) -> list[tuple[str, Path | str]]:
-    """The one job of a stream output (udp://, rtsp://, -, ...): checked, with no file checks."""
-    target = stream_target(output)  # UsageError for a scheme this FFmpeg cannot write
-    if is_stdin(input):
-        stdin_ready()
-        return [(input, output)]
-    if not is_url(input) and Path(input).is_dir():
-        raise UsageError(f"a folder of videos cannot go to one stream ({target.label}); give one input")
-    if not is_url(input) and not Path(input).exists():
-        raise InputNotFoundError(f"input not found: {input}")
-    return [(input, output)]
 
 
 def output_taken(path: Path) -> bool:
@@ -223,6 +200,8 @@ def register(app: typer.Typer) -> None:
         jobs: list[tuple[str, Path | str]] = []
         if is_stream_output(output):
             jobs += collect_stream_job(input, output)
+        elif is_hls_output(output):
+            jobs += collect_hls_job(input, Path(output), overwrite)
         else:
             jobs += collect_jobs(input, Path(output), overwrite, skip_existing)
         cluster = ClusterOptions(workers=workers, ray=ray, segment_seconds=segment_seconds)

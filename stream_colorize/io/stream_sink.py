@@ -38,7 +38,7 @@ log = logging.getLogger("stream_colorize")
 OPEN_TIMEOUT = 10.0  # seconds to connect (RTSP's ANNOUNCE, RTMP's handshake)
 ANSWER_TIMEOUT = RW_TIMEOUT_US / 1e6  # seconds a server may stay silent (FFmpeg's socket timeout)
 RTMP_PORT = 1935
-SUFFIX = {"mpegts": ".ts", "flv": ".flv", "rtsp": ".rtsp"}  # what the encoder checks see as the "file"
+SUFFIX = {"mpegts": ".ts", "flv": ".flv", "rtsp": ".rtsp", "hls": ".ts"}  # what the encoder checks see as the "file"
 
 
 def _why(exc: BaseException) -> str:
@@ -88,11 +88,13 @@ class StreamSink:
         self._began = 0.0  # when the first frame went to the muxer (RTSP and RTMP connect then)
         if target.scheme == "rtmp":
             probe_rtmp(target)
+        self.hls = target.hls.begin() if target.hls is not None else None  # io/hls.py: names, commit
+        url, muxer_options = (self.hls.url, self.hls.options) if self.hls else (target.url, dict(target.options))
         try:
-            self.container = av.open(
-                target.url, "w", format=target.format, options=dict(target.options), timeout=OPEN_TIMEOUT
-            )
+            self.container = av.open(url, "w", format=target.format, options=muxer_options, timeout=OPEN_TIMEOUT)
         except (av.error.FFmpegError, OSError) as exc:
+            if self.hls is not None:
+                self.hls.finish(Outcome.FAILED)
             raise MediaError(f"cannot open {target.label}: {_why(exc)}") from exc
         name = Path("stream" + SUFFIX.get(target.format, ".ts"))
         self.video = VideoEncoder(self.container, name, info, self.options, pictures_only=False)
@@ -143,6 +145,8 @@ class StreamSink:
             stream = self.video.open(frame)
             if self.live:
                 self._tune_for_latency(stream)
+            elif self.hls is not None:  # the muxer cuts at keyframes: one per segment
+                stream.codec_context.gop_size = max(1, round(float(self.info.rate or 25) * self.hls.segment_s))
             self.copies.open()
             pending, self._pending = self._pending, []
             for packet in pending:
@@ -185,6 +189,10 @@ class StreamSink:
                 self.container.close()
             except (av.error.FFmpegError, OSError) as exc:
                 if outcome != Outcome.FAILED:
+                    outcome = Outcome.FAILED
                     raise MediaError(f"{self._failed()} {self.target.label}: {_why(exc)}") from exc
+            finally:
+                if self.hls is not None:
+                    self.hls.finish(outcome if self.frames else Outcome.FAILED)
         if outcome != Outcome.FAILED and self.frames == 0:
             raise MediaError("no video frame could be decoded from the input; nothing was sent")

@@ -13,6 +13,7 @@
 | ``srt://host:port`` | MPEG-TS, where FFmpeg was built with libsrt |
 | ``rtsp://host:port/path`` | RTSP ANNOUNCE/RECORD (push), over TCP |
 | ``rtmp://``, ``rtmps://`` | FLV |
+| ``FOLDER/NAME.m3u8`` (a file name) | HLS: a playlist and MPEG-TS segments (``io/hls.py``, ``HlsPlan.target``) |
 
 A stream has no temporary file and no rename: it is written as it is made (``io/stream_sink.py``).
 Credentials and keys in a URL never reach a message: ``redact`` shows scheme, host and port.
@@ -26,11 +27,15 @@ import glob
 import os
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import av
 
 from ..errors import UsageError
+
+if TYPE_CHECKING:
+    from .hls import HlsPlan
 
 # scheme -> (muxer, the FFmpeg protocol it needs)
 SCHEMES: dict[str, tuple[str, str]] = {
@@ -54,10 +59,13 @@ class StreamTarget:
     format: str
     label: str
     options: dict[str, str] = field(default_factory=dict)
+    hls: HlsPlan | None = None  # a playlist in a folder (io/hls.py)
 
     @property
     def scheme(self) -> str:
-        """``pipe``, ``udp``, ``rtsp``..."""
+        """``pipe``, ``udp``, ``rtsp``, ``hls``..."""
+        if self.hls is not None:
+            return "hls"
         return "pipe" if self.url.startswith("pipe:") else self.url.split("://", 1)[0].lower()
 
 
@@ -123,6 +131,8 @@ def stream_target(name: str, protocols: frozenset[str] | None = None) -> StreamT
         if name not in PIPE_NAMES:
             raise UsageError(f"cannot write to {name}: the pipe output is - (stdout), pipe: or pipe:1")
         return StreamTarget("pipe:1", "mpegts", "stdout")
+    if "://" not in name and name.lower().endswith(".m3u8"):  # checked and planned by io/hls.py instead
+        raise UsageError(f"{name}: an HLS playlist is written by live --output and video's OUT, not here")
     parts = urlsplit(name)
     scheme = parts.scheme.lower()
     protocols = ffmpeg_protocols() if protocols is None else protocols

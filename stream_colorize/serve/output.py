@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 
+from ..io.hls import HlsPlan
 from ..io.live_outputs import Control, LiveStatus, Shown
 from .address import Listen, check_exposure, check_token
 from .hub import FrameHub
@@ -54,6 +55,10 @@ class ServeOutput:
     def url(self) -> str:
         """The page's address (the token is never in it)."""
         return Listen(self.server.listen.host, self.server.port).url()
+
+    def share_hls(self, plan: HlsPlan) -> None:
+        """Serve the folder of an HLS output under ``/hls/`` (only the names its muxer makes)."""
+        self.server.hls = plan
 
     def start(self) -> ServeOutput:
         """Listen (UsageError for an address in use or not ours)."""

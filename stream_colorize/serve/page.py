@@ -3,9 +3,12 @@
 It plays the stream over WebRTC in a ``<video>`` (its offer to ``/webrtc/offer``, the answer back,
 no STUN), and falls back to ``/stream.mjpg`` in an ``<img>`` when WebRTC fails (no aiortc on the
 server, no RTCPeerConnection in the browser, a connection that fails or shows no picture within
-10 s); a button (or ``/?mode=mjpeg``) switches between the two and the tab remembers the choice.  ``body[data-mode]``
-says which one plays.  It polls ``/api/status`` once a second for the figures and
-the controls' state, and posts each change to ``/api/control`` as JSON.  A token given in the
+10 s); a button (or ``/?mode=mjpeg``) switches between the two and the tab remembers the choice.  When
+the session writes HLS (``--output NAME.m3u8``, served under ``/hls/``) an HLS button (or
+``/?mode=hls``) plays it in the ``<video>`` where the browser plays HLS itself (Safari, iOS, recent
+Chromium), a few seconds behind; elsewhere it says so and names the playlist's address for a
+player such as VLC.  ``body[data-mode]`` says which one plays.  It polls ``/api/status`` once a
+second for the figures and the controls' state, and posts each change to ``/api/control`` as JSON.  A token given in the
 address (``/?token=...``) is moved out of it at once (kept in the tab's sessionStorage) and sent
 with every request: in the Authorization header, or in the query for the stream (an ``<img>``
 cannot send headers).
@@ -41,6 +44,7 @@ PAGE = """<!doctype html>
  <button id="pause" aria-pressed="false">pause</button>
  <button id="snapshot">snapshot</button>
  <button id="mode" aria-pressed="false" title="play the MJPEG stream instead of WebRTC">MJPEG</button>
+ <button id="hls" aria-pressed="false" title="play the HLS output (a few seconds behind)" hidden>HLS</button>
  <label>colour <input id="temperature" type="range" min="0.05" max="1.5" step="0.01">
   <span id="temperature_v"></span></label>
  <label>smoothing <input id="smooth" type="range" min="0" max="0.99" step="0.01"> <span id="smooth_v"></span></label>
@@ -51,7 +55,7 @@ PAGE = """<!doctype html>
 <script>
 "use strict";
 const params = new URLSearchParams(location.search);
-if (["mjpeg", "webrtc"].includes(params.get("mode"))) { sessionStorage.setItem("sc-mode", params.get("mode")); }
+if (["mjpeg", "webrtc", "hls"].includes(params.get("mode"))) { sessionStorage.setItem("sc-mode", params.get("mode")); }
 if (params.has("token") || params.has("mode")) {
   if (params.has("token")) { sessionStorage.setItem("sc-token", params.get("token")); }
   history.replaceState(null, "", location.pathname);
@@ -70,6 +74,7 @@ let note = "";  // why the page plays MJPEG, when it fell back
 function stopPlaying() {
   if (pc) { pc.close(); pc = null; }
   video.srcObject = null;
+  if (video.getAttribute("src")) { video.removeAttribute("src"); video.load(); }
   video.hidden = true;
   view.removeAttribute("src");
   view.hidden = true;
@@ -78,7 +83,30 @@ function setMode(m) {
   mode = m;
   document.body.dataset.mode = m;
   $("mode").setAttribute("aria-pressed", m === "mjpeg");
+  $("hls").setAttribute("aria-pressed", m === "hls");
 }
+async function playHls() {
+  stopPlaying();
+  setMode("hls");
+  let url = null;
+  try { url = (await (await fetch("/api/status", {headers: auth})).json()).hls; } catch (e) { url = null; }
+  if (mode !== "hls") return;
+  if (!url) { playMjpeg("no HLS output on this server"); return; }
+  const address = location.origin + url;
+  if (!video.canPlayType("application/vnd.apple.mpegurl")) {
+    $("error").textContent = "this browser does not play HLS itself (Safari, iOS and recent Chromium do); " +
+      "open " + address + (token ? "?token=..." : "") + " in a player such as VLC, or choose WebRTC or MJPEG";
+    return;
+  }
+  video.hidden = false;
+  video.src = withToken(url);
+  video.play().catch(() => {});
+  $("error").textContent = "";
+}
+video.onerror = () => {
+  if (mode === "hls") $("error").textContent = "HLS stopped (no playlist yet?); retrying";
+  if (mode === "hls") setTimeout(() => { if (mode === "hls") playHls(); }, 3000);
+};
 function startStream() {
   if (mode !== "mjpeg") return;
   streamStarted = Date.now();
@@ -139,13 +167,19 @@ async function playWebRtc() {
     setTimeout(() => { if (pc === mine && !video.videoWidth) lost("no WebRTC picture in 10 s"); }, 10000);
   } catch (e) { lost("no WebRTC: " + e); }
 }
+$("hls").onclick = () => {
+  const next = mode === "hls" ? "webrtc" : "hls";
+  sessionStorage.setItem("sc-mode", next);
+  if (next === "hls") playHls(); else playWebRtc();
+};
 $("mode").onclick = () => {
   const next = mode === "mjpeg" ? "webrtc" : "mjpeg";
   sessionStorage.setItem("sc-mode", next);
   if (next === "mjpeg") playMjpeg(); else playWebRtc();
 };
 addEventListener("pagehide", () => { if (pc) pc.close(); });
-if (sessionStorage.getItem("sc-mode") === "mjpeg") playMjpeg(); else playWebRtc();
+const startMode = sessionStorage.getItem("sc-mode");
+if (startMode === "mjpeg") playMjpeg(); else if (startMode === "hls") playHls(); else playWebRtc();
 let dragging = null;
 async function send(body) {
   try {
@@ -183,6 +217,7 @@ async function poll() {
     const r = await fetch("/api/status", {headers: auth});
     const s = await r.json();
     if (!r.ok) { $("error").textContent = s.error || r.statusText; return; }
+    $("hls").hidden = !s.hls;
     if (s.state === "starting") { $("figures").textContent = "starting..."; return; }
     $("figures").textContent =
       `${s.fps.toFixed(1)} fps | model ${s.model_ms.toFixed(0)} ms | latency ${s.latency_ms.toFixed(0)} ms` +

@@ -7,7 +7,8 @@
 Routes: ``/`` (the page), ``/stream.mjpg`` (multipart JPEG, newest frame per viewer),
 ``/snapshot.jpg``, ``/api/status`` (JSON), ``/api/control`` (POST JSON, see ``controls``) and
 ``/metrics`` (Prometheus) and ``/webrtc/offer`` (POST JSON offer -> answer, see ``webrtc``; 501 without
-aiortc).  With a token every route wants it, as ``Authorization: Bearer`` or
+aiortc), and ``/hls/NAME`` (the playlist and segments of an ``--output NAME.m3u8``, see ``hls_files``).
+With a token every route wants it, as ``Authorization: Bearer`` or
 ``?token=``; without one (loopback only) the Host header must name this machine, so a web page
 elsewhere cannot reach the server through a DNS name that points at 127.0.0.1.  The access log
 is off: a token in a query string never reaches a log.
@@ -27,10 +28,12 @@ from typing import Any
 from aiohttp import web
 
 from ..errors import UsageError
+from ..io.hls import HlsPlan
 from ..io.live_outputs import Control, LiveStatus
 from .address import Listen
 from .channel import Channel
 from .controls import MAX_BODY, BadControl, parse_control
+from .hls_files import hls_response
 from .hub import FrameHub
 from .metrics import ServeCounters, prometheus_text, status_json
 from .page import PAGE
@@ -87,6 +90,7 @@ class WebServer:
         self.channel = Channel(hub, counters, self._loop)  # the MJPEG viewers (serve/channel.py)
         self._closing = False
         self.webrtc: Any = None  # webrtc.WebRtcPeers once started, when aiortc is installed
+        self.hls: HlsPlan | None = None  # live --output NAME.m3u8: its folder, served under /hls/
 
     # -- life --------------------------------------------------------------------------------
     def start(self, timeout: float = 10.0) -> None:
@@ -122,6 +126,7 @@ class WebServer:
         app.router.add_post("/api/control", self._control)
         app.router.add_get("/metrics", self._metrics)
         app.router.add_post("/webrtc/offer", self._offer)
+        app.router.add_get("/hls/{name}", self._hls)
         try:
             from .webrtc import WebRtcPeers
         except ImportError:  # the extra without aiortc: the page plays MJPEG
@@ -207,7 +212,15 @@ class WebServer:
         return response
 
     async def _status(self, request: web.Request) -> web.StreamResponse:
-        return web.json_response(status_json(self.status(), self.counters, list(self.hub.encode_s)))
+        body = status_json(self.status(), self.counters, list(self.hub.encode_s))
+        body["hls"] = f"/hls/{self.hls.playlist.name}" if self.hls is not None else None
+        return web.json_response(body)
+
+    async def _hls(self, request: web.Request) -> web.StreamResponse:
+        if self.hls is None:
+            return _error(404, "no HLS here: start live with --output NAME.m3u8 beside --serve")
+        token = request.query.get("token") if self._token is not None else None
+        return await hls_response(self.hls, request.match_info["name"], token)
 
     async def _metrics(self, request: web.Request) -> web.StreamResponse:
         text = prometheus_text(self.status(), self.counters)

@@ -29,8 +29,8 @@ from .stream_targets import StreamTarget
 
 log = logging.getLogger("stream_colorize")
 
-FIRST_RETRY_S = 1.0
-MAX_RETRY_S = 30.0
+FIRST_RETRY_S = 0.5  # a receiving server that restarts is usually back within seconds
+MAX_RETRY_S = 5.0  # a refused connect costs nothing; a long wait costs the viewers minutes of picture
 
 
 class StreamOutput:

@@ -7,7 +7,7 @@ A LiveOutput (``io/live_outputs.py``) with a thread of its own: ``show`` drops t
 small newest-wins queue, the thread encodes it (``StreamSink``, tuned for latency) and sends it.
 A slow or stalled network therefore costs frames of this output only, never the live loop.  When
 the connection breaks (a server restarted, a pipe closed) the output says so once, drops frames
-while it waits, and connects again after 1, 2, 4 ... 30 s; when it is back it says that too.
+while it waits, and connects again after 0.5, 1, 2, 4 s and then every 5 s; when it is back it says that too.
 """
 
 from __future__ import annotations

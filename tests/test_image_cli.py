@@ -57,6 +57,14 @@ def test_colorizes_a_photo_beside_it(photo: Path, model: str, tmp_path: Path) ->
     assert photo.read_bytes() == before
 
 
+def test_quiet_writes_the_photo_and_says_nothing(photo: Path, model: str, tmp_path: Path) -> None:
+    """``-q`` as on ``video``: no 'IN -> OUT' line, the photo written all the same."""
+    out = tmp_path / "quiet.png"
+    run = run_cli("image", str(photo), "-o", str(out), "--model", model, "-q", home=tmp_path)
+    assert run.returncode == 0 and run.stdout == "" and run.stderr == "", run.stderr
+    assert chroma(cv2.imread(str(out))) > 3.0
+
+
 def test_refuses_existing_output_then_overwrites_with_y(photo: Path, model: str, tmp_path: Path) -> None:
     target = tmp_path / "out.png"
     target.write_bytes(b"keep me")

@@ -103,10 +103,11 @@ def distinct(paths: list[Path]) -> list[Path]:
 
 
 @contextmanager
-def photo_progress(total: int) -> Iterator[Callable[[], None]]:
-    """A bar with photos per second and ETA on a terminal, for more than one photo; yields ``advance``."""
+def photo_progress(total: int, quiet: bool = False) -> Iterator[Callable[[], None]]:
+    """A bar with photos per second and ETA on a terminal, for more than one photo (none when
+    ``quiet``); yields ``advance``."""
     console = Console(stderr=True)
-    if total < 2 or not console.is_terminal:
+    if quiet or total < 2 or not console.is_terminal:
         yield lambda: None
         return
     columns = (TextColumn("photos"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]:.1f}/s"),
@@ -179,6 +180,7 @@ def register(app: typer.Typer) -> None:
             '"radius": 4}]} (radius optional). Combines with --hint. Points are in picture pixels and '
             "apply to every input; a photo they do not fit fails alone.",
         ),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, no 'IN -> OUT' lines (errors stay)."),
     ) -> None:
         """Colorize photos (files or folders).  --config reads a preset's model keys (model, device,
         backend, temperature, threads).  --hint/--hints steer the colours of a model that takes
@@ -208,7 +210,7 @@ def register(app: typer.Typer) -> None:
                 f"model '{engine.spec.name}' takes no colour hints (--hint/--hints need a model with a hint input)"
             )
         failures = 0
-        with photo_progress(len(images)) as advance:
+        with photo_progress(len(images), quiet) as advance:
             for src, dst in zip(images, targets):
                 try:
                     photo = read_photo(src)
@@ -223,7 +225,8 @@ def register(app: typer.Typer) -> None:
                     say(f"stream-colorize: error: {why}")
                     failures += 1
                 else:
-                    typer.echo(f"{src} -> {dst}")
+                    if not quiet:
+                        typer.echo(f"{src} -> {dst}")
                 advance()
         if failures:
             if len(images) > 1:  # one photo: its error line says it all

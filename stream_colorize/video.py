@@ -22,7 +22,7 @@ from .engine import Colorizer
 from .errors import ColorizeError, InputNotFoundError, UsageError
 from .io.encoders import is_image_sequence
 from .io.guard import as_path, check_output, path_text
-from .io.hls import is_hls_output, plan_hls
+from .io.hls import plan_hls
 from .io.info import is_url
 from .io.inputs import is_stdin
 from .io.packets import count_video_packets
@@ -30,7 +30,7 @@ from .io.sink import FileSink, Outcome
 from .io.source import MediaSource
 from .io.stats import SourceStats
 from .io.stream import open_video
-from .io.stream_targets import is_stream_output
+from .io.stream_targets import StreamTarget, is_hls_output, is_stream_output
 from .io.trim import Trim
 from .models.resolve import resolve_model
 from .pipeline import AbStage, Merge, Pipeline, Progress, Stage
@@ -191,15 +191,14 @@ def colorize_file(
         raise UsageError("--reference writes one file: give an output file, not a stream or a playlist")
     if references and (is_url(name) or is_stdin(name)) and any(t is not None for t, _ in references):
         raise UsageError("TIME=PHOTO references need a video file (read twice); a stream takes a fixed-camera PHOTO")
-    if is_stream_output(output):  # udp://, rtsp://, rtmp://, srt://, - : no file, no rename, no segments
+    if is_stream_output(output) or is_hls_output(output):  # udp://, rtsp://, -, a playlist: written in order
         from .video_stream import colorize_to_stream
 
-        return colorize_to_stream(name, str(output), settings, engine, on_tick, on_start, cluster)
-    if is_hls_output(output):  # a VOD playlist and its segments, named at the end (io/hls.py)
-        from .video_stream import colorize_to_stream
-
-        plan = plan_hls(as_path(output, "output"), False, overwrite, [] if is_url(name) else [Path(name)])
-        return colorize_to_stream(name, plan.target(), settings, engine, on_tick, on_start, cluster)
+        stream: str | StreamTarget = str(output)
+        if is_hls_output(output):  # a VOD playlist and its segments, named at the end (io/hls.py)
+            inputs = [] if is_url(name) or is_stdin(name) else [Path(name)]
+            stream = plan_hls(as_path(output, "output"), False, overwrite, inputs).target()
+        return colorize_to_stream(name, stream, settings, engine, on_tick, on_start, cluster)
     target = as_path(output, "output")
     check_output(target, [] if is_url(name) else [Path(name)], overwrite)
     if not overwrite and _sequence_taken(target):

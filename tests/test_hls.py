@@ -20,8 +20,8 @@ import pytest
 
 from stream_colorize.errors import UsageError
 from stream_colorize.io.commit import Outcome
-from stream_colorize.io.hls import is_hls_output, plan_hls, segment_pattern
-from stream_colorize.io.stream_targets import stream_target
+from stream_colorize.io.hls import plan_hls, segment_pattern
+from stream_colorize.io.stream_targets import is_hls_output, stream_target
 from tests.support.browser import Chromium, chromium_path
 from tests.support.cli import run_main
 from tests.support.live import free_port

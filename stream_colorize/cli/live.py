@@ -17,12 +17,12 @@ from ..build import build_engine
 from ..config import MODEL_KEYS, TEMPORAL_KEYS
 from ..errors import UsageError
 from ..io.devices import parse_source
-from ..io.hls import is_hls_output, plan_hls
+from ..io.hls import plan_hls
 from ..io.inputs import is_stdin
 from ..io.live_outputs import LiveOutput
 from ..io.live_source import LiveSource
 from ..io.stream_output import StreamOutput
-from ..io.stream_targets import StreamTarget, stream_target
+from ..io.stream_targets import StreamTarget, is_hls_output, stream_target
 from ..io.window import require_display
 from ..live import LiveOptions, close_outputs, run_live
 from ..models.resolve import resolve_model

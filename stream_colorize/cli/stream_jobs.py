@@ -28,27 +28,30 @@ def stdin_ready() -> None:
                          "(e.g. ffmpeg ... -f mpegts - | stream-colorize video - out.mp4)")  # fmt: skip
 
 
+def _one_input(input: str, output: str) -> list[Path]:
+    """Check the single input of a stream or playlist ``output``; returns it as a file to protect
+    (none for a URL or standard input)."""
+    if is_stdin(input):
+        stdin_ready()
+        return []
+    if is_url(input):
+        return []
+    if Path(input).is_dir():
+        raise UsageError(f"a folder of videos cannot go to one {output}; give one input")
+    if not Path(input).exists():
+        raise InputNotFoundError(f"input not found: {input}")
+    return [Path(input)]
+
+
 def collect_stream_job(input: str, output: str) -> list[tuple[str, Path | str]]:
     """The one job of a stream output (udp://, rtsp://, -, ...): checked, with no file checks."""
     target = stream_target(output)  # UsageError for a scheme this FFmpeg cannot write
-    if is_stdin(input):
-        stdin_ready()
-        return [(input, output)]
-    if not is_url(input) and Path(input).is_dir():
-        raise UsageError(f"a folder of videos cannot go to one stream ({target.label}); give one input")
-    if not is_url(input) and not Path(input).exists():
-        raise InputNotFoundError(f"input not found: {input}")
+    _one_input(input, f"stream ({target.label})")
     return [(input, output)]
 
 
 def collect_hls_job(input: str, output: Path, overwrite: bool) -> list[tuple[str, Path | str]]:
     """The one job of an HLS playlist output (``io/hls.py``), checked before any work."""
-    named = not (is_url(input) or is_stdin(input))
-    if named and Path(input).is_dir():
-        raise UsageError(f"a folder of videos cannot go to one playlist ({output}); give one input")
-    if named and not Path(input).exists():
-        raise InputNotFoundError(f"input not found: {input}")
-    if is_stdin(input):
-        stdin_ready()
-    plan_hls(output, False, overwrite, [Path(input)] if named else [], allow="pass -y/--overwrite to replace it")
+    inputs = _one_input(input, f"playlist ({output})")
+    plan_hls(output, False, overwrite, inputs, allow="pass -y/--overwrite to replace it")
     return [(input, output)]

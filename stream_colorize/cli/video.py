@@ -17,12 +17,11 @@ import typer
 from ..config import Settings
 from ..errors import ColorizeError, InputNotFoundError, MediaError, UsageError
 from ..io.encoders import is_image_sequence
-from ..io.hls import is_hls_output
 from ..io.info import is_url
 from ..io.inputs import is_stdin
 from ..io.kinds import VIDEO_SUFFIXES
 from ..io.sink import partial_path
-from ..io.stream_targets import is_stream_output
+from ..io.stream_targets import is_hls_output, is_stream_output
 from ..models.resolve import resolve_model
 from ..presets import load_settings
 from ..references import check_model_takes_hints, parse_reference

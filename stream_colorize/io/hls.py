@@ -29,6 +29,7 @@ from pathlib import Path
 from ..errors import MediaError, UsageError
 from .commit import Outcome
 from .guard import LIBRARY_ALLOW, check_output
+from .stream_targets import HLS_SUFFIX as SUFFIX
 from .stream_targets import StreamTarget
 
 log = logging.getLogger("stream_colorize")
@@ -36,16 +37,6 @@ log = logging.getLogger("stream_colorize")
 LIVE_SEGMENT_S = 1  # a live viewer is at most a few segments behind
 FILE_SEGMENT_S = 2
 LIVE_LIST = 6  # segments a live playlist keeps
-SUFFIX = ".m3u8"
-
-
-def is_hls_output(name: object) -> bool:
-    """True for a file name ending in ``.m3u8`` (str, bytes or path; not a URL)."""
-    if isinstance(name, os.PathLike):
-        name = os.fspath(name)
-    if isinstance(name, bytes):
-        name = os.fsdecode(name)
-    return isinstance(name, str) and "://" not in name and name.lower().endswith(SUFFIX)
 
 
 def segment_pattern(stem: str) -> re.Pattern[str]:

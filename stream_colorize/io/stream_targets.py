@@ -47,6 +47,7 @@ SCHEMES: dict[str, tuple[str, str]] = {
     "rtmps": ("flv", "rtmps"),
 }
 PIPE_NAMES = ("-", "pipe:", "pipe:1")
+HLS_SUFFIX = ".m3u8"  # a file name with it is a playlist (io/hls.py), not a stream
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 RW_TIMEOUT_US = 5_000_000  # a connection that takes no data for 5 s is broken
 
@@ -74,6 +75,14 @@ def is_stream_output(name: object) -> bool:
     if not isinstance(name, str):
         return False
     return name in PIPE_NAMES or name.startswith("pipe:") or _URL.match(name) is not None
+
+
+def is_hls_output(name: object) -> bool:
+    """True for a file name ending in ``.m3u8`` (str, bytes or path; not a URL): an HLS playlist."""
+    if not isinstance(name, (str, bytes, os.PathLike)):
+        return False
+    text = os.fsdecode(os.fspath(name))
+    return "://" not in text and text.lower().endswith(HLS_SUFFIX)
 
 
 def redact(url: str) -> str:
@@ -131,7 +140,7 @@ def stream_target(name: str, protocols: frozenset[str] | None = None) -> StreamT
         if name not in PIPE_NAMES:
             raise UsageError(f"cannot write to {name}: the pipe output is - (stdout), pipe: or pipe:1")
         return StreamTarget("pipe:1", "mpegts", "stdout")
-    if "://" not in name and name.lower().endswith(".m3u8"):  # checked and planned by io/hls.py instead
+    if is_hls_output(name):  # checked and planned by io/hls.py instead
         raise UsageError(f"{name}: an HLS playlist is written by live --output and video's OUT, not here")
     parts = urlsplit(name)
     scheme = parts.scheme.lower()

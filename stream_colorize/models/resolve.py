@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..errors import ModelError
 from .registry import BUNDLED, BUNDLED_DIR, REGISTRY, STANDINS, known_names, standin_path
+from .shared_weights import bundled_file
 from .spec import ModelSpec, spec_from_path
 
 
@@ -22,7 +23,7 @@ def resolve_model(name_or_path: str | Path) -> ModelSpec:
     """Turn a registry name or a file/folder path into a ModelSpec."""
     text = str(name_or_path)
     if text in BUNDLED:
-        path = BUNDLED_DIR / f"{text}.onnx"
+        path = bundled_file(BUNDLED_DIR, text)
         if not path.is_file():
             raise ModelError(f"the bundled model '{text}' is missing ({path}); reinstall the package")
         return spec_from_path(path, name=text)

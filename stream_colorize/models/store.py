@@ -31,6 +31,7 @@ from .registry import (
     get_entry,
     standin_path,
 )
+from .shared_weights import bundled_file
 
 log = logging.getLogger(__name__)
 OPENCV_MAJOR = int(cv2.__version__.split(".")[0])
@@ -52,8 +53,8 @@ def file_path(entry: RegistryEntry, remote: RemoteFile) -> Path:
 
 
 def bundled_path(name: str) -> Path:
-    """The ONNX file of a model bundled with the package."""
-    return BUNDLED_DIR / f"{name}.onnx"
+    """The ONNX file of a model bundled with the package (one stored slim is rebuilt on first use)."""
+    return bundled_file(BUNDLED_DIR, name)
 
 
 def _find(entry: RegistryEntry, suffix: str) -> Path:

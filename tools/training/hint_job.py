@@ -26,6 +26,7 @@ import torch
 from stream_colorize.engine import Colorizer
 from stream_colorize.evaluate import evaluate_pairs, format_report, to_gray
 from stream_colorize.lab import merge_ab
+from stream_colorize.models.resolve import resolve_model
 from stream_colorize.models.spec import spec_from_onnx
 from stream_colorize.train.export import choose_temperature, export_model, set_sidecar
 from stream_colorize.train.lite_model import LiteArch, LiteColorNet
@@ -68,7 +69,7 @@ def _with_extra(cache: FeatureCache, net: LiteColorNet, args: argparse.Namespace
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, run, print the figures; returns the exit status."""
     p = argparse.ArgumentParser(prog="python3 -m tools.training.hint_job")
-    p.add_argument("--init", type=Path, required=True, help="trained Lite0 model (.onnx + sidecar), hints or not")
+    p.add_argument("--init", type=Path, required=True, help="trained Lite0 model: .onnx + sidecar, or a bundled name")
     p.add_argument("--data", type=Path, required=True)
     p.add_argument("--eval", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True)
@@ -95,8 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
-    old = json.loads(args.init.with_suffix(".json").read_text())
-    base = LiteColorNet.from_onnx(args.init, LiteArch.from_dict(old["arch"]))
+    init = resolve_model(str(args.init)).path  # a file, or a bundled name such as default-v1
+    old = json.loads(init.with_suffix(".json").read_text())
+    base = LiteColorNet.from_onnx(init, LiteArch.from_dict(old["arch"]))
     net = base if base.arch.hints else base.with_hints(dropout=0.1)  # a hint model trains on
     net.freeze_encoder()
     cfg = DecoderConfig(

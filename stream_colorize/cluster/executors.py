@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import time
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol
@@ -187,6 +188,13 @@ class LocalPool:
         for process in processes:  # our own children: end them rather than let them finish
             if process.is_alive():
                 process.terminate()
+        # reaped before close returns, so the scratch sweep that follows finds them gone
+        deadline = time.monotonic() + 5.0
+        for process in processes:
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                process.kill()
+                process.join(1.0)
 
     def __enter__(self) -> LocalPool:
         return self

@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 
 from tests.support.media import make_clip
-from tools.training.dataset import build_dull, load_npz
-from tools.training.sources import DULL_FILES
+from tools.training.dataset import build_aerial, build_dull, load_npz
+from tools.training.sources import AERIAL_FOLDER, AERIAL_TEXTURES, DULL_FILES
 
 
 def _photo(seed: int, size: tuple[int, int] = (240, 320)) -> np.ndarray:
@@ -71,3 +71,37 @@ def test_dull_set_keeps_provenance_and_leaves_out_reserved_pictures(tmp_path: Pa
     crops = load_npz(out / "dull.npz")
     assert len(crops) >= len(rows)  # wide frames give two or three square crops
     assert all(c.shape == (288, 288, 3) for c in crops)
+
+
+def test_aerial_set_takes_the_listed_textures_at_two_scales(tmp_path: Path):
+    root = tmp_path / "ext" / "flightgear-data-base"
+    folder = root / AERIAL_FOLDER
+    folder.mkdir(parents=True)
+    big = _photo(6, (1024, 1024))
+    cv2.imwrite(str(folder / f"{AERIAL_TEXTURES[0]}.png"), big)
+    cv2.imwrite(str(folder / f"{AERIAL_TEXTURES[1]}.png"), _photo(7, (512, 768)))
+    cv2.imwrite(str(folder / f"{AERIAL_TEXTURES[2]}.png"), _photo(8, (512, 512)))  # stands in for a reserved one
+    cv2.imwrite(str(folder / "latin_american_city1.png"), _photo(9, (512, 512)))  # recoloured: not listed
+    doc = root / "usr/share/doc/flightgear-data-base"
+    doc.mkdir(parents=True)
+    (doc / "copyright").write_text("Format: x\n\nFiles: *\nCopyright: c\nLicense: GPL-2+\n")
+    (tmp_path / "debs").mkdir()
+    out = tmp_path / "data"
+    build_aerial(out, tmp_path, avoid=[_photo(8, (512, 512))], log=lambda _: None)
+
+    with open(out / "aerial" / "manifest.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    paths = [r["source_path"] for r in rows]
+    first = f"{AERIAL_FOLDER}/{AERIAL_TEXTURES[0]}.png"
+    assert paths == [first, f"{first}#quadrant0", f"{first}#quadrant1", f"{AERIAL_FOLDER}/{AERIAL_TEXTURES[1]}.png"]
+    assert {r["licence"] for r in rows} == {"GPL-2+"}
+    crops = load_npz(out / "aerial.npz")
+    assert len(crops) == 4 and all(c.shape == (288, 288, 3) for c in crops)
+    # The second quadrant is the bottom-right of the texture, brought to the crop size.
+    expected = cv2.resize(big[512:, 512:], (288, 288), interpolation=cv2.INTER_AREA).astype(int)
+    assert np.abs(crops[2].astype(int) - expected).mean() < 3  # JPEG-close
+    assert np.abs(crops[1].astype(int) - expected).mean() > 10
+    # A wide texture gives its top-left square.
+    wide = cv2.imread(str(folder / f"{AERIAL_TEXTURES[1]}.png"))
+    square = cv2.resize(wide[:, :512], (288, 288), interpolation=cv2.INTER_AREA).astype(int)
+    assert np.abs(crops[3].astype(int) - square).mean() < 3

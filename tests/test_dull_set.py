@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from tests.support.media import make_clip
-from tools.training.dataset import build_aerial, build_dull, load_npz
+from tools.training.dataset import build_aerial, build_dull, has_neutrals, join_npz, load_npz, neutral_balance, pack_npz
 from tools.training.sources import AERIAL_FOLDER, AERIAL_TEXTURES, DULL_FILES
 
 
@@ -105,3 +105,35 @@ def test_aerial_set_takes_the_listed_textures_at_two_scales(tmp_path: Path):
     wide = cv2.imread(str(folder / f"{AERIAL_TEXTURES[1]}.png"))
     square = cv2.resize(wide[:, :512], (288, 288), interpolation=cv2.INTER_AREA).astype(int)
     assert np.abs(crops[3].astype(int) - square).mean() < 3
+
+
+def _lab_of(image: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(image.astype(np.float32) / 255, cv2.COLOR_BGR2Lab)
+
+
+def test_a_town_loses_its_colour_cast_and_a_field_keeps_its_green() -> None:
+    rng = np.random.default_rng(4)
+    lab = np.zeros((128, 128, 3), np.float32)
+    lab[..., 0] = rng.uniform(30, 80, (128, 128))  # roofs and roads: gray ...
+    lab[64:, :, 1:] = (-30.0, 35.0)  # ... beside a green park
+    lab[..., 1] += -4.0  # the texture's grading: everything yellow-green
+    lab[..., 2] += 6.0
+    town = np.clip(cv2.cvtColor(lab, cv2.COLOR_Lab2BGR) * 255 + 0.5, 0, 255).astype(np.uint8)
+    assert has_neutrals(town)
+    fixed = _lab_of(neutral_balance(town))
+    assert np.abs(np.median(fixed[:64, :, 1:].reshape(-1, 2), 0) - (0.0, 2.0)).max() < 1.5  # the roads gray again
+    assert np.abs(np.median(fixed[64:, :, 1:].reshape(-1, 2), 0) - (-30.0, 37.0)).max() < 3  # the park moved alike
+    field = np.zeros_like(lab)
+    field[..., 0] = rng.uniform(30, 70, (128, 128))
+    field[..., 1:] = (-20.0, 30.0)
+    assert not has_neutrals(np.clip(cv2.cvtColor(field, cv2.COLOR_Lab2BGR) * 255 + 0.5, 0, 255).astype(np.uint8))
+
+
+def test_join_packs_the_crops_of_several_sets_in_order(tmp_path: Path) -> None:
+    first, second = [_photo(11, (288, 288))], [_photo(12, (288, 288)), _photo(13, (288, 288))]
+    pack_npz(tmp_path / "a.npz", first, crops=False)
+    pack_npz(tmp_path / "b.npz", second, crops=False)
+    assert join_npz(tmp_path / "ab.npz", [tmp_path / "a.npz", tmp_path / "b.npz"]) == 3
+    joined = load_npz(tmp_path / "ab.npz")
+    parts = load_npz(tmp_path / "a.npz") + load_npz(tmp_path / "b.npz")
+    assert [np.abs(j.astype(int) - p.astype(int)).mean() < 2 for j, p in zip(joined, parts, strict=True)] == [True] * 3

@@ -69,6 +69,8 @@ EXCLUDED_BUNDLES = {"lang.rcc", "paintings.rcc"}
 STORE_SIDE = 512  # longest side of the JPEGs kept in the folders
 NPZ_SIDE = 288  # side of the square crops packed for the GPU job
 DUPLICATE_BITS = 5
+NEUTRAL_AB = (0.0, 2.0)  # median (a, b) of the least chromatic quarter of each training crop
+NEUTRAL_CHROMA = 8.0  # a tenth of a picture below this chroma: it has near-gray ground
 
 
 @dataclass
@@ -292,27 +294,65 @@ def build_dull(out: Path, work: Path, avoid: list[np.ndarray] | None = None, log
     log(f"dull-scene set: {len(dull)} images of {len(items)} candidates, {n} crops in {out / 'dull.npz'}")
 
 
+def _chroma_and_ab(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lab chroma and (a, b) of an image's pixels that are neither near black nor near white."""
+    lab = cv2.cvtColor(image.astype(np.float32) / 255, cv2.COLOR_BGR2Lab).reshape(-1, 3)
+    lab = lab[(lab[:, 0] > 15) & (lab[:, 0] < 92)]
+    return np.hypot(lab[:, 1], lab[:, 2]), lab[:, 1:]
+
+
+def has_neutrals(image: np.ndarray) -> bool:
+    """Whether a tenth of the picture is near gray (chroma < NEUTRAL_CHROMA): roads and roofs, which a
+    colour cast shows on; fields and woods have none, and their colour is not a cast."""
+    chroma, _ = _chroma_and_ab(image)
+    return len(chroma) > 0 and float(np.quantile(chroma, 0.10)) < NEUTRAL_CHROMA
+
+
+def neutral_balance(image: np.ndarray, passes: int = 2) -> np.ndarray:
+    """The image with its colour cast taken out: (a, b) shifted so that its least chromatic quarter
+    has the median (a, b) of the training photos' own least chromatic quarters (NEUTRAL_AB)."""
+    for _ in range(passes):
+        chroma, ab = _chroma_and_ab(image)
+        if not len(chroma):
+            return image
+        shift = np.median(ab[chroma <= np.quantile(chroma, 0.25)], axis=0) - np.asarray(NEUTRAL_AB)
+        lab = cv2.cvtColor(image.astype(np.float32) / 255, cv2.COLOR_BGR2Lab)
+        lab[..., 1:] -= shift.astype(np.float32)
+        image = np.clip(cv2.cvtColor(lab, cv2.COLOR_Lab2BGR) * 255 + 0.5, 0, 255).astype(np.uint8)
+    return image
+
+
 def build_aerial(out: Path, work: Path, avoid: list[np.ndarray] | None = None, log=print) -> None:
     """Write the aerial set (``aerial/`` and ``aerial.npz``): orthophotos of towns, industry and farmland.
 
     Unlike the other sets it is not deduplicated among itself: a quadrant and its whole texture
     look alike at the hash's 8 x 8 cells but show the ground at two scales.  Nothing within the
-    duplicate distance of ``avoid`` (default: ``out/train`` and ``out/eval``) is kept.
+    duplicate distance of ``avoid`` (default: ``out/train`` and ``out/eval``) is kept.  The textures
+    are colour-graded (towns yellow-green: their grayest quarter at b +3 to +7, the training
+    photos' at +2), which taught the model to paint gray pavement beige, so a texture with near-gray
+    ground gets its cast taken out (``neutral_balance``); fields and woods are kept as they are.
     """
     ext = work / "ext"
     fetch_packages(work / "debs", [AERIAL_PACKAGE], ext)
-    items = [
-        Item(c.image, c.package, c.path, licence_for(ext / c.package, c.path), "reviewed")
-        for c in iter_aerial_candidates(ext / AERIAL_PACKAGE)
-    ]
+    items = []
+    for c in iter_aerial_candidates(ext / AERIAL_PACKAGE):
+        balanced = has_neutrals(c.image)
+        image = neutral_balance(c.image) if balanced else c.image
+        note = "reviewed, cast taken out" if balanced else "reviewed"
+        items.append(Item(image, c.package, c.path, licence_for(ext / c.package, c.path), note))
     kept = _far_from(items, avoid, out)
     write_set(out / "aerial", kept)
     n = pack_npz(out / "aerial.npz", [it.image for it in kept])
     log(f"aerial set: {len(kept)} views of {len(items)} candidates, {n} crops in {out / 'aerial.npz'}")
 
 
+def join_npz(out: Path, parts: list[Path]) -> int:
+    """One packed .npz of every crop of ``parts``, in order (a single ``--extra`` set for training)."""
+    return pack_npz(out, [img for part in parts for img in load_npz(part)], crops=False)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m tools.training.dataset {build,dull,aerial} OUT [--work DIR]``."""
+    """``python -m tools.training.dataset {build,dull,aerial} OUT [--work DIR]`` or ``join OUT PART...``."""
     parser = argparse.ArgumentParser(prog="python -m tools.training.dataset")
     sub = parser.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("build", help="download packages and build train/eval sets")
@@ -324,8 +364,13 @@ def main(argv: list[str] | None = None) -> int:
     a = sub.add_parser("aerial", help="(re)build only the aerial set beside an existing build")
     a.add_argument("out", type=Path)
     a.add_argument("--work", type=Path, default=None, help="download/unpack folder (default: OUT/..)")
+    j = sub.add_parser("join", help="pack the crops of several .npz sets into one, in order")
+    j.add_argument("out", type=Path)
+    j.add_argument("parts", type=Path, nargs="+")
     args = parser.parse_args(argv)
-    if args.cmd == "dull":
+    if args.cmd == "join":
+        print(f"{join_npz(args.out, args.parts)} crops in {args.out}")
+    elif args.cmd == "dull":
         build_dull(args.out, args.work or args.out.parent)
     elif args.cmd == "aerial":
         build_aerial(args.out, args.work or args.out.parent)

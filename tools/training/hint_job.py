@@ -106,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--extra-cache", type=Path, action="append", help="the matching --extra set's feature cache: reused or written"
     )
+    p.add_argument("--seed", type=int, default=0, help="order, augmentation and simulated hints (a second run: another seed)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--validate-seconds", type=float, default=300.0)
     args = p.parse_args(argv)
@@ -122,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = DecoderConfig(
         views=4, minutes=args.minutes, steps=args.steps, lr=args.lr, rebalance_lambda=args.rebalance,
         reg_weight=args.reg_weight, neutral_weight=args.neutral_weight, validate_seconds=args.validate_seconds,
-        val_temperature=float(old.get("temperature", 0.55)),
+        val_temperature=float(old.get("temperature", 0.55)), seed=args.seed,
     )  # fmt: skip
     train_set, val_set = split_validation(load_npz(args.data))
     reserved = load_npz(args.eval)

@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--extra-cache", type=Path, action="append", help="the matching --extra set's feature cache: reused or written"
     )
-    p.add_argument("--seed", type=int, default=0, help="order, augmentation and simulated hints (a second run: another seed)")
+    p.add_argument("--seed", type=int, default=0, help="order, augmentation and simulated hints of the run")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--validate-seconds", type=float, default=300.0)
     args = p.parse_args(argv)

@@ -186,3 +186,23 @@ def test_simulated_hints_carry_the_truth_or_nothing() -> None:
     assert (hints[:, :2][mask[:, None].expand(-1, 2, -1, -1) == 0] == 0).all()  # no colour where no hint
     dense = mask.mean((1, 2)) > 0.15
     assert dense.any() and (mask.sum((1, 2))[~dense & (mask.sum((1, 2)) > 0)] >= 1).all()
+
+
+def test_a_soup_is_the_weight_average_of_its_runs_exported_and_checked(weights: dict, tmp_path: Path) -> None:
+    from tools.training.soup import average
+
+    runs = []
+    for k in range(2):
+        torch.manual_seed(10 + k)  # two runs of one model: the same encoder, different decoders
+        net = LiteColorNet(SMALL, backbone.LiteEncoder.from_state(weights)).eval()
+        runs.append(tmp_path / f"run{k}.onnx")
+        export_model(net, runs[-1], temperature=0.45)
+    soup, sidecar = average(runs)
+    arch = LiteArch.from_dict(sidecar["arch"])
+    a, b = (LiteColorNet.from_onnx(r, arch).state_dict() for r in runs)
+    mean = soup.state_dict()
+    floats = [k for k in a if a[k].is_floating_point()]
+    assert any(not torch.equal(a[k], b[k]) for k in floats)
+    assert all(torch.allclose(mean[k], (a[k] + b[k]) / 2, atol=1e-6) for k in floats)
+    out = tmp_path / "soup.onnx"
+    assert export_model(soup, out, temperature=0.45)["cv2_relative_error"] < 1e-3

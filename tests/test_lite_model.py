@@ -151,6 +151,9 @@ def test_train_fine_tunes_a_hint_model_with_simulated_hints(weights: dict, tmp_p
 
     start = tmp_path / "start.onnx"
     export_model(LiteColorNet(SMALL, backbone.LiteEncoder.from_state(weights)).with_hints().eval(), start, 0.45)
+    spread = {"reach": 0.8, "lightness": 10.0, "half": 0.2, "max_cells": 12.0, "colour": 12.0}
+    side = json.loads(start.with_suffix(".json").read_text())
+    start.with_suffix(".json").write_text(json.dumps({**side, "hint_spread": spread}))
     photos = tmp_path / "photos"
     photos.mkdir()
     for i in range(6):
@@ -162,6 +165,7 @@ def test_train_fine_tunes_a_hint_model_with_simulated_hints(weights: dict, tmp_p
     assert code == 0, err
     sidecar = json.loads(out.with_suffix(".json").read_text())
     assert sidecar["arch"]["hints"] == 3 and sidecar["inputs"][1]["role"] == "hints"
+    assert sidecar["hint_spread"] == spread  # the start's decode rule for hints comes along
     arch = LiteArch.from_dict(sidecar["arch"])
     before, after = LiteColorNet.from_onnx(start, arch), LiteColorNet.from_onnx(out, arch)
     assert before.decoder.hint_embed is not None and after.decoder.hint_embed is not None

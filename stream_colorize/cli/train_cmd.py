@@ -218,7 +218,14 @@ def train_command(
             bar.update(task, completed=1000)
     if net.stopped_at is not None:
         typer.echo(f"stopped by Ctrl-C after {net.stopped_at} steps: writing the model from what was learned")
-    export_model(net, out, temperature=temperature, meta={"description": f"fine-tuned from {init}"})
+    from ..models import resolve_model
+
+    meta: dict = {"description": f"fine-tuned from {init}"}
+    if fine_tuning and isinstance(net, LiteColorNet) and net.arch.hints:
+        spread = resolve_model(init).extra.get("hint_spread")
+        if isinstance(spread, dict):
+            meta["hint_spread"] = spread  # a decode rule of the model family: hints keep their reach
+    export_model(net, out, temperature=temperature, meta=meta)
     from ..models.spec import spec_from_onnx
 
     # Both models in float: the starting model's int8 copy would not be a fair comparison.
@@ -226,8 +233,6 @@ def train_command(
     typer.echo(f"wrote {out} and {out.with_suffix('.json').name}")
     typer.echo("evaluation on " + ("held-out" if held_out else "the training") + " images:\n" + format_report(report))
     if fine_tuning:
-        from ..models import resolve_model
-
         before = evaluate_images(
             Colorizer(resolve_model(init), device="cpu", threads=threads, precision="fp32"), val_set
         )

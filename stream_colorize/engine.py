@@ -230,6 +230,10 @@ class Colorizer:
             self.batch_size = limit  # this graph has a fixed batch
         return out
 
+    def _forward_batches(self, feeds: Mapping[str, np.ndarray], count: int, step: int) -> np.ndarray:
+        """``forward`` over ``count`` frames' feeds, ``step`` at a time, as one (count, 2, h, w) array."""
+        return np.concatenate([self.forward(feeds_slice(feeds, i, i + step)) for i in range(0, count, step)])
+
     @overload
     def predict_ab(
         self, frames: np.ndarray, extra: Mapping[str, np.ndarray] | None = None, hints: HintsArg = None
@@ -265,14 +269,14 @@ class Colorizer:
             extra = {**(extra or {}), HINT_ROLE: planes}
         feeds = self.feeds(blob, extra)
         step = self.batch_size  # fixed for this call: forward() may lower batch_size for the next
-        ab = np.concatenate([self.forward(feeds_slice(feeds, i, i + step)) for i in range(0, len(batch), step)])
+        ab = self._forward_batches(feeds, len(batch), step)
         given = extra.get(HINT_ROLE) if extra else None
         spread = self.spread if given is not None and given.shape[2:] == ab.shape[2:] else None
         own = None
         if spread is not None and extra and given is not None and any(spread.needs_own(np.asarray(g)) for g in given):
             # the colour term compares the network's unhinted colours: one more forward, only for point hints
             plain = self.feeds(blob, {role: value for role, value in extra.items() if role != HINT_ROLE})
-            own = np.concatenate([self.forward(feeds_slice(plain, i, i + step)) for i in range(0, len(batch), step)])
+            own = self._forward_batches(plain, len(batch), step)
         if self.gamut_limit or spread is not None:
             height, width = ab.shape[2:]
             for i in range(ab.shape[0]):

@@ -220,9 +220,10 @@ def train_command(
         typer.echo(f"stopped by Ctrl-C after {net.stopped_at} steps: writing the model from what was learned")
     from ..models import resolve_model
 
+    start = resolve_model(init) if fine_tuning else None
     meta: dict = {"description": f"fine-tuned from {init}"}
-    if fine_tuning and isinstance(net, LiteColorNet) and net.arch.hints:
-        spread = resolve_model(init).extra.get("hint_spread")
+    if start is not None and isinstance(net, LiteColorNet) and net.arch.hints:
+        spread = start.extra.get("hint_spread")
         if isinstance(spread, dict):
             meta["hint_spread"] = spread  # a decode rule of the model family: hints keep their reach
     export_model(net, out, temperature=temperature, meta=meta)
@@ -232,10 +233,8 @@ def train_command(
     report = evaluate_images(Colorizer(spec_from_onnx(out), device="cpu", threads=threads, precision="fp32"), val_set)
     typer.echo(f"wrote {out} and {out.with_suffix('.json').name}")
     typer.echo("evaluation on " + ("held-out" if held_out else "the training") + " images:\n" + format_report(report))
-    if fine_tuning:
-        before = evaluate_images(
-            Colorizer(resolve_model(init), device="cpu", threads=threads, precision="fp32"), val_set
-        )
+    if start is not None:
+        before = evaluate_images(Colorizer(start, device="cpu", threads=threads, precision="fp32"), val_set)
         typer.echo(_compare(before, report, init))
 
 

@@ -90,6 +90,24 @@ def test_log_error_term_weighs_nearly_right_crops_up():
     assert grad[0].abs().sum() / 2.0 > grad[1].abs().sum() / 30.0
 
 
+def test_vivid_term_costs_the_chroma_missing_on_vivid_truth_only():
+    from stream_colorize.train.losses import color_loss, expected_ab
+
+    centres = torch.from_numpy(load_bins())
+    logits = torch.zeros(1, centres.shape[0], 2, 2, requires_grad=True)  # every bin alike: a dull mean
+    shown = expected_ab(logits, centres, 1.0).detach()
+    truth = torch.zeros(1, 2, 2, 2)
+    truth[0, 0, 0, :] = 60.0  # top row vivid red (chroma 60); bottom row gray, which costs nothing
+    base = color_loss(logits, truth, centres, None, log_temperature=1.0)
+    with_vivid = color_loss(logits, truth, centres, None, log_temperature=1.0, vivid_weight=0.5)
+    short = 60.0 - shown[0, :, 0].norm(dim=0)
+    assert torch.isclose(with_vivid - base, 0.5 * short.mean() / 10.0, rtol=1e-3)
+    (grad,) = torch.autograd.grad(with_vivid - base, logits)
+    assert grad[0, :, 1].abs().max() == 0  # gray truth: no pull
+    stepped = expected_ab(logits.detach() - 50.0 * grad, centres, 1.0)
+    assert (stepped[0, :, 0].norm(dim=0) > shown[0, :, 0].norm(dim=0) + 1.0).all()
+
+
 @pytest.mark.parametrize("arch", [SMALL, SMALL_CONTEXT], ids=["plain", "global-context"])
 def test_folded_export_matches_torch_and_reloads(tmp_path: Path, arch: ArchConfig):
     from stream_colorize.train.export import export_model

@@ -61,6 +61,7 @@ class DecoderConfig:
     val_temperature: float = 0.45
     min_color_ratio: float = 0.7
     neutral_weight: float = 0.0  # see losses.color_loss: chroma painted on near-gray truth
+    vivid_weight: float = 0.0  # see losses.color_loss: chroma missing on vivid truth
     val_hint_points: int = 10  # a hint model is also checked with this many truth points per photo
     hint_lr_scale: float = 10.0  # the hint path's weights (new, started at zero) learn this much faster
     hint_plan: HintPlan = field(default_factory=HintPlan)
@@ -257,7 +258,8 @@ def train_decoder(
                 ab = _hue_jitter(ab, cfg.hue_degrees, gen)
             hints = simulate_hints(ab, cfg.hint_plan, gen) if net.arch.hints else None
             loss = color_loss(decoder(taps, hints), ab, centres, weights, cfg.reg_weight,
-                              log_temperature=cfg.val_temperature, neutral_weight=cfg.neutral_weight)  # fmt: skip
+                              log_temperature=cfg.val_temperature, neutral_weight=cfg.neutral_weight,
+                              vivid_weight=cfg.vivid_weight)  # fmt: skip
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(decoder.parameters(), 5.0)

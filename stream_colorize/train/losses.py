@@ -64,6 +64,7 @@ def rebalance_weights(ab: torch.Tensor, centres: torch.Tensor, lam: float = 0.5,
 
 
 NEUTRAL_CHROMA = 6.0  # Lab chroma below which a truth colour counts as gray (the false-colour metric's)
+VIVID_CHROMA = 20.0  # Lab chroma above which a truth colour counts as vivid
 
 
 def expected_ab(logits: torch.Tensor, centres: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
@@ -81,6 +82,7 @@ def color_loss(
     log_weight: float = 0.0,
     log_temperature: float = 0.45,
     neutral_weight: float = 0.0,
+    vivid_weight: float = 0.0,
 ) -> torch.Tensor:
     """Rebalanced soft cross-entropy over the bins, plus ``reg_weight`` x Huber on the mean ab (/ 10),
     plus ``log_weight`` x the mean over crops of log(squared ab error of the decoded colour + 4).
@@ -92,6 +94,10 @@ def color_loss(
     ``neutral_weight`` x the chroma that colour has beyond ``NEUTRAL_CHROMA`` where the truth is
     near-neutral (mean over those cells, / 10): the false colour (gray pavement painted beige)
     that the cross-entropy alone, happy with a plausible warm guess, lets through.
+
+    ``vivid_weight`` x the chroma that colour falls short of the truth's where the truth is vivid
+    (beyond ``VIVID_CHROMA``; mean over those cells, / 10): its mirror, against the dull mean of a
+    distribution spread over several hues.
     """
     target = soft_encode(ab, centres)
     logp = F.log_softmax(logits.float(), dim=1)
@@ -112,4 +118,10 @@ def color_loss(
         neutral = ((ab**2).sum(1) < NEUTRAL_CHROMA**2).float()
         excess = F.relu(torch.sqrt((shown**2).sum(1) + 1e-6) - NEUTRAL_CHROMA)
         loss = loss + neutral_weight * (excess * neutral).sum() / neutral.sum().clamp(min=1.0) / 10.0
+    if vivid_weight > 0:
+        shown = expected_ab(logits, centres, log_temperature)
+        truth_chroma = torch.sqrt((ab**2).sum(1) + 1e-6)
+        vivid = (truth_chroma > VIVID_CHROMA).float()
+        short = F.relu(truth_chroma - torch.sqrt((shown**2).sum(1) + 1e-6))
+        loss = loss + vivid_weight * (short * vivid).sum() / vivid.sum().clamp(min=1.0) / 10.0
     return loss

@@ -106,6 +106,9 @@ def test_vivid_term_costs_the_chroma_missing_on_vivid_truth_only():
     assert grad[0, :, 1].abs().max() == 0  # gray truth: no pull
     stepped = expected_ab(logits.detach() - 50.0 * grad, centres, 1.0)
     assert (stepped[0, :, 0].norm(dim=0) > shown[0, :, 0].norm(dim=0) + 1.0).all()
+    # Above the threshold only: with it raised past the truth's 60, nothing counts.
+    above = color_loss(logits, truth, centres, None, log_temperature=1.0, vivid_weight=0.5, vivid_chroma=70.0)
+    assert torch.isclose(above, base)
 
 
 @pytest.mark.parametrize("arch", [SMALL, SMALL_CONTEXT], ids=["plain", "global-context"])

@@ -34,7 +34,7 @@ from .backbone import LiteEncoder
 from .hint_sim import HintPlan, simulate_hints
 from .lite_model import LiteColorNet
 from .loop import add_haze, stack_squares
-from .losses import bgr_to_lab, color_loss, rebalance_weights
+from .losses import VIVID_CHROMA, bgr_to_lab, color_loss, rebalance_weights
 
 INPUT_SIZE = 224
 
@@ -62,6 +62,7 @@ class DecoderConfig:
     min_color_ratio: float = 0.7
     neutral_weight: float = 0.0  # see losses.color_loss: chroma painted on near-gray truth
     vivid_weight: float = 0.0  # see losses.color_loss: chroma missing on vivid truth
+    vivid_chroma: float = VIVID_CHROMA  # truth chroma from which the vivid term counts
     val_hint_points: int = 10  # a hint model is also checked with this many truth points per photo
     hint_lr_scale: float = 10.0  # the hint path's weights (new, started at zero) learn this much faster
     hint_plan: HintPlan = field(default_factory=HintPlan)
@@ -259,7 +260,7 @@ def train_decoder(
             hints = simulate_hints(ab, cfg.hint_plan, gen) if net.arch.hints else None
             loss = color_loss(decoder(taps, hints), ab, centres, weights, cfg.reg_weight,
                               log_temperature=cfg.val_temperature, neutral_weight=cfg.neutral_weight,
-                              vivid_weight=cfg.vivid_weight)  # fmt: skip
+                              vivid_weight=cfg.vivid_weight, vivid_chroma=cfg.vivid_chroma)  # fmt: skip
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(decoder.parameters(), 5.0)

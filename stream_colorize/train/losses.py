@@ -83,6 +83,7 @@ def color_loss(
     log_temperature: float = 0.45,
     neutral_weight: float = 0.0,
     vivid_weight: float = 0.0,
+    vivid_chroma: float = VIVID_CHROMA,
 ) -> torch.Tensor:
     """Rebalanced soft cross-entropy over the bins, plus ``reg_weight`` x Huber on the mean ab (/ 10),
     plus ``log_weight`` x the mean over crops of log(squared ab error of the decoded colour + 4).
@@ -96,7 +97,7 @@ def color_loss(
     that the cross-entropy alone, happy with a plausible warm guess, lets through.
 
     ``vivid_weight`` x the chroma that colour falls short of the truth's where the truth is vivid
-    (beyond ``VIVID_CHROMA``; mean over those cells, / 10): its mirror, against the dull mean of a
+    (beyond ``vivid_chroma``; mean over those cells, / 10): its mirror, against the dull mean of a
     distribution spread over several hues.
     """
     target = soft_encode(ab, centres)
@@ -121,7 +122,7 @@ def color_loss(
     if vivid_weight > 0:
         shown = expected_ab(logits, centres, log_temperature)
         truth_chroma = torch.sqrt((ab**2).sum(1) + 1e-6)
-        vivid = (truth_chroma > VIVID_CHROMA).float()
+        vivid = (truth_chroma > vivid_chroma).float()
         short = F.relu(truth_chroma - torch.sqrt((shown**2).sum(1) + 1e-6))
         loss = loss + vivid_weight * (short * vivid).sum() / vivid.sum().clamp(min=1.0) / 10.0
     return loss

@@ -32,6 +32,7 @@ from stream_colorize.train.export import choose_temperature, export_model, set_s
 from stream_colorize.train.lite_model import LiteArch, LiteColorNet
 from stream_colorize.train.lite_train import DecoderConfig, FeatureCache, cache_views, train_decoder, truth_hint_planes
 from stream_colorize.train.loop import split_validation
+from stream_colorize.train.losses import VIVID_CHROMA
 from tools.training.dataset import load_npz
 
 DESCRIPTION = (
@@ -89,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--neutral-weight", type=float, default=1.0)
     p.add_argument("--vivid-weight", type=float, default=0.0, help="cost of chroma short of a vivid truth's")
+    p.add_argument("--vivid-chroma", type=float, default=VIVID_CHROMA, help="truth chroma where it counts")
     p.add_argument("--rebalance", type=float, default=0.5)
     p.add_argument("--reg-weight", type=float, default=1.0, help="Huber on the mean ab (pulls unsure colour to gray)")
     p.add_argument(
@@ -124,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = DecoderConfig(
         views=4, minutes=args.minutes, steps=args.steps, lr=args.lr, rebalance_lambda=args.rebalance,
         reg_weight=args.reg_weight, neutral_weight=args.neutral_weight, vivid_weight=args.vivid_weight,
-        validate_seconds=args.validate_seconds,
+        vivid_chroma=args.vivid_chroma, validate_seconds=args.validate_seconds,
         val_temperature=float(old.get("temperature", 0.55)), seed=args.seed,
     )  # fmt: skip
     train_set, val_set = split_validation(load_npz(args.data))

@@ -110,19 +110,20 @@ def color_loss(
     if reg_weight > 0:
         mean_ab = expected_ab(logits, centres)
         loss = loss + reg_weight * F.smooth_l1_loss(mean_ab / 10.0, ab / 10.0)
+    if log_weight <= 0 and neutral_weight <= 0 and vivid_weight <= 0:
+        return loss
+    shown = expected_ab(logits, centres, log_temperature)  # the colour a viewer will see
     if log_weight > 0:
-        shown = expected_ab(logits, centres, log_temperature)
         per_crop = ((shown - ab) ** 2).sum(1).mean((1, 2))
         loss = loss + log_weight * torch.log(per_crop + 4.0).mean()
+    shown_chroma = torch.sqrt((shown**2).sum(1) + 1e-6)
     if neutral_weight > 0:
-        shown = expected_ab(logits, centres, log_temperature)
         neutral = ((ab**2).sum(1) < NEUTRAL_CHROMA**2).float()
-        excess = F.relu(torch.sqrt((shown**2).sum(1) + 1e-6) - NEUTRAL_CHROMA)
+        excess = F.relu(shown_chroma - NEUTRAL_CHROMA)
         loss = loss + neutral_weight * (excess * neutral).sum() / neutral.sum().clamp(min=1.0) / 10.0
     if vivid_weight > 0:
-        shown = expected_ab(logits, centres, log_temperature)
         truth_chroma = torch.sqrt((ab**2).sum(1) + 1e-6)
         vivid = (truth_chroma > vivid_chroma).float()
-        short = F.relu(truth_chroma - torch.sqrt((shown**2).sum(1) + 1e-6))
+        short = F.relu(truth_chroma - shown_chroma)
         loss = loss + vivid_weight * (short * vivid).sum() / vivid.sum().clamp(min=1.0) / 10.0
     return loss

@@ -169,7 +169,7 @@ def train_command(
         raise UsageError("training needs torch: pip install 'stream-colorize[train]'") from exc
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from ..train.export import export_model
+    from ..train.export import export_model, kept_from_start
     from ..train.loop import TrainConfig, resolve_device, split_validation, train
 
     images = gather_training_images(data)
@@ -221,12 +221,8 @@ def train_command(
     from ..models import resolve_model
 
     start = resolve_model(init) if fine_tuning else None
-    meta: dict = {"description": f"fine-tuned from {init}"}
-    if start is not None and isinstance(net, LiteColorNet) and net.arch.hints:
-        spread = start.extra.get("hint_spread")
-        if isinstance(spread, dict):
-            meta["hint_spread"] = spread  # a decode rule of the model family: hints keep their reach
-    export_model(net, out, temperature=temperature, meta=meta)
+    kept = kept_from_start(start.extra, net) if start is not None else {}
+    export_model(net, out, temperature=temperature, meta={"description": f"fine-tuned from {init}", **kept})
     from ..models.spec import spec_from_onnx
 
     # Both models in float: the starting model's int8 copy would not be a fair comparison.

@@ -117,6 +117,15 @@ def export_model(net: ColorNet, out: Path, temperature: float, meta: dict | None
     return sidecar
 
 
+def kept_from_start(start_sidecar: dict, net: torch.nn.Module) -> dict:
+    """The sidecar keys a model trained on from another keeps: a hint model's ``hint_spread``.
+
+    It is a decode rule of the model family, so hints on the tuned model reach as far as on its start.
+    """
+    spread = start_sidecar.get("hint_spread")
+    return {"hint_spread": spread} if isinstance(spread, dict) and _hint_channels(net) else {}
+
+
 def set_sidecar(path: Path, **values) -> dict:
     """Update keys of a model's sidecar in place (atomically)."""
     side = path.with_suffix(".json")

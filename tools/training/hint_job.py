@@ -28,7 +28,7 @@ from stream_colorize.evaluate import evaluate_pairs, format_report, to_gray
 from stream_colorize.lab import merge_ab
 from stream_colorize.models.resolve import resolve_model
 from stream_colorize.models.spec import spec_from_onnx
-from stream_colorize.train.export import choose_temperature, export_model, set_sidecar
+from stream_colorize.train.export import choose_temperature, export_model, kept_from_start, set_sidecar
 from stream_colorize.train.lite_model import LiteArch, LiteColorNet
 from stream_colorize.train.lite_train import DecoderConfig, FeatureCache, cache_views, train_decoder, truth_hint_planes
 from stream_colorize.train.loop import split_validation
@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         cache = _with_extras(cache, net, args, cfg)
     net = train_decoder(net, cache, cfg, val_photos=val_set)
     model = args.out / "default.onnx"
-    meta = {"training": {**cfg.to_dict(), "threads": args.threads, "init": str(args.init)}}
+    meta = {"training": {**cfg.to_dict(), "threads": args.threads, "init": str(args.init)}, **kept_from_start(old, net)}
     if args.extra:
         meta["training"].update(extra=[str(p) for p in args.extra], extra_views=args.extra_views or [8])
     export_model(net, model, temperature=cfg.val_temperature, meta=meta)

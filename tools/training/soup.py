@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from stream_colorize.train.export import choose_temperature, export_model, set_sidecar
+from stream_colorize.train.export import choose_temperature, export_model, kept_from_start, set_sidecar
 from stream_colorize.train.lite_model import LiteArch, LiteColorNet
 from stream_colorize.train.loop import split_validation
 from tools.training.dataset import load_npz
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("models", type=Path, nargs="+", help="two or more .onnx runs of one model, each with its sidecar")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--data", type=Path, required=True, help="the training .npz whose held-out crops choose T")
-    p.add_argument("--hint-spread", type=json.loads, default=None, help="the sidecar's hint_spread, as JSON")
+    p.add_argument("--hint-spread", type=json.loads, default=None, help="hint_spread JSON (default: the first run's)")
     args = p.parse_args(argv)
     if len(args.models) < 2:
         p.error("give two or more models")
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     export_model(net, args.out, temperature=float(first.get("temperature", 1.0)), meta={"training": training})
     _, val = split_validation(load_npz(args.data))
     temperature, report = choose_temperature(args.out, val, min_ratio=0.7)
-    extra = {"hint_spread": args.hint_spread} if args.hint_spread else {}
+    extra = {"hint_spread": args.hint_spread} if args.hint_spread else kept_from_start(first, net)
     set_sidecar(args.out, temperature=temperature, metrics_validation=report, description=DESCRIPTION, **extra)
     print(f"averaged {len(args.models)} models into {args.out} (temperature {temperature})")
     return 0

@@ -133,8 +133,9 @@ def test_fetch_list_verify_and_detect_corruption(home: Path, test_model, capsys:
     raw = bytearray(weights.read_bytes())
     raw[1234] ^= 0x01  # same size, one bit off: only the hash can tell
     weights.write_bytes(bytes(raw))
-    code, out, err = run_cli(capsys, "models", "verify")  # no name: every downloaded model
+    code, out, err = run_cli(capsys, "models", "verify")  # no name: every bundled and downloaded model
     assert code == 1
+    assert any(line.startswith("ok") and line.endswith("default.onnx") for line in out.splitlines())
     bad = [line for line in out.splitlines() if line.startswith("BAD")]
     assert len(bad) == 1 and str(weights) in bad[0] and entry.files[0].sha256 in bad[0]
     assert err.strip().splitlines() == [

@@ -84,3 +84,13 @@ def test_the_cached_sidecar_follows_the_bundled_one(tmp_path: Path, monkeypatch:
     (folder / "default-v1.json").write_text(json.dumps(meta))
     assert bundled_file(folder, "default-v1") == built
     assert json.loads(built.with_suffix(".json").read_text())["temperature"] == 0.8
+
+
+def test_a_damaged_cached_copy_is_rebuilt_on_next_use(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STREAM_COLORIZE_HOME", str(tmp_path / "home"))
+    folder = _folder_with(tmp_path, (BUNDLED_DIR / "default.onnx").read_bytes())
+    built = bundled_file(folder, "default-v1")
+    with open(built, "r+b") as fh:  # a disk that filled up while it was written
+        fh.truncate(100)
+    assert bundled_file(folder, "default-v1") == built
+    assert hashlib.sha256(built.read_bytes()).hexdigest() == _recorded()

@@ -79,29 +79,34 @@ def fetch(
 
 @models_app.command("verify")
 def verify(
-    name: str | None = typer.Argument(None, help="Model name; default: every downloaded model in the cache."),
+    name: str | None = typer.Argument(
+        None, help="Model name; default: every bundled model and every downloaded one in the cache."
+    ),
 ) -> None:
-    """Check size and SHA-256 of cached model files; exit 1 if any is missing or differs."""
+    """Check size and SHA-256 of model files; exit 1 if any is missing or differs."""
     if name is not None:
         names = [get_entry(name).name]
     else:
-        names = [e.name for e in REGISTRY.values() if e.source == "download" and store.presence(e) != "no"]
-        if not names:
-            typer.echo(f"no downloaded models in {cache_dir()}; nothing to verify")
-            return
-    bad = 0
+        names = [
+            e.name
+            for e in REGISTRY.values()
+            if e.source == "bundled" or (e.source == "download" and store.presence(e) != "no")
+        ]
+    bad: dict[str, int] = {}
     for model in names:
         for check in store.verify_model(model):
             if check.ok:
                 typer.echo(f"ok       {check.path}")
             else:
-                bad += 1
+                bad[model] = bad.get(model, 0) + 1
                 typer.echo(f"BAD      {check.path}: {check.problem}")
-    if bad and name is not None and get_entry(name).source == "bundled":
-        raise ModelError("the bundled model differs from the checksum its sidecar records; reinstall the package")
+    if any(get_entry(model).source == "bundled" for model in bad):
+        raise ModelError("a bundled model differs from the checksum its sidecar records; reinstall the package")
     if bad:
-        hint = name or " ".join(names)
-        raise ModelError(f"{bad} model file(s) missing or corrupt; fetch again: stream-colorize models fetch {hint}")
+        raise ModelError(
+            f"{sum(bad.values())} model file(s) missing or corrupt; fetch again: "
+            f"stream-colorize models fetch {' '.join(bad)}"
+        )
 
 
 @models_app.command("convert")

@@ -98,8 +98,9 @@ def bundled_file(folder: Path, name: str) -> Path:
     """The ONNX file of bundled model ``name``: ``folder/NAME.onnx``, or for a model stored slim the
     whole model, rebuilt the first time into ``cache_dir()/bundled/NAME-SHA/``.
 
-    ModelError (one line) when the rebuilt bytes do not match the recorded SHA-256 or the cache
-    cannot be written; nothing half-written is left.  The cached sidecar follows the bundled one
+    A cached copy is checked against the recorded SHA-256 on every call (about 40 ms) and rebuilt
+    when it differs.  ModelError (one line) when the rebuilt bytes do not match the recorded SHA-256
+    or the cache cannot be written; nothing half-written is left.  The cached sidecar follows the bundled one
     (a package update may change its settings without changing the weights).
     """
     whole = folder / f"{name}.onnx"
@@ -115,10 +116,11 @@ def bundled_file(folder: Path, name: str) -> Path:
     target_dir = cache_dir() / "bundled" / f"{name}-{str(recorded)[:12]}"
     target = target_dir / f"{name}.onnx"
     copy = target_dir / sidecar.name
-    if target.is_file():
+    if target.is_file() and _sha256(target) == recorded:
         if not copy.is_file() or copy.read_bytes() != sidecar.read_bytes():
             _write(copy, sidecar.read_bytes(), name, target_dir)
         return target
+    # Not built yet, or the cached copy was damaged (a truncated disk write, an edit): build it anew.
     try:
         data = fill(slim.read_bytes(), (folder / DONOR).read_bytes())
     except (OSError, WireError) as exc:
@@ -138,6 +140,14 @@ def bundled_file(folder: Path, name: str) -> Path:
     _write(copy, sidecar.read_bytes(), name, target_dir)
     _write(target, data, name, target_dir)  # another process may have made it meanwhile: the same bytes
     return target
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _link(link: Path, to: Path) -> None:

@@ -177,7 +177,8 @@ def hint_tensor(hints: Hints | None, size: tuple[int, int], side: int) -> np.nda
     centres = np.arange(side, dtype=np.float32) + 0.5
     for point in hints.points:
         cx, cy = point.x * sx, point.y * sy
-        rx, ry = point.radius * sx, point.radius * sy
+        # A radius beyond the grid covers all of it; clamped, a huge one (1e40) cannot overflow float32.
+        rx, ry = min(point.radius * sx, 2.0 * side), min(point.radius * sy, 2.0 * side)
         inside = ((centres[None, :] - cx) / max(rx, 1e-6)) ** 2 + ((centres[:, None] - cy) / max(ry, 1e-6)) ** 2 <= 1
         inside[min(side - 1, int(cy)), min(side - 1, int(cx))] = True  # the cell holding the point, always
         out[0][inside], out[1][inside], out[2][inside] = point.a, point.b, 1.0

@@ -159,23 +159,64 @@ def merge_ab(frame: np.ndarray, ab: np.ndarray, method: MergeMethod = "u8") -> n
     return cv2.cvtColor(lab8, cv2.COLOR_Lab2BGR)
 
 
-def merge_ab_16(frame: np.ndarray, ab: np.ndarray) -> np.ndarray:
-    """Like :func:`merge_ab` for a 16-bit gray or BGR frame: float Lab, BGR uint16 out.
+MERGE_BAND_PIXELS = 1 << 20  # merge_ab_16 works on bands of about this many pixels
+
+
+def merge_ab_16(frame: np.ndarray, ab: np.ndarray, alpha: np.ndarray | None = None) -> np.ndarray:
+    """Like :func:`merge_ab` for a 16-bit gray or BGR frame: float Lab, BGR uint16 out (BGRA with
+    ``alpha``, a uint16 plane of the frame's size, as the fourth channel).
 
     Scans of old prints often come at 16 bits per channel; merging in float keeps their tonal
-    steps instead of collapsing them to 256 levels.
+    steps instead of collapsing them to 256 levels.  The frame is merged in bands of rows into
+    the one uint16 output, so the float temporaries stay a few MB whatever the photo's size (done
+    whole, they cost ~80 bytes a pixel: 8.5 GB for 108 megapixels); ab is upsampled as
+    ``cv2.resize`` (INTER_LINEAR) upsamples it whole.
     """
     if frame.dtype != np.uint16:
         raise ValueError(f"merge_ab_16 needs a uint16 frame, got {frame.dtype}")
     if frame.ndim == 3 and frame.shape[2] == 1:
         frame = frame[:, :, 0]
     height, width = frame.shape[:2]
+    out = np.empty((height, width, 3 if alpha is None else 4), np.uint16)
+    if alpha is not None:
+        out[:, :, 3] = alpha
+    if height < ab.shape[1]:  # smaller than the model's output: cheap whole, and resize's own rules
+        _merge_16_band(frame, _upsample_ab(ab.astype(np.float32), width, height), out[:, :, :3])
+        return out
+    small = np.ascontiguousarray(ab.astype(np.float32).transpose(1, 2, 0))  # (h, w, 2)
+    # INTER_LINEAR is separable: each output row blends two rows of the horizontally resized ab.
+    wide = cv2.resize(small, (width, small.shape[0]), interpolation=cv2.INTER_LINEAR).reshape(-1, width, 2)
+    top, bottom, weight = _linear_rows(small.shape[0], height)
+    band = max(1, MERGE_BAND_PIXELS // width)
+    for start in range(0, height, band):
+        rows = slice(start, min(start + band, height))
+        w = weight[rows, None, None]
+        band_ab = wide[top[rows]] * (np.float32(1) - w) + wide[bottom[rows]] * w
+        _merge_16_band(frame[rows], band_ab, out[rows, :, :3])
+    return out
+
+
+def _merge_16_band(frame: np.ndarray, ab: np.ndarray, out: np.ndarray) -> None:
+    """The float Lab merge of uint16 ``frame`` rows with their ab (rows, W, 2), into ``out`` (rows, W, 3)."""
     scaled = frame.astype(np.float32) * np.float32(1 / 65535)
     bgr = cv2.cvtColor(scaled, cv2.COLOR_GRAY2BGR) if scaled.ndim == 2 else scaled
-    light = cv2.cvtColor(bgr, cv2.COLOR_BGR2Lab)[:, :, 0]
-    lab = np.dstack([light, _upsample_ab(ab.astype(np.float32), width, height)])
-    out = cv2.cvtColor(lab, cv2.COLOR_Lab2BGR)
-    return np.clip(out * 65535.0 + 0.5, 0, 65535).astype(np.uint16)
+    lab = cv2.cvtColor(bgr, cv2.COLOR_BGR2Lab)
+    lab[:, :, 1:] = ab
+    color = cv2.cvtColor(lab, cv2.COLOR_Lab2BGR)
+    out[...] = np.clip(color * np.float32(65535) + np.float32(0.5), 0, 65535)
+
+
+def _linear_rows(small: int, big: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each of ``big`` output rows, the two of ``small`` input rows INTER_LINEAR blends and the
+    second one's weight: half-pixel centres, clamped at the edges (OpenCV's rule)."""
+    scale = 1.0 / (big / small)  # OpenCV's arithmetic: the inverse of the inverse scale, in double
+    pos = ((np.arange(big, dtype=np.float64) + 0.5) * scale - 0.5).astype(np.float32)
+    top = np.floor(pos).astype(np.int64)
+    weight = pos - top.astype(np.float32)
+    weight[top < 0] = 0
+    top = np.clip(top, 0, small - 1)
+    bottom = np.minimum(top + 1, small - 1)
+    return top, bottom, weight
 
 
 def frame_ab(frame: np.ndarray, size: int) -> np.ndarray:

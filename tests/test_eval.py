@@ -144,3 +144,77 @@ def test_eval_cli_video_flicker(tmp_path: Path, tiny_onnx: Path, capsys):
         assert code == 0, err
         raw[smooth] = json.loads(out)["video"]["flicker"]
     assert raw["0.8"] < 0.8 * raw["0"]
+
+
+def test_eval_streams_skips_unreadable_files_and_counts_gray_ones(tmp_path: Path, tiny_onnx: Path, capsys):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.png"), color_photo(0))
+    cv2.imwrite(str(folder / "b_gray.png"), to_gray(color_photo(1)))
+    (folder / "c_fake.jpg").write_bytes(b"not a picture")
+    float_photo = color_photo(2).astype(np.float32) / 255  # a float TIFF, as `image` reads it
+    assert cv2.imwrite(str(folder / "d_float.tif"), float_photo)
+    code, out, err = run_main(["eval", str(folder), "--model", str(tiny_onnx), "--json", "--per-image"], capsys)
+    assert code == 0, err
+    report = json.loads(out)["images"]
+    assert report["images"] == 2 and isinstance(report["images"], int)
+    assert sorted(r["name"] for r in report["per_image"]) == ["a.png", "d_float.tif"]
+    assert "c_fake.jpg is not an image OpenCV can read; skipped" in err
+    assert "skipped 1 unreadable file(s)" in err and "left out 1 gray photo(s)" in err
+    assert "error:" not in err
+    (folder / "a.png").unlink()
+    (folder / "d_float.tif").unlink()
+    code, _, err = run_main(["eval", str(folder), "--model", str(tiny_onnx)], capsys)
+    assert code == 1 and "no colour photos (1 gray, 1 unreadable left out)" in err and err.count("error:") == 1
+
+
+def test_eval_measures_large_photos_scaled_down_and_keeps_no_photo(monkeypatch, tmp_path: Path, tiny_onnx: Path,
+                                                                   capsys):  # fmt: skip
+    from stream_colorize import evaluate
+    from stream_colorize.engine import Colorizer
+
+    folder = tmp_path / "big"
+    folder.mkdir()
+    big = color_photo(3, (192, 256))
+    cv2.imwrite(str(folder / "big.png"), big)
+    monkeypatch.setattr(evaluate, "MEASURE_PIXELS", 96 * 128)
+    small = evaluate.measured(big)
+    assert small.shape == (96, 128, 3)
+    assert np.abs(small.astype(int) - cv2.resize(big, (128, 96), interpolation=cv2.INTER_AREA)).max() == 0
+    code, out, err = run_main(["eval", str(folder), "--model", str(tiny_onnx), "--json"], capsys)
+    assert code == 0, err
+    assert err.count("measured on a copy scaled down") == 1
+    engine = Colorizer(str(tiny_onnx), device="cpu")
+    expected = evaluate.evaluate_images(engine, [small])
+    assert json.loads(out)["images"]["psnr"] == pytest.approx(expected["psnr"], abs=1e-9)
+    names: list[str] = []
+
+    def photos():  # a generator naming each photo as it reads it: names are read at the end
+        for i in range(3):
+            names.append(f"p{i}")
+            yield color_photo(i)
+
+    report = evaluate.evaluate_images(engine, photos(), names)
+    assert report["images"] == 3 and sorted(r["name"] for r in report["per_image"]) == ["p0", "p1", "p2"]
+
+
+def test_ssim_in_float32_matches_float64() -> None:
+    def ssim64(result: np.ndarray, truth: np.ndarray) -> float:
+        c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+        scores = []
+        for ch in range(3):
+            a, b = result[:, :, ch].astype(np.float64), truth[:, :, ch].astype(np.float64)
+
+            def blur(img: np.ndarray) -> np.ndarray:
+                return cv2.GaussianBlur(img, (11, 11), 1.5)
+
+            mu_a, mu_b = blur(a), blur(b)
+            var_a, var_b, cov = blur(a * a) - mu_a**2, blur(b * b) - mu_b**2, blur(a * b) - mu_a * mu_b
+            num = (2 * mu_a * mu_b + c1) * (2 * cov + c2)
+            scores.append(float(np.mean(num / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2)))))
+        return float(np.mean(scores))
+
+    for seed in range(3):
+        truth = color_photo(seed, (200, 300))
+        result = cv2.GaussianBlur(truth, (5, 5), 2)
+        assert abs(ssim(result, truth) - ssim64(result, truth)) < 1e-5

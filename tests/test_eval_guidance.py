@@ -214,6 +214,7 @@ def test_eval_hints_cli_reports_the_guided_gain(tmp_path: Path, guided_model: Pa
     automatic, guided = report["images"], report["guided"]
     assert automatic["images"] == guided["images"] == 3
     assert guided["points"] == 60 and guided["seed"] == 0
+    assert all(type(v) is int for v in (guided["points"], guided["seed"], guided["images"], automatic["images"]))
     assert guided["psnr"] > automatic["psnr"] + 1.0
     assert guided["psnr_gain_over_automatic"] == pytest.approx(guided["psnr"] - automatic["psnr"])
     for key in ("false_colour_rate", "neutral_share", "ssim", "ssim_gain_over_automatic", "false_colour_change"):

@@ -446,3 +446,16 @@ def test_a_model_whose_sidecar_asks_spreads_point_hints(hint_model: Path, tmp_pa
     assert np.hypot(*(seen[near].mean((1, 2)) - target)) < np.hypot(*(plain[near].mean((1, 2)) - target)) - 5
     calls.clear()
     assert np.array_equal(seeing_engine.predict_ab(frame), plain_engine.predict_ab(frame)) and len(calls) == 1
+
+
+def test_a_huge_radius_covers_the_grid_without_a_warning() -> None:
+    import warnings
+
+    from stream_colorize.hints import HintPoint, Hints, hint_tensor
+
+    hints = Hints.of([HintPoint.from_color(30, 40, "#ff0000", radius=1e40)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        planes = hint_tensor(hints, (100, 120), 56)
+    assert np.all(planes[2] == 1.0) and np.all(planes[0] > 40)  # every cell red: a > 40
+    assert parse_hint("300,400,#ff0000,1e40").radius == 1e40

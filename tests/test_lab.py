@@ -98,3 +98,40 @@ def test_gamut_limit_keeps_lightness_of_dark_and_bright_areas() -> None:
         lab = np.array([[[level, *limited[:, 0, column]]]], np.float32)
         bgr = np.clip(cv2.cvtColor(lab, cv2.COLOR_Lab2BGR), 0, 1)
         assert abs(cv2.cvtColor(bgr, cv2.COLOR_BGR2Lab)[0, 0, 0] - level) < 1.5
+
+
+def _merge_16_whole(frame: np.ndarray, ab: np.ndarray) -> np.ndarray:
+    """merge_ab_16 as it was before the bands: the whole frame in float32 at once."""
+    height, width = frame.shape[:2]
+    scaled = frame.astype(np.float32) * np.float32(1 / 65535)
+    bgr = cv2.cvtColor(scaled, cv2.COLOR_GRAY2BGR) if scaled.ndim == 2 else scaled
+    light = cv2.cvtColor(bgr, cv2.COLOR_BGR2Lab)[:, :, 0]
+    big_ab = cv2.resize(np.ascontiguousarray(ab.transpose(1, 2, 0)), (width, height), interpolation=cv2.INTER_LINEAR)
+    out = cv2.cvtColor(np.dstack([light, big_ab]), cv2.COLOR_Lab2BGR)
+    return np.clip(out * 65535.0 + 0.5, 0, 65535).astype(np.uint16)
+
+
+@pytest.mark.parametrize("shape", [(301, 437), (301, 437, 3), (57, 113, 3), (999, 40), (30, 30, 3)])
+def test_merge_ab_16_in_bands_matches_the_whole_frame_merge(shape: tuple[int, ...], monkeypatch) -> None:
+    from stream_colorize import lab
+
+    rng = np.random.default_rng(1)
+    frame = rng.integers(0, 65536, shape).astype(np.uint16)
+    ab = rng.uniform(-60, 60, (2, 56, 56)).astype(np.float32)
+    monkeypatch.setattr(lab, "MERGE_BAND_PIXELS", 4000)  # many bands, uneven last one
+    banded = lab.merge_ab_16(frame, ab)
+    assert banded.dtype == np.uint16 and banded.shape == (*shape[:2], 3)
+    assert np.abs(banded.astype(np.int32) - _merge_16_whole(frame, ab)).max() <= 1
+    alpha = rng.integers(0, 65536, shape[:2]).astype(np.uint16)
+    with_alpha = lab.merge_ab_16(frame, ab, alpha)
+    assert with_alpha.shape == (*shape[:2], 4)
+    assert np.array_equal(with_alpha[:, :, 3], alpha) and np.array_equal(with_alpha[:, :, :3], banded)
+
+
+def test_photo_preview_rounds_every_16_bit_value_as_before() -> None:
+    from stream_colorize.photo import to_depth
+
+    values = np.arange(65536, dtype=np.uint16).reshape(256, 256)
+    expected = ((values.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    assert np.array_equal(to_depth(values, np.uint8), expected)
+    assert np.array_equal(to_depth(np.dstack([values] * 3), np.uint8)[:, :, 2], expected)

@@ -127,7 +127,7 @@ def test_image_command_sends_films_to_the_video_command(tmp_path: Path, tiny_onn
         (["image", str(film), *m], str(film)),
         (["image", str(photo), str(film), "-o", str(tmp_path / "out"), *m], str(film)),
         (["image", str(photo), "-o", str(tmp_path / "photo.mp4"), *m], "photo.mp4"),
-        (["image", str(photo), "--format", "mkv", *m], "photo_colour.mkv"),
+        (["image", str(photo), "--format", "mkv", *m], "--format mkv"),
     ):
         code, _, err = run_main(args, capsys)
         errors = error_lines(err)

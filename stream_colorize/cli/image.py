@@ -16,7 +16,7 @@ from ..config import MODEL_KEYS
 from ..errors import ColorizeError, InputNotFoundError, MediaError, UsageError
 from ..hints import Hints, load_hints, parse_hint
 from ..io.kinds import IMAGE_SUFFIXES, VIDEO_SUFFIXES
-from ..photo import check_image_suffix, colorize_photo, read_photo, write_image
+from ..photo import check_image_suffix, colorize_photo, read_photo, suffix_problem, writable_suffixes, write_image
 from .common import (
     BackendOption,
     ConfigOption,
@@ -75,6 +75,30 @@ def refuse_video_output(path: Path) -> None:
         )
 
 
+def output_suffix(fmt: str, output: Path | None) -> str:
+    """``--format`` as a suffix (``png`` -> ``.png``; "" when not given), checked whether or not
+    -o names a file: UsageError for a format no colour photo can be written as, or one that
+    disagrees with -o's own suffix."""
+    if not fmt:
+        return ""
+    suffix = (fmt if fmt.startswith(".") else f".{fmt}").lower()
+    if suffix in VIDEO_SUFFIXES:
+        raise UsageError(
+            f"--format {fmt} is a video format, and 'stream-colorize image' writes photos (.png, .jpg, ...): "
+            "use 'stream-colorize video' for films"
+        )
+    problem = suffix_problem(suffix)
+    if problem:
+        raise UsageError(f"--format {fmt}: {problem}; use one of {', '.join(writable_suffixes())}")
+    if output is not None and output.suffix and not output.is_dir():
+        named = output.suffix.lower()
+        if named != suffix and {named, suffix} != {".jpg", ".jpeg"} and {named, suffix} != {".tif", ".tiff"}:
+            raise UsageError(
+                f"--format {fmt} disagrees with -o {output.name}; give one of them, or the same format in both"
+            )
+    return suffix
+
+
 def output_paths(images: list[Path], output: Path | None, suffix: str) -> list[Path]:
     """Where each result goes: beside the input, into a folder, or to one named file."""
     if output is None:
@@ -83,6 +107,13 @@ def output_paths(images: list[Path], output: Path | None, suffix: str) -> list[P
         return [output]
     if output.exists() and not output.is_dir():
         raise UsageError(f"{output} is a file; with several inputs -o must name a folder")
+    if not output.exists() and output.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES:
+        raise UsageError(
+            f"-o {output} names a file, and there are {len(images)} inputs: give -o a folder (made if missing)"
+        )
+    parent = next((p for p in output.parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise UsageError(f"cannot make output folder {output}: {parent} is a file, not a folder")
     output.mkdir(parents=True, exist_ok=True)
     return distinct([output / f"{p.stem}{OUTPUT_TAG}{suffix or p.suffix}" for p in images])
 
@@ -190,8 +221,8 @@ def register(app: typer.Typer) -> None:
         hints = gather_hints(hints_file, hint)
         if overwrite and skip_existing:
             raise UsageError("-y (replace outputs) and -n (skip existing outputs) exclude each other; pick one")
+        suffix = output_suffix(fmt, output)
         images = collect_images(inputs)
-        suffix = fmt if not fmt or fmt.startswith(".") else f".{fmt}"
         targets = output_paths(images, output, suffix)
         if skip_existing:
             pairs = [(src, dst) for src, dst in zip(images, targets) if not dst.exists()]
@@ -214,6 +245,12 @@ def register(app: typer.Typer) -> None:
             for src, dst in zip(images, targets):
                 try:
                     photo = read_photo(src)
+                    if photo.frames > 1:
+                        what = "pages" if src.suffix.lower() in (".tif", ".tiff") else "frames"
+                        say(
+                            f"stream-colorize: note: {src} holds {photo.frames} {what}; only the first is "
+                            "colorized (for an animation use 'stream-colorize video')"
+                        )
                     check_hints_fit(hints, src, photo.pixels.shape[:2])
                     color = colorize_photo(engine, photo, dst.suffix.lower() or ".png", side_by_side, hints)
                     del photo

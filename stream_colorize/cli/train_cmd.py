@@ -11,6 +11,7 @@ install.  Torch is imported only inside the ``train`` command.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -22,16 +23,18 @@ from ..config import MODEL_KEYS, TEMPORAL_KEYS
 from ..engine import Colorizer
 from ..errors import InputNotFoundError, MediaError, ModelError, UsageError
 from ..evaluate import (
+    MEASURE_PIXELS,
     evaluate_guided,
     evaluate_images,
     format_guided,
     format_report,
     hint_side,
+    measured,
 )
 from ..hints import HINT_ROLE, MAX_POINTS
 from ..imagestats import colorfulness
 from ..io.kinds import IMAGE_SUFFIXES, VIDEO_SUFFIXES
-from ..photo import read_image
+from ..photo import read_image, read_photo
 from ..video_metrics import evaluate_video, read_video_frames
 from .common import (
     BackendOption,
@@ -50,6 +53,7 @@ from .common import (
     preset_values,
     smoothing,
 )
+from .console import say
 from .image import collect_images
 
 GRAY_COLORFULNESS = 4.0  # below this an image is treated as black-and-white
@@ -97,6 +101,55 @@ def gather_training_images(paths: list[Path]) -> list[np.ndarray]:
             "training needs colour photos or colour video"
         )
     return color
+
+
+class EvalPhotos:
+    """The colour photos of ``paths`` for ``eval``, read one at a time as ``read_photo`` reads them
+    (16-bit and float files included, as their 8-bit preview), skipping unreadable files and gray
+    photos with a count of each; ``names``: those measured, filled as they are read."""
+
+    def __init__(self, paths: list[Path]) -> None:
+        self.paths = paths
+        self.names: list[str] = []
+        self.unreadable = 0
+        self.gray = 0
+        self.scaled = 0
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for path in self.paths:
+            try:
+                photo = read_photo(path).preview
+            except MediaError as exc:
+                say(f"stream-colorize: note: {exc}; skipped")
+                self.unreadable += 1
+                continue
+            if not is_color(photo):
+                self.gray += 1
+                continue
+            small = measured(photo)  # here, so that this generator does not hold the full-size photo
+            if small is not photo:
+                self.scaled += 1
+                photo = small
+            self.names.append(path.name)
+            yield photo
+            del photo
+
+    def left_out(self) -> str:
+        """' (N gray, M unreadable)' for a message; '' when none were left out."""
+        parts = [f"{self.gray} gray" if self.gray else "", f"{self.unreadable} unreadable" if self.unreadable else ""]
+        text = ", ".join(p for p in parts if p)
+        return f" ({text} left out)" if text else ""
+
+    def tell(self) -> None:
+        """Say on stderr what was left out or scaled down, once each."""
+        if self.scaled:
+            say(f"stream-colorize: note: {self.scaled} photo(s) above {MEASURE_PIXELS / 1e6:.1f} megapixels "
+                "(3840x2160) measured on a copy scaled down to that size (INTER_AREA)")  # fmt: skip
+        if self.gray:
+            say(f"stream-colorize: note: left out {self.gray} gray photo(s): evaluation compares against colour "
+                "originals")  # fmt: skip
+        if self.unreadable:
+            say(f"stream-colorize: note: skipped {self.unreadable} unreadable file(s)")
 
 
 def _check_out(out: Path, overwrite: bool) -> None:
@@ -267,16 +320,7 @@ def eval_command(
         raise UsageError("give a folder of colour photos, --video FILE, or both")
     if hints and (video is not None or images is None):
         raise UsageError("--hints measures guided colourization on photos only; run --video without --hints")
-    color: list[np.ndarray] = []
-    names: list[str] = []
-    if images is not None:
-        for path in collect_images([images]):
-            photo = read_image(path)
-            if is_color(photo):
-                color.append(photo)
-                names.append(path.name)
-        if not color:
-            raise MediaError(f"{images} holds no colour photos; evaluation compares against colour originals")
+    paths = collect_images([images]) if images is not None else []
     if video is not None and not video.is_file():
         raise InputNotFoundError(f"video not found: {video}")
     preset = preset_values(config, MODEL_KEYS + TEMPORAL_KEYS)
@@ -292,11 +336,21 @@ def eval_command(
         )
     results: dict[str, dict] = {}
     guided: dict | None = None
-    if color and hints:
-        guided = evaluate_guided(colorizer, color, hints, seed, names if per_image else None)
-        results["images"] = guided["automatic"]
-    elif color:
-        results["images"] = evaluate_images(colorizer, color, names if per_image else None)
+    if paths:
+        photos = EvalPhotos(paths)
+        names = photos.names if per_image else None
+        try:
+            if hints:
+                guided = evaluate_guided(colorizer, photos, hints, seed, names)
+                results["images"] = guided["automatic"]
+            else:
+                results["images"] = evaluate_images(colorizer, photos, names)
+        except MediaError:
+            if photos.names:
+                raise
+            raise MediaError(f"{images} holds no colour photos{photos.left_out()}; "
+                             "evaluation compares against colour originals") from None  # fmt: skip
+        photos.tell()
     if video is not None:
         wanted = settings.temporal.smooth > 0 or (settings.temporal.skip or 1) > 1
         temporal = build_temporal(settings.temporal) if wanted else None

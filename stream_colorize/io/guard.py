@@ -53,4 +53,7 @@ def check_output(output: Path, inputs: list[Path], overwrite: bool, allow: str =
     if output.exists() and not overwrite:
         raise UsageError(f"output {output} already exists; {allow}")
     if not output.parent.is_dir():
+        blocker = next((p for p in (output.parent, *output.parent.parents) if p.exists()), None)
+        if blocker is not None and not blocker.is_dir():
+            raise UsageError(f"cannot write {output}: {blocker} is a file, not a folder")
         raise UsageError(f"output folder {output.parent} does not exist")

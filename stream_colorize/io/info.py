@@ -114,14 +114,34 @@ def _tag_seconds(text: str | None) -> float | None:
         return None
 
 
-def image_header_size(path: Path) -> tuple[int, int] | None:
-    """(width, height) from an image file's header, without decoding its pixels; None if unknown."""
+@dataclass(frozen=True)
+class ImageHeader:
+    """What an image file's header says, before its pixels are decoded."""
+
+    width: int
+    height: int
+    bits: int  # per channel: 8, 16, 32 (float)
+    alpha: bool  # it has a transparency plane
+
+
+def image_header(path: Path) -> ImageHeader | None:
+    """The size, bit depth and transparency from an image file's header, without decoding its
+    pixels; None if unknown."""
     try:
         with open_input(path) as container:
-            stream = container.streams.video[0]
-            ctx = stream.codec_context
-            if ctx.width and ctx.height:
-                return int(ctx.width), int(ctx.height)
+            ctx = container.streams.video[0].codec_context
+            if not (ctx.width and ctx.height):
+                return None
+            fmt = ctx.format
+            components = list(fmt.components) if fmt is not None else []
+            bits = max((c.bits for c in components), default=8)
+            alpha = any(c.is_alpha for c in components) or fmt is None or fmt.name.startswith("pal")
+            return ImageHeader(int(ctx.width), int(ctx.height), int(bits), bool(alpha))
     except Exception:  # noqa: BLE001 - any failure: fall back to decoding
         return None
-    return None
+
+
+def image_header_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) from an image file's header, without decoding its pixels; None if unknown."""
+    header = image_header(path)
+    return None if header is None else (header.width, header.height)

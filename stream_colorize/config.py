@@ -26,6 +26,7 @@ from .backends.precision import PRECISIONS
 from .errors import UsageError
 from .smoothers import DEFAULT_SMOOTH, SMOOTHERS
 from .temporal import DEFAULT_CUT_THRESHOLD
+from .timespec import parse_time
 
 # Inference threads one engine may ask for.  No machine this tool runs on gains from more, and
 # each thread costs its stack: 100000 took 17 GB and the terminal's Ctrl-C with it.
@@ -136,16 +137,23 @@ class EncodeSettings:
         return tuple(kind for kind, keep in wanted.items() if keep)
 
 
+TIME_KEYS = ("start", "end", "duration")  # times: seconds, or ffmpeg's time text
+
+
 @dataclass(frozen=True)
 class InputSettings:
     """What part of the input is read, and how much is held between stages: ``[input]``."""
 
-    start: float | None = None  # seconds into the input to start at (ffmpeg's -ss)
+    start: float | None = None  # seconds into the input to start at (ffmpeg's -ss); text: parse_time
     end: float | None = None  # seconds into the input to stop at (ffmpeg's -to)
     duration: float | None = None  # seconds of video to keep (ffmpeg's -t)
     queue_size: int = 8
 
     def __post_init__(self) -> None:
+        for name in TIME_KEYS:  # ffmpeg's time text ("00:10:00", "90", "1.5") as the command line takes it
+            value = getattr(self, name)
+            if isinstance(value, str):
+                object.__setattr__(self, name, parse_time(value, name))
         _check_types(self, {"start", "end", "duration"})
         for name in ("start", "end", "duration"):
             seconds = getattr(self, name)

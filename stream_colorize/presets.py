@@ -19,9 +19,10 @@ import tomllib
 from dataclasses import fields
 from pathlib import Path
 
-from .config import GROUPS, SECTIONS, Settings, flat_key
+from .config import GROUPS, SECTIONS, TIME_KEYS, Settings, flat_key
 from .errors import UsageError
 from .smoothers import DEFAULT_SMOOTH
+from .timespec import parse_time
 
 # A checkout has configs/ beside the package; an installed copy has it as stream_colorize/_configs.
 PRESET_DIRS = (Path(__file__).resolve().parent.parent / "configs", Path(__file__).resolve().parent / "_configs")
@@ -71,6 +72,8 @@ def read_preset(name_or_path: str | Path) -> dict[str, object]:
     data = _flatten(data, path)
     _read_old_smoothing(data)
     for key, value in data.items():
+        if key in TIME_KEYS and isinstance(value, str):  # "00:10:00", as -ss takes it
+            value = data[key] = parse_time(value, f"config {path}: {key}")
         if key not in kinds:
             raise UsageError(f"config {path}: unknown key {key!r} (known: {', '.join(sorted(kinds))})")
         ok = isinstance(value, kinds[key]) and not (isinstance(value, bool) and kinds[key] != (bool,))

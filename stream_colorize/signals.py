@@ -126,6 +126,11 @@ def deferred_signals() -> Iterator[None]:
             raise Interrupted(signum)
 
 
+def stopping() -> int | None:
+    """The signal that has raised in the current ``handle_termination`` block (None: none yet)."""
+    return _state.raised
+
+
 def interrupted_by() -> int | None:
     """The signal that interrupted the current (or the latest) ``handle_termination`` block."""
     return _state.last

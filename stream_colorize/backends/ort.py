@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import signal
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
 
@@ -28,6 +30,7 @@ from ..bins import annealed_mean, load_bins
 from ..errors import ModelError
 from ..models.protowire import WireError
 from ..models.spec import ModelSpec
+from ..signals import Interrupted, stopping
 from . import GPU_INSTALL_HINT, DeviceChoice, feeds_batch, feeds_slice, probe_feeds
 from .graph import AB_OUTPUT
 from .opencv_dnn import PROBE_TOLERANCE, check_device
@@ -46,15 +49,38 @@ class OrtUnusable(ModelError):
     """ONNX Runtime cannot load or run this model (``auto`` then falls back to cv2.dnn)."""
 
 
+def import_onnxruntime() -> ModuleType:
+    """``import onnxruntime``, with a Ctrl-C that lands during it (the import takes half a second)
+    reported as the interruption it is: onnxruntime's native module turns any exception raised
+    while it initializes into "ImportError: initialization failed"."""
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        signum = stopping()
+        if signum is not None or _from_interrupt(exc):
+            raise Interrupted(signum or signal.SIGINT) from None
+        raise
+    return onnxruntime
+
+
+def _from_interrupt(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    for _ in range(8):
+        seen = seen.__cause__ or seen.__context__ if seen is not None else None
+        if seen is None:
+            return False
+        if isinstance(seen, KeyboardInterrupt):
+            return True
+    return False
+
+
 def available_providers() -> list[str]:
     """The execution providers this onnxruntime build has (empty when it is not installed)."""
     from . import ort_installed
 
     if not ort_installed():
         return []
-    import onnxruntime
-
-    return list(onnxruntime.get_available_providers())
+    return list(import_onnxruntime().get_available_providers())
 
 
 def gpu_providers() -> list[str]:
@@ -65,7 +91,7 @@ def gpu_providers() -> list[str]:
 
 def describe() -> str:
     """One line for ``info``: version and providers, and what --device cuda would get."""
-    import onnxruntime
+    onnxruntime = import_onnxruntime()
 
     have = available_providers()
     names = ", ".join(_SHORT.get(p, p.removesuffix("ExecutionProvider")) for p in have)
@@ -138,9 +164,7 @@ class OrtBackend:
 
     def __init__(self, spec: ModelSpec, device: str, temperature: float, threads: int | None = None) -> None:
         check_device(device)
-        import onnxruntime
-
-        self._ort = onnxruntime
+        self._ort = import_onnxruntime()
         if spec.format == "caffe":
             from ..models.conversions import onnx_for_caffe
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
@@ -45,6 +46,49 @@ def _format_name(path: Path, sequence: bool) -> str | None:
     return {".ts": "mpegts", ".m2ts": "mpegts", ".mkv": "matroska", ".webm": "webm"}.get(path.suffix.lower())
 
 
+_NUMBER = re.compile(r"%0?\d*d")
+
+
+def check_sequence_pattern(path: Path) -> None:
+    """UsageError unless ``path``'s name numbers its pictures with exactly one ``%d`` (``f_%05d.png``);
+    ``%%`` is a literal percent sign."""
+    bare = path.name.replace("%%", "")
+    if len(_NUMBER.findall(bare)) != 1 or "%" in _NUMBER.sub("", bare):
+        raise UsageError(
+            f"{path} is not a numbered picture pattern: put one %d or %05d where the number goes "
+            "(%% for a percent sign), e.g. frames/f_%05d.png"
+        )
+
+
+def remove_beyond(pattern: Path, frames: int) -> list[Path]:
+    """Remove the pictures of ``pattern`` numbered above ``frames`` (an earlier, longer run's):
+    only files whose name is exactly the pattern with a number, nothing else in the folder."""
+    name = pattern.name
+    shape, last = "", 0
+    for piece in re.finditer(r"%%|%0?\d*d", name):
+        shape += re.escape(name[last : piece.start()]) + ("%" if piece.group() == "%%" else r"(\d+)")
+        last = piece.end()
+    matcher = re.compile(shape + re.escape(name[last:]))
+    removed: list[Path] = []
+    try:
+        entries = list(pattern.parent.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        match = matcher.fullmatch(entry.name)
+        if match is None or int(match[1]) <= frames or name % int(match[1]) != entry.name:
+            continue
+        try:
+            if entry.is_file() and not entry.is_symlink():
+                entry.unlink()
+                removed.append(entry)
+        except OSError as exc:
+            log.debug("could not remove %s: %s", entry, exc)
+    if removed:
+        log.warning("removed %d picture(s) of an earlier, longer run beyond this one's %d", len(removed), frames)
+    return removed
+
+
 class OutputFile:
     """The output container of ``path``, open under a hidden temporary name until ``commit``.
 
@@ -58,16 +102,26 @@ class OutputFile:
         self.final_path: Path | None = None
         remove_stale_temps(path.parent)
         self.sequence = is_image_sequence(path)  # f_%05d.png: written in place, one file a frame
+        if self.sequence:
+            check_sequence_pattern(path)
         self.tmp = path if self.sequence else temp_path(path)
         try:
             self.container = av.open(str(self.tmp), "w", format=_format_name(path, self.sequence))
         except (ValueError, av.error.FFmpegError) as exc:
             self.tmp.unlink(missing_ok=True)
             raise UsageError(
-                f"cannot write {path.name}: unknown output format {path.suffix!r}; use .mp4, .mkv, .mov, ..."
+                f"cannot write {path}: unknown output format {path.suffix!r}; use .mp4, .mkv, .mov, ..."
             ) from exc
         except OSError as exc:
             raise MediaError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        if not self.sequence and self.container.format.name == "image2":
+            self.container.close()
+            self.tmp.unlink(missing_ok=True)
+            pattern = path.parent / "frames" / f"f_%05d{path.suffix}"
+            raise UsageError(
+                f"{path} names one picture, but a film has many: give a numbered pattern such as {pattern} "
+                f"(or a video file such as {path.with_suffix('.mp4')})"
+            )
         self.pictures_only = self.sequence or self.container.format.name in PICTURE_FORMATS
         self._closed = False
 
@@ -80,6 +134,29 @@ class OutputFile:
         if self._closed:
             return self.final_path
         self._closed = True
+        try:
+            outcome = self._finish(outcome, frames, flush)
+        except KeyboardInterrupt:
+            # Given up while finishing (a third Ctrl-C): what was half written is worth nothing.
+            outcome = Outcome.FAILED
+            self._close_quietly()
+            raise
+        finally:
+            if outcome == Outcome.FAILED:
+                self._remove_written(frames)
+        if outcome == Outcome.FAILED:
+            return None
+        self.final_path = self._name(outcome, frames)
+        return self.final_path
+
+    def _close_quietly(self) -> None:
+        try:
+            self.container.close()
+        except Exception as exc:  # noqa: BLE001 - giving up: the interruption is the news
+            log.debug("closing %s: %s", self.tmp, exc)
+
+    def _finish(self, outcome: Outcome, frames: int, flush: Callable[[], None]) -> Outcome:
+        """Flush (unless ``FAILED``) and close; the outcome, ``FAILED`` after an error (raised)."""
         try:
             if outcome != Outcome.FAILED:
                 try:
@@ -99,14 +176,13 @@ class OutputFile:
         finally:
             if outcome == Outcome.FAILED:
                 self._remove_written(frames)
-        if outcome == Outcome.FAILED:
-            return None
-        self.final_path = self._name(outcome, frames)
-        return self.final_path
+        return outcome
 
     def _name(self, outcome: Outcome, frames: int) -> Path:
         """Give the closed file its name: the output (``DONE``) or the partial one."""
         if self.sequence:
+            if outcome == Outcome.DONE and self.overwrite:
+                remove_beyond(self.path, frames)
             return self.path
         target = self.path if outcome == Outcome.DONE else partial_path(self.path)
         try:

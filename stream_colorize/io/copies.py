@@ -24,7 +24,7 @@ import av
 
 from ..config import EncodeSettings
 from ..errors import MediaError, UsageError
-from .encoders import check_audio_encoder, container_codecs
+from .encoders import OWN_AUDIO, TS_SUBTITLES, check_audio_encoder, container_codecs
 from .info import describe_stream
 
 log = logging.getLogger("stream_colorize")
@@ -63,6 +63,13 @@ def plan_copies(
                 raise UsageError(f"{fmt} files cannot hold {options.audio_codec} audio; pick another --audio-codec")
             continue
         name = s.codec_context.name if s.codec_context is not None else None
+        if s.type == "subtitle" and container.format.name == "mpegts" and name not in TS_SUBTITLES:
+            # The TS muxer takes any subtitle and writes it as an unnamed data stream, its
+            # language lost: refuse as for a container whose list says so.
+            raise MediaError(
+                f"{describe_stream(s)}: {fmt} files cannot hold {name or 'these'} subtitles (only DVB bitmaps); "
+                "pass --no-subtitles to leave subtitles out, or write .mkv"
+            )
         if name is not None and (supported is None or name in supported):
             plan.append((s, "copy"))
             continue
@@ -98,7 +105,7 @@ def _own_audio_encoder(container: av.container.OutputContainer, supported: set[s
     """The encoder of the container's own audio codec (Opus for WebM), or None when this build
     has no usable one (missing, experimental, or not what the container takes)."""
     try:
-        codec = av.Codec(container.default_audio_codec, "w")
+        codec = av.Codec(OWN_AUDIO.get(container.format.name, container.default_audio_codec), "w")
     except (av.FFmpegError, ValueError, TypeError):
         return None
     if codec.type != "audio" or codec.experimental:
@@ -163,8 +170,7 @@ class CopiedStreams:
         if packet.stream.index in self._transcoded:
             for frame in packet.decode():
                 frame.pts = None
-                for enc in out.encode(frame):
-                    self.container.mux(enc)
+                self._mux_encoded(out.encode(frame))
             return
         if packet.stream.index in self._rewrap:
             rewrapped = _rewrap_text(packet, *self._rewrap[packet.stream.index])
@@ -187,9 +193,15 @@ class CopiedStreams:
             out = self._out[index]
             for frame in src.decode(None):
                 frame.pts = None
-                for enc in out.encode(frame):
-                    self.container.mux(enc)
-            for enc in out.encode(None):
+                self._mux_encoded(out.encode(frame))
+            self._mux_encoded(out.encode(None))
+
+    def _mux_encoded(self, packets: list[av.Packet]) -> None:
+        for enc in packets:
+            # FLAC's encoder ends with an empty packet that only carries its final header as side
+            # data, stamped with no valid time: muxers refuse it ("Invalid argument" at the very
+            # end), and the stream is whole without it.
+            if enc.size:
                 self.container.mux(enc)
 
 

@@ -37,8 +37,26 @@ IMAGE_SEQUENCE_CODECS = {".png": "png", ".jpg": "mjpeg", ".jpeg": "mjpeg", ".bmp
 PICTURE_PIX_FMTS = ("rgb24", "yuvj420p", "bgr24", "pal8", "bgr8")
 
 
+# Formats whose own list (FFmpeg's codec tag tables) is too short to trust, with what their
+# muxers really take (Ogg: libavformat/oggenc.c; MPEG-PS: mpegenc.c).
+KNOWN_FORMAT_CODECS = {
+    "ogv": {"libvpx", "vp8", "theora", "libtheora", "libopus", "opus", "vorbis", "libvorbis", "flac", "speex"},
+    "ogg": {"libvpx", "vp8", "theora", "libtheora", "libopus", "opus", "vorbis", "libvorbis", "flac", "speex"},
+    "mpeg": {"mpeg1video", "mpeg2video", "h264", "libx264", "mp2", "mp3", "libmp3lame", "ac3", "pcm_dvd",
+             "dvd_subtitle"},
+}  # fmt: skip
+# The subtitle codecs an MPEG transport stream holds (bitmap DVB and teletext, no plain text).
+TS_SUBTITLES = ("dvb_subtitle", "dvb_teletext")
+# Per format, the audio encoder used when the input's audio does not fit and no --audio-codec is
+# given (the format's own default where this is missing: FLAC for Ogg is lossless but large).
+OWN_AUDIO = {"ogv": "libopus", "ogg": "libopus"}
+
+
 def container_codecs(container: av.container.OutputContainer) -> set[str] | None:
     """Codecs the output format says it takes, or None where it cannot tell (e.g. MPEG-TS)."""
+    known = KNOWN_FORMAT_CODECS.get(container.format.name)
+    if known is not None:
+        return set(known)
     supported = container.supported_codecs
     return supported if len(supported) > 12 else None
 
@@ -139,3 +157,39 @@ def picture_pix_fmt(codec: av.Codec) -> str:
     """A pixel format a picture encoder (png, mjpeg, gif...) takes, preferring full colour."""
     formats = [f.name for f in (codec.video_formats or [])]
     return next((f for f in PICTURE_PIX_FMTS if f in formats), formats[0] if formats else "rgb24")
+
+
+# Colour formats tried, in order, when an encoder does not take the usual one: 8-bit first,
+# full-range JPEG YUV for MJPEG (which refuses studio range), then 10-bit (ProRes), RGB (PNG) and
+# GIF's palette (written through palette.py).  Never gray or one bit, which would drop the colour.
+_COLOUR_FMTS_8 = ("yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "yuv422p10le",
+                  "yuv444p10le", "yuv420p10le", "rgb24", "bgr24", "gbrp", "pal8")  # fmt: skip
+_COLOUR_FMTS_10 = ("yuv420p10le", "yuv422p10le", "yuv444p10le", "yuv444p12le", *_COLOUR_FMTS_8)
+
+
+def subsampled(pix_fmt: str) -> tuple[bool, bool]:
+    """(horizontally, vertically): whether ``pix_fmt`` halves the colour planes that way."""
+    try:
+        planes = av.VideoFormat(pix_fmt, 2, 2).components
+    except (ValueError, TypeError):
+        return False, False
+    if len(planes) < 2 or pix_fmt.startswith(("rgb", "bgr", "gbr", "pal", "gray", "ya")):
+        return False, False
+    return planes[1].width < 2, planes[1].height < 2
+
+
+def fits_size(pix_fmt: str, width: int, height: int) -> bool:
+    """False when ``pix_fmt`` halves the colour in a direction whose side is odd (4:2:0 at 161x121)."""
+    across, down = subsampled(pix_fmt)
+    return not ((across and width % 2) or (down and height % 2))
+
+
+def colour_pix_fmt(codec: av.Codec, wanted: str, width: int, height: int, deep: bool) -> str:
+    """``wanted`` when ``codec`` takes it, else the first colour format it takes that fits the size
+    (``deep``: 10-bit first); ``wanted`` again when none does (``probe_encoder`` then says why)."""
+    formats = [f.name for f in (codec.video_formats or [])]
+    if not formats or wanted in formats:
+        return wanted
+    order = _COLOUR_FMTS_10 if deep else _COLOUR_FMTS_8
+    taken = [f for f in order if f in formats]
+    return next((f for f in taken if fits_size(f, width, height)), taken[0] if taken else wanted)

@@ -34,6 +34,7 @@ from ..frames import Frame
 from .commit import Outcome, OutputFile, partial_path
 from .copies import CopiedStreams, plan_copies
 from .info import VideoInfo
+from .rehearsal import rehearse
 from .video_encoder import VideoEncoder, choose_pix_fmt
 
 # Imported from here by the callers that write files (video, cluster, live recorder, CLI).
@@ -65,7 +66,9 @@ class FileSink:
         self.video = VideoEncoder(self.container, self.path, info, self.options, self.output.pictures_only)
         try:
             plan = plan_copies(copy_streams, self.container, self.path.suffix, self.options, self.output.pictures_only)
-            self.video.check()
+            unlisted = self.video.check(lenient=not self.output.pictures_only)
+            if not self.output.pictures_only:  # the muxer's own answer, before any work
+                rehearse(self.container, self.path, info, self.options, plan, self.video.codec, unlisted)
         except BaseException:
             self.commit(Outcome.FAILED)
             raise

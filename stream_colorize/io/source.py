@@ -192,6 +192,18 @@ class MediaSource:
         v = self.video
         return float(v.start_time * v.time_base) if v.start_time is not None and v.time_base else 0.0
 
+    @property
+    def origin(self) -> float:
+        """Seconds every kept timestamp is moved back by besides ``-ss``: the input's first
+        timestamp (a transport stream's clock may stand at hours), so the output starts at zero as
+        ffmpeg's does.  The earliest stream counts, so audio and video keep their offset; a
+        negative start (an MP4's edit list) and live inputs are left as they are."""
+        if self.live:
+            return 0.0
+        start = self.container.start_time  # in AV_TIME_BASE units, the earliest stream's
+        seconds = start / av.time_base if start is not None else self.video_start
+        return max(0.0, min(seconds, self.video_start) if self.video.start_time is not None else seconds)
+
     def _since_start(self, stamp: int | None, time_base: Fraction | None) -> float | None:
         return float(stamp * time_base) - self.video_start if stamp is not None and time_base else None
 
@@ -200,6 +212,7 @@ class MediaSource:
         index = 0
         video_packets = 0
         trim, stats = self.trim, self.stats
+        origin = self.origin
         trim.seek(self.container, self.video, self.video_start, self.info.time_base)
         demux = self.container.demux([self.video, *self.copy_streams])
         while not self._stop.is_set():
@@ -217,7 +230,7 @@ class MediaSource:
                 if packet.dts is not None and packet.size:
                     when = packet.pts if packet.pts is not None else packet.dts
                     if trim.where(self._since_start(when, packet.time_base)) == 0:
-                        yield trim.shift_packet(packet)
+                        yield trim.shift_packet(packet, origin)
                 continue
             if packet.size:
                 video_packets += 1
@@ -235,7 +248,7 @@ class MediaSource:
                 if not self.live and frame.width * frame.height > MAX_VIDEO_PIXELS:  # grew: keep what was done
                     stats.stopped_early(
                         f"stopped at {index} frames: the picture grew to {frame.width}x{frame.height}, "
-                        f"above the {MAX_VIDEO_PIXELS / 1e6:.0f}-megapixel limit"
+                        f"above the {MAX_VIDEO_PIXELS / 1e6:.1f}-megapixel limit (8192x4352)"
                     )
                     self._stop.set()
                     break
@@ -246,6 +259,7 @@ class MediaSource:
                 tb = frame.time_base or self.video.time_base
                 where = trim.where(self._since_start(frame.pts, tb))
                 if where < 0:
+                    stats.before_start += 1
                     continue  # before -ss: decoded only to reach the first kept frame
                 t = float(frame.pts * tb) if frame.pts is not None and tb else None
                 first = stats.first_time if stats.first_time is not None else t
@@ -253,7 +267,7 @@ class MediaSource:
                     stats.limit_reached = True
                     self._stop.set()
                     break
-                item = Frame(index, frame_picture(frame, not self._color()), trim.shift(frame.pts, tb), tb)
+                item = Frame(index, frame_picture(frame, not self._color()), trim.shift(frame.pts, tb, origin), tb)
                 stats.kept(t)
                 index += 1
                 yield item

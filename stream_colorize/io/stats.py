@@ -24,6 +24,7 @@ class SourceStats:
     note: str = ""
     first_time: float | None = None  # of the first frame kept
     limit_reached: bool = False  # stopped by ``duration`` or ``end``, not by the input ending
+    before_start: int = 0  # frames decoded only to reach ``-ss`` (from the key frame before it)
 
     @property
     def seconds(self) -> float:
@@ -50,7 +51,7 @@ class SourceStats:
         lasts ``duration`` seconds from ``start``.  The decoder drops frames it cannot rebuild
         without raising, so packets without a frame count as corrupt; a last frame well before
         the end means the input is cut short."""
-        self.corrupt = max(self.corrupt, packets - self.frames)
+        self.corrupt = max(self.corrupt, packets - self.frames - self.before_start)
         if self.truncated or duration is None or self.last_time is None:
             return
         frame_time = float(1 / rate) if rate else 0.1

@@ -5,7 +5,8 @@
     (-1, 0, 1)
 
 The reader seeks to the key frame before ``start``, drops what decodes before it and shifts
-everything kept by ``start``, so the output starts where the input did.  ``duration`` counts
+everything kept by the input's first timestamp plus ``start``, so the output starts at zero
+(a transport stream's clock at 3600 s included), every stream kept in step.  ``duration`` counts
 from the first frame kept.  A ``start`` of 0 is no trim.
 """
 
@@ -43,20 +44,22 @@ class Trim:
 
     def past_duration(self, t: float, first: float) -> bool:
         """True once a frame at ``t`` is ``duration`` or more after the first frame kept (``first``)."""
-        return self.duration is not None and t - first >= self.duration
+        return self.duration is not None and t - first >= self.duration - _EPSILON
 
-    def shift(self, stamp: int | None, time_base: Fraction | None) -> int | None:
-        """A timestamp moved back by ``start``, so the output begins at the input's start."""
-        if not self.start or stamp is None or not time_base:
+    def shift(self, stamp: int | None, time_base: Fraction | None, origin: float = 0.0) -> int | None:
+        """A timestamp moved back by ``origin + start`` (``origin``: the input's first timestamp in
+        seconds), so the output begins at zero as ffmpeg's does."""
+        offset = origin + (self.start or 0.0)
+        if not offset or stamp is None or not time_base:
             return stamp
-        return stamp - round(self.start / time_base)
+        return stamp - round(offset / time_base)
 
-    def shift_packet(self, packet: av.Packet) -> av.Packet:
-        """A copied stream's packet with its pts and dts moved back by ``start``."""
-        if not self.start:
+    def shift_packet(self, packet: av.Packet, origin: float = 0.0) -> av.Packet:
+        """A copied stream's packet with its pts and dts moved back by ``origin + start``."""
+        if not self.start and not origin:
             return packet
-        packet.pts = self.shift(packet.pts, packet.time_base)
-        packet.dts = self.shift(packet.dts, packet.time_base)
+        packet.pts = self.shift(packet.pts, packet.time_base, origin)
+        packet.dts = self.shift(packet.dts, packet.time_base, origin)
         return packet
 
     def seek(self, container: InputContainer, stream: av.video.stream.VideoStream, video_start: float,
@@ -66,7 +69,29 @@ class Trim:
         An input that cannot seek (a pipe) is read from the top."""
         if not self.start:
             return
+        target = video_start + self.start
+        back = 0.0
         try:
-            container.seek(int((video_start + self.start) / time_base), stream=stream, backward=True)
+            for _ in range(8):
+                container.seek(int((target - back) / time_base), stream=stream, backward=True)
+                landed = _first_key_time(container, stream)
+                # Some demuxers (MPEG-TS's generic search) land on a key frame *after* the point
+                # asked for, which would lose the frames between: seek further back until the key
+                # frame is at or before it.
+                if landed is None or landed <= target + _EPSILON or target - back <= video_start:
+                    break
+                back = max(2 * back, landed - target + 1.0)
+            container.seek(int((target - back) / time_base), stream=stream, backward=True)
         except (av.error.FFmpegError, OSError, ValueError) as exc:
             log.debug("cannot seek, reading from the start: %s", exc)
+
+
+def _first_key_time(container: InputContainer, stream: av.video.stream.VideoStream) -> float | None:
+    """Seconds of the first key frame packet of ``stream`` from where the container stands."""
+    for count, packet in enumerate(container.demux(stream)):
+        when = packet.pts if packet.pts is not None else packet.dts
+        if packet.is_keyframe and when is not None and packet.time_base:
+            return float(when * packet.time_base)
+        if count > 2000:
+            break
+    return None

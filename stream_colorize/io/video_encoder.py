@@ -30,12 +30,15 @@ from ..errors import UsageError
 from ..frames import Frame
 from ..limits import QUEUE_BYTES
 from .encoders import (
+    available_video_encoders,
     check_encoder,
+    colour_pix_fmt,
     container_codecs,
-    is_video_encoder,
+    fits_size,
     picture_codec,
     picture_pix_fmt,
     probe_encoder,
+    subsampled,
 )
 from .info import VideoInfo
 from .palette import PaletteFrames
@@ -43,17 +46,28 @@ from .palette import PaletteFrames
 log = logging.getLogger("stream_colorize")
 
 BIG_PICTURE = 3840 * 2160  # pixels above which the encoder is told to hold fewer frames
+_MPEG12_RATES = ((24000, 1001), (24, 1), (25, 1), (30000, 1001), (30, 1), (50, 1), (60000, 1001), (60, 1))
 
 
 def choose_pix_fmt(options: EncodeSettings, codec: str, info: VideoInfo, width: int, height: int) -> str:
-    """The encoder's pixel format for ``auto``: 4:2:0, 10-bit when the input was, 4:4:4 for odd sizes."""
+    """The encoder's pixel format for ``auto``: 4:2:0, 10-bit when the input was, 4:4:4 for odd
+    sizes; for an encoder that takes none of those (MJPEG, ProRes, PNG, GIF) a colour format it does."""
     if options.pix_fmt != "auto":
         return options.pix_fmt
+    deep = info.bit_depth > 8
     if width % 2 or height % 2:
-        return "yuv444p10le" if info.bit_depth > 8 and codec in ("libx264", "libx265") else "yuv444p"
-    if info.bit_depth > 8 and codec in ("libx264", "libx265", "libvpx-vp9", "libsvtav1"):
-        return "yuv420p10le"
-    return "yuv420p"
+        wanted = "yuv444p10le" if deep and codec in ("libx264", "libx265") else "yuv444p"
+    elif deep and codec in ("libx264", "libx265", "libvpx-vp9", "libsvtav1"):
+        wanted = "yuv420p10le"
+    else:
+        wanted = "yuv420p"
+    try:
+        encoder = av.Codec(codec, "w")
+    except Exception:  # noqa: BLE001 - an unknown name is check_encoder's to report
+        return wanted
+    if codec == "mjpeg" and wanted.startswith("yuv4"):
+        wanted = "yuvj" + wanted[3:]  # MJPEG takes studio range only with -strict: full range is its own
+    return colour_pix_fmt(encoder, wanted, width, height, deep)
 
 
 def field_mode(codec: str, info: VideoInfo) -> str | None:
@@ -115,18 +129,66 @@ class VideoEncoder:
             container.default_video_codec, container.default_video_codec
         )
 
-    def check(self) -> None:
-        """Refuse, before any work, an encoder that is unknown, cannot start here, or does not fit."""
+    def check(self, lenient: bool = False) -> str | None:
+        """Refuse, before any work, an encoder that is unknown, cannot start here, or does not fit.
+
+        ``lenient``: a codec the format's list leaves out is not refused here but its message
+        returned, for ``rehearsal.rehearse`` to give only if the muxer refuses it too (the lists
+        miss some: PNG video in Matroska)."""
+        if not self.pictures_only and self.container.default_video_codec == "none":
+            raise UsageError(
+                f"{self.path} is an audio-only kind of file ({self.path.suffix}); the output must hold video: "
+                "write .mp4, .mkv, .mov or .webm"
+            )
         codec = check_encoder(self.codec, self.options.preset, self.options.pix_fmt)
         supported = container_codecs(self.container)
         if self.pictures_only and self.container.format.name != "image2":
             supported = set(self.container.supported_codecs)
         if supported is not None and codec.name not in supported and codec.canonical_name not in supported:
-            fits = sorted(n for n in supported if is_video_encoder(n))[:8]
+            fits = [n for n in available_video_encoders() if {n, av.Codec(n, "w").canonical_name} & supported]
             hint = f" (it takes {', '.join(fits)})" if fits else ""
-            raise UsageError(f"{self.path.suffix} files cannot hold {codec.name} video{hint}; choose another --codec")
-        fmt = self._pix_fmt(codec, self.info.width or 64, self.info.height or 64)
+            message = f"{self.path.suffix} files cannot hold {codec.name} video{hint}; choose another --codec"
+            if not lenient:
+                raise UsageError(message)
+            unlisted: str | None = message
+        else:
+            unlisted = None
+        width, height = self.info.width or 64, self.info.height or 64
+        fmt = self._pix_fmt(codec, width, height)
+        if not fits_size(fmt, width, height):
+            across, down = subsampled(fmt)
+            if across and down:
+                kind, need = "4:2:0", "an even width and height"
+            else:
+                kind, need = ("4:2:2", "an even width") if across else ("4:4:0", "an even height")
+            if self.options.pix_fmt != "auto":
+                raise UsageError(
+                    f"--pix-fmt {fmt} is {kind} (colour at half resolution), which needs {need}; the input is "
+                    f"{width}x{height}: use --pix-fmt yuv444p (or leave --pix-fmt out)"
+                )
+            raise UsageError(
+                f"{codec.name} writes only {kind} pictures ({fmt}), which need {need}; the input is {width}x{height}: "
+                "use another --codec (libx264 writes odd sizes as 4:4:4)"
+            )
+        self._check_rate(codec.name)
         probe_encoder(codec.name, fmt, self._encoder_options())
+        return unlisted
+
+    def _check_rate(self, codec: str) -> None:
+        """MPEG-1/2 video knows only the broadcast and film frame rates: refuse others up front."""
+        if codec not in ("mpeg1video", "mpeg2video"):
+            return
+        rate = self._rate()
+        known = [Fraction(n, d) for n, d in _MPEG12_RATES]
+        if rate not in known:
+            rates = ", ".join(f"{float(r):g}" for r in known)
+            raise UsageError(
+                f"{codec} cannot code {float(rate):g} frames a second (only {rates}); choose another --codec"
+            )
+
+    def _rate(self) -> Fraction:
+        info = self.info
+        return info.rate if info.rate and info.rate > 0 else Fraction(25)
 
     def takes_i420(self, height: int, width: int) -> bool:
         """Whether a picture of this size goes to the encoder as 8-bit yuv420p planes unchanged, so
@@ -180,7 +242,7 @@ class VideoEncoder:
         """Add the video stream to the container, sized like ``frame``'s picture."""
         height, width = _size(frame)
         info = self.info
-        rate = info.rate if info.rate and info.rate > 0 else Fraction(25)
+        rate = self._rate()
         try:
             video = cast(av.video.stream.VideoStream, self.container.add_stream(self.codec, rate=rate))
         except (ValueError, av.error.FFmpegError) as exc:
@@ -191,7 +253,8 @@ class VideoEncoder:
         # range: say so, or players assume BT.709 for HD sizes and shift the colours.
         video.codec_context.colorspace = 6  # AVCOL_SPC_SMPTE170M
         video.codec_context.color_range = 2 if video.pix_fmt.startswith("yuvj") else 1  # JPEG / MPEG range
-        video.codec_context.time_base = info.time_base
+        # MPEG-1/2 take only their frame rate's own tick (PyAV rescales each frame's pts to it).
+        video.codec_context.time_base = 1 / rate if self.codec in ("mpeg1video", "mpeg2video") else info.time_base
         video.time_base = info.time_base
         if info.sample_aspect_ratio:
             video.codec_context.sample_aspect_ratio = info.sample_aspect_ratio

@@ -86,6 +86,8 @@ def platform_family(platform: str | None = None) -> str:
 
 
 def _camera_options(size: str | None, fps: float | None, family: str) -> dict[str, str]:
+    # Not fflags=nobuffer: it throws away what FFmpeg reads while it learns the stream's format,
+    # about a second of a UDP feed; kept, those frames arrive at once and the live queue catches up.
     options: dict[str, str] = {}
     if size:
         if not re.fullmatch(r"\d+x\d+", size):
@@ -127,11 +129,13 @@ def camera_call(
 
 
 def network_call(url: str, rtsp_transport: str = "tcp") -> OpenCall:
-    """The PyAV call for a network URL: RTSP over TCP unless told otherwise, low-delay demuxing."""
+    """The PyAV call for a network URL: RTSP over TCP unless told otherwise."""
     if rtsp_transport not in ("tcp", "udp"):
         raise UsageError(f"--rtsp-transport must be tcp or udp, not {rtsp_transport!r}")
     scheme = url.split("://", 1)[0].lower()
-    options: dict[str, str] = {"fflags": "nobuffer"}
+    # Not fflags=nobuffer: it throws away what FFmpeg reads while it learns the stream's format,
+    # about a second of a UDP feed; kept, those frames arrive at once and the live queue catches up.
+    options: dict[str, str] = {}
     if scheme in ("rtsp", "rtsps"):
         options["rtsp_transport"] = rtsp_transport
     return OpenCall(url, None, options)

@@ -21,6 +21,17 @@ MIN_COLORFULNESS = 12.0  # Hasler & Süsstrunk, on 0..255 RGB
 MIN_OPAQUE = 0.15  # cut-outs: at least this share of opaque pixels
 
 
+GRAY_COLORFULNESS = 4.0  # below this an image is treated as black-and-white
+
+
+def has_colour(image: np.ndarray) -> bool:
+    """True when a BGR uint8 image carries colour (a colour original to learn from or measure against)."""
+    if image.ndim != 3:
+        return False
+    small = cv2.resize(image, (64, 64), interpolation=cv2.INTER_AREA)
+    return colorfulness(small) >= GRAY_COLORFULNESS
+
+
 def colorfulness(bgr: np.ndarray) -> float:
     """Hasler & Süsstrunk's colourfulness metric M of a BGR uint8 image (0 for gray)."""
     b, g, r = (bgr[..., i].astype(np.float64) for i in range(3))

@@ -23,6 +23,7 @@ from .errors import MediaError
 from .evaluate import evaluate_pairs, to_gray
 from .flow import FlowEstimator, warp, working_gray
 from .frames import Frame
+from .imagestats import has_colour
 from .lab import frame_ab, merge_ab
 
 FLICKER_SIZE = 64
@@ -92,6 +93,8 @@ def evaluate_video(colorizer, path: str | Path, max_frames: int = 300, temporal=
     scene cuts); without it, each frame is colorized on its own.
     """
     frames = read_video_frames(path, max_frames)
+    if not any(has_colour(frame) for frame in frames[:: max(1, len(frames) // 12)]):
+        raise MediaError(f"{path} is black and white: evaluation compares against colour footage")
     grays = [to_gray(f) for f in frames]
     if temporal is not None:
         items = [Frame(i, g) for i, g in enumerate(grays)]
@@ -101,7 +104,7 @@ def evaluate_video(colorizer, path: str | Path, max_frames: int = 300, temporal=
         ab = [colorizer.predict_ab([g])[0] for g in grays]
     results = [merge_ab(g, a) for g, a in zip(grays, ab)]
     report = evaluate_pairs(results, frames)
-    report["frames"] = float(len(frames))
+    report["frames"] = len(frames)
     report["flicker"] = flicker(results)
     report["flicker_truth"] = flicker(frames)
     report["warp_error"], report["warp_error_truth"] = warp_errors(grays, results, frames)

@@ -117,6 +117,24 @@ def write_video(path: Path, frames: list[np.ndarray], fps: int = 10) -> None:
         out.mux(stream.encode())
 
 
+def test_eval_of_black_and_white_footage_is_one_line_and_json_has_no_nan(tmp_path: Path, tiny_onnx: Path, capsys):
+    gray = cv2.cvtColor(to_gray(color_photo(3, (64, 96))), cv2.COLOR_GRAY2BGR)
+    write_video(tmp_path / "bw.mp4", [np.roll(gray, 4 * i, axis=1) for i in range(6)])
+    args = ["eval", "--video", str(tmp_path / "bw.mp4"), "--model", str(tiny_onnx), "--json"]
+    code, out, err = run_main(args, capsys)
+    assert code == 1 and out == "" and err.count("error:") == 1 and "black and white" in err, err
+    # a colour photo whose truth has no near-neutral pixel: its false-colour rate is null in JSON, not NaN
+    folder = tmp_path / "vivid"
+    folder.mkdir()
+    red = np.zeros((64, 64, 3), np.uint8)
+    red[:, :, 2] = 220
+    cv2.imwrite(str(folder / "red.png"), red)
+    code, out, err = run_main(["eval", str(folder), "--model", str(tiny_onnx), "--json"], capsys)
+    assert code == 0, err
+    report = json.loads(out, parse_constant=lambda c: pytest.fail(f"{c} in the JSON"))["images"]
+    assert report["false_colour_rate"] is None and report["images"] == 1
+
+
 def test_eval_cli_video_flicker(tmp_path: Path, tiny_onnx: Path, capsys):
     still = color_photo(3, (64, 96))
     moving = [np.roll(still, 8 * i, axis=1) for i in range(6)]

@@ -11,10 +11,10 @@ install.  Torch is imported only inside the ``train`` command.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
-import cv2
 import numpy as np
 import typer
 
@@ -32,7 +32,7 @@ from ..evaluate import (
     measured,
 )
 from ..hints import HINT_ROLE, MAX_POINTS
-from ..imagestats import colorfulness
+from ..imagestats import has_colour
 from ..io.kinds import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from ..photo import read_image, read_photo
 from ..video_metrics import evaluate_video, read_video_frames
@@ -56,14 +56,7 @@ from .common import (
 from .console import say
 from .image import collect_images
 
-GRAY_COLORFULNESS = 4.0  # below this an image is treated as black-and-white
 TRAIN_FRAMES_PER_VIDEO = 48  # frames `train` samples from each of the user's videos
-
-
-def is_color(image: np.ndarray) -> bool:
-    """True when an image carries colour worth learning from."""
-    small = cv2.resize(image, (64, 64), interpolation=cv2.INTER_AREA)
-    return colorfulness(small) >= GRAY_COLORFULNESS
 
 
 def sample_video(path: Path, count: int = TRAIN_FRAMES_PER_VIDEO) -> list[np.ndarray]:
@@ -94,7 +87,7 @@ def gather_training_images(paths: list[Path]) -> list[np.ndarray]:
             images.extend(sample_video(path))
         else:
             images.append(read_image(path))
-    color = [img for img in images if min(img.shape[:2]) >= 32 and is_color(img)]
+    color = [img for img in images if min(img.shape[:2]) >= 32 and has_colour(img)]
     if not color:
         raise MediaError(
             f"none of the {len(images)} training images has colour (all grayscale or tiny); "
@@ -123,7 +116,7 @@ class EvalPhotos:
                 say(f"stream-colorize: note: {exc}; skipped")
                 self.unreadable += 1
                 continue
-            if not is_color(photo):
+            if not has_colour(photo):
                 self.gray += 1
                 continue
             small = measured(photo)  # here, so that this generator does not hold the full-size photo
@@ -360,7 +353,7 @@ def eval_command(
         results["guided"] = {key: value for key, value in guided.items() if key not in ("automatic", "guided")}
         results["guided"].update(guided["guided"])
     if as_json:
-        typer.echo(json.dumps({"model": settings.model.name, **results}, indent=2))
+        typer.echo(json.dumps(_json_safe({"model": settings.model.name, **results}), indent=2))
         return
     typer.echo(f"model {settings.model.name} on {colorizer.choice.device} ({colorizer.backend_name})")
     for name, report in results.items():
@@ -368,6 +361,18 @@ def eval_command(
             typer.echo(f"-- {name}\n{format_report(report)}")
     if guided is not None:
         typer.echo(f"-- guided by truth hints\n{format_guided(guided)}")
+
+
+def _json_safe(value: object) -> object:
+    """``value`` with NaN and infinite floats as None (JSON has no NaN; a figure with nothing to
+    measure, such as hue agreement on a photo without colour, is null)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(item) for item in value]
+    return value
 
 
 def register(app: typer.Typer) -> None:

@@ -307,8 +307,8 @@ def format_report(report: dict[str, Any]) -> str:
     ]
     if "hue_agreement" in report:
         lines.append(
-            f"hue within 45°    {report['hue_agreement'] * 100:.0f} % of coloured pixels  "
-            f"(warm ones, faces: {report['hue_agreement_warm'] * 100:.0f} %)"
+            f"hue within 45°    {_percent(report['hue_agreement']).strip()} of coloured pixels  "
+            f"(warm ones, faces: {_percent(report['hue_agreement_warm']).strip()})"
         )
     if "false_colour_rate" in report:
         lines.append(_false_colour_line(report))

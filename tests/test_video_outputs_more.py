@@ -164,7 +164,8 @@ def test_mpeg2video_takes_its_own_time_base(clip: Path, tmp_path: Path, tiny_onn
     [("s.png", (), ("one picture", "f_%05d.png")), ("s.jpg", (), ("one picture",)),
      ("v.mov", ("--codec", "libvpx"), ("libvpx", "VP8")), ("a.mov", ("--codec", "libsvtav1"), ("libsvtav1", "av1")),
      ("f/f_%%d.png", (), ("numbered", "%d")), ("aud.mka", (), ("must hold video",)),
-     ("aud.wav", (), ("must hold video",)), ("x.xyz", (), ("x.xyz", "unknown output format"))],
+     ("aud.wav", (), ("must hold video",)), ("x.xyz", (), ("x.xyz", "unknown output format")),
+     ("noext", (), ("no suffix",))],
 )  # fmt: skip
 def test_outputs_that_cannot_work_are_one_line_before_any_work(
     clip: Path, tmp_path: Path, tiny_onnx: Path, capsys, name: str, args: tuple[str, ...], words: tuple[str, ...]
@@ -175,6 +176,16 @@ def test_outputs_that_cannot_work_are_one_line_before_any_work(
     if name == "x.xyz":
         assert str(tmp_path / name) in err  # the path as given
     assert leftovers(tmp_path) == ["f"] and leftovers(tmp_path / "f") == []
+
+
+def test_a_recording_named_as_a_folder_is_one_line(clip: Path, tmp_path: Path, tiny_onnx: Path, capsys) -> None:
+    (tmp_path / "rec").mkdir()
+    for extra in ((), ("-y",)):
+        code, _, err = run_main(["live", str(clip), "--headless", "--record", str(tmp_path / "rec"), *extra,
+                                 "-m", str(tiny_onnx), "-d", "cpu"], capsys)  # fmt: skip
+        refused(code, err, "is a folder")
+        assert "-y" not in err
+    assert leftovers(tmp_path / "rec") == []
 
 
 # 6. odd sizes and 4:2:0

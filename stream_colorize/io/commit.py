@@ -109,9 +109,10 @@ class OutputFile:
             self.container = av.open(str(self.tmp), "w", format=_format_name(path, self.sequence))
         except (ValueError, av.error.FFmpegError) as exc:
             self.tmp.unlink(missing_ok=True)
-            raise UsageError(
-                f"cannot write {path}: unknown output format {path.suffix!r}; use .mp4, .mkv, .mov, ..."
-            ) from exc
+            what = (
+                f"unknown output format {path.suffix!r}" if path.suffix else "its name has no suffix to tell the format"
+            )
+            raise UsageError(f"cannot write {path}: {what}; use .mp4, .mkv, .mov, ...") from exc
         except OSError as exc:
             raise MediaError(f"cannot write {path}: {exc.strerror or exc}") from exc
         if not self.sequence and self.container.format.name == "image2":

@@ -45,11 +45,13 @@ def same_file(a: Path, b: Path) -> bool:
 
 
 def check_output(output: Path, inputs: list[Path], overwrite: bool, allow: str = LIBRARY_ALLOW) -> None:
-    """Refuse to write over an input, over an existing file without ``overwrite`` (``allow`` says
-    how to give it), or into a folder that does not exist."""
+    """Refuse to write over an input, over a folder, over an existing file without ``overwrite``
+    (``allow`` says how to give it), or into a folder that does not exist."""
     for src in inputs:
         if same_file(src, output):
             raise UsageError(f"output {output} is the input itself; choose another output name")
+    if output.is_dir():
+        raise UsageError(f"output {output} is a folder, not a file name")
     if output.exists() and not overwrite:
         raise UsageError(f"output {output} already exists; {allow}")
     if not output.parent.is_dir():

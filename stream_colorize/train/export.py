@@ -10,6 +10,7 @@ annealing temperature to use, and records the architecture so ``--init`` can fin
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import cv2
@@ -89,15 +90,19 @@ def export_model(net: ColorNet, out: Path, temperature: float, meta: dict | None
             names.append(HINT_INPUT)
             inputs = [{"name": "data_l", "role": "l"},
                       {"name": HINT_INPUT, "role": HINT_ROLE, "channels": channels, "stride": HINT_STRIDE}]  # fmt: skip
-        torch.onnx.export(
-            deploy,
-            args,
-            str(tmp_onnx),
-            dynamo=False,
-            opset_version=17,
-            input_names=names,
-            output_names=["logits"],
-        )
+        with warnings.catch_warnings():
+            # The exporter's notes on constant folding and tracing are about torch's internals, not
+            # the user's model; the export is checked against cv2.dnn just below.
+            warnings.simplefilter("ignore", UserWarning)
+            torch.onnx.export(
+                deploy,
+                args,
+                str(tmp_onnx),
+                dynamo=False,
+                opset_version=17,
+                input_names=names,
+                output_names=["logits"],
+            )
         rel = _check_against_cv2(tmp_onnx, deploy)
         if rel > TOLERANCE:
             raise ModelError(f"exported model disagrees with torch in cv2.dnn (relative error {rel:.2e})")

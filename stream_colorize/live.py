@@ -193,7 +193,7 @@ class Session:
         """This turn's numbers, the same for every output."""
         stats, stage = self.stage.stats, self.stage
         return LiveStatus(
-            fps=stats.fps,
+            fps=stats.fps_now(),
             model_s=stats.model_s,
             skip=stage.skip.label(),
             latency_s=stats.recent_latency(),

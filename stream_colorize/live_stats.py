@@ -98,6 +98,15 @@ class LiveStats:
             return 0.0
         return (len(self._times) - 1) / (self._times[-1] - self._times[0])
 
+    def fps_now(self, now: float | None = None) -> float:
+        """``fps``, or 0 once no frame has been shown for three of its frame intervals (at least a
+        second): a stream that stopped (reconnecting) shows 0, not the rate it had."""
+        now = time.monotonic() if now is None else now
+        rate = self.fps
+        if rate <= 0 or now - self._times[-1] > max(1.0, 3.0 / rate):
+            return 0.0
+        return rate
+
     def recent_latency(self, count: int = 30) -> float:
         """Mean latency of the last ``count`` shown frames (seconds)."""
         tail = self.latencies[-count:]

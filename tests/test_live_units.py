@@ -140,6 +140,10 @@ def test_latency_stats() -> None:
     p = stats.latency_percentiles()
     assert p["p50"] == pytest.approx(0.055, abs=0.006) and p["max"] == pytest.approx(0.10)
     assert stats.fps == pytest.approx(30, rel=0.05)
+    last = 99 / 30 + 0.1
+    assert stats.fps_now(last + 0.5) == pytest.approx(30, rel=0.05)
+    assert stats.fps_now(last + 1.5) == 0.0  # the stream stopped: no stale rate while it reconnects
+    assert LiveStats().fps_now() == 0.0
 
 
 # -- overlay, layout, snapshot, display check --------------------------------------------------

@@ -86,11 +86,9 @@ def platform_family(platform: str | None = None) -> str:
 
 
 def _camera_options(size: str | None, fps: float | None, family: str) -> dict[str, str]:
-    # Not fflags=nobuffer: it throws away what FFmpeg reads while it learns the stream's format,
-    # about a second of a UDP feed; kept, those frames arrive at once and the live queue catches up.
     options: dict[str, str] = {}
     if size:
-        if not re.fullmatch(r"\d+x\d+", size):
+        if not re.fullmatch(r"[1-9]\d*x[1-9]\d*", size):
             raise UsageError(f"camera size must look like 1280x720, not {size!r}")
         options["video_size"] = size
     if fps:

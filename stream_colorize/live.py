@@ -193,7 +193,7 @@ class Session:
         """This turn's numbers, the same for every output."""
         stats, stage = self.stage.stats, self.stage
         return LiveStatus(
-            fps=stats.fps_now(),
+            fps=stats.fps if self.paused else stats.fps_now(),  # paused: the picture (and its overlay) holds still
             model_s=stats.model_s,
             skip=stage.skip.label(),
             latency_s=stats.recent_latency(),

@@ -62,6 +62,17 @@ def test_start_and_duration_trim_video_and_audio(film: Path, tmp_path: Path, tin
     assert abs(audio_seconds(out) - 1.5) < 0.1
 
 
+def test_duration_cuts_copied_audio_where_the_video_ends(film: Path, tmp_path: Path, tiny_onnx: Path, capsys) -> None:
+    """Demuxers read audio ahead of the video; like ffmpeg's -t, the copy ends with the video (within
+    one audio packet), not with the last packet read before the last frame."""
+    for name, args in (("t.mp4", ("-t", "1")), ("sst.mkv", ("-ss", "0.5", "-t", "1"))):
+        out = tmp_path / name
+        code, err = video(capsys, str(film), str(out), "-m", str(tiny_onnx), "-d", "cpu", "-q", *args)
+        assert code == 0, err
+        assert len(video_frames(out)) == 25
+        assert 0.97 < audio_seconds(out) < 1.03, audio_seconds(out)
+
+
 def test_to_stops_at_a_time_of_the_input(film: Path, tmp_path: Path, tiny_onnx: Path, capsys) -> None:
     out = tmp_path / "to.mp4"
     code, err = video(capsys, str(film), str(out), "-m", str(tiny_onnx), "-d", "cpu", "-q", "-to", "00:00:02")

@@ -204,6 +204,18 @@ class MediaSource:
         seconds = start / av.time_base if start is not None else self.video_start
         return max(0.0, min(seconds, self.video_start) if self.video.start_time is not None else seconds)
 
+    def _past_duration(self, packet: av.Packet) -> bool:
+        """True for a copied packet at or after the end ``-t`` sets (from the first frame kept, or
+        from where that frame is due while none is yet): demuxers read audio a little ahead of the
+        video, and ffmpeg cuts every stream at the same time."""
+        trim, when = self.trim, packet.pts if packet.pts is not None else packet.dts
+        if trim.duration is None or when is None or not packet.time_base:
+            return False
+        first = self.stats.first_time
+        if first is None:
+            first = self.video_start + (trim.start or 0.0)
+        return trim.past_duration(float(when * packet.time_base), first)
+
     def _since_start(self, stamp: int | None, time_base: Fraction | None) -> float | None:
         return float(stamp * time_base) - self.video_start if stamp is not None and time_base else None
 
@@ -229,7 +241,7 @@ class MediaSource:
             if packet.stream is not self.video:
                 if packet.dts is not None and packet.size:
                     when = packet.pts if packet.pts is not None else packet.dts
-                    if trim.where(self._since_start(when, packet.time_base)) == 0:
+                    if trim.where(self._since_start(when, packet.time_base)) == 0 and not self._past_duration(packet):
                         yield trim.shift_packet(packet, origin)
                 continue
             if packet.size:

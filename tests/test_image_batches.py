@@ -41,6 +41,13 @@ def test_a_folder_run_twice_does_not_take_its_outputs_as_inputs(folder: Path, ti
     assert sorted(p.name for p in folder.iterdir()) == ["a.jpg", "a_colour.jpg", "b.png", "b_colour.png"]
 
 
+def test_a_link_to_nothing_in_a_folder_is_named_not_silently_skipped(folder: Path, tiny_onnx: Path, capsys) -> None:
+    (folder / "gone.jpg").symlink_to(folder / "moved-away.jpg")
+    code, out, err = image(capsys, str(folder), "-m", str(tiny_onnx))
+    assert code == 0 and out.count("->") == 2, err
+    assert "gone.jpg" in err and "link to nothing" in err and "error:" not in err
+
+
 def test_n_resumes_a_folder(folder: Path, tiny_onnx: Path, capsys) -> None:
     code, _, err = image(capsys, str(folder), "-m", str(tiny_onnx))
     assert code == 0, err

@@ -186,6 +186,10 @@ def test_a_recording_named_as_a_folder_is_one_line(clip: Path, tmp_path: Path, t
         refused(code, err, "is a folder")
         assert "-y" not in err
     assert leftovers(tmp_path / "rec") == []
+    # camera options given to a file source are said to be ignored, not silently dropped
+    code, _, err = run_main(["live", str(clip), "--headless", "--duration", "0.2", "--camera-size", "640x480",
+                             "-m", str(tiny_onnx), "-d", "cpu"], capsys)  # fmt: skip
+    assert code == 0 and "--camera-size" in err and "ignored" in err, err
 
 
 # 6. odd sizes and 4:2:0

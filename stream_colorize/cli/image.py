@@ -41,9 +41,12 @@ def collect_images(inputs: list[Path]) -> list[Path]:
     for item in inputs:
         if item.is_dir():
             try:
-                entries = sorted(p for p in item.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+                named = sorted(p for p in item.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
             except PermissionError as exc:
                 raise MediaError(f"cannot read folder {item}: permission denied") from exc
+            for broken in (p for p in named if p.is_symlink() and not p.exists()):
+                say(f"stream-colorize: note: {broken} is a link to nothing; skipped")
+            entries = [p for p in named if p.is_file()]
             entries = [p for p in entries if not p.name.startswith(".") and not _our_output(p, entries)]
             if not entries:
                 raise MediaError(f"folder {item} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")

@@ -173,6 +173,9 @@ def register(app: typer.Typer) -> None:
         if source is not None and is_stdin(source):
             stdin_ready()
         spec = parse_source(source, rtsp_transport=rtsp_transport, camera_size=camera_size, camera_fps=camera_fps)
+        if spec.kind != "camera" and (camera_size or camera_fps):
+            _note(f"note: --camera-size and --camera-fps ask a camera for a mode; {spec.display_name} is not one: "
+                  "ignored")
         if record is not None and spec.kind == "file":
             check_output(record, [Path(spec.call.file)], overwrite)
         view = _web_view(serve, token, token_file, max_viewers)

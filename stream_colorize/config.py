@@ -154,8 +154,8 @@ class InputSettings:
             value = getattr(self, name)
             if isinstance(value, str):
                 object.__setattr__(self, name, parse_time(value, name))
-        _check_types(self, {"start", "end", "duration"})
-        for name in ("start", "end", "duration"):
+        _check_types(self, set(TIME_KEYS))
+        for name in TIME_KEYS:
             seconds = getattr(self, name)
             if seconds is not None and seconds > MAX_SECONDS:
                 raise UsageError(f"{name} must be at most {MAX_SECONDS:.0f} s, about 115 days (got {seconds:g})")

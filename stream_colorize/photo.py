@@ -194,17 +194,18 @@ def colorize_photo(
     given = None if hints is None else [hints]
     deep = photo.pixels.dtype == np.uint16 and out_suffix in DEEP_SUFFIXES
     alpha = photo.alpha if out_suffix in ALPHA_SUFFIXES else None
+    preview = photo.preview  # converted once: a full-size pass for a 16-bit photo
     if deep:
-        ab = engine.predict_ab([photo.preview]) if given is None else engine.predict_ab([photo.preview], hints=given)
+        ab = engine.predict_ab([preview]) if given is None else engine.predict_ab([preview], hints=given)
         # The alpha plane goes straight into the merge's output: no second full-size copy.
         color = merge_ab_16(photo.pixels, ab[0], None if alpha is None else to_depth(alpha, np.uint16))
     else:
-        color = engine.colorize([photo.preview], hints=given)[0]
+        color = engine.colorize([preview], hints=given)[0]
         if alpha is not None:
             color = np.dstack([color, to_depth(alpha, color.dtype)])
     if not side_by_side:
         return color
-    original = photo.pixels if deep else photo.preview
+    original = photo.pixels if deep else preview
     if alpha is not None:
         original = np.dstack([original, to_depth(alpha, color.dtype)])
     return cv2.hconcat([original, color])

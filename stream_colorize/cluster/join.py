@@ -27,6 +27,7 @@ from ..io.muxer import PacketMuxer
 from ..io.packets import PacketFile, copied_packets
 from ..io.source import MediaSource
 from ..io.stream import open_video
+from ..io.trim import Trim
 
 # Outputs joined from segments kept in the same container.
 SAME_CONTAINER = (".mp4", ".m4v", ".mov", ".3gp", ".mkv", ".webm")
@@ -69,17 +70,6 @@ def _video_packets(files: list[Path], extradata: bytes | None) -> Iterator[tuple
                     yield _time(packet), 0, packet
         except av.error.FFmpegError as exc:
             raise MediaError(f"segment {n + 1} ({path.name}) is unreadable: {exc.strerror or exc}") from exc
-
-
-def _move_back(packet: av.Packet, seconds: float) -> None:
-    """``packet``'s pts and dts moved back by ``seconds`` (the input's first timestamp)."""
-    if not seconds or not packet.time_base:
-        return
-    step = round(seconds / packet.time_base)
-    if packet.pts is not None:
-        packet.pts -= step
-    if packet.dts is not None:
-        packet.dts -= step
 
 
 def _fill_dts(packets: list[av.Packet]) -> None:
@@ -139,9 +129,9 @@ def join_segments(
                 muxer.open_video(template)
             video, copied = _video_packets(files, extradata), _copied_packets(source, until)
             merged = heapq.merge(video, copied, key=lambda t: (t[0], t[1]))
-            origin = source.origin  # the output starts at zero, as a plain run's does
+            origin, untrimmed = source.origin, Trim()  # the output starts at zero, as a plain run's does
             for _, kind, packet in merged:
-                _move_back(packet, origin)
+                untrimmed.shift_packet(packet, origin)
                 if kind == 0:
                     muxer.write_video(packet)
                 else:

@@ -136,15 +136,12 @@ class OutputFile:
             return self.final_path
         self._closed = True
         try:
-            outcome = self._finish(outcome, frames, flush)
+            outcome = self._finish(outcome, frames, flush)  # removes what was written when it fails
         except KeyboardInterrupt:
             # Given up while finishing (a third Ctrl-C): what was half written is worth nothing.
-            outcome = Outcome.FAILED
             self._close_quietly()
+            self._remove_written(frames)
             raise
-        finally:
-            if outcome == Outcome.FAILED:
-                self._remove_written(frames)
         if outcome == Outcome.FAILED:
             return None
         self.final_path = self._name(outcome, frames)

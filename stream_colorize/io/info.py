@@ -139,9 +139,3 @@ def image_header(path: Path) -> ImageHeader | None:
             return ImageHeader(int(ctx.width), int(ctx.height), int(bits), bool(alpha))
     except Exception:  # noqa: BLE001 - any failure: fall back to decoding
         return None
-
-
-def image_header_size(path: Path) -> tuple[int, int] | None:
-    """(width, height) from an image file's header, without decoding its pixels; None if unknown."""
-    header = image_header(path)
-    return None if header is None else (header.width, header.height)

@@ -231,7 +231,9 @@ def test_preset_times_take_ffmpeg_text(clip: Path, tmp_path: Path, tiny_onnx: Pa
 
 
 # 11. image sequences replaced with -y
-def test_overwritten_sequence_holds_only_this_run(clip: Path, tmp_path: Path, tiny_onnx: Path, capsys) -> None:
+def test_overwritten_sequence_names_older_pictures_and_deletes_none(
+    clip: Path, tmp_path: Path, tiny_onnx: Path, capsys
+) -> None:
     folder = tmp_path / "fr"
     folder.mkdir()
     pattern = str(folder / "f_%03d.png")
@@ -241,7 +243,9 @@ def test_overwritten_sequence_holds_only_this_run(clip: Path, tmp_path: Path, ti
     (folder / "keep.png").write_bytes(b"not ours")
     code, err = video(capsys, tiny_onnx, str(clip), pattern, "-t", "0.2", "-y")
     assert code == 0, err
-    assert leftovers(folder) == sorted([f"f_00{n}.png" for n in range(1, 6)] + ["f_0999.png", "keep.png"])
+    # never deletes what this run did not write: the longer run's pictures 6-10 stay, and a note says so
+    assert leftovers(folder) == sorted([f"f_{n:03d}.png" for n in range(1, 11)] + ["f_0999.png", "keep.png"])
+    assert "5 older picture(s)" in err and "f_006.png" in err and "f_0999" not in err
 
 
 # 12. a third Ctrl-C while finishing

@@ -60,33 +60,25 @@ def check_sequence_pattern(path: Path) -> None:
         )
 
 
-def remove_beyond(pattern: Path, frames: int) -> list[Path]:
-    """Remove the pictures of ``pattern`` numbered above ``frames`` (an earlier, longer run's):
-    only files whose name is exactly the pattern with a number, nothing else in the folder."""
+def pictures_beyond(pattern: Path, frames: int) -> list[Path]:
+    """The files of ``pattern`` numbered above ``frames`` (an earlier, longer run's): only names
+    that are exactly the pattern with a number, in the pattern's own spelling of it."""
     name = pattern.name
     shape, last = "", 0
     for piece in re.finditer(r"%%|%0?\d*d", name):
         shape += re.escape(name[last : piece.start()]) + ("%" if piece.group() == "%%" else r"(\d+)")
         last = piece.end()
     matcher = re.compile(shape + re.escape(name[last:]))
-    removed: list[Path] = []
     try:
-        entries = list(pattern.parent.iterdir())
+        entries = sorted(pattern.parent.iterdir())
     except OSError:
-        return removed
+        return []
+    found = []
     for entry in entries:
         match = matcher.fullmatch(entry.name)
-        if match is None or int(match[1]) <= frames or name % int(match[1]) != entry.name:
-            continue
-        try:
-            if entry.is_file() and not entry.is_symlink():
-                entry.unlink()
-                removed.append(entry)
-        except OSError as exc:
-            log.debug("could not remove %s: %s", entry, exc)
-    if removed:
-        log.warning("removed %d picture(s) of an earlier, longer run beyond this one's %d", len(removed), frames)
-    return removed
+        if match is not None and int(match[1]) > frames and name % int(match[1]) == entry.name:
+            found.append(entry)
+    return found
 
 
 class OutputFile:
@@ -179,8 +171,14 @@ class OutputFile:
     def _name(self, outcome: Outcome, frames: int) -> Path:
         """Give the closed file its name: the output (``DONE``) or the partial one."""
         if self.sequence:
-            if outcome == Outcome.DONE and self.overwrite:
-                remove_beyond(self.path, frames)
+            older = pictures_beyond(self.path, frames) if outcome == Outcome.DONE else []
+            if older:
+                # Not ours to delete (they may be the user's): say so, the sequence is not this run's alone.
+                log.warning(
+                    "%d older picture(s) of %s numbered after this run's %d are still in %s (from %s on); "
+                    "remove them for a sequence of this run alone", len(older), self.path.name, frames,
+                    self.path.parent, older[0].name,
+                )
             return self.path
         target = self.path if outcome == Outcome.DONE else partial_path(self.path)
         try:
